@@ -1,0 +1,230 @@
+//! A prepared public key and the pure-Rust raw signature check.
+//!
+//! Keys are validated and decoded once, when a key set is loaded (RSA modulus size
+//! and exponent, P-256 point on the curve, Ed25519 point not of small order); each
+//! verification then only hashes and checks. This is the default side of the
+//! signature seam (see [`crate::Prepared`]): hosts with faster native crypto can do
+//! the raw check themselves with [`PublicKey::spki_der`] and the same inputs.
+
+use crate::alg::{Alg, KeyFamily};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use rsa::traits::PublicKeyParts;
+use rsa::BigUint;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+/// The smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048 bits).
+pub const RSA_MIN_BITS: usize = 2048;
+/// The largest RSA modulus accepted: bigger keys only make verification slower
+/// and are a cheap way to burn CPU with a hostile key set.
+pub const RSA_MAX_BITS: usize = 8192;
+
+/// A public key ready for repeated verification.
+#[derive(Clone)]
+pub struct PublicKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) alg: Option<Alg>,
+    pub(crate) material: Material,
+}
+
+#[derive(Clone)]
+pub(crate) enum Material {
+    Rsa(rsa::RsaPublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+}
+
+impl PublicKey {
+    /// The key id (`kid`), if the key has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithm the key is bound to by its JWK `alg`, if any.
+    pub fn alg(&self) -> Option<Alg> {
+        self.alg
+    }
+
+    /// The key family.
+    pub fn family(&self) -> KeyFamily {
+        match self.material {
+            Material::Rsa(_) => KeyFamily::Rsa,
+            Material::P256(_) => KeyFamily::P256,
+            Material::Ed25519(_) => KeyFamily::Ed25519,
+        }
+    }
+
+    /// Whether a token signed with `alg` may be verified with this key: the family
+    /// must match, and a key bound to an algorithm accepts only that algorithm.
+    pub fn fits(&self, alg: Alg) -> bool {
+        alg.family() == self.family() && self.alg.is_none_or(|bound| bound == alg)
+    }
+
+    /// A short description for messages, e.g. `RSA-2048` or `P-256`.
+    pub fn description(&self) -> String {
+        match &self.material {
+            Material::Rsa(k) => format!("RSA-{}", k.n().bits()),
+            Material::P256(_) => String::from("EC P-256"),
+            Material::Ed25519(_) => String::from("OKP Ed25519"),
+        }
+    }
+
+    /// The key as DER SubjectPublicKeyInfo, for hosts that import it into native
+    /// crypto (WebCrypto `importKey("spki", …)`, `node:crypto`).
+    pub fn spki_der(&self) -> Vec<u8> {
+        use spki::EncodePublicKey;
+        let doc = match &self.material {
+            Material::Rsa(k) => k.to_public_key_der(),
+            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der(),
+            Material::Ed25519(k) => k.to_public_key_der(),
+        };
+        // Encoding a key we decoded ourselves does not fail; were it to, the empty
+        // result would only make the host's import fail, never verify anything.
+        doc.map(|d| d.as_bytes().to_vec()).unwrap_or_default()
+    }
+
+    /// Checks `signature` over `message` with `alg`. Pure Rust; never panics.
+    ///
+    /// The error says why the signature was refused (wrong length, DER encoding
+    /// instead of raw `r‖s`, scalar out of range, or simply not matching).
+    pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
+        if !self.fits(alg) {
+            return Err(format!("{alg} cannot be verified with this {} key", self.description()));
+        }
+        match (&self.material, alg) {
+            (Material::P256(key), _) => verify_es256(key, message, signature),
+            (Material::Ed25519(key), _) => verify_ed25519(key, message, signature),
+            (Material::Rsa(key), alg) => verify_rsa(key, alg, message, signature),
+        }
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("type", &self.description())
+            .finish()
+    }
+}
+
+const MISMATCH: &str = "the signature does not match the token and key";
+
+fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    use p256::ecdsa::signature::Verifier;
+    if sig.len() != 64 {
+        let hint = if sig.first() == Some(&0x30) {
+            " (it looks DER-encoded; JWS requires the raw 64-byte r||s form)"
+        } else {
+            ""
+        };
+        return Err(format!("ES256 signature is {} bytes, expected 64{hint}", sig.len()));
+    }
+    // `from_slice` refuses r or s equal to zero or not below the group order,
+    // which is what defeats "psychic signatures" (r = s = 0).
+    let sig = p256::ecdsa::Signature::from_slice(sig)
+        .map_err(|_| String::from("ES256 signature has r or s out of range (zero or not below the curve order)"))?;
+    key.verify(message, &sig).map_err(|_| String::from(MISMATCH))
+}
+
+fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    let bytes: &[u8; 64] = sig
+        .try_into()
+        .map_err(|_| format!("EdDSA signature is {} bytes, expected 64", sig.len()))?;
+    let sig = ed25519_dalek::Signature::from_bytes(bytes);
+    // Strict: refuses small-order R and non-canonical S, so one message has no
+    // second valid signature under the same key.
+    key.verify_strict(message, &sig).map_err(|_| String::from(MISMATCH))
+}
+
+fn verify_rsa(key: &rsa::RsaPublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    if sig.len() != key.size() {
+        return Err(format!(
+            "{alg} signature is {} bytes, expected {} for this RSA-{} key",
+            sig.len(),
+            key.size(),
+            key.n().bits()
+        ));
+    }
+    let result = match alg {
+        Alg::Rs256 => key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), sig),
+        Alg::Rs384 => key.verify(rsa::Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), sig),
+        Alg::Rs512 => key.verify(rsa::Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(message), sig),
+        // RFC 7518 §3.5: salt length equals the hash length; `Pss::new` checks exactly that.
+        Alg::Ps256 => key.verify(rsa::Pss::new::<Sha256>(), &Sha256::digest(message), sig),
+        Alg::Ps384 => key.verify(rsa::Pss::new::<Sha384>(), &Sha384::digest(message), sig),
+        Alg::Ps512 => key.verify(rsa::Pss::new::<Sha512>(), &Sha512::digest(message), sig),
+        // Not reachable: `fits` matched the family above.
+        Alg::Es256 | Alg::EdDsa => Err(rsa::Error::Verification),
+    };
+    result.map_err(|_| String::from(MISMATCH))
+}
+
+/// Builds an RSA key from big-endian modulus and exponent bytes, enforcing the
+/// size and exponent rules.
+pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
+    let n_trimmed = strip_leading_zeros(n);
+    let e_trimmed = strip_leading_zeros(e);
+    let bits = bit_len(n_trimmed);
+    if bits < RSA_MIN_BITS {
+        return Err(format!("RSA modulus is {bits} bits; at least {RSA_MIN_BITS} are required"));
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(format!("RSA modulus is {bits} bits; at most {RSA_MAX_BITS} are accepted"));
+    }
+    if n_trimmed.last().is_some_and(|b| b & 1 == 0) {
+        return Err(String::from("RSA modulus is even, so it is not a valid RSA modulus"));
+    }
+    if e_trimmed.len() > 4 {
+        return Err(String::from("RSA exponent is larger than 32 bits"));
+    }
+    let exp = e_trimmed.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if exp <= 1 {
+        return Err(format!("RSA exponent {exp} is not allowed (e = 1 makes every signature trivially valid)"));
+    }
+    if exp % 2 == 0 {
+        return Err(format!("RSA exponent {exp} is even, so it is not a valid RSA exponent"));
+    }
+    let key = rsa::RsaPublicKey::new_with_max_size(
+        BigUint::from_bytes_be(n_trimmed),
+        BigUint::from(exp),
+        RSA_MAX_BITS,
+    )
+    .map_err(|e| format!("RSA key refused: {e}"))?;
+    Ok(Material::Rsa(key))
+}
+
+/// Builds a P-256 key from a SEC1 point encoding, refusing points not on the curve.
+pub(crate) fn p256_material(sec1: &[u8]) -> Result<Material, String> {
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+        .map(Material::P256)
+        .map_err(|_| String::from("the P-256 point is not on the curve (or is the identity)"))
+}
+
+/// Builds an Ed25519 key, refusing points that do not decode or have small order.
+pub(crate) fn ed25519_material(x: &[u8]) -> Result<Material, String> {
+    let bytes: &[u8; 32] = x
+        .try_into()
+        .map_err(|_| format!("Ed25519 public key is {} bytes, expected 32", x.len()))?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| String::from("the Ed25519 public key is not a valid curve point"))?;
+    if key.is_weak() {
+        return Err(String::from("the Ed25519 public key has small order (a known-weak key)"));
+    }
+    Ok(Material::Ed25519(key))
+}
+
+fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    &b[first..]
+}
+
+fn bit_len(be: &[u8]) -> usize {
+    match be.first() {
+        None => 0,
+        Some(&top) => (be.len() - 1) * 8 + (8 - top.leading_zeros() as usize),
+    }
+}

@@ -1,0 +1,63 @@
+//! # tessera-core
+//!
+//! The sans-IO decision core of Tessera. This part turns *(key set, token, policy,
+//! now)* into a verified [`Identity`] or a typed [`Refusal`]; it never reads a
+//! clock, fetches, or draws randomness: callers pass `now` and fetched documents
+//! in, and get decisions out. That is what lets the very same code run natively,
+//! in wasmtime, in workerd and in Node with identical answers.
+//!
+//! ```
+//! use tessera_core::{KeySet, Policy, Verifier, Reason};
+//!
+//! let jwks = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+//! let keys = KeySet::from_jwks(jwks)?;
+//! let mut verifier = Verifier::new(keys, Policy::for_issuer("https://auth.example.com"))
+//!     .expect("valid policy");
+//! match verifier.verify("eyJ...", 1_700_000_000) {
+//!     Ok(identity) => println!("signed in as {}", identity.sub),
+//!     Err(refusal) => {
+//!         assert_eq!(refusal.reason, Reason::TokenMalformed);
+//!         println!("{}: {}", refusal.reason, refusal.message);
+//!     }
+//! }
+//! # Ok::<(), tessera_core::Refusal>(())
+//! ```
+//!
+//! Modules, named for what they are: [`jws`] (compact JWS parsing and header rules),
+//! [`jwk`] (key sets and key selection), [`key`] (prepared keys and the raw
+//! signature check), [`policy`] (claim rules), [`identity`] (the result),
+//! [`profile`] (provider presets), [`reason`] (the one reason enum).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod alg;
+pub mod b64;
+mod claims;
+pub mod config;
+pub mod identity;
+pub mod json;
+pub mod jwk;
+pub mod jws;
+pub mod key;
+mod memo;
+mod pem;
+pub mod policy;
+pub mod profile;
+pub mod reason;
+pub mod time;
+mod verifier;
+
+pub use alg::Alg;
+pub use config::ConfigError;
+pub use identity::{Identity, Organization};
+pub use jwk::KeySet;
+pub use key::PublicKey;
+pub use memo::MemoConfig;
+pub use policy::Policy;
+pub use profile::{Provider, ProviderSettings};
+pub use reason::{Reason, Refusal};
+pub use verifier::{Prepared, Signed, Verifier};
