@@ -138,7 +138,8 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
         let Some(iat) = iat else {
             return Err(refuse!(ClaimMissing, "the token has no iat, which maxTokenAge ({max_age} s) requires"));
         };
-        let too_old_at = iat.saturating_add(max_age).saturating_add(leeway);
+        // Like jose: too old once the age exceeds maxTokenAge + leeway.
+        let too_old_at = iat.saturating_add(max_age).saturating_add(leeway).saturating_add(1);
         valid_until = valid_until.min(too_old_at);
         if now >= too_old_at {
             return Err(refuse!(

@@ -22,7 +22,7 @@ use crate::key::{self, Material, PublicKey};
 use crate::reason::{refuse, Refusal};
 use crate::{b64, pem};
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde_json::Value;
@@ -39,6 +39,9 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 pub struct KeySet {
     entries: Vec<Entry>,
     ignored: usize,
+    /// Set for a single configured key (PEM): it verifies tokens whatever their
+    /// `kid`, because the operator chose this one key explicitly.
+    any_kid: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -94,11 +97,13 @@ impl KeySet {
     /// fits it. A PEM that cannot be used is a `key-unusable` refusal.
     pub fn from_pem(pem_text: &str) -> Result<KeySet, Refusal> {
         let material = pem::parse_spki(pem_text).map_err(|e| refuse!(KeyUnusable, "{e}"))?;
-        Ok(KeySet::from_keys([PublicKey {
+        let mut set = KeySet::from_keys([PublicKey {
             kid: None,
             alg: None,
             material,
-        }]))
+        }]);
+        set.any_kid = true;
+        Ok(set)
     }
 
     /// Builds a key set from already prepared keys.
@@ -106,6 +111,7 @@ impl KeySet {
         KeySet {
             entries: keys.into_iter().map(|k| Entry::Usable(Arc::new(k))).collect(),
             ignored: 0,
+            any_kid: false,
         }
     }
 
@@ -132,9 +138,11 @@ impl KeySet {
 
     /// Selects the key for a token with header `kid` and `alg`.
     ///
-    /// With a `kid`: the first usable key with that `kid` that fits `alg`. Without:
-    /// the only usable key that fits `alg`; zero or several is `key-not-found`.
+    /// With a `kid`: the first usable key with that `kid` that fits `alg`. Without
+    /// (or for a PEM key set, whatever the `kid`): the only usable key that fits
+    /// `alg`; zero or several is `key-not-found`.
     pub fn select(&self, kid: Option<&str>, alg: Alg) -> Result<Arc<PublicKey>, Refusal> {
+        let kid = kid.filter(|_| !self.any_kid);
         let Some(kid) = kid else {
             let mut fitting = self.entries.iter().filter_map(|e| match e {
                 Entry::Usable(k) if k.fits(alg) => Some(k),
@@ -338,5 +346,5 @@ pub(crate) fn quoted(s: &str) -> String {
     if cut.len() < s.len() {
         cut.push('…');
     }
-    format!("{cut:?}").to_string()
+    format!("{cut:?}")
 }
