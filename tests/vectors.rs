@@ -327,3 +327,16 @@ fn provider_presets_accept_their_providers_tokens() {
         assert_eq!(Provider::from_name(p.name()), Some(p));
     }
 }
+
+#[test]
+fn demo_fixtures_are_current() {
+    let (token, jwks) = demo_fixtures();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    if std::env::var_os("TESSERA_WRITE_DEMO").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("session.jwt"), &token).unwrap();
+        std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("session.jwt")).unwrap(), token, "rerun with TESSERA_WRITE_DEMO=1");
+    assert_eq!(std::fs::read_to_string(dir.join("jwks.json")).unwrap(), jwks, "rerun with TESSERA_WRITE_DEMO=1");
+}

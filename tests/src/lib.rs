@@ -201,3 +201,18 @@ pub mod rfc {
 mod cases;
 
 pub use cases::suite;
+
+/// The demo's bundled sample: a Clerk-shaped session token (ES256, 60 s) and the
+/// key set that verifies it. Deterministic (RFC 6979), so the committed files in
+/// `fixtures/demo/` can be checked against a fresh build of them.
+pub fn demo_fixtures() -> (String, String) {
+    let keys = Keys::load();
+    let claims = json!({
+        "iss": "https://auth.tessera.example", "sub": "user_2demo", "sid": "sess_2demo",
+        "azp": "https://app.tessera.example", "iat": NOW, "nbf": NOW - 10, "exp": NOW + 60,
+        "org_id": "org_2acme", "org_slug": "acme", "org_role": "org:admin", "scope": "openid profile"
+    });
+    let token = keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }), &claims.to_string());
+    let jwks = serde_json::to_string_pretty(&json!({ "keys": [keys.ec_jwk("ec"), keys.ed_jwk("ed"), keys.rsa_jwk("rsa")] })).unwrap();
+    (format!("{token}\n"), format!("{jwks}\n"))
+}

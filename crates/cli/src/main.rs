@@ -1,1 +1,145 @@
-fn main() {}
+//! `tessera`: the tool a developer reaches for when a token is refused.
+//!
+//! ```text
+//! tessera verify --token <JWT|@file|-> (--jwks <file|url> | --pem <file>)
+//!     [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
+//!     [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
+//! tessera inspect <JWT|@file|->
+//! ```
+//!
+//! Exit status: 0 valid, 1 refused (with the reason code and what to check next),
+//! 2 usage error.
+
+mod args;
+mod fetch;
+
+use args::{Command, InspectArgs, KeySource, Usage, VerifyArgs};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tessera_core::{time, KeySet, Verifier};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match args::parse(&argv) {
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Verify(a)) => verify(a),
+        Ok(Command::Inspect(a)) => inspect(a),
+        Err(Usage(msg)) => {
+            eprintln!("tessera: {msg}\n\nRun `tessera --help` for usage.");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn verify(a: VerifyArgs) -> ExitCode {
+    let now = a.now.unwrap_or_else(now);
+    let keys = match &a.keys {
+        KeySource::JwksFile(text) => KeySet::from_jwks(text.as_bytes()),
+        KeySource::JwksUrl(url) => fetch::jwks(url).and_then(|body| KeySet::from_jwks(&body)),
+        KeySource::Pem(text) => KeySet::from_pem(text),
+    };
+    let result = match keys {
+        Err(refusal) => Err(refusal),
+        Ok(keys) => match Verifier::new(keys, a.policy) {
+            Ok(mut verifier) => verifier.verify(&a.token, now),
+            Err(e) => {
+                eprintln!("tessera: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(identity) => {
+            if a.json {
+                println!("{}", json!({ "valid": true, "claims": identity.claims }));
+            } else {
+                let kid = identity.kid.as_deref().map(|k| format!("key {k:?}")).unwrap_or_else(|| "the configured key".into());
+                println!("valid: signature verified with {kid} ({}), all claim checks passed", identity.alg);
+                println!("  subject   {}", identity.sub);
+                println!("  issuer    {}", identity.iss);
+                if !identity.aud.is_empty() {
+                    println!("  audience  {}", identity.aud.join(", "));
+                }
+                if let Some(sid) = &identity.sid {
+                    println!("  session   {sid}");
+                }
+                if let Some(org) = &identity.org {
+                    println!("  org       {}{}", org.id, org.role.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+                }
+                println!("  expires   {} ({})", time::utc(identity.exp), relative(identity.exp, now));
+                println!("claims:\n{}", pretty(&Value::Object(identity.claims.clone())));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            if a.json {
+                println!(
+                    "{}",
+                    json!({ "valid": false, "reason": refusal.reason.code(), "message": refusal.message })
+                );
+            } else {
+                println!("refused: {}", refusal.reason.code());
+                println!("  {}", refusal.message);
+                if refusal.is_retryable() {
+                    println!("  (an outage, not a bad token: retry later)");
+                }
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn inspect(a: InspectArgs) -> ExitCode {
+    match tessera_core::jws::decode_unverified(&a.token) {
+        Ok((header, claims)) => {
+            let now = now();
+            println!("UNVERIFIED: decoded without checking the signature or any claim. Do not trust it.");
+            println!("header:\n{}", pretty(&Value::Object(header)));
+            println!("claims:\n{}", pretty(&Value::Object(claims.clone())));
+            let mut shown = false;
+            for name in ["iat", "nbf", "exp", "auth_time"] {
+                if let Some(secs) = claims.get(name).and_then(Value::as_f64).filter(|s| *s >= 0.0 && *s < 253_402_300_800.0) {
+                    if !shown {
+                        println!("times (UTC):");
+                        shown = true;
+                    }
+                    let secs = secs as u64;
+                    println!("  {name:<9} {}  ({})", time::utc(secs), relative(secs, now));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            println!("cannot decode: {}: {}", refusal.reason.code(), refusal.message);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// "in 1m 5s" / "1h 2m ago".
+fn relative(at: u64, now: u64) -> String {
+    let (delta, future) = if at >= now { (at - now, true) } else { (now - at, false) };
+    let span = match delta {
+        d if d < 60 => format!("{d}s"),
+        d if d < 3600 => format!("{}m {}s", d / 60, d % 60),
+        d if d < 86_400 => format!("{}h {}m", d / 3600, (d % 3600) / 60),
+        d => format!("{}d {}h", d / 86_400, (d % 86_400) / 3600),
+    };
+    if future {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}

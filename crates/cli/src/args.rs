@@ -1,0 +1,198 @@
+//! Command-line parsing. Hand-written to keep exact control of the contract:
+//! repeated flags add to lists, `--token` is taken byte for byte, and every usage
+//! problem is exit status 2 with a message that says what to do.
+
+use std::io::Read;
+use tessera_core::{Alg, Policy, Provider};
+
+pub const HELP: &str = "\
+tessera: verify session and access tokens, and say why one is refused.
+
+USAGE:
+  tessera verify --token <JWT|@file|-> (--jwks <file|url> | --pem <file>)
+      [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
+      [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
+  tessera inspect <JWT|@file|->
+  tessera --help
+
+VERIFY:
+  --token T             the token: verbatim, @file or - (stdin); files and stdin lose
+                        at most one trailing newline, a verbatim token loses nothing
+  --jwks F|URL          a JWK Set file, or an http(s) URL fetched once (5 s timeout)
+  --pem F               one SPKI public key (-----BEGIN PUBLIC KEY-----): RSA, P-256, Ed25519
+  --issuer ISS          an allowed `iss`, compared exactly; required, repeatable
+  --audience AUD        an allowed audience; when given, `aud` is required; repeatable
+  --authorized-party O  an allowed `azp` (e.g. https://app.example.com); repeatable
+  --alg ALG             allow this algorithm; repeatable (default: ES256 EdDSA RS256 PS256)
+  --leeway S            clock-skew tolerance in seconds for exp/nbf/iat (default 5, max 300)
+  --now T               verify as of this unix time (default: the system clock)
+  --profile NAME        provider conventions: clerk auth0 supabase firebase cognito
+                        workos keycloak oidc
+  --json                print one JSON object instead of text
+
+EXIT STATUS:
+  0 valid, 1 refused (reason code and message printed), 2 usage error.
+";
+
+/// A usage error: exit 2.
+pub struct Usage(pub String);
+
+pub enum Command {
+    Help(&'static str),
+    Verify(VerifyArgs),
+    Inspect(InspectArgs),
+}
+
+pub enum KeySource {
+    JwksFile(String),
+    JwksUrl(String),
+    Pem(String),
+}
+
+pub struct VerifyArgs {
+    pub token: String,
+    pub keys: KeySource,
+    pub policy: Policy,
+    pub now: Option<u64>,
+    pub json: bool,
+}
+
+pub struct InspectArgs {
+    pub token: String,
+}
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, Usage> {
+    Err(Usage(msg.into()))
+}
+
+pub fn parse(argv: &[String]) -> Result<Command, Usage> {
+    match argv.first().map(String::as_str) {
+        None => usage("no command given; use `tessera verify` or `tessera inspect`"),
+        Some("-h" | "--help" | "help") => Ok(Command::Help(HELP)),
+        Some("verify") if argv[1..].iter().any(|a| a == "-h" || a == "--help") => Ok(Command::Help(HELP)),
+        Some("verify") => parse_verify(&argv[1..]).map(Command::Verify),
+        Some("inspect") => match &argv[1..] {
+            [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help(HELP)),
+            [token] => Ok(Command::Inspect(InspectArgs { token: read_token(token)? })),
+            [] => usage("inspect needs a token: `tessera inspect <JWT|@file|->`"),
+            _ => usage("inspect takes exactly one token"),
+        },
+        Some(other) => usage(format!("unknown command {other:?}; use `verify` or `inspect`")),
+    }
+}
+
+fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
+    let mut token = None;
+    let mut keys: Option<KeySource> = None;
+    let mut policy = Policy {
+        issuers: Vec::new(),
+        ..Policy::default()
+    };
+    let mut algs: Vec<Alg> = Vec::new();
+    let mut profile = None;
+    let mut now = None;
+    let mut json = false;
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| Usage(format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--json" => json = true,
+            "--token" => {
+                if token.is_some() {
+                    return usage("--token given twice");
+                }
+                token = Some(read_token(&value()?)?);
+            }
+            "--jwks" | "--pem" => {
+                if keys.is_some() {
+                    return usage("give exactly one of --jwks and --pem");
+                }
+                let v = value()?;
+                keys = Some(if flag == "--pem" {
+                    KeySource::Pem(read_file(&v, "--pem")?)
+                } else if v.starts_with("http://") || v.starts_with("https://") {
+                    KeySource::JwksUrl(v)
+                } else {
+                    KeySource::JwksFile(read_file(&v, "--jwks")?)
+                });
+            }
+            "--issuer" => policy.issuers.push(value()?),
+            "--audience" => policy.audiences.push(value()?),
+            "--authorized-party" => policy.authorized_parties.push(value()?),
+            "--alg" => {
+                let v = value()?;
+                let alg = Alg::from_name(&v).map_err(|why| Usage(format!("--alg {v}: {why}")))?;
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+            "--leeway" => policy.leeway = number(&value()?, "--leeway")?,
+            "--now" => now = Some(number(&value()?, "--now")?),
+            "--profile" => {
+                let v = value()?;
+                let names: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+                profile = Some(Provider::from_name(&v).ok_or_else(|| {
+                    Usage(format!("unknown profile {v:?}; known: {}", names.join(", ")))
+                })?);
+            }
+            other => return usage(format!("unknown option {other:?}")),
+        }
+    }
+    let token = token.ok_or_else(|| Usage("--token is required (a JWT, @file, or - for stdin)".into()))?;
+    let keys = keys.ok_or_else(|| {
+        let hint = profile
+            .zip(policy.issuers.first())
+            .and_then(|(p, iss)| p.jwks_uri(iss))
+            .map(|url| format!("; for this profile and issuer the key set is at {url}"))
+            .unwrap_or_default();
+        Usage(format!("--jwks or --pem is required{hint}"))
+    })?;
+    if policy.issuers.is_empty() {
+        return usage(
+            "--issuer is required: tokens are only accepted from a named issuer (`tessera inspect` shows the token's iss)",
+        );
+    }
+    if !algs.is_empty() {
+        policy.algorithms = algs;
+    }
+    if let Some(p) = profile {
+        p.apply(&mut policy);
+    }
+    policy.validate().map_err(|e| Usage(e.to_string()))?;
+    Ok(VerifyArgs {
+        token,
+        keys,
+        policy,
+        now,
+        json,
+    })
+}
+
+fn number(v: &str, flag: &str) -> Result<u64, Usage> {
+    v.parse().map_err(|_| Usage(format!("{flag} takes a whole number of seconds, not {v:?}")))
+}
+
+fn read_file(path: &str, flag: &str) -> Result<String, Usage> {
+    std::fs::read_to_string(path).map_err(|e| Usage(format!("{flag} {path}: cannot read it: {e}")))
+}
+
+/// `--token` semantics: verbatim, `@file`, or `-` (stdin); files and stdin lose at
+/// most one trailing newline (`\n` or `\r\n`).
+fn read_token(arg: &str) -> Result<String, Usage> {
+    let text = if arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Usage(format!("reading the token from stdin: {e}")))?;
+        s
+    } else if let Some(path) = arg.strip_prefix('@') {
+        read_file(path, "--token")?
+    } else {
+        return Ok(arg.to_string());
+    };
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(trimmed.to_string())
+}
