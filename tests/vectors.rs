@@ -16,10 +16,19 @@ fn every_case_gets_its_expected_verdict() {
         let out = run_native(&case.input);
         let got = verdicts(&out);
         if got != case.expect {
-            failures.push(format!("{}: expected {:?}, got {:?}\n    {out}", case.name, case.expect, got));
+            failures.push(format!(
+                "{}: expected {:?}, got {:?}\n    {out}",
+                case.name, case.expect, got
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), suite.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        suite.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -45,27 +54,56 @@ fn rfc_signatures_verify_at_the_seam() {
     let mut joe = Policy::for_issuer("joe");
     joe.algorithms = Alg::ALL.to_vec();
     let cases = [
-        (json!({ "keys": [{ "kty": "RSA", "n": rfc::A2_N, "e": rfc::A2_E }] }), rfc::A2_TOKEN),
-        (json!({ "keys": [{ "kty": "EC", "crv": "P-256", "x": rfc::A3_X, "y": rfc::A3_Y }] }), rfc::A3_TOKEN),
-        (json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": rfc::RFC8037_X }] }), rfc::RFC8037_TOKEN),
+        (
+            json!({ "keys": [{ "kty": "RSA", "n": rfc::A2_N, "e": rfc::A2_E }] }),
+            rfc::A2_TOKEN,
+        ),
+        (
+            json!({ "keys": [{ "kty": "EC", "crv": "P-256", "x": rfc::A3_X, "y": rfc::A3_Y }] }),
+            rfc::A3_TOKEN,
+        ),
+        (
+            json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": rfc::RFC8037_X }] }),
+            rfc::RFC8037_TOKEN,
+        ),
     ];
     for (jwks, token) in cases {
         let v = verifier(&jwks.to_string(), joe.clone());
         let prepared = v.prepare(token).unwrap();
         // The host side of the seam sees exactly the RFC's signing input.
-        assert_eq!(prepared.signing_input(), token[..token.rfind('.').unwrap()].as_bytes());
-        assert!(prepared.check_signature().is_ok(), "RFC signature must verify: {token}");
+        assert_eq!(
+            prepared.signing_input(),
+            &token.as_bytes()[..token.rfind('.').unwrap()]
+        );
+        assert!(
+            prepared.check_signature().is_ok(),
+            "RFC signature must verify: {token}"
+        );
         let mut bad = token.to_string();
-        bad.replace_range(bad.len() - 3..bad.len() - 2, if bad.as_bytes()[bad.len() - 3] == b'A' { "B" } else { "A" });
+        bad.replace_range(
+            bad.len() - 3..bad.len() - 2,
+            if bad.as_bytes()[bad.len() - 3] == b'A' {
+                "B"
+            } else {
+                "A"
+            },
+        );
         let r = v.prepare(&bad).and_then(|p| p.check_signature()).unwrap_err();
-        assert!(matches!(r.reason, Reason::SignatureInvalid | Reason::TokenMalformed), "{r}");
+        assert!(
+            matches!(r.reason, Reason::SignatureInvalid | Reason::TokenMalformed),
+            "{r}"
+        );
     }
 }
 
 #[test]
 fn host_checked_signatures_flow_through_the_same_policy() {
     let keys = Keys::load();
-    let token = keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec" }), &claims(json!({})));
+    let token = keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec" }),
+        &claims(json!({})),
+    );
     let mut v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
     let p = v.prepare(&token).unwrap();
     assert_eq!(p.alg(), Alg::Es256);
@@ -82,17 +120,31 @@ fn host_checked_signatures_flow_through_the_same_policy() {
     assert_eq!(id.sub, "user_1");
     // A host that reports failure gets signature-invalid.
     let p = v.prepare(&token).unwrap();
-    assert_eq!(p.host_checked(false).unwrap_err().reason, Reason::SignatureInvalid);
+    assert_eq!(
+        p.host_checked(false).unwrap_err().reason,
+        Reason::SignatureInvalid
+    );
     // Claims are still enforced after a host check.
-    let expired = keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec" }), &claims(json!({ "exp": NOW - 100 })));
+    let expired = keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec" }),
+        &claims(json!({ "exp": NOW - 100 })),
+    );
     let p = v.prepare(&expired).unwrap();
-    assert_eq!(v.finish(p.host_checked(true).unwrap(), NOW).unwrap_err().reason, Reason::TokenExpired);
+    assert_eq!(
+        v.finish(p.host_checked(true).unwrap(), NOW).unwrap_err().reason,
+        Reason::TokenExpired
+    );
 }
 
 #[test]
 fn memo_hits_return_the_same_identity_and_never_match_other_bytes() {
     let keys = Keys::load();
-    let token = keys.token("RS256", &json!({ "alg": "RS256", "kid": "rsa" }), &claims(json!({})));
+    let token = keys.token(
+        "RS256",
+        &json!({ "alg": "RS256", "kid": "rsa" }),
+        &claims(json!({})),
+    );
     let mut v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
     let first = v.verify(&token, NOW).unwrap();
     assert_eq!(v.memo_len(), 1);
@@ -119,10 +171,24 @@ fn memo_hits_return_the_same_identity_and_never_match_other_bytes() {
 #[test]
 fn memo_is_bounded_and_respects_max_age() {
     let keys = Keys::load();
-    let memo = tessera_core::MemoConfig { capacity: 4, max_age: 10 };
-    let mut v = Verifier::with_memo(KeySet::from_jwks(keys.jwks().as_bytes()).unwrap(), Policy::for_issuer(ISS), memo).unwrap();
+    let memo = tessera_core::MemoConfig {
+        capacity: 4,
+        max_age: 10,
+    };
+    let mut v = Verifier::with_memo(
+        KeySet::from_jwks(keys.jwks().as_bytes()).unwrap(),
+        Policy::for_issuer(ISS),
+        memo,
+    )
+    .unwrap();
     let tokens: Vec<String> = (0..10)
-        .map(|i| keys.token("EdDSA", &json!({ "alg": "EdDSA", "kid": "ed" }), &claims(json!({ "jti": format!("t{i}") }))))
+        .map(|i| {
+            keys.token(
+                "EdDSA",
+                &json!({ "alg": "EdDSA", "kid": "ed" }),
+                &claims(json!({ "jti": format!("t{i}") })),
+            )
+        })
         .collect();
     for t in &tokens {
         v.verify(t, NOW).unwrap();
@@ -158,14 +224,21 @@ fn random_mutations_of_a_valid_token_never_verify() {
     let mut v = Verifier::with_memo(
         KeySet::from_jwks(keys.jwks().as_bytes()).unwrap(),
         policy,
-        tessera_core::MemoConfig { capacity: 0, max_age: 0 },
+        tessera_core::MemoConfig {
+            capacity: 0,
+            max_age: 0,
+        },
     )
     .unwrap();
     let mut rng = XorShift(0x5eed_1234_abcd_ef01);
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ \n";
     let mut tried = 0;
     for alg in ["ES256", "EdDSA", "RS256", "PS256"] {
-        let token = keys.token(alg, &json!({ "alg": alg, "kid": kid_for(alg) }), &claims(json!({})));
+        let token = keys.token(
+            alg,
+            &json!({ "alg": alg, "kid": kid_for(alg) }),
+            &claims(json!({})),
+        );
         assert!(v.verify(&token, NOW).is_ok());
         for _ in 0..400 {
             let mut bytes = token.clone().into_bytes();
@@ -191,7 +264,9 @@ fn random_mutations_of_a_valid_token_never_verify() {
                     bytes.truncate(cut);
                 }
             }
-            let Ok(mutated) = String::from_utf8(bytes) else { continue };
+            let Ok(mutated) = String::from_utf8(bytes) else {
+                continue;
+            };
             if mutated == token {
                 continue;
             }
@@ -223,7 +298,12 @@ fn arbitrary_bytes_never_panic() {
 fn provider_presets_accept_their_providers_tokens() {
     let keys = Keys::load();
     let jwks = keys.jwks();
-    let check = |name: &str, settings: tessera_core::ProviderSettings, alg: &str, header: serde_json::Value, claims: serde_json::Value, expect: Result<(), Reason>| {
+    let check = |name: &str,
+                 settings: tessera_core::ProviderSettings,
+                 alg: &str,
+                 header: serde_json::Value,
+                 claims: serde_json::Value,
+                 expect: Result<(), Reason>| {
         let token = keys.token(alg, &header, &claims.to_string());
         let mut v = verifier(&jwks, settings.policy);
         let got = v.verify(&token, NOW).map(|_| ()).map_err(|r| r.reason);
@@ -232,24 +312,65 @@ fn provider_presets_accept_their_providers_tokens() {
     let t = NOW;
     // Clerk v2 session token.
     let clerk = profile::clerk("clerk.example.com", &["https://app.example.com"]);
-    assert_eq!(clerk.jwks_uri.as_deref(), Some("https://clerk.example.com/.well-known/jwks.json"));
+    assert_eq!(
+        clerk.jwks_uri.as_deref(),
+        Some("https://clerk.example.com/.well-known/jwks.json")
+    );
     let clerk_claims = json!({ "v": 2, "iss": "https://clerk.example.com", "sub": "user_2abc", "sid": "sess_2def",
         "azp": "https://app.example.com", "iat": t - 5, "nbf": t - 15, "exp": t + 55, "sts": "active", "fva": [3, -1],
         "o": { "id": "org_2xyz", "slg": "acme", "rol": "admin", "per": "read,manage", "fpm": "3" }, "fea": "o:dashboard" });
     let clerk_header = json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" });
-    check("clerk", clerk.clone(), "RS256", clerk_header.clone(), clerk_claims.clone(), Ok(()));
+    check(
+        "clerk",
+        clerk.clone(),
+        "RS256",
+        clerk_header.clone(),
+        clerk_claims.clone(),
+        Ok(()),
+    );
     let mut other_app = clerk_claims.clone();
     other_app["azp"] = json!("https://other.example.com");
-    check("clerk other azp", clerk.clone(), "RS256", clerk_header.clone(), other_app, Err(Reason::AzpInvalid));
+    check(
+        "clerk other azp",
+        clerk.clone(),
+        "RS256",
+        clerk_header.clone(),
+        other_app,
+        Err(Reason::AzpInvalid),
+    );
     let mut no_sid = clerk_claims.clone();
     no_sid.as_object_mut().unwrap().remove("sid");
-    check("clerk without sid", clerk.clone(), "RS256", clerk_header, no_sid, Err(Reason::ClaimMissing));
-    check("clerk ES256 refused", clerk, "ES256", json!({ "alg": "ES256", "kid": "ec" }), clerk_claims.clone(), Err(Reason::AlgNotAllowed));
+    check(
+        "clerk without sid",
+        clerk.clone(),
+        "RS256",
+        clerk_header,
+        no_sid,
+        Err(Reason::ClaimMissing),
+    );
+    check(
+        "clerk ES256 refused",
+        clerk,
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec" }),
+        clerk_claims.clone(),
+        Err(Reason::AlgNotAllowed),
+    );
     let id = verifier(&jwks, profile::clerk("clerk.example.com", &[]).policy)
-        .verify(&keys.token("RS256", &json!({ "alg": "RS256", "kid": "rsa" }), &clerk_claims.to_string()), NOW)
+        .verify(
+            &keys.token(
+                "RS256",
+                &json!({ "alg": "RS256", "kid": "rsa" }),
+                &clerk_claims.to_string(),
+            ),
+            NOW,
+        )
         .unwrap();
     let org = id.org.clone().unwrap();
-    assert_eq!((org.id.as_str(), org.role.as_deref()), ("org_2xyz", Some("org:admin")));
+    assert_eq!(
+        (org.id.as_str(), org.role.as_deref()),
+        ("org_2xyz", Some("org:admin"))
+    );
     assert_eq!(org.permissions, ["org:dashboard:read", "org:dashboard:manage"]);
     assert_eq!(id.sid.as_deref(), Some("sess_2def"));
 
@@ -257,71 +378,196 @@ fn provider_presets_accept_their_providers_tokens() {
     let auth0 = profile::auth0("tenant.eu.auth0.com", "https://api.example.com");
     let auth0_claims = json!({ "iss": "https://tenant.eu.auth0.com/", "sub": "auth0|65f0", "aud": ["https://api.example.com", "https://tenant.eu.auth0.com/userinfo"],
         "iat": t - 5, "exp": t + 86_395, "scope": "openid profile read:messages", "azp": "cLiEnTiD", "org_id": "org_abc" });
-    check("auth0", auth0.clone(), "RS256", json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa" }), auth0_claims.clone(), Ok(()));
+    check(
+        "auth0",
+        auth0.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa" }),
+        auth0_claims.clone(),
+        Ok(()),
+    );
     let mut no_slash = auth0_claims.clone();
     no_slash["iss"] = json!("https://tenant.eu.auth0.com");
-    check("auth0 without trailing slash", auth0, "RS256", json!({ "alg": "RS256", "kid": "rsa" }), no_slash, Err(Reason::IssuerInvalid));
+    check(
+        "auth0 without trailing slash",
+        auth0,
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        no_slash,
+        Err(Reason::IssuerInvalid),
+    );
 
     // Supabase (asymmetric signing keys, ES256).
     let supa = profile::supabase("https://abcdefgh.supabase.co");
-    assert_eq!(supa.jwks_uri.as_deref(), Some("https://abcdefgh.supabase.co/auth/v1/.well-known/jwks.json"));
+    assert_eq!(
+        supa.jwks_uri.as_deref(),
+        Some("https://abcdefgh.supabase.co/auth/v1/.well-known/jwks.json")
+    );
     let supa_claims = json!({ "iss": "https://abcdefgh.supabase.co/auth/v1", "sub": "123e4567-e89b-12d3-a456-426614174000", "aud": "authenticated",
         "exp": t + 3600, "iat": t, "role": "authenticated", "aal": "aal1", "session_id": "0b4f", "is_anonymous": false });
-    check("supabase", supa.clone(), "ES256", json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }), supa_claims.clone(), Ok(()));
+    check(
+        "supabase",
+        supa.clone(),
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }),
+        supa_claims.clone(),
+        Ok(()),
+    );
     let mut anon = supa_claims.clone();
     anon["aud"] = json!("anon");
-    check("supabase anon key", supa, "ES256", json!({ "alg": "ES256", "kid": "ec" }), anon, Err(Reason::AudienceInvalid));
+    check(
+        "supabase anon key",
+        supa,
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec" }),
+        anon,
+        Err(Reason::AudienceInvalid),
+    );
 
     // Firebase ID token.
     let fb = profile::firebase("my-project");
     let fb_claims = json!({ "iss": "https://securetoken.google.com/my-project", "aud": "my-project", "auth_time": t - 100,
         "user_id": "uid1", "sub": "uid1", "iat": t - 10, "exp": t + 3590, "firebase": { "sign_in_provider": "password" } });
-    check("firebase", fb.clone(), "RS256", json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }), fb_claims.clone(), Ok(()));
+    check(
+        "firebase",
+        fb.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+        fb_claims.clone(),
+        Ok(()),
+    );
     let mut other_project = fb_claims.clone();
     other_project["aud"] = json!("other-project");
-    check("firebase other project", fb, "RS256", json!({ "alg": "RS256", "kid": "rsa" }), other_project, Err(Reason::AudienceInvalid));
+    check(
+        "firebase other project",
+        fb,
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        other_project,
+        Err(Reason::AudienceInvalid),
+    );
 
     // Cognito access token (client_id, no aud) and ID token.
-    let cog = profile::cognito("eu-west-1", "eu-west-1_AbC", &["app-client-1"], profile::CognitoTokenUse::Access);
+    let cog = profile::cognito(
+        "eu-west-1",
+        "eu-west-1_AbC",
+        &["app-client-1"],
+        profile::CognitoTokenUse::Access,
+    );
     let cog_iss = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC";
     let access = json!({ "sub": "aaaa-bbbb", "iss": cog_iss, "client_id": "app-client-1", "origin_jti": "x", "event_id": "e",
         "token_use": "access", "scope": "aws.cognito.signin.user.admin", "auth_time": t - 10, "exp": t + 3590, "iat": t - 10, "jti": "j", "username": "alice" });
-    check("cognito access", cog.clone(), "RS256", json!({ "alg": "RS256", "kid": "rsa" }), access.clone(), Ok(()));
+    check(
+        "cognito access",
+        cog.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        access.clone(),
+        Ok(()),
+    );
     let mut id_token = access.clone();
     id_token["token_use"] = json!("id");
-    check("cognito id token as access", cog.clone(), "RS256", json!({ "alg": "RS256", "kid": "rsa" }), id_token, Err(Reason::ClaimInvalid));
+    check(
+        "cognito id token as access",
+        cog.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        id_token,
+        Err(Reason::ClaimInvalid),
+    );
     let mut other_client = access;
     other_client["client_id"] = json!("app-client-2");
-    check("cognito other client", cog, "RS256", json!({ "alg": "RS256", "kid": "rsa" }), other_client, Err(Reason::AudienceInvalid));
-    let cog_id = profile::cognito("eu-west-1", "eu-west-1_AbC", &["app-client-1"], profile::CognitoTokenUse::Id);
+    check(
+        "cognito other client",
+        cog,
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        other_client,
+        Err(Reason::AudienceInvalid),
+    );
+    let cog_id = profile::cognito(
+        "eu-west-1",
+        "eu-west-1_AbC",
+        &["app-client-1"],
+        profile::CognitoTokenUse::Id,
+    );
     let idt = json!({ "sub": "aaaa-bbbb", "iss": cog_iss, "aud": "app-client-1", "token_use": "id", "auth_time": t, "exp": t + 3600, "iat": t, "email": "a@example.com" });
-    check("cognito id", cog_id, "RS256", json!({ "alg": "RS256", "kid": "rsa" }), idt, Ok(()));
+    check(
+        "cognito id",
+        cog_id,
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        idt,
+        Ok(()),
+    );
 
     // WorkOS AuthKit access token (the documented example's shape).
     let workos = profile::workos("client_123");
-    assert_eq!(workos.jwks_uri.as_deref(), Some("https://api.workos.com/sso/jwks/client_123"));
+    assert_eq!(
+        workos.jwks_uri.as_deref(),
+        Some("https://api.workos.com/sso/jwks/client_123")
+    );
     let w = json!({ "iss": "https://api.workos.com", "sub": "user_01HBEQKA6K4QJAS93VPE39W1JT", "act": { "sub": "admin@foocorp.com" },
         "org_id": "org_01HRDMC6CM357W30QMHMQ96Q0S", "role": "member", "roles": ["member"], "permissions": ["posts:read", "posts:write"],
         "sid": "session_01HQSXZGF8FHF7A9ZZFCW4387R", "jti": "01HQSXZXPPFPKMDD32RKTFY6PV", "exp": t + 300, "iat": t });
-    check("workos", workos.clone(), "RS256", json!({ "alg": "RS256", "kid": "rsa" }), w.clone(), Ok(()));
-    let id = verifier(&jwks, workos.policy).verify(&keys.token("RS256", &json!({ "alg": "RS256", "kid": "rsa" }), &w.to_string()), NOW).unwrap();
-    assert_eq!(id.org.as_ref().unwrap().permissions, ["posts:read", "posts:write"]);
+    check(
+        "workos",
+        workos.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        w.clone(),
+        Ok(()),
+    );
+    let id = verifier(&jwks, workos.policy)
+        .verify(
+            &keys.token("RS256", &json!({ "alg": "RS256", "kid": "rsa" }), &w.to_string()),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(
+        id.org.as_ref().unwrap().permissions,
+        ["posts:read", "posts:write"]
+    );
 
     // Keycloak access token vs. ID token.
     let kc = profile::keycloak("https://sso.example.com/", "acme");
-    assert_eq!(kc.jwks_uri.as_deref(), Some("https://sso.example.com/realms/acme/protocol/openid-connect/certs"));
+    assert_eq!(
+        kc.jwks_uri.as_deref(),
+        Some("https://sso.example.com/realms/acme/protocol/openid-connect/certs")
+    );
     let kc_claims = json!({ "exp": t + 300, "iat": t, "jti": "onrtac:1", "iss": "https://sso.example.com/realms/acme", "aud": "account",
         "sub": "f:1", "typ": "Bearer", "azp": "web", "sid": "s1", "scope": "openid email profile", "realm_access": { "roles": ["user"] } });
-    check("keycloak", kc.clone(), "RS256", json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa" }), kc_claims.clone(), Ok(()));
+    check(
+        "keycloak",
+        kc.clone(),
+        "RS256",
+        json!({ "alg": "RS256", "typ": "JWT", "kid": "rsa" }),
+        kc_claims.clone(),
+        Ok(()),
+    );
     let mut kc_id = kc_claims;
     kc_id["typ"] = json!("ID");
-    check("keycloak id token", kc, "RS256", json!({ "alg": "RS256", "kid": "rsa" }), kc_id, Err(Reason::ClaimInvalid));
+    check(
+        "keycloak id token",
+        kc,
+        "RS256",
+        json!({ "alg": "RS256", "kid": "rsa" }),
+        kc_id,
+        Err(Reason::ClaimInvalid),
+    );
 
     // Generic OIDC: issuer only, every default algorithm.
     let o = profile::oidc(ISS);
     assert_eq!(o.jwks_uri, None);
     assert_eq!(o.discovery_uri, format!("{ISS}/.well-known/openid-configuration"));
-    check("oidc EdDSA", o, "EdDSA", json!({ "alg": "EdDSA", "kid": "ed" }), serde_json::from_str(&claims(json!({}))).unwrap(), Ok(()));
+    check(
+        "oidc EdDSA",
+        o,
+        "EdDSA",
+        json!({ "alg": "EdDSA", "kid": "ed" }),
+        serde_json::from_str(&claims(json!({}))).unwrap(),
+        Ok(()),
+    );
 
     for p in Provider::ALL {
         assert_eq!(Provider::from_name(p.name()), Some(p));
@@ -337,6 +583,14 @@ fn demo_fixtures_are_current() {
         std::fs::write(dir.join("session.jwt"), &token).unwrap();
         std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
     }
-    assert_eq!(std::fs::read_to_string(dir.join("session.jwt")).unwrap(), token, "rerun with TESSERA_WRITE_DEMO=1");
-    assert_eq!(std::fs::read_to_string(dir.join("jwks.json")).unwrap(), jwks, "rerun with TESSERA_WRITE_DEMO=1");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("session.jwt")).unwrap(),
+        token,
+        "rerun with TESSERA_WRITE_DEMO=1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("jwks.json")).unwrap(),
+        jwks,
+        "rerun with TESSERA_WRITE_DEMO=1"
+    );
 }

@@ -20,9 +20,12 @@ struct Guest {
 
 impl Guest {
     fn load() -> Guest {
-        let path = std::env::var_os("TESSERA_GUEST_WASM").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
-        });
+        let path = std::env::var_os("TESSERA_GUEST_WASM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
+            });
         assert!(
             path.exists(),
             "{} is missing: build it with `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release` (scripts/test.sh does)",
@@ -30,7 +33,11 @@ impl Guest {
         );
         let engine = Engine::default();
         let module = Module::from_file(&engine, &path).expect("the guest module compiles");
-        assert_eq!(module.imports().len(), 0, "the guest must have zero imports (no getrandom, no JS glue)");
+        assert_eq!(
+            module.imports().len(),
+            0,
+            "the guest must have zero imports (no getrandom, no JS glue)"
+        );
         let mut store = Store::new(&engine, ());
         let instance = Instance::new(&mut store, &module, &[]).expect("the guest instantiates");
         Guest {
@@ -46,7 +53,10 @@ impl Guest {
         let len = input.len() as u32;
         let ptr = self.alloc.call(&mut self.store, len).unwrap();
         self.memory.write(&mut self.store, ptr as usize, input).unwrap();
-        let packed = self.run.call(&mut self.store, (ptr, len)).expect("the guest must not trap");
+        let packed = self
+            .run
+            .call(&mut self.store, (ptr, len))
+            .expect("the guest must not trap");
         self.free.call(&mut self.store, (ptr, len)).unwrap();
         let (out_ptr, out_len) = ((packed >> 32) as u32, packed as u32);
         let mut out = vec![0u8; out_len as usize];
@@ -68,10 +78,19 @@ fn wasm_and_native_agree_case_by_case() {
         if wasm != native {
             mismatches.push(format!("{}:\n  native {native}\n  wasm   {wasm}", case.name));
         } else if verdicts(&wasm) != case.expect {
-            mismatches.push(format!("{}: expected {:?}, both gave {wasm}", case.name, case.expect));
+            mismatches.push(format!(
+                "{}: expected {:?}, both gave {wasm}",
+                case.name, case.expect
+            ));
         }
     }
-    assert!(mismatches.is_empty(), "{} of {} cases differ:\n{}", mismatches.len(), suite.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} cases differ:\n{}",
+        mismatches.len(),
+        suite.len(),
+        mismatches.join("\n")
+    );
     eprintln!("{} cases: native and wasm32 agree", suite.len());
 }
 

@@ -12,7 +12,10 @@ struct Suite {
 
 impl Suite {
     fn add(&mut self, name: &str, input: Value, expect: &[&'static str]) {
-        assert!(!self.cases.iter().any(|c| c.name == name), "duplicate case name {name}");
+        assert!(
+            !self.cases.iter().any(|c| c.name == name),
+            "duplicate case name {name}"
+        );
         self.cases.push(Case {
             name: name.to_string(),
             input,
@@ -38,7 +41,8 @@ impl Suite {
 
     /// A standard token for `alg` with `extra` claims.
     fn tok(&self, alg: &str, extra: Value) -> String {
-        self.keys.token(alg, &json!({ "alg": alg, "kid": kid_for(alg) }), &claims(extra))
+        self.keys
+            .token(alg, &json!({ "alg": alg, "kid": kid_for(alg) }), &claims(extra))
     }
 
     fn tok_header(&self, alg: &str, header: Value, extra: Value) -> String {
@@ -50,7 +54,11 @@ impl Suite {
 pub fn suite() -> Vec<Case> {
     let keys = Keys::load();
     let jwks = keys.jwks();
-    let mut s = Suite { keys, jwks, cases: Vec::new() };
+    let mut s = Suite {
+        keys,
+        jwks,
+        cases: Vec::new(),
+    };
     valid_tokens(&mut s);
     rfc_vectors(&mut s);
     header_attacks(&mut s);
@@ -65,11 +73,17 @@ pub fn suite() -> Vec<Case> {
 
 /// Every supported algorithm verifies a well-formed token.
 fn valid_tokens(s: &mut Suite) {
-    for alg in ["ES256", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
+    for alg in [
+        "ES256", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    ] {
         let t = s.tok(alg, json!({}));
         s.std(&format!("valid {alg}"), t, "valid");
     }
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }), json!({ "exp": NOW as f64 + 30.5 }));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }),
+        json!({ "exp": NOW as f64 + 30.5 }),
+    );
     s.std("valid with fractional exp", t, "valid");
     // jku/x5u/jwk/x5c headers are ignored for key selection: the token still
     // verifies against the configured key, and only against it.
@@ -82,13 +96,21 @@ fn valid_tokens(s: &mut Suite) {
     // An attacker embeds their own key in the `jwk` header and signs with it.
     let attacker = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
     let header = json!({ "alg": "EdDSA", "kid": "ed", "jwk": { "kty": "OKP", "crv": "Ed25519", "x": b64(attacker.verifying_key().as_bytes()) } });
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims(json!({})).as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims(json!({})).as_bytes())
+    );
     let t = format!("{input}.{}", b64(&attacker.sign(input.as_bytes()).to_bytes()));
     s.std("embedded jwk header is never trusted", t, "signature-invalid");
-    let t = s.keys.token("ES256", &json!({ "alg": "ES256" }), &claims(json!({})));
+    let t = s
+        .keys
+        .token("ES256", &json!({ "alg": "ES256" }), &claims(json!({})));
     s.std("no kid, exactly one fitting key", t, "valid");
     let two_ec = json!({ "keys": [s.keys.ec_jwk("a"), s.keys.ec_jwk("b")] }).to_string();
-    let t = s.keys.token("ES256", &json!({ "alg": "ES256" }), &claims(json!({})));
+    let t = s
+        .keys
+        .token("ES256", &json!({ "alg": "ES256" }), &claims(json!({})));
     s.with_jwks("no kid, two fitting keys", two_ec, t, "key-not-found");
 }
 
@@ -134,36 +156,75 @@ fn header_attacks(s: &mut Suite) {
     s.std("alg none with a kid", none_kid, "alg-not-allowed");
     // HS256 "signed" with the RSA public key as the HMAC secret.
     let pem = include_str!("../fixtures/keys/rsa2048.pub.pem");
-    for (label, secret) in [("PEM", pem.as_bytes().to_vec()), ("JWK n", s.keys.rsa.to_public_key().n().to_bytes_be())] {
+    for (label, secret) in [
+        ("PEM", pem.as_bytes().to_vec()),
+        ("JWK n", s.keys.rsa.to_public_key().n().to_bytes_be()),
+    ] {
         let input = format!("{}.{body}", b64(br#"{"alg":"HS256","kid":"rsa"}"#));
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
         mac.update(input.as_bytes());
         let t = format!("{input}.{}", b64(&mac.finalize().into_bytes()));
-        s.std(&format!("HS256 signed with the public key ({label})"), t, "alg-not-allowed");
+        s.std(
+            &format!("HS256 signed with the public key ({label})"),
+            t,
+            "alg-not-allowed",
+        );
     }
-    for alg in ["HS384", "HS512", "ES384", "ES512", "RSA-OAEP", "Ed448", "es256", ""] {
-        let t = format!("{}.{body}.AAAA", b64(json!({ "alg": alg, "kid": "ec" }).to_string().as_bytes()));
+    for alg in [
+        "HS384", "HS512", "ES384", "ES512", "RSA-OAEP", "Ed448", "es256", "",
+    ] {
+        let t = format!(
+            "{}.{body}.AAAA",
+            b64(json!({ "alg": alg, "kid": "ec" }).to_string().as_bytes())
+        );
         s.std(&format!("alg {alg:?} refused"), t, "alg-not-allowed");
     }
     let t = format!("{}.{body}.AAAA", b64(br#"{"kid":"ec"}"#));
     s.std("no alg", t, "token-malformed");
     let t = format!("{}.{body}.AAAA", b64(br#"{"alg":256}"#));
     s.std("alg not a string", t, "token-malformed");
-    for kid in ["../../../../dev/null", "' OR '1'='1' --", "ec\u{0}", "EC", "ec ", "\u{202e}ce"] {
+    for kid in [
+        "../../../../dev/null",
+        "' OR '1'='1' --",
+        "ec\u{0}",
+        "EC",
+        "ec ",
+        "\u{202e}ce",
+    ] {
         let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": kid }), json!({}));
         s.std(&format!("kid injection {kid:?}"), t, "key-not-found");
     }
     let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": 7 }), json!({}));
     s.std("kid not a string", t, "token-malformed");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "crit": ["exp"] }), json!({}));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "crit": ["exp"] }),
+        json!({}),
+    );
     s.std("crit present", t, "crit-unsupported");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "crit": [] }), json!({}));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "crit": [] }),
+        json!({}),
+    );
     s.std("empty crit present", t, "crit-unsupported");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "b64": false, "crit": ["b64"] }), json!({}));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "b64": false, "crit": ["b64"] }),
+        json!({}),
+    );
     s.std("b64 false with crit", t, "crit-unsupported");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "b64": false }), json!({}));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "b64": false }),
+        json!({}),
+    );
     s.std("b64 false without crit", t, "token-malformed");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "zip": "DEF" }), json!({}));
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "zip": "DEF" }),
+        json!({}),
+    );
     s.std("zip header", t, "token-malformed");
     // Algorithm confusion: a kid that names an RSA key with an EC alg, and a
     // JWK bound to RS256 used with PS256.
@@ -173,15 +234,48 @@ fn header_attacks(s: &mut Suite) {
     bound_key["alg"] = json!("RS256");
     let bound = json!({ "keys": [bound_key] });
     let t = s.tok_header("PS256", json!({ "alg": "PS256", "kid": "rsa" }), json!({}));
-    s.with_jwks("PS256 token for a key bound to RS256", bound.to_string(), t, "alg-not-allowed");
+    s.with_jwks(
+        "PS256 token for a key bound to RS256",
+        bound.to_string(),
+        t,
+        "alg-not-allowed",
+    );
     let t = s.tok("RS256", json!({}));
-    s.with_policy("alg outside the policy allowlist", json!({ "algorithms": ["ES256"] }), t, "alg-not-allowed");
+    s.with_policy(
+        "alg outside the policy allowlist",
+        json!({ "algorithms": ["ES256"] }),
+        t,
+        "alg-not-allowed",
+    );
     let t = s.tok("ES256", json!({}));
-    s.with_policy("typ required but absent", json!({ "typ": "at+jwt" }), t, "typ-invalid");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "typ": "application/AT+JWT" }), json!({}));
-    s.with_policy("typ at+jwt with application/ prefix", json!({ "typ": "at+jwt" }), t, "valid");
-    let t = s.tok_header("ES256", json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }), json!({}));
-    s.with_policy("typ JWT when at+jwt required", json!({ "typ": "at+jwt" }), t, "typ-invalid");
+    s.with_policy(
+        "typ required but absent",
+        json!({ "typ": "at+jwt" }),
+        t,
+        "typ-invalid",
+    );
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "typ": "application/AT+JWT" }),
+        json!({}),
+    );
+    s.with_policy(
+        "typ at+jwt with application/ prefix",
+        json!({ "typ": "at+jwt" }),
+        t,
+        "valid",
+    );
+    let t = s.tok_header(
+        "ES256",
+        json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }),
+        json!({}),
+    );
+    s.with_policy(
+        "typ JWT when at+jwt required",
+        json!({ "typ": "at+jwt" }),
+        t,
+        "typ-invalid",
+    );
     let five = format!("{}.a.b.c.d", b64(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#));
     s.std("JWE five segments", five, "token-malformed");
 }
@@ -197,45 +291,86 @@ fn rsa_fields(keys: &Keys) -> serde_json::Map<String, Value> {
 fn signature_attacks(s: &mut Suite) {
     let t = s.tok("ES256", json!({}));
     let input = &t[..t.rfind('.').unwrap()];
-    s.std("psychic signature r = s = 0", format!("{input}.{}", b64(&[0u8; 64])), "signature-invalid");
+    s.std(
+        "psychic signature r = s = 0",
+        format!("{input}.{}", b64(&[0u8; 64])),
+        "signature-invalid",
+    );
     let n = hex32("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
     let mut r_is_n = n.to_vec();
     r_is_n.extend_from_slice(&[1u8; 32]);
-    s.std("ECDSA r equal to the group order", format!("{input}.{}", b64(&r_is_n)), "signature-invalid");
+    s.std(
+        "ECDSA r equal to the group order",
+        format!("{input}.{}", b64(&r_is_n)),
+        "signature-invalid",
+    );
     let mut s_is_n = vec![1u8; 32];
     s_is_n.extend_from_slice(&n);
-    s.std("ECDSA s equal to the group order", format!("{input}.{}", b64(&s_is_n)), "signature-invalid");
+    s.std(
+        "ECDSA s equal to the group order",
+        format!("{input}.{}", b64(&s_is_n)),
+        "signature-invalid",
+    );
     let raw = s.keys.sign("ES256", input.as_bytes());
     let der = p256::ecdsa::Signature::from_slice(&raw).unwrap().to_der();
-    s.std("DER-encoded ECDSA signature", format!("{input}.{}", b64(der.as_bytes())), "signature-invalid");
+    s.std(
+        "DER-encoded ECDSA signature",
+        format!("{input}.{}", b64(der.as_bytes())),
+        "signature-invalid",
+    );
     // High-S form of a valid signature: (r, n - s) is also valid ECDSA, and JWS
     // does not require low-S; it must verify, not crash.
     let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
     let flipped = p256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
-    s.std("ECDSA high-S twin verifies", format!("{input}.{}", b64(&flipped.to_bytes())), "valid");
+    s.std(
+        "ECDSA high-S twin verifies",
+        format!("{input}.{}", b64(&flipped.to_bytes())),
+        "valid",
+    );
     s.std("empty signature", format!("{input}."), "signature-invalid");
     let t = s.tok("EdDSA", json!({}));
     let input = &t[..t.rfind('.').unwrap()];
-    s.std("Ed25519 all-zero signature", format!("{input}.{}", b64(&[0u8; 64])), "signature-invalid");
+    s.std(
+        "Ed25519 all-zero signature",
+        format!("{input}.{}", b64(&[0u8; 64])),
+        "signature-invalid",
+    );
     let mut non_canonical = s.keys.sign("EdDSA", input.as_bytes());
     // S + L is the same scalar mod L, but not canonical: strict verification refuses it.
     add_l(&mut non_canonical[32..]);
-    s.std("Ed25519 non-canonical S", format!("{input}.{}", b64(&non_canonical)), "signature-invalid");
+    s.std(
+        "Ed25519 non-canonical S",
+        format!("{input}.{}", b64(&non_canonical)),
+        "signature-invalid",
+    );
     let t = s.tok("RS256", json!({}));
     let input = &t[..t.rfind('.').unwrap()];
     let mut short = s.keys.sign("RS256", input.as_bytes());
     short.remove(0);
-    s.std("RSA signature one byte short", format!("{input}.{}", b64(&short)), "signature-invalid");
+    s.std(
+        "RSA signature one byte short",
+        format!("{input}.{}", b64(&short)),
+        "signature-invalid",
+    );
     // A signature made with the RS256 key but labelled RS512, and a signature by
     // another RSA key.
     let sig = s.keys.sign("RS256", input.as_bytes());
-    let relabelled = format!("{}.{}.{}", b64(br#"{"alg":"RS512","kid":"rsa"}"#), &input[input.find('.').unwrap() + 1..], b64(&sig));
+    let relabelled = format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS512","kid":"rsa"}"#),
+        &input[input.find('.').unwrap() + 1..],
+        b64(&sig)
+    );
     s.std("RS256 signature labelled RS512", relabelled, "signature-invalid");
     let t = s.tok("ES256", json!({}));
     let mut parts: Vec<&str> = t.split('.').collect();
     let forged = b64(claims(json!({ "sub": "admin" })).as_bytes());
     parts[1] = &forged;
-    s.std("claims swapped under a valid signature", parts.join("."), "signature-invalid");
+    s.std(
+        "claims swapped under a valid signature",
+        parts.join("."),
+        "signature-invalid",
+    );
 }
 
 fn hex32(h: &str) -> [u8; 32] {
@@ -249,8 +384,8 @@ fn hex32(h: &str) -> [u8; 32] {
 /// Adds the Ed25519 group order L to a little-endian 32-byte scalar.
 fn add_l(s: &mut [u8]) {
     const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     let mut carry = 0u16;
     for (x, l) in s.iter_mut().zip(L) {
@@ -272,15 +407,27 @@ fn encoding_attacks(s: &mut Suite) {
     s.std("padding on the header", join(&padded), "token-malformed");
     let mut spaced = parts.clone();
     spaced[1].insert(4, ' ');
-    s.std("space inside the payload segment", join(&spaced), "signature-invalid");
+    s.std(
+        "space inside the payload segment",
+        join(&spaced),
+        "signature-invalid",
+    );
     let mut spaced = parts.clone();
     spaced[0].insert(4, '\n');
-    s.std("newline inside the header segment", join(&spaced), "token-malformed");
+    s.std(
+        "newline inside the header segment",
+        join(&spaced),
+        "token-malformed",
+    );
     s.std("trailing newline", format!("{t}\n"), "token-malformed");
     s.std("leading space", format!(" {t}"), "token-malformed");
     let std_sig = parts[2].replace('-', "+").replace('_', "/");
     if std_sig != parts[2] {
-        s.std("standard base64 alphabet in the signature", format!("{}.{}.{std_sig}", parts[0], parts[1]), "token-malformed");
+        s.std(
+            "standard base64 alphabet in the signature",
+            format!("{}.{}.{std_sig}", parts[0], parts[1]),
+            "token-malformed",
+        );
     }
     // Non-canonical trailing bits: 64 bytes encode to 86 chars whose last char
     // carries 4 unused bits; setting one keeps the bytes but changes the text.
@@ -294,7 +441,11 @@ fn encoding_attacks(s: &mut Suite) {
     if nc[2] != parts[2] {
         s.std("non-canonical trailing bits", join(&nc), "token-malformed");
     }
-    s.std("two segments", format!("{}.{}", parts[0], parts[1]), "token-malformed");
+    s.std(
+        "two segments",
+        format!("{}.{}", parts[0], parts[1]),
+        "token-malformed",
+    );
     s.std("four segments", format!("{t}.x"), "token-malformed");
     s.std("empty token", String::new(), "token-missing");
     s.std("just dots", "..".to_string(), "token-malformed");
@@ -312,12 +463,29 @@ fn encoding_attacks(s: &mut Suite) {
     s.std("header with BOM", t, "token-malformed");
     // Claims JSON problems.
     let raw = |s: &Suite, c: &str| s.keys.token_raw("ES256", r#"{"alg":"ES256","kid":"ec"}"#, c);
-    let dup = format!(r#"{{"iss":"{ISS}","sub":"user_1","sub":"admin","exp":{}}}"#, NOW + 60);
-    let dup_exp = format!(r#"{{"iss":"{ISS}","sub":"u","exp":{},"exp":{}}}"#, NOW - 100, NOW + 60);
+    let dup = format!(
+        r#"{{"iss":"{ISS}","sub":"user_1","sub":"admin","exp":{}}}"#,
+        NOW + 60
+    );
+    let dup_exp = format!(
+        r#"{{"iss":"{ISS}","sub":"u","exp":{},"exp":{}}}"#,
+        NOW - 100,
+        NOW + 60
+    );
     let nan = format!(r#"{{"iss":"{ISS}","sub":"u","exp":NaN}}"#);
     let inf = format!(r#"{{"iss":"{ISS}","sub":"u","exp":1e400}}"#);
-    let deep = format!(r#"{{"iss":"{ISS}","sub":"u","exp":{},"x":{}{}}}"#, NOW + 60, "[".repeat(300), "]".repeat(300));
-    let ok_deep = format!(r#"{{"iss":"{ISS}","sub":"u","exp":{},"x":{}{}}}"#, NOW + 60, "[".repeat(20), "]".repeat(20));
+    let deep = format!(
+        r#"{{"iss":"{ISS}","sub":"u","exp":{},"x":{}{}}}"#,
+        NOW + 60,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let ok_deep = format!(
+        r#"{{"iss":"{ISS}","sub":"u","exp":{},"x":{}{}}}"#,
+        NOW + 60,
+        "[".repeat(20),
+        "]".repeat(20)
+    );
     for (name, c, expect) in [
         ("duplicate sub claim", dup.as_str(), "token-malformed"),
         ("duplicate exp claim", &dup_exp, "token-malformed"),
@@ -331,7 +499,11 @@ fn encoding_attacks(s: &mut Suite) {
         let t = raw(s, c);
         s.std(name, t, expect);
     }
-    let input = format!("{}.{}", b64(br#"{"alg":"ES256","kid":"ec"}"#), b64(b"{\"sub\":\"\xff\"}"));
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"ES256","kid":"ec"}"#),
+        b64(b"{\"sub\":\"\xff\"}")
+    );
     let t = format!("{input}.{}", b64(&s.keys.sign("ES256", input.as_bytes())));
     s.std("claims invalid UTF-8", t, "token-malformed");
 }
@@ -339,50 +511,215 @@ fn encoding_attacks(s: &mut Suite) {
 fn claim_rules(s: &mut Suite) {
     let cases: Vec<(&str, Value, Value, &'static str)> = vec![
         ("expired", json!({ "exp": NOW - 6 }), json!({}), "token-expired"),
-        ("expired within leeway", json!({ "exp": NOW - 4 }), json!({}), "valid"),
-        ("expired exactly at leeway", json!({ "exp": NOW - 5 }), json!({}), "token-expired"),
-        ("zero leeway", json!({ "exp": NOW }), json!({ "leeway": 0 }), "token-expired"),
+        (
+            "expired within leeway",
+            json!({ "exp": NOW - 4 }),
+            json!({}),
+            "valid",
+        ),
+        (
+            "expired exactly at leeway",
+            json!({ "exp": NOW - 5 }),
+            json!({}),
+            "token-expired",
+        ),
+        (
+            "zero leeway",
+            json!({ "exp": NOW }),
+            json!({ "leeway": 0 }),
+            "token-expired",
+        ),
         ("exp missing", json!({ "exp": null }), json!({}), "claim-missing"),
-        ("exp as string", json!({ "exp": (NOW + 60).to_string() }), json!({}), "claim-invalid"),
+        (
+            "exp as string",
+            json!({ "exp": (NOW + 60).to_string() }),
+            json!({}),
+            "claim-invalid",
+        ),
         ("exp as bool", json!({ "exp": true }), json!({}), "claim-invalid"),
         ("exp huge", json!({ "exp": 1e300 }), json!({}), "claim-invalid"),
         ("exp negative", json!({ "exp": -1 }), json!({}), "claim-invalid"),
-        ("exp as array", json!({ "exp": [NOW + 60] }), json!({}), "claim-invalid"),
-        ("nbf in future", json!({ "nbf": NOW + 6 }), json!({}), "token-not-yet-valid"),
+        (
+            "exp as array",
+            json!({ "exp": [NOW + 60] }),
+            json!({}),
+            "claim-invalid",
+        ),
+        (
+            "nbf in future",
+            json!({ "nbf": NOW + 6 }),
+            json!({}),
+            "token-not-yet-valid",
+        ),
         ("nbf within leeway", json!({ "nbf": NOW + 5 }), json!({}), "valid"),
         ("nbf as string", json!({ "nbf": "0" }), json!({}), "claim-invalid"),
-        ("iat in future", json!({ "iat": NOW + 30, "nbf": null }), json!({}), "iat-in-future"),
+        (
+            "iat in future",
+            json!({ "iat": NOW + 30, "nbf": null }),
+            json!({}),
+            "iat-in-future",
+        ),
         ("iat as float", json!({ "iat": 1.5e9 }), json!({}), "valid"),
-        ("too old", json!({ "iat": NOW - 400, "nbf": null }), json!({ "maxTokenAge": 300 }), "token-too-old"),
-        ("max age without iat", json!({ "iat": null }), json!({ "maxTokenAge": 300 }), "claim-missing"),
-        ("young enough", json!({ "iat": NOW - 200 }), json!({ "maxTokenAge": 300 }), "valid"),
-        ("wrong issuer", json!({ "iss": "https://evil.example" }), json!({}), "issuer-invalid"),
-        ("issuer with trailing slash", json!({ "iss": format!("{ISS}/") }), json!({}), "issuer-invalid"),
-        ("issuer case differs", json!({ "iss": ISS.to_uppercase() }), json!({}), "issuer-invalid"),
-        ("issuer missing", json!({ "iss": null }), json!({}), "issuer-invalid"),
-        ("issuer not a string", json!({ "iss": [ISS] }), json!({}), "issuer-invalid"),
-        ("second allowed issuer", json!({ "iss": "https://other.example" }), json!({ "issuer": [ISS, "https://other.example"] }), "valid"),
-        ("audience matches", json!({}), json!({ "audience": "api" }), "valid"),
-        ("audience in array", json!({ "aud": ["x", "api"] }), json!({ "audience": ["api"] }), "valid"),
-        ("audience mismatch", json!({ "aud": "other" }), json!({ "audience": "api" }), "audience-invalid"),
-        ("audience missing when configured", json!({ "aud": null }), json!({ "audience": "api" }), "audience-invalid"),
-        ("audience empty array", json!({ "aud": [] }), json!({ "audience": "api" }), "audience-invalid"),
-        ("audience with non-string", json!({ "aud": ["api", 1] }), json!({ "audience": "api" }), "audience-invalid"),
-        ("audience not checked when unset", json!({ "aud": "anything" }), json!({}), "valid"),
-        ("azp matches", json!({ "azp": "https://app.example" }), json!({ "authorizedParties": ["https://app.example"] }), "valid"),
-        ("azp mismatch", json!({ "azp": "https://evil.example" }), json!({ "authorizedParties": ["https://app.example"] }), "azp-invalid"),
-        ("azp missing when configured", json!({}), json!({ "authorizedParties": ["https://app.example"] }), "azp-invalid"),
+        (
+            "too old",
+            json!({ "iat": NOW - 400, "nbf": null }),
+            json!({ "maxTokenAge": 300 }),
+            "token-too-old",
+        ),
+        (
+            "max age without iat",
+            json!({ "iat": null }),
+            json!({ "maxTokenAge": 300 }),
+            "claim-missing",
+        ),
+        (
+            "young enough",
+            json!({ "iat": NOW - 200 }),
+            json!({ "maxTokenAge": 300 }),
+            "valid",
+        ),
+        (
+            "wrong issuer",
+            json!({ "iss": "https://evil.example" }),
+            json!({}),
+            "issuer-invalid",
+        ),
+        (
+            "issuer with trailing slash",
+            json!({ "iss": format!("{ISS}/") }),
+            json!({}),
+            "issuer-invalid",
+        ),
+        (
+            "issuer case differs",
+            json!({ "iss": ISS.to_uppercase() }),
+            json!({}),
+            "issuer-invalid",
+        ),
+        (
+            "issuer missing",
+            json!({ "iss": null }),
+            json!({}),
+            "issuer-invalid",
+        ),
+        (
+            "issuer not a string",
+            json!({ "iss": [ISS] }),
+            json!({}),
+            "issuer-invalid",
+        ),
+        (
+            "second allowed issuer",
+            json!({ "iss": "https://other.example" }),
+            json!({ "issuer": [ISS, "https://other.example"] }),
+            "valid",
+        ),
+        (
+            "audience matches",
+            json!({}),
+            json!({ "audience": "api" }),
+            "valid",
+        ),
+        (
+            "audience in array",
+            json!({ "aud": ["x", "api"] }),
+            json!({ "audience": ["api"] }),
+            "valid",
+        ),
+        (
+            "audience mismatch",
+            json!({ "aud": "other" }),
+            json!({ "audience": "api" }),
+            "audience-invalid",
+        ),
+        (
+            "audience missing when configured",
+            json!({ "aud": null }),
+            json!({ "audience": "api" }),
+            "audience-invalid",
+        ),
+        (
+            "audience empty array",
+            json!({ "aud": [] }),
+            json!({ "audience": "api" }),
+            "audience-invalid",
+        ),
+        (
+            "audience with non-string",
+            json!({ "aud": ["api", 1] }),
+            json!({ "audience": "api" }),
+            "audience-invalid",
+        ),
+        (
+            "audience not checked when unset",
+            json!({ "aud": "anything" }),
+            json!({}),
+            "valid",
+        ),
+        (
+            "azp matches",
+            json!({ "azp": "https://app.example" }),
+            json!({ "authorizedParties": ["https://app.example"] }),
+            "valid",
+        ),
+        (
+            "azp mismatch",
+            json!({ "azp": "https://evil.example" }),
+            json!({ "authorizedParties": ["https://app.example"] }),
+            "azp-invalid",
+        ),
+        (
+            "azp missing when configured",
+            json!({}),
+            json!({ "authorizedParties": ["https://app.example"] }),
+            "azp-invalid",
+        ),
         ("sub missing", json!({ "sub": null }), json!({}), "claim-missing"),
         ("sub empty", json!({ "sub": "" }), json!({}), "claim-invalid"),
         ("sub a number", json!({ "sub": 42 }), json!({}), "claim-invalid"),
         ("sid a number", json!({ "sid": 42 }), json!({}), "claim-invalid"),
-        ("required claim present", json!({ "tenant": "t1" }), json!({ "requiredClaims": ["tenant"] }), "valid"),
-        ("required claim missing", json!({}), json!({ "requiredClaims": ["tenant"] }), "claim-missing"),
-        ("claim value matches", json!({ "token_use": "access" }), json!({ "claimValues": { "token_use": "access" } }), "valid"),
-        ("claim value differs", json!({ "token_use": "id" }), json!({ "claimValues": { "token_use": "access" } }), "claim-invalid"),
-        ("claim value missing", json!({}), json!({ "claimValues": { "token_use": "access" } }), "claim-missing"),
-        ("cognito-style audience claim", json!({ "aud": null, "client_id": "c1" }), json!({ "audience": "c1", "audienceClaim": "client_id" }), "valid"),
-        ("wrong issuer and expired reports issuer", json!({ "iss": "https://evil.example", "exp": NOW - 100 }), json!({}), "issuer-invalid"),
+        (
+            "required claim present",
+            json!({ "tenant": "t1" }),
+            json!({ "requiredClaims": ["tenant"] }),
+            "valid",
+        ),
+        (
+            "required claim missing",
+            json!({}),
+            json!({ "requiredClaims": ["tenant"] }),
+            "claim-missing",
+        ),
+        (
+            "claim value matches",
+            json!({ "token_use": "access" }),
+            json!({ "claimValues": { "token_use": "access" } }),
+            "valid",
+        ),
+        (
+            "claim value differs",
+            json!({ "token_use": "id" }),
+            json!({ "claimValues": { "token_use": "access" } }),
+            "claim-invalid",
+        ),
+        (
+            "claim value missing",
+            json!({}),
+            json!({ "claimValues": { "token_use": "access" } }),
+            "claim-missing",
+        ),
+        (
+            "cognito-style audience claim",
+            json!({ "aud": null, "client_id": "c1" }),
+            json!({ "audience": "c1", "audienceClaim": "client_id" }),
+            "valid",
+        ),
+        (
+            "wrong issuer and expired reports issuer",
+            json!({ "iss": "https://evil.example", "exp": NOW - 100 }),
+            json!({}),
+            "issuer-invalid",
+        ),
     ];
     for (name, extra, pol, expect) in cases {
         let t = s.tok("ES256", extra);
@@ -404,71 +741,237 @@ fn key_sets(s: &mut Suite) {
         Value::Object(k)
     };
     let one = |k: Value| json!({ "keys": [k, ec] }).to_string();
-    s.with_jwks("RSA e = 1", one(with(json!({ "e": "AQ" }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA e = 2 (even)", one(with(json!({ "e": "Ag" }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA use enc", one(with(json!({ "use": "enc" }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA use sig", one(with(json!({ "use": "sig" }))), t_rsa.clone(), "valid");
-    s.with_jwks("RSA key_ops sign only", one(with(json!({ "key_ops": ["sign"] }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA key_ops verify", one(with(json!({ "key_ops": ["verify"] }))), t_rsa.clone(), "valid");
-    s.with_jwks("RSA key_ops duplicated", one(with(json!({ "key_ops": ["verify", "verify"] }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA alg HS256 on the key", one(with(json!({ "alg": "HS256" }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA alg ES256 on the key", one(with(json!({ "alg": "ES256" }))), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA n with padding", one(with(json!({ "n": format!("{}=", rsa_base["n"].as_str().unwrap()) }))), t_rsa.clone(), "key-unusable");
+    s.with_jwks(
+        "RSA e = 1",
+        one(with(json!({ "e": "AQ" }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA e = 2 (even)",
+        one(with(json!({ "e": "Ag" }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA use enc",
+        one(with(json!({ "use": "enc" }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA use sig",
+        one(with(json!({ "use": "sig" }))),
+        t_rsa.clone(),
+        "valid",
+    );
+    s.with_jwks(
+        "RSA key_ops sign only",
+        one(with(json!({ "key_ops": ["sign"] }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA key_ops verify",
+        one(with(json!({ "key_ops": ["verify"] }))),
+        t_rsa.clone(),
+        "valid",
+    );
+    s.with_jwks(
+        "RSA key_ops duplicated",
+        one(with(json!({ "key_ops": ["verify", "verify"] }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA alg HS256 on the key",
+        one(with(json!({ "alg": "HS256" }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA alg ES256 on the key",
+        one(with(json!({ "alg": "ES256" }))),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA n with padding",
+        one(with(
+            json!({ "n": format!("{}=", rsa_base["n"].as_str().unwrap()) }),
+        )),
+        t_rsa.clone(),
+        "key-unusable",
+    );
     let n_zero = {
         let mut n = vec![0u8];
         n.extend(s.keys.rsa.to_public_key().n().to_bytes_be());
         b64(&n)
     };
-    s.with_jwks("RSA n with a leading zero byte", one(with(json!({ "n": n_zero }))), t_rsa.clone(), "valid");
+    s.with_jwks(
+        "RSA n with a leading zero byte",
+        one(with(json!({ "n": n_zero }))),
+        t_rsa.clone(),
+        "valid",
+    );
     let small = rsa_jwk("rsa", &s.keys.rsa1024.to_public_key());
-    s.with_jwks("RSA 1024-bit key", one(small.clone()), t_rsa.clone(), "key-unusable");
-    s.with_jwks("RSA 1024-bit key only", json!({ "keys": [small] }).to_string(), t_rsa.clone(), "jwks-invalid");
+    s.with_jwks(
+        "RSA 1024-bit key",
+        one(small.clone()),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    s.with_jwks(
+        "RSA 1024-bit key only",
+        json!({ "keys": [small] }).to_string(),
+        t_rsa.clone(),
+        "jwks-invalid",
+    );
     // EC: a point off the curve (y + 1), wrong coordinate length, P-384 ignored.
     let mut y = URL_SAFE_NO_PAD.decode(ec["y"].as_str().unwrap()).unwrap();
     y[31] ^= 1;
     let off = json!({ "kty": "EC", "crv": "P-256", "kid": "ec", "x": ec["x"], "y": b64(&y) });
-    s.with_jwks("EC point off the curve", json!({ "keys": [off, s.keys.rsa_jwk("rsa")] }).to_string(), t_ec.clone(), "key-unusable");
+    s.with_jwks(
+        "EC point off the curve",
+        json!({ "keys": [off, s.keys.rsa_jwk("rsa")] }).to_string(),
+        t_ec.clone(),
+        "key-unusable",
+    );
     let short = json!({ "kty": "EC", "crv": "P-256", "kid": "ec", "x": b64(&[1u8; 31]), "y": ec["y"] });
-    s.with_jwks("EC short coordinate", json!({ "keys": [short, s.keys.rsa_jwk("rsa")] }).to_string(), t_ec.clone(), "key-unusable");
-    let p384 = json!({ "kty": "EC", "crv": "P-384", "kid": "ec", "x": b64(&[1u8; 48]), "y": b64(&[2u8; 48]) });
-    s.with_jwks("unsupported P-384 key is ignored", json!({ "keys": [p384.clone(), ec.clone()] }).to_string(), t_ec.clone(), "valid");
-    s.with_jwks("only unsupported keys", json!({ "keys": [p384, { "kty": "OKP", "crv": "X25519", "x": b64(&[1u8; 32]) }] }).to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("unknown kty is ignored", json!({ "keys": [{ "kty": "PQ", "kid": "x" }, ec.clone()] }).to_string(), t_ec.clone(), "valid");
+    s.with_jwks(
+        "EC short coordinate",
+        json!({ "keys": [short, s.keys.rsa_jwk("rsa")] }).to_string(),
+        t_ec.clone(),
+        "key-unusable",
+    );
+    let p384 =
+        json!({ "kty": "EC", "crv": "P-384", "kid": "ec", "x": b64(&[1u8; 48]), "y": b64(&[2u8; 48]) });
+    s.with_jwks(
+        "unsupported P-384 key is ignored",
+        json!({ "keys": [p384.clone(), ec.clone()] }).to_string(),
+        t_ec.clone(),
+        "valid",
+    );
+    s.with_jwks(
+        "only unsupported keys",
+        json!({ "keys": [p384, { "kty": "OKP", "crv": "X25519", "x": b64(&[1u8; 32]) }] }).to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "unknown kty is ignored",
+        json!({ "keys": [{ "kty": "PQ", "kid": "x" }, ec.clone()] }).to_string(),
+        t_ec.clone(),
+        "valid",
+    );
     // Ed25519 small-order points.
     let mut identity = [0u8; 32];
     identity[0] = 1;
-    for (label, x) in [("identity", identity.to_vec()), ("order 2", {
-        let mut p = [0xffu8; 32];
-        p[0] = 0xec;
-        p[31] = 0x7f;
-        p.to_vec()
-    })] {
+    for (label, x) in [
+        ("identity", identity.to_vec()),
+        ("order 2", {
+            let mut p = [0xffu8; 32];
+            p[0] = 0xec;
+            p[31] = 0x7f;
+            p.to_vec()
+        }),
+    ] {
         let weak = json!({ "kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": b64(&x) });
-        s.with_jwks(&format!("Ed25519 small-order point ({label})"), json!({ "keys": [weak, ec.clone()] }).to_string(), t_ed.clone(), "key-unusable");
+        s.with_jwks(
+            &format!("Ed25519 small-order point ({label})"),
+            json!({ "keys": [weak, ec.clone()] }).to_string(),
+            t_ed.clone(),
+            "key-unusable",
+        );
     }
     // Refused outright.
-    s.with_jwks("symmetric oct key", json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }, ec.clone()] }).to_string(), t_ec.clone(), "jwks-invalid");
+    s.with_jwks(
+        "symmetric oct key",
+        json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }, ec.clone()] }).to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
     let mut private = s.keys.ec_jwk("ec");
     private["d"] = json!(b64(&[1u8; 32]));
-    s.with_jwks("private key member d", json!({ "keys": [private] }).to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS not JSON", "<html>".to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS without keys", "{}".to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS keys not an array", r#"{"keys":{}}"#.to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS empty", r#"{"keys":[]}"#.to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS key not an object", r#"{"keys":[1]}"#.to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("JWKS duplicate members", format!(r#"{{"keys":[{ec}],"keys":[]}}"#), t_ec.clone(), "jwks-invalid");
+    s.with_jwks(
+        "private key member d",
+        json!({ "keys": [private] }).to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS not JSON",
+        "<html>".to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS without keys",
+        "{}".to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS keys not an array",
+        r#"{"keys":{}}"#.to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS empty",
+        r#"{"keys":[]}"#.to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS key not an object",
+        r#"{"keys":[1]}"#.to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "JWKS duplicate members",
+        format!(r#"{{"keys":[{ec}],"keys":[]}}"#),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
     let mut huge = vec![ec.clone()];
     for i in 0..700 {
         huge.push(json!({ "kty": "EC", "crv": "P-384", "kid": format!("padding-{i}"), "x": "A".repeat(64), "y": "A".repeat(64) }));
     }
-    s.with_jwks("JWKS over 64 KiB", json!({ "keys": huge }).to_string(), t_ec.clone(), "jwks-invalid");
-    s.with_jwks("kid not in set", json!({ "keys": [s.keys.rsa_jwk("other")] }).to_string(), t_rsa.clone(), "key-not-found");
+    s.with_jwks(
+        "JWKS over 64 KiB",
+        json!({ "keys": huge }).to_string(),
+        t_ec.clone(),
+        "jwks-invalid",
+    );
+    s.with_jwks(
+        "kid not in set",
+        json!({ "keys": [s.keys.rsa_jwk("other")] }).to_string(),
+        t_rsa.clone(),
+        "key-not-found",
+    );
     // Duplicate kids: deterministic, first fitting key in document order wins.
     let other_ec = json!({ "kty": "EC", "crv": "P-256", "kid": "ec", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" });
-    s.with_jwks("duplicate kid, right key first", json!({ "keys": [ec.clone(), other_ec.clone()] }).to_string(), t_ec.clone(), "valid");
-    s.with_jwks("duplicate kid, other key first", json!({ "keys": [other_ec, ec.clone()] }).to_string(), t_ec.clone(), "signature-invalid");
+    s.with_jwks(
+        "duplicate kid, right key first",
+        json!({ "keys": [ec.clone(), other_ec.clone()] }).to_string(),
+        t_ec.clone(),
+        "valid",
+    );
+    s.with_jwks(
+        "duplicate kid, other key first",
+        json!({ "keys": [other_ec, ec.clone()] }).to_string(),
+        t_ec.clone(),
+        "signature-invalid",
+    );
     let rsa_as_ec = s.keys.rsa_jwk("ec");
-    s.with_jwks("duplicate kid across key types", json!({ "keys": [rsa_as_ec, ec.clone()] }).to_string(), t_ec, "valid");
+    s.with_jwks(
+        "duplicate kid across key types",
+        json!({ "keys": [rsa_as_ec, ec.clone()] }).to_string(),
+        t_ec,
+        "valid",
+    );
 }
 
 fn pem_keys(s: &mut Suite) {
@@ -476,16 +979,74 @@ fn pem_keys(s: &mut Suite) {
         let input = json!({ "pem": pem, "policy": policy(json!({})), "token": token, "now": [NOW] });
         s.add(name, input, &[expect]);
     };
-    let (t_rsa, t_ec, t_ed) = (s.tok("PS256", json!({})), s.tok("ES256", json!({})), s.tok("EdDSA", json!({})));
-    pem_case(s, "PEM RSA verifies PS256", include_str!("../fixtures/keys/rsa2048.pub.pem"), t_rsa.clone(), "valid");
-    pem_case(s, "PEM P-256", include_str!("../fixtures/keys/p256.pub.pem"), t_ec.clone(), "valid");
-    pem_case(s, "PEM Ed25519", include_str!("../fixtures/keys/ed25519.pub.pem"), t_ed.clone(), "valid");
-    pem_case(s, "PEM type mismatch", include_str!("../fixtures/keys/p256.pub.pem"), t_ed, "key-not-found");
-    pem_case(s, "PEM RSA 1024", include_str!("../fixtures/keys/rsa1024.pub.pem"), t_rsa.clone(), "key-unusable");
-    pem_case(s, "PEM P-384", include_str!("../fixtures/keys/p384.pub.pem"), t_ec.clone(), "key-unusable");
-    pem_case(s, "PEM PKCS#1", include_str!("../fixtures/keys/rsa2048.pkcs1.pub.pem"), t_rsa.clone(), "key-unusable");
-    pem_case(s, "PEM private key", include_str!("../fixtures/keys/p256.key.pem"), t_ec.clone(), "key-unusable");
-    pem_case(s, "PEM garbage", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", t_ec.clone(), "key-unusable");
+    let (t_rsa, t_ec, t_ed) = (
+        s.tok("PS256", json!({})),
+        s.tok("ES256", json!({})),
+        s.tok("EdDSA", json!({})),
+    );
+    pem_case(
+        s,
+        "PEM RSA verifies PS256",
+        include_str!("../fixtures/keys/rsa2048.pub.pem"),
+        t_rsa.clone(),
+        "valid",
+    );
+    pem_case(
+        s,
+        "PEM P-256",
+        include_str!("../fixtures/keys/p256.pub.pem"),
+        t_ec.clone(),
+        "valid",
+    );
+    pem_case(
+        s,
+        "PEM Ed25519",
+        include_str!("../fixtures/keys/ed25519.pub.pem"),
+        t_ed.clone(),
+        "valid",
+    );
+    pem_case(
+        s,
+        "PEM type mismatch",
+        include_str!("../fixtures/keys/p256.pub.pem"),
+        t_ed,
+        "key-not-found",
+    );
+    pem_case(
+        s,
+        "PEM RSA 1024",
+        include_str!("../fixtures/keys/rsa1024.pub.pem"),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    pem_case(
+        s,
+        "PEM P-384",
+        include_str!("../fixtures/keys/p384.pub.pem"),
+        t_ec.clone(),
+        "key-unusable",
+    );
+    pem_case(
+        s,
+        "PEM PKCS#1",
+        include_str!("../fixtures/keys/rsa2048.pkcs1.pub.pem"),
+        t_rsa.clone(),
+        "key-unusable",
+    );
+    pem_case(
+        s,
+        "PEM private key",
+        include_str!("../fixtures/keys/p256.key.pem"),
+        t_ec.clone(),
+        "key-unusable",
+    );
+    pem_case(
+        s,
+        "PEM garbage",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+        t_ec.clone(),
+        "key-unusable",
+    );
     pem_case(s, "not PEM", "hello", t_ec, "key-unusable");
 }
 
@@ -499,16 +1060,32 @@ fn memo(s: &mut Suite) {
     s.add(
         "memo follows the validity window",
         input,
-        &["valid", "valid", "valid", "token-expired", "valid", "token-not-yet-valid", "valid"],
+        &[
+            "valid",
+            "valid",
+            "valid",
+            "token-expired",
+            "valid",
+            "token-not-yet-valid",
+            "valid",
+        ],
     );
     let input = json!({
         "jwks": s.jwks, "policy": policy(json!({ "maxTokenAge": 20 })), "token": s.tok("ES256", json!({ "iat": NOW })),
         "now": [NOW, NOW + 25, NOW + 26]
     });
-    s.add("memo honours the maximum token age", input, &["valid", "valid", "token-too-old"]);
+    s.add(
+        "memo honours the maximum token age",
+        input,
+        &["valid", "valid", "token-too-old"],
+    );
     let input = json!({
         "jwks": s.jwks, "policy": policy(json!({})), "memo": { "capacity": 1, "maxAge": 10 },
         "token": s.tok("EdDSA", json!({})), "now": [NOW, NOW + 11, NOW + 70]
     });
-    s.add("memo with a short max age answers like a full verification", input, &["valid", "valid", "token-expired"]);
+    s.add(
+        "memo with a short max age answers like a full verification",
+        input,
+        &["valid", "valid", "token-expired"],
+    );
 }

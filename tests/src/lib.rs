@@ -46,10 +46,14 @@ pub struct Keys {
 impl Keys {
     pub fn load() -> Keys {
         Keys {
-            rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../fixtures/keys/rsa2048.key.pem")).unwrap(),
-            rsa1024: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../fixtures/keys/rsa1024.key.pem")).unwrap(),
-            p256: p256::ecdsa::SigningKey::from_pkcs8_pem(include_str!("../fixtures/keys/p256.key.pem")).unwrap(),
-            ed: ed25519_dalek::SigningKey::from_pkcs8_pem(include_str!("../fixtures/keys/ed25519.key.pem")).unwrap(),
+            rsa: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../fixtures/keys/rsa2048.key.pem"))
+                .unwrap(),
+            rsa1024: rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("../fixtures/keys/rsa1024.key.pem"))
+                .unwrap(),
+            p256: p256::ecdsa::SigningKey::from_pkcs8_pem(include_str!("../fixtures/keys/p256.key.pem"))
+                .unwrap(),
+            ed: ed25519_dalek::SigningKey::from_pkcs8_pem(include_str!("../fixtures/keys/ed25519.key.pem"))
+                .unwrap(),
         }
     }
 
@@ -88,7 +92,11 @@ impl Keys {
     /// A JWS over `header` and the *raw* claims text (raw so cases can carry
     /// duplicate members or non-JSON), signed with the key for `alg`.
     pub fn token(&self, alg: &str, header: &Value, claims: &str) -> String {
-        let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.as_bytes())
+        );
         let sig = self.sign(alg, input.as_bytes());
         format!("{input}.{}", b64(&sig))
     }
@@ -112,10 +120,14 @@ impl Keys {
     }
 }
 
-fn rsa_pkcs1<D: sha2::Digest + rsa::pkcs8::AssociatedOid>(key: &rsa::RsaPrivateKey, message: &[u8]) -> Vec<u8> {
-    rsa::pkcs1v15::SigningKey::<D>::new(key.clone()).sign(message).to_vec()
+fn rsa_pkcs1<D: sha2::Digest + rsa::pkcs8::AssociatedOid>(
+    key: &rsa::RsaPrivateKey,
+    message: &[u8],
+) -> Vec<u8> {
+    rsa::pkcs1v15::SigningKey::<D>::new(key.clone())
+        .sign(message)
+        .to_vec()
 }
-
 
 /// An RSA public JWK.
 pub fn rsa_jwk(kid: &str, key: &rsa::RsaPublicKey) -> Value {
@@ -165,7 +177,8 @@ pub fn run_native(input: &Value) -> String {
 
 /// The verdicts (`"valid"` or reason codes) in a guest output.
 pub fn verdicts(output: &str) -> Vec<String> {
-    let v: Value = serde_json::from_str(output).unwrap_or_else(|e| panic!("guest output is not JSON ({e}): {output}"));
+    let v: Value =
+        serde_json::from_str(output).unwrap_or_else(|e| panic!("guest output is not JSON ({e}): {output}"));
     let Some(results) = v["results"].as_array() else {
         panic!("guest output has no results: {output}");
     };
@@ -212,7 +225,14 @@ pub fn demo_fixtures() -> (String, String) {
         "azp": "https://app.tessera.example", "iat": NOW, "nbf": NOW - 10, "exp": NOW + 60,
         "org_id": "org_2acme", "org_slug": "acme", "org_role": "org:admin", "scope": "openid profile"
     });
-    let token = keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }), &claims.to_string());
-    let jwks = serde_json::to_string_pretty(&json!({ "keys": [keys.ec_jwk("ec"), keys.ed_jwk("ed"), keys.rsa_jwk("rsa")] })).unwrap();
+    let token = keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec", "typ": "JWT" }),
+        &claims.to_string(),
+    );
+    let jwks = serde_json::to_string_pretty(
+        &json!({ "keys": [keys.ec_jwk("ec"), keys.ed_jwk("ed"), keys.rsa_jwk("rsa")] }),
+    )
+    .unwrap();
     (format!("{token}\n"), format!("{jwks}\n"))
 }

@@ -39,7 +39,7 @@ pub struct Usage(pub String);
 
 pub enum Command {
     Help(&'static str),
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     Inspect(InspectArgs),
 }
 
@@ -70,10 +70,12 @@ pub fn parse(argv: &[String]) -> Result<Command, Usage> {
         None => usage("no command given; use `tessera verify` or `tessera inspect`"),
         Some("-h" | "--help" | "help") => Ok(Command::Help(HELP)),
         Some("verify") if argv[1..].iter().any(|a| a == "-h" || a == "--help") => Ok(Command::Help(HELP)),
-        Some("verify") => parse_verify(&argv[1..]).map(Command::Verify),
+        Some("verify") => parse_verify(&argv[1..]).map(|a| Command::Verify(Box::new(a))),
         Some("inspect") => match &argv[1..] {
             [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help(HELP)),
-            [token] => Ok(Command::Inspect(InspectArgs { token: read_token(token)? })),
+            [token] => Ok(Command::Inspect(InspectArgs {
+                token: read_token(token)?,
+            })),
             [] => usage("inspect needs a token: `tessera inspect <JWT|@file|->`"),
             _ => usage("inspect takes exactly one token"),
         },
@@ -94,7 +96,11 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
     let mut json = false;
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| Usage(format!("{flag} needs a value")));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Usage(format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--json" => json = true,
             "--token" => {
@@ -131,9 +137,10 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
             "--profile" => {
                 let v = value()?;
                 let names: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
-                profile = Some(Provider::from_name(&v).ok_or_else(|| {
-                    Usage(format!("unknown profile {v:?}; known: {}", names.join(", ")))
-                })?);
+                profile =
+                    Some(Provider::from_name(&v).ok_or_else(|| {
+                        Usage(format!("unknown profile {v:?}; known: {}", names.join(", ")))
+                    })?);
             }
             other => return usage(format!("unknown option {other:?}")),
         }
@@ -169,7 +176,8 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
 }
 
 fn number(v: &str, flag: &str) -> Result<u64, Usage> {
-    v.parse().map_err(|_| Usage(format!("{flag} takes a whole number of seconds, not {v:?}")))
+    v.parse()
+        .map_err(|_| Usage(format!("{flag} takes a whole number of seconds, not {v:?}")))
 }
 
 fn read_file(path: &str, flag: &str) -> Result<String, Usage> {

@@ -15,7 +15,10 @@ pub fn jwks(url: &str) -> Result<Vec<u8>, Refusal> {
     let response = match agent.get(url).set("accept", "application/json").call() {
         Ok(r) => r,
         Err(ureq::Error::Status(code, _)) if code >= 500 => {
-            return Err(Refusal::new(Reason::JwksUnavailable, format!("{url} answered HTTP {code}; the provider is failing, retry later")))
+            return Err(Refusal::new(
+                Reason::JwksUnavailable,
+                format!("{url} answered HTTP {code}; the provider is failing, retry later"),
+            ))
         }
         Err(ureq::Error::Status(code, _)) => {
             return Err(Refusal::new(
@@ -23,7 +26,12 @@ pub fn jwks(url: &str) -> Result<Vec<u8>, Refusal> {
                 format!("{url} answered HTTP {code}; check the JWKS URL (OpenID discovery's jwks_uri)"),
             ))
         }
-        Err(e) => return Err(Refusal::new(Reason::JwksUnavailable, format!("could not fetch {url}: {e}"))),
+        Err(e) => {
+            return Err(Refusal::new(
+                Reason::JwksUnavailable,
+                format!("could not fetch {url}: {e}"),
+            ))
+        }
     };
     let mut body = Vec::new();
     response

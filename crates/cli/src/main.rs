@@ -36,10 +36,13 @@ fn main() -> ExitCode {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-fn verify(a: VerifyArgs) -> ExitCode {
+fn verify(a: Box<VerifyArgs>) -> ExitCode {
     let now = a.now.unwrap_or_else(now);
     let keys = match &a.keys {
         KeySource::JwksFile(text) => KeySet::from_jwks(text.as_bytes()),
@@ -61,8 +64,15 @@ fn verify(a: VerifyArgs) -> ExitCode {
             if a.json {
                 println!("{}", json!({ "valid": true, "claims": identity.claims }));
             } else {
-                let kid = identity.kid.as_deref().map(|k| format!("key {k:?}")).unwrap_or_else(|| "the configured key".into());
-                println!("valid: signature verified with {kid} ({}), all claim checks passed", identity.alg);
+                let kid = identity
+                    .kid
+                    .as_deref()
+                    .map(|k| format!("key {k:?}"))
+                    .unwrap_or_else(|| "the configured key".into());
+                println!(
+                    "valid: signature verified with {kid} ({}), all claim checks passed",
+                    identity.alg
+                );
                 println!("  subject   {}", identity.sub);
                 println!("  issuer    {}", identity.iss);
                 if !identity.aud.is_empty() {
@@ -72,9 +82,17 @@ fn verify(a: VerifyArgs) -> ExitCode {
                     println!("  session   {sid}");
                 }
                 if let Some(org) = &identity.org {
-                    println!("  org       {}{}", org.id, org.role.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
+                    println!(
+                        "  org       {}{}",
+                        org.id,
+                        org.role.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                    );
                 }
-                println!("  expires   {} ({})", time::utc(identity.exp), relative(identity.exp, now));
+                println!(
+                    "  expires   {} ({})",
+                    time::utc(identity.exp),
+                    relative(identity.exp, now)
+                );
                 println!("claims:\n{}", pretty(&Value::Object(identity.claims.clone())));
             }
             ExitCode::SUCCESS
@@ -106,7 +124,11 @@ fn inspect(a: InspectArgs) -> ExitCode {
             println!("claims:\n{}", pretty(&Value::Object(claims.clone())));
             let mut shown = false;
             for name in ["iat", "nbf", "exp", "auth_time"] {
-                if let Some(secs) = claims.get(name).and_then(Value::as_f64).filter(|s| *s >= 0.0 && *s < 253_402_300_800.0) {
+                if let Some(secs) = claims
+                    .get(name)
+                    .and_then(Value::as_f64)
+                    .filter(|s| *s >= 0.0 && *s < 253_402_300_800.0)
+                {
                     if !shown {
                         println!("times (UTC):");
                         shown = true;
@@ -130,7 +152,11 @@ fn pretty(v: &Value) -> String {
 
 /// "in 1m 5s" / "1h 2m ago".
 fn relative(at: u64, now: u64) -> String {
-    let (delta, future) = if at >= now { (at - now, true) } else { (now - at, false) };
+    let (delta, future) = if at >= now {
+        (at - now, true)
+    } else {
+        (now - at, false)
+    };
     let span = match delta {
         d if d < 60 => format!("{d}s"),
         d if d < 3600 => format!("{}m {}s", d / 60, d % 60),

@@ -18,7 +18,10 @@ impl Fixture {
     fn new(name: &str) -> Fixture {
         let dir = std::env::temp_dir().join(format!("tessera-cli-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = Fixture { dir, keys: Keys::load() };
+        let f = Fixture {
+            dir,
+            keys: Keys::load(),
+        };
         f.write("jwks.json", &f.keys.jwks());
         f
     }
@@ -32,7 +35,8 @@ impl Fixture {
     }
     fn token(&self, alg: &str, extra: Value) -> String {
         let kid = tessera_tests::kid_for(alg);
-        self.keys.token(alg, &json!({ "alg": alg, "kid": kid }), &claims(extra))
+        self.keys
+            .token(alg, &json!({ "alg": alg, "kid": kid }), &claims(extra))
     }
 }
 
@@ -44,7 +48,12 @@ fn tessera(args: &[&str], stdin: Option<&str>) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or("").as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -58,13 +67,43 @@ const NOW_S: &str = "1800000000";
 fn valid_token_exits_0_with_claims() {
     let f = Fixture::new("valid");
     let t = f.token("ES256", json!({ "sid": "sess_1" }));
-    let o = tessera(&["verify", "--token", &t, "--jwks", &f.path("jwks.json"), "--issuer", ISS, "--now", NOW_S], None);
+    let o = tessera(
+        &[
+            "verify",
+            "--token",
+            &t,
+            "--jwks",
+            &f.path("jwks.json"),
+            "--issuer",
+            ISS,
+            "--now",
+            NOW_S,
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let out = stdout(&o);
     assert!(out.starts_with("valid:"), "{out}");
-    assert!(out.contains("user_1") && out.contains("sess_1") && out.contains("2027-01-15T08:01:00Z"), "{out}");
+    assert!(
+        out.contains("user_1") && out.contains("sess_1") && out.contains("2027-01-15T08:01:00Z"),
+        "{out}"
+    );
 
-    let o = tessera(&["verify", "--json", "--token", &t, "--jwks", &f.path("jwks.json"), "--issuer", ISS, "--now", NOW_S], None);
+    let o = tessera(
+        &[
+            "verify",
+            "--json",
+            "--token",
+            &t,
+            "--jwks",
+            &f.path("jwks.json"),
+            "--issuer",
+            ISS,
+            "--now",
+            NOW_S,
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0));
     let v: Value = serde_json::from_str(stdout(&o).trim()).expect("--json prints one JSON object");
     assert_eq!(v["valid"], true);
@@ -76,12 +115,25 @@ fn valid_token_exits_0_with_claims() {
 fn refused_token_exits_1_with_reason_and_both_times() {
     let f = Fixture::new("expired");
     let t = f.token("ES256", json!({ "exp": NOW - 60 }));
-    let args = ["verify", "--token", &t, "--jwks", &f.path("jwks.json"), "--issuer", ISS, "--now", NOW_S];
+    let args = [
+        "verify",
+        "--token",
+        &t,
+        "--jwks",
+        &f.path("jwks.json"),
+        "--issuer",
+        ISS,
+        "--now",
+        NOW_S,
+    ];
     let o = tessera(&args, None);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.starts_with("refused: token-expired"), "{out}");
-    assert!(out.contains("2027-01-15T07:59:00Z") && out.contains("2027-01-15T08:00:00Z"), "clock skew shows both times: {out}");
+    assert!(
+        out.contains("2027-01-15T07:59:00Z") && out.contains("2027-01-15T08:00:00Z"),
+        "clock skew shows both times: {out}"
+    );
 
     let mut json_args = args.to_vec();
     json_args.push("--json");
@@ -100,7 +152,12 @@ fn token_argument_is_verbatim_files_and_stdin_lose_one_newline() {
     let t = f.token("EdDSA", json!({}));
     let jwks = f.path("jwks.json");
     let run = |token_arg: &str, stdin: Option<&str>| {
-        tessera(&["verify", "--json", "--token", token_arg, "--jwks", &jwks, "--issuer", ISS, "--now", NOW_S], stdin)
+        tessera(
+            &[
+                "verify", "--json", "--token", token_arg, "--jwks", &jwks, "--issuer", ISS, "--now", NOW_S,
+            ],
+            stdin,
+        )
     };
     let reason = |o: &Output| serde_json::from_str::<Value>(stdout(o).trim()).unwrap()["reason"].clone();
     // Verbatim: a stray newline or space is part of what gets refused.
@@ -132,20 +189,55 @@ fn usage_errors_exit_2() {
         vec!["verify"],
         vec!["verify", "--token", &t, "--issuer", ISS],
         vec!["verify", "--token", &t, "--jwks", &jwks],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--pem", &jwks, "--issuer", ISS],
-        vec!["verify", "--token", &t, "--jwks", "/does/not/exist.json", "--issuer", ISS],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--alg", "HS256"],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--alg", "none"],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--leeway", "abc"],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--leeway", "3600"],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--profile", "okta-ish"],
-        vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--frob"],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--pem", &jwks, "--issuer", ISS,
+        ],
+        vec![
+            "verify",
+            "--token",
+            &t,
+            "--jwks",
+            "/does/not/exist.json",
+            "--issuer",
+            ISS,
+        ],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--alg", "HS256",
+        ],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--alg", "none",
+        ],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--leeway", "abc",
+        ],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--leeway", "3600",
+        ],
+        vec![
+            "verify",
+            "--token",
+            &t,
+            "--jwks",
+            &jwks,
+            "--issuer",
+            ISS,
+            "--profile",
+            "okta-ish",
+        ],
+        vec![
+            "verify", "--token", &t, "--jwks", &jwks, "--issuer", ISS, "--frob",
+        ],
         vec!["verify", "--token", &t, "--jwks", &jwks, "--issuer"],
         vec!["inspect"],
     ];
     for args in cases {
         let o = tessera(&args, None);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(!o.stderr.is_empty(), "{args:?} must explain itself on stderr");
     }
     assert_eq!(tessera(&["--help"], None).status.code(), Some(0));
@@ -157,16 +249,36 @@ fn unusable_keys_are_refusals_not_usage_errors() {
     let f = Fixture::new("badkeys");
     let t = f.token("ES256", json!({}));
     let run = |flag: &str, path: &str| {
-        tessera(&["verify", "--json", "--token", &t, flag, path, "--issuer", ISS, "--now", NOW_S], None)
+        tessera(
+            &[
+                "verify", "--json", "--token", &t, flag, path, "--issuer", ISS, "--now", NOW_S,
+            ],
+            None,
+        )
     };
     let reason = |o: &Output| serde_json::from_str::<Value>(stdout(o).trim()).unwrap()["reason"].clone();
-    let o = run("--jwks", &f.write("oct.json", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#));
+    let o = run(
+        "--jwks",
+        &f.write("oct.json", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+    );
     assert_eq!((o.status.code(), reason(&o)), (Some(1), json!("jwks-invalid")));
     let o = run("--jwks", &f.write("html.json", "<html>not found</html>"));
     assert_eq!((o.status.code(), reason(&o)), (Some(1), json!("jwks-invalid")));
-    let o = run("--pem", &f.write("priv.pem", include_str!("../../../tests/fixtures/keys/p256.key.pem")));
+    let o = run(
+        "--pem",
+        &f.write(
+            "priv.pem",
+            include_str!("../../../tests/fixtures/keys/p256.key.pem"),
+        ),
+    );
     assert_eq!((o.status.code(), reason(&o)), (Some(1), json!("key-unusable")));
-    let o = run("--pem", &f.write("p256.pem", include_str!("../../../tests/fixtures/keys/p256.pub.pem")));
+    let o = run(
+        "--pem",
+        &f.write(
+            "p256.pem",
+            include_str!("../../../tests/fixtures/keys/p256.pub.pem"),
+        ),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
@@ -174,17 +286,27 @@ fn unusable_keys_are_refusals_not_usage_errors() {
 fn lists_repeat_and_the_default_allowlist_applies() {
     let f = Fixture::new("lists");
     let jwks = f.path("jwks.json");
-    let t = f.token("RS384", json!({ "iss": "https://second.example", "aud": ["x", "api2"], "azp": "https://app.example" }));
+    let t = f.token(
+        "RS384",
+        json!({ "iss": "https://second.example", "aud": ["x", "api2"], "azp": "https://app.example" }),
+    );
     let base = ["verify", "--json", "--token", &t, "--jwks", &jwks, "--now", NOW_S];
     let run = |extra: &[&str]| {
         let mut a = base.to_vec();
         a.extend_from_slice(extra);
         let o = tessera(&a, None);
         let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-        (o.status.code(), v["reason"].as_str().unwrap_or("valid").to_string())
+        (
+            o.status.code(),
+            v["reason"].as_str().unwrap_or("valid").to_string(),
+        )
     };
     let two_issuers = ["--issuer", ISS, "--issuer", "https://second.example"];
-    assert_eq!(run(&two_issuers), (Some(1), "alg-not-allowed".into()), "RS384 is not in the default allowlist");
+    assert_eq!(
+        run(&two_issuers),
+        (Some(1), "alg-not-allowed".into()),
+        "RS384 is not in the default allowlist"
+    );
     let mut a = two_issuers.to_vec();
     a.extend(["--alg", "RS384"]);
     assert_eq!(run(&a), (Some(0), "valid".into()));
@@ -194,7 +316,10 @@ fn lists_repeat_and_the_default_allowlist_applies() {
     assert_eq!(run(&a), (Some(1), "azp-invalid".into()));
     a.extend(["--authorized-party", "https://app.example"]);
     assert_eq!(run(&a), (Some(0), "valid".into()));
-    assert_eq!(run(&["--issuer", ISS, "--alg", "RS384"]), (Some(1), "issuer-invalid".into()));
+    assert_eq!(
+        run(&["--issuer", ISS, "--alg", "RS384"]),
+        (Some(1), "issuer-invalid".into())
+    );
 }
 
 #[test]
@@ -203,17 +328,39 @@ fn profile_applies_provider_conventions() {
     let jwks = f.path("jwks.json");
     let clerk_claims = json!({ "iss": "https://clerk.example.com", "sub": "user_2", "sid": "sess_2", "azp": "https://app.example.com",
         "iat": NOW - 5, "nbf": NOW - 15, "exp": NOW + 55 });
-    let rs = f.keys.token("RS256", &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }), &clerk_claims.to_string());
-    let es = f.keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec" }), &clerk_claims.to_string());
+    let rs = f.keys.token(
+        "RS256",
+        &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+        &clerk_claims.to_string(),
+    );
+    let es = f.keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec" }),
+        &clerk_claims.to_string(),
+    );
     let args = |t: &str| {
-        vec!["verify".to_string(), "--token".into(), t.into(), "--jwks".into(), jwks.clone(), "--issuer".into(),
-            "https://clerk.example.com".into(), "--profile".into(), "clerk".into(), "--now".into(), NOW_S.into()]
+        vec![
+            "verify".to_string(),
+            "--token".into(),
+            t.into(),
+            "--jwks".into(),
+            jwks.clone(),
+            "--issuer".into(),
+            "https://clerk.example.com".into(),
+            "--profile".into(),
+            "clerk".into(),
+            "--now".into(),
+            NOW_S.into(),
+        ]
     };
     let run = |a: Vec<String>| tessera(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
     assert_eq!(run(args(&rs)).status.code(), Some(0));
     let o = run(args(&es));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("alg-not-allowed"), "the clerk profile allows RS256 only");
+    assert!(
+        stdout(&o).contains("alg-not-allowed"),
+        "the clerk profile allows RS256 only"
+    );
 }
 
 /// Serves `body` with `status` to every connection, on 127.0.0.1.
@@ -236,17 +383,37 @@ fn jwks_url_is_fetched_and_outages_are_retryable_refusals() {
     let f = Fixture::new("url");
     let t = f.token("ES256", json!({}));
     let run = |url: &str| {
-        let o = tessera(&["verify", "--json", "--token", &t, "--jwks", url, "--issuer", ISS, "--now", NOW_S], None);
+        let o = tessera(
+            &[
+                "verify", "--json", "--token", &t, "--jwks", url, "--issuer", ISS, "--now", NOW_S,
+            ],
+            None,
+        );
         let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-        (o.status.code(), v["reason"].as_str().unwrap_or("valid").to_string())
+        (
+            o.status.code(),
+            v["reason"].as_str().unwrap_or("valid").to_string(),
+        )
     };
     assert_eq!(run(&serve("200 OK", f.keys.jwks())), (Some(0), "valid".into()));
-    assert_eq!(run(&serve("503 Service Unavailable", "{}".into())), (Some(1), "jwks-unavailable".into()));
-    assert_eq!(run(&serve("404 Not Found", "{}".into())), (Some(1), "jwks-invalid".into()));
-    assert_eq!(run(&serve("200 OK", " ".repeat(70 * 1024))), (Some(1), "jwks-invalid".into()));
+    assert_eq!(
+        run(&serve("503 Service Unavailable", "{}".into())),
+        (Some(1), "jwks-unavailable".into())
+    );
+    assert_eq!(
+        run(&serve("404 Not Found", "{}".into())),
+        (Some(1), "jwks-invalid".into())
+    );
+    assert_eq!(
+        run(&serve("200 OK", " ".repeat(70 * 1024))),
+        (Some(1), "jwks-invalid".into())
+    );
     // Nothing listens on a port we just released.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    assert_eq!(run(&format!("http://{closed}/jwks.json")), (Some(1), "jwks-unavailable".into()));
+    assert_eq!(
+        run(&format!("http://{closed}/jwks.json")),
+        (Some(1), "jwks-unavailable".into())
+    );
 }
 
 #[test]
@@ -257,7 +424,10 @@ fn inspect_labels_output_unverified_and_shows_dates() {
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
     assert!(out.starts_with("UNVERIFIED"), "{out}");
-    assert!(out.contains("\"alg\": \"ES256\"") && out.contains("\"sub\": \"user_1\""), "{out}");
+    assert!(
+        out.contains("\"alg\": \"ES256\"") && out.contains("\"sub\": \"user_1\""),
+        "{out}"
+    );
     assert!(out.contains("exp       2027-01-15T08:01:00Z"), "{out}");
     let o = tessera(&["inspect", "not.a-token"], None);
     assert_eq!(o.status.code(), Some(1));
@@ -267,9 +437,19 @@ fn inspect_labels_output_unverified_and_shows_dates() {
 fn the_bundled_demo_sample_verifies() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/demo");
     let o = tessera(
-        &["verify", "--token", &format!("@{root}/session.jwt"), "--jwks", &format!("{root}/jwks.json"),
-          "--issuer", "https://auth.tessera.example", "--authorized-party", "https://app.tessera.example",
-          "--now", "1800000030"],
+        &[
+            "verify",
+            "--token",
+            &format!("@{root}/session.jwt"),
+            "--jwks",
+            &format!("{root}/jwks.json"),
+            "--issuer",
+            "https://auth.tessera.example",
+            "--authorized-party",
+            "https://app.tessera.example",
+            "--now",
+            "1800000030",
+        ],
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));

@@ -91,10 +91,14 @@ impl Alg {
             "PS512" => Alg::Ps512,
             "none" => return Err("`none` means unsigned and is never accepted"),
             "HS256" | "HS384" | "HS512" => {
-                return Err("HMAC algorithms need a shared secret and are never accepted by a public-key verifier")
+                return Err(
+                    "HMAC algorithms need a shared secret and are never accepted by a public-key verifier",
+                )
             }
             "ES384" | "ES512" | "ES256K" | "Ed448" => {
-                return Err("this algorithm is not supported (supported: ES256, EdDSA, RS256/384/512, PS256/384/512)")
+                return Err(
+                    "this algorithm is not supported (supported: ES256, EdDSA, RS256/384/512, PS256/384/512)",
+                )
             }
             _ => return Err("unknown algorithm (supported: ES256, EdDSA, RS256/384/512, PS256/384/512)"),
         })

@@ -32,11 +32,19 @@ pub(crate) struct HeaderFacts<'a> {
     pub typ: Option<&'a str>,
 }
 
-pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, now: u64) -> Result<Checked, Refusal> {
+pub(crate) fn check(
+    policy: &Policy,
+    header: &HeaderFacts<'_>,
+    claims: Object,
+    now: u64,
+) -> Result<Checked, Refusal> {
     let leeway = policy.leeway;
     let exp = match claims.get("exp") {
         None | Some(Value::Null) => {
-            return Err(refuse!(ClaimMissing, "the token has no exp; tokens without an expiry are never accepted"))
+            return Err(refuse!(
+                ClaimMissing,
+                "the token has no exp; tokens without an expiry are never accepted"
+            ))
         }
         Some(v) => numeric_date("exp", v, false).map_err(|m| refuse!(ClaimInvalid, "{m}"))?,
     };
@@ -45,8 +53,20 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
 
     let iss = match claims.get("iss") {
         Some(Value::String(iss)) => iss.clone(),
-        Some(other) => return Err(refuse!(IssuerInvalid, "iss is {}, expected a string", json::kind(other))),
-        None => return Err(refuse!(IssuerInvalid, "the token has no iss; expected one of {}", list(&policy.issuers))),
+        Some(other) => {
+            return Err(refuse!(
+                IssuerInvalid,
+                "iss is {}, expected a string",
+                json::kind(other)
+            ))
+        }
+        None => {
+            return Err(refuse!(
+                IssuerInvalid,
+                "the token has no iss; expected one of {}",
+                list(&policy.issuers)
+            ))
+        }
     };
     if !policy.issuers.contains(&iss) {
         return Err(refuse!(
@@ -60,7 +80,13 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
     let azp = match claims.get("azp") {
         None => None,
         Some(Value::String(azp)) => Some(azp.clone()),
-        Some(other) => return Err(refuse!(AzpInvalid, "azp is {}, expected a string", json::kind(other))),
+        Some(other) => {
+            return Err(refuse!(
+                AzpInvalid,
+                "azp is {}, expected a string",
+                json::kind(other)
+            ))
+        }
     };
     if !policy.authorized_parties.is_empty() {
         match &azp {
@@ -86,16 +112,38 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
         match header.typ {
             Some(actual) if Policy::typ_matches(expected, actual) => {}
             Some(actual) => {
-                return Err(refuse!(TypInvalid, "header typ is {}, expected {}", quoted(actual), quoted(expected)))
+                return Err(refuse!(
+                    TypInvalid,
+                    "header typ is {}, expected {}",
+                    quoted(actual),
+                    quoted(expected)
+                ))
             }
-            None => return Err(refuse!(TypInvalid, "the header has no typ, expected {}", quoted(expected))),
+            None => {
+                return Err(refuse!(
+                    TypInvalid,
+                    "the header has no typ, expected {}",
+                    quoted(expected)
+                ))
+            }
         }
     }
     let sub = match claims.get("sub") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::String(_)) => return Err(refuse!(ClaimInvalid, "sub is the empty string")),
-        Some(other) => return Err(refuse!(ClaimInvalid, "sub is {}, expected a string", json::kind(other))),
-        None => return Err(refuse!(ClaimMissing, "the token has no sub; a verified identity needs a subject")),
+        Some(other) => {
+            return Err(refuse!(
+                ClaimInvalid,
+                "sub is {}, expected a string",
+                json::kind(other)
+            ))
+        }
+        None => {
+            return Err(refuse!(
+                ClaimMissing,
+                "the token has no sub; a verified identity needs a subject"
+            ))
+        }
     };
     let sid = optional_string(&claims, "sid")?;
     let jti = optional_string(&claims, "jti")?;
@@ -136,10 +184,16 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
     }
     if let Some(max_age) = policy.max_token_age {
         let Some(iat) = iat else {
-            return Err(refuse!(ClaimMissing, "the token has no iat, which maxTokenAge ({max_age} s) requires"));
+            return Err(refuse!(
+                ClaimMissing,
+                "the token has no iat, which maxTokenAge ({max_age} s) requires"
+            ));
         };
         // Like jose: too old once the age exceeds maxTokenAge + leeway.
-        let too_old_at = iat.saturating_add(max_age).saturating_add(leeway).saturating_add(1);
+        let too_old_at = iat
+            .saturating_add(max_age)
+            .saturating_add(leeway)
+            .saturating_add(1);
         valid_until = valid_until.min(too_old_at);
         if now >= too_old_at {
             return Err(refuse!(
@@ -153,16 +207,28 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
 
     for name in &policy.required_claims {
         if matches!(claims.get(name), None | Some(Value::Null)) {
-            return Err(refuse!(ClaimMissing, "the token has no {} claim, which the policy requires", quoted(name)));
+            return Err(refuse!(
+                ClaimMissing,
+                "the token has no {} claim, which the policy requires",
+                quoted(name)
+            ));
         }
     }
     for (name, expected) in &policy.claim_values {
         match claims.get(name) {
             None | Some(Value::Null) => {
-                return Err(refuse!(ClaimMissing, "the token has no {} claim; the policy requires {expected}", quoted(name)))
+                return Err(refuse!(
+                    ClaimMissing,
+                    "the token has no {} claim; the policy requires {expected}",
+                    quoted(name)
+                ))
             }
             Some(actual) if actual != expected => {
-                return Err(refuse!(ClaimInvalid, "claim {} is {actual}, the policy requires {expected}", quoted(name)))
+                return Err(refuse!(
+                    ClaimInvalid,
+                    "claim {} is {actual}, the policy requires {expected}",
+                    quoted(name)
+                ))
             }
             Some(_) => {}
         }
@@ -194,7 +260,9 @@ pub(crate) fn check(policy: &Policy, header: &HeaderFacts<'_>, claims: Object, n
 fn optional_date(claims: &Object, name: &str) -> Result<Option<u64>, Refusal> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => numeric_date(name, v, true).map(Some).map_err(|m| refuse!(ClaimInvalid, "{m}")),
+        Some(v) => numeric_date(name, v, true)
+            .map(Some)
+            .map_err(|m| refuse!(ClaimInvalid, "{m}")),
     }
 }
 
@@ -202,7 +270,11 @@ fn optional_string(claims: &Object, name: &str) -> Result<Option<String>, Refusa
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(refuse!(ClaimInvalid, "{name} is {}, expected a string", json::kind(other))),
+        Some(other) => Err(refuse!(
+            ClaimInvalid,
+            "{name} is {}, expected a string",
+            json::kind(other)
+        )),
     }
 }
 
@@ -218,13 +290,23 @@ fn audiences(policy: &Policy, claims: &Object) -> Result<Vec<String>, Refusal> {
                 match item {
                     Value::String(s) => out.push(s.clone()),
                     other => {
-                        return Err(refuse!(AudienceInvalid, "{name} contains {}, expected strings only", json::kind(other)))
+                        return Err(refuse!(
+                            AudienceInvalid,
+                            "{name} contains {}, expected strings only",
+                            json::kind(other)
+                        ))
                     }
                 }
             }
             out
         }
-        Some(other) => return Err(refuse!(AudienceInvalid, "{name} is {}, expected a string or an array", json::kind(other))),
+        Some(other) => {
+            return Err(refuse!(
+                AudienceInvalid,
+                "{name} is {}, expected a string or an array",
+                json::kind(other)
+            ))
+        }
     };
     if policy.audiences.is_empty() || aud.iter().any(|a| policy.audiences.contains(a)) {
         return Ok(aud);

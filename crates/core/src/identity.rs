@@ -81,7 +81,10 @@ pub(crate) fn organization(claims: &Object) -> Option<Organization> {
         }
     }
     let id = string(claims, "org_id")?;
-    let permissions = match claims.get("org_permissions").or_else(|| claims.get("permissions")) {
+    let permissions = match claims
+        .get("org_permissions")
+        .or_else(|| claims.get("permissions"))
+    {
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
         _ => Vec::new(),
     };
@@ -99,11 +102,19 @@ pub(crate) fn organization(claims: &Object) -> Option<Organization> {
 /// nothing (fail closed).
 fn clerk_v2_org(o: &Object, fea: Option<&str>) -> Option<Organization> {
     let id = string(o, "id")?;
-    let per = o.get("per").and_then(Value::as_str).map(|s| split_list(s, ',')).unwrap_or_default();
+    let per = o
+        .get("per")
+        .and_then(Value::as_str)
+        .map(|s| split_list(s, ','))
+        .unwrap_or_default();
     let fpm: Option<Vec<u64>> = o
         .get("fpm")
         .and_then(Value::as_str)
-        .map(|s| s.split(',').map(|n| n.trim().parse::<u64>().ok()).collect::<Option<Vec<_>>>())
+        .map(|s| {
+            s.split(',')
+                .map(|n| n.trim().parse::<u64>().ok())
+                .collect::<Option<Vec<_>>>()
+        })
         .unwrap_or(Some(Vec::new()));
     let org_features: Option<Vec<&str>> = fea
         .unwrap_or("")
@@ -158,18 +169,24 @@ mod tests {
         let org = organization(&claims).unwrap();
         assert_eq!(org.role.as_deref(), Some("org:admin"));
         assert_eq!(org.slug.as_deref(), Some("acme"));
-        assert_eq!(org.permissions, ["org:dashboard:read", "org:dashboard:manage", "org:billing:read"]);
+        assert_eq!(
+            org.permissions,
+            ["org:dashboard:read", "org:dashboard:manage", "org:billing:read"]
+        );
     }
 
     #[test]
     fn malformed_feature_list_grants_nothing() {
-        let claims = obj(json!({ "v": 2, "o": { "id": "org_1", "per": "read", "fpm": "1" }, "fea": "dashboard" }));
+        let claims =
+            obj(json!({ "v": 2, "o": { "id": "org_1", "per": "read", "fpm": "1" }, "fea": "dashboard" }));
         assert!(organization(&claims).unwrap().permissions.is_empty());
     }
 
     #[test]
     fn clerk_v1_and_flat_org_claims() {
-        let claims = obj(json!({ "org_id": "org_1", "org_slug": "a", "org_role": "org:member", "org_permissions": ["org:x:read"] }));
+        let claims = obj(
+            json!({ "org_id": "org_1", "org_slug": "a", "org_role": "org:member", "org_permissions": ["org:x:read"] }),
+        );
         let org = organization(&claims).unwrap();
         assert_eq!(org.permissions, ["org:x:read"]);
         assert!(organization(&obj(json!({ "sub": "u" }))).is_none());
@@ -177,7 +194,10 @@ mod tests {
 
     #[test]
     fn scopes_from_scope_or_scp() {
-        assert_eq!(scopes(&obj(json!({ "scope": "openid  email" }))), ["openid", "email"]);
+        assert_eq!(
+            scopes(&obj(json!({ "scope": "openid  email" }))),
+            ["openid", "email"]
+        );
         assert_eq!(scopes(&obj(json!({ "scp": ["a", "b"] }))), ["a", "b"]);
     }
 }

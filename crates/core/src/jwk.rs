@@ -76,14 +76,27 @@ impl KeySet {
         let keys = match doc.get("keys") {
             Some(Value::Array(keys)) => keys,
             Some(other) => {
-                return Err(refuse!(JwksInvalid, "the key set's \"keys\" member is {}, expected an array", json::kind(other)))
+                return Err(refuse!(
+                    JwksInvalid,
+                    "the key set's \"keys\" member is {}, expected an array",
+                    json::kind(other)
+                ))
             }
-            None => return Err(refuse!(JwksInvalid, "the key set has no \"keys\" member; is this URL really a JWKS?")),
+            None => {
+                return Err(refuse!(
+                    JwksInvalid,
+                    "the key set has no \"keys\" member; is this URL really a JWKS?"
+                ))
+            }
         };
         let mut set = KeySet::default();
         for (index, jwk) in keys.iter().enumerate() {
             let Value::Object(jwk) = jwk else {
-                return Err(refuse!(JwksInvalid, "key #{index} is {}, expected an object", json::kind(jwk)));
+                return Err(refuse!(
+                    JwksInvalid,
+                    "key #{index} is {}, expected an object",
+                    json::kind(jwk)
+                ));
             };
             set.add_jwk(index, jwk)?;
         }
@@ -187,7 +200,11 @@ impl KeySet {
                 k.description(),
                 k.alg().map(|a| format!(" bound to {a}")).unwrap_or_default()
             )),
-            (None, Some(why)) => Err(refuse!(KeyUnusable, "key {} was refused when the key set was loaded: {why}", quoted(kid))),
+            (None, Some(why)) => Err(refuse!(
+                KeyUnusable,
+                "key {} was refused when the key set was loaded: {why}",
+                quoted(kid)
+            )),
             (None, None) => Err(refuse!(KeyNotFound, "no key with kid {}", quoted(kid))),
         }
     }
@@ -209,9 +226,16 @@ impl KeySet {
         if self.usable().next().is_some() {
             return Ok(());
         }
-        let mut why = format!("the key set has no usable signing key ({} refused, {} of unsupported types ignored)", self.entries.len(), self.ignored);
+        let mut why = format!(
+            "the key set has no usable signing key ({} refused, {} of unsupported types ignored)",
+            self.entries.len(),
+            self.ignored
+        );
         if let Some((kid, reason)) = self.unusable().next() {
-            why.push_str(&format!("; first refusal: key {}: {reason}", kid.map(quoted).unwrap_or_else(|| "(no kid)".into())));
+            why.push_str(&format!(
+                "; first refusal: key {}: {reason}",
+                kid.map(quoted).unwrap_or_else(|| "(no kid)".into())
+            ));
         }
         Err(refuse!(JwksInvalid, "{why}"))
     }
@@ -239,13 +263,19 @@ impl KeySet {
             Some(other) => {
                 self.entries.push(Entry::Unusable {
                     kid: None,
-                    why: format!("key #{index} has a kid that is {}, not a string", json::kind(other)),
+                    why: format!(
+                        "key #{index} has a kid that is {}, not a string",
+                        json::kind(other)
+                    ),
                 });
                 return Ok(());
             }
         };
         let crv = jwk.get("crv").and_then(Value::as_str);
-        let supported = matches!((kty, crv), ("RSA", _) | ("EC", Some("P-256")) | ("OKP", Some("Ed25519")));
+        let supported = matches!(
+            (kty, crv),
+            ("RSA", _) | ("EC", Some("P-256")) | ("OKP", Some("Ed25519"))
+        );
         if !supported {
             self.ignored += 1;
             return Ok(());
@@ -275,7 +305,11 @@ fn parse_supported(kty: &str, jwk: &Object) -> Result<(Material, Option<Alg>), S
         "EC" => {
             let (x, y) = (member_bytes(jwk, "x")?, member_bytes(jwk, "y")?);
             if x.len() != 32 || y.len() != 32 {
-                return Err(format!("P-256 coordinates must be 32 bytes each, got {} and {}", x.len(), y.len()));
+                return Err(format!(
+                    "P-256 coordinates must be 32 bytes each, got {} and {}",
+                    x.len(),
+                    y.len()
+                ));
             }
             let mut sec1 = Vec::with_capacity(65);
             sec1.push(0x04);
@@ -289,9 +323,16 @@ fn parse_supported(kty: &str, jwk: &Object) -> Result<(Material, Option<Alg>), S
         None => None,
         Some(Value::String(name)) => {
             let alg = Alg::from_name(name).map_err(|why| format!("its alg {}: {why}", quoted(name)))?;
-            let probe = PublicKey { kid: None, alg: None, material: material.clone() };
+            let probe = PublicKey {
+                kid: None,
+                alg: None,
+                material: material.clone(),
+            };
             if !probe.fits(alg) {
-                return Err(format!("its alg {alg} does not fit a {} key", probe.description()));
+                return Err(format!(
+                    "its alg {alg} does not fit a {} key",
+                    probe.description()
+                ));
             }
             Some(alg)
         }
@@ -332,7 +373,9 @@ fn check_use(jwk: &Object) -> Result<(), String> {
 
 fn member_bytes(jwk: &Object, name: &str) -> Result<Vec<u8>, String> {
     match jwk.get(name) {
-        Some(Value::String(s)) => b64::decode(s).map_err(|e| format!("its \"{name}\" is not strict base64url ({e})")),
+        Some(Value::String(s)) => {
+            b64::decode(s).map_err(|e| format!("its \"{name}\" is not strict base64url ({e})"))
+        }
         Some(other) => Err(format!("its \"{name}\" is {}, not a string", json::kind(other))),
         None => Err(format!("it has no \"{name}\" member")),
     }

@@ -8,10 +8,10 @@
 //! come only from the configured key set.
 
 use crate::alg::Alg;
+use crate::b64;
 use crate::json::{self, Object};
 use crate::jwk::quoted;
 use crate::reason::{refuse, Refusal};
-use crate::b64;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde_json::Value;
@@ -59,23 +59,36 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
         ));
     }
     let mut segments = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (segments.next(), segments.next(), segments.next(), segments.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
         let dots = token.bytes().filter(|b| *b == b'.').count();
-        let hint = if dots == 4 { " (five segments: an encrypted JWE, which is not supported)" } else { "" };
+        let hint = if dots == 4 {
+            " (five segments: an encrypted JWE, which is not supported)"
+        } else {
+            ""
+        };
         return Err(refuse!(
             TokenMalformed,
             "a compact JWS has three dot-separated segments, this token has {}{hint}",
             dots + 1
         ));
     };
-    let header_bytes = b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
-    let header = json::parse_object(&header_bytes).map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
+    let header_bytes =
+        b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
+    let header = json::parse_object(&header_bytes)
+        .map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
 
     let alg = match header.get("alg") {
-        Some(Value::String(name)) => {
-            Alg::from_name(name).map_err(|why| refuse!(AlgNotAllowed, "header alg {}: {why}", quoted(name)))?
+        Some(Value::String(name)) => Alg::from_name(name)
+            .map_err(|why| refuse!(AlgNotAllowed, "header alg {}: {why}", quoted(name)))?,
+        Some(other) => {
+            return Err(refuse!(
+                TokenMalformed,
+                "header alg is {}, expected a string",
+                json::kind(other)
+            ))
         }
-        Some(other) => return Err(refuse!(TokenMalformed, "header alg is {}, expected a string", json::kind(other))),
         None => return Err(refuse!(TokenMalformed, "the header has no alg")),
     };
     if let Some(crit) = header.get("crit") {
@@ -87,16 +100,23 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
     match header.get("b64") {
         None | Some(Value::Bool(true)) => {}
         Some(_) => {
-            return Err(refuse!(TokenMalformed, "unencoded payloads (RFC 7797 \"b64\") are not supported"))
+            return Err(refuse!(
+                TokenMalformed,
+                "unencoded payloads (RFC 7797 \"b64\") are not supported"
+            ))
         }
     }
     if header.contains_key("zip") || header.contains_key("enc") {
-        return Err(refuse!(TokenMalformed, "the header has zip/enc, which belong to encrypted JWE tokens"));
+        return Err(refuse!(
+            TokenMalformed,
+            "the header has zip/enc, which belong to encrypted JWE tokens"
+        ));
     }
     let kid = header_string(&header, "kid")?;
     let typ = header_string(&header, "typ")?;
 
-    let signature = b64::decode(s).map_err(|e| refuse!(TokenMalformed, "the signature is not strict base64url: {e}"))?;
+    let signature =
+        b64::decode(s).map_err(|e| refuse!(TokenMalformed, "the signature is not strict base64url: {e}"))?;
     Ok(Parsed {
         alg,
         kid,
@@ -110,7 +130,8 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
 
 /// Decodes the payload (after the signature verified) into a claims object.
 pub(crate) fn decode_payload(payload_b64: &str) -> Result<Object, Refusal> {
-    let bytes = b64::decode(payload_b64).map_err(|e| refuse!(TokenMalformed, "the payload is not strict base64url: {e}"))?;
+    let bytes = b64::decode(payload_b64)
+        .map_err(|e| refuse!(TokenMalformed, "the payload is not strict base64url: {e}"))?;
     json::parse_object(&bytes).map_err(|e| refuse!(TokenMalformed, "the claims are not valid: {e}"))
 }
 
@@ -118,10 +139,15 @@ pub(crate) fn decode_payload(payload_b64: &str) -> Result<Object, Refusal> {
 pub fn decode_unverified(token: &str) -> Result<(Object, Object), Refusal> {
     let mut segments = token.split('.');
     let (Some(h), Some(p)) = (segments.next(), segments.next()) else {
-        return Err(refuse!(TokenMalformed, "a JWT has dot-separated segments; this has none"));
+        return Err(refuse!(
+            TokenMalformed,
+            "a JWT has dot-separated segments; this has none"
+        ));
     };
-    let header_bytes = b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
-    let header = json::parse_object(&header_bytes).map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
+    let header_bytes =
+        b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
+    let header = json::parse_object(&header_bytes)
+        .map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
     Ok((header, decode_payload(p)?))
 }
 
@@ -129,6 +155,10 @@ fn header_string(header: &Object, name: &str) -> Result<Option<String>, Refusal>
     match header.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(refuse!(TokenMalformed, "header {name} is {}, expected a string", json::kind(other))),
+        Some(other) => Err(refuse!(
+            TokenMalformed,
+            "header {name} is {}, expected a string",
+            json::kind(other)
+        )),
     }
 }

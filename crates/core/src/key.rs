@@ -91,7 +91,10 @@ impl PublicKey {
     /// instead of raw `r‖s`, scalar out of range, or simply not matching).
     pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         if !self.fits(alg) {
-            return Err(format!("{alg} cannot be verified with this {} key", self.description()));
+            return Err(format!(
+                "{alg} cannot be verified with this {} key",
+                self.description()
+            ));
         }
         match (&self.material, alg) {
             (Material::P256(key), _) => verify_es256(key, message, signature),
@@ -121,12 +124,16 @@ fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], sig: &[u8]) -> 
         } else {
             ""
         };
-        return Err(format!("ES256 signature is {} bytes, expected 64{hint}", sig.len()));
+        return Err(format!(
+            "ES256 signature is {} bytes, expected 64{hint}",
+            sig.len()
+        ));
     }
     // `from_slice` refuses r or s equal to zero or not below the group order,
     // which is what defeats "psychic signatures" (r = s = 0).
-    let sig = p256::ecdsa::Signature::from_slice(sig)
-        .map_err(|_| String::from("ES256 signature has r or s out of range (zero or not below the curve order)"))?;
+    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| {
+        String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
+    })?;
     key.verify(message, &sig).map_err(|_| String::from(MISMATCH))
 }
 
@@ -137,7 +144,8 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8])
     let sig = ed25519_dalek::Signature::from_bytes(bytes);
     // Strict: refuses small-order R and non-canonical S, so one message has no
     // second valid signature under the same key.
-    key.verify_strict(message, &sig).map_err(|_| String::from(MISMATCH))
+    key.verify_strict(message, &sig)
+        .map_err(|_| String::from(MISMATCH))
 }
 
 fn verify_rsa(key: &rsa::RsaPublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
@@ -170,23 +178,33 @@ pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
     let e_trimmed = strip_leading_zeros(e);
     let bits = bit_len(n_trimmed);
     if bits < RSA_MIN_BITS {
-        return Err(format!("RSA modulus is {bits} bits; at least {RSA_MIN_BITS} are required"));
+        return Err(format!(
+            "RSA modulus is {bits} bits; at least {RSA_MIN_BITS} are required"
+        ));
     }
     if bits > RSA_MAX_BITS {
-        return Err(format!("RSA modulus is {bits} bits; at most {RSA_MAX_BITS} are accepted"));
+        return Err(format!(
+            "RSA modulus is {bits} bits; at most {RSA_MAX_BITS} are accepted"
+        ));
     }
     if n_trimmed.last().is_some_and(|b| b & 1 == 0) {
-        return Err(String::from("RSA modulus is even, so it is not a valid RSA modulus"));
+        return Err(String::from(
+            "RSA modulus is even, so it is not a valid RSA modulus",
+        ));
     }
     if e_trimmed.len() > 4 {
         return Err(String::from("RSA exponent is larger than 32 bits"));
     }
     let exp = e_trimmed.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     if exp <= 1 {
-        return Err(format!("RSA exponent {exp} is not allowed (e = 1 makes every signature trivially valid)"));
+        return Err(format!(
+            "RSA exponent {exp} is not allowed (e = 1 makes every signature trivially valid)"
+        ));
     }
     if exp % 2 == 0 {
-        return Err(format!("RSA exponent {exp} is even, so it is not a valid RSA exponent"));
+        return Err(format!(
+            "RSA exponent {exp} is even, so it is not a valid RSA exponent"
+        ));
     }
     let key = rsa::RsaPublicKey::new_with_max_size(
         BigUint::from_bytes_be(n_trimmed),
@@ -212,7 +230,9 @@ pub(crate) fn ed25519_material(x: &[u8]) -> Result<Material, String> {
     let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
         .map_err(|_| String::from("the Ed25519 public key is not a valid curve point"))?;
     if key.is_weak() {
-        return Err(String::from("the Ed25519 public key has small order (a known-weak key)"));
+        return Err(String::from(
+            "the Ed25519 public key has small order (a known-weak key)",
+        ));
     }
     Ok(Material::Ed25519(key))
 }

@@ -85,18 +85,31 @@ impl Memo {
         Some(entry.identity.clone())
     }
 
-    pub(crate) fn insert(&mut self, token: &str, identity: Arc<Identity>, now: u64, valid_from: u64, valid_until: u64) {
+    pub(crate) fn insert(
+        &mut self,
+        token: &str,
+        identity: Arc<Identity>,
+        now: u64,
+        valid_from: u64,
+        valid_until: u64,
+    ) {
         if self.config.capacity == 0 {
             return;
         }
         let valid_until = valid_until.min(now.saturating_add(self.config.max_age));
         let key = hash_key(token);
         if self.entries.len() >= self.config.capacity && !self.entries.contains_key(&key) {
-            self.entries.retain(|_, e| now >= e.valid_from && now < e.valid_until);
+            self.entries
+                .retain(|_, e| now >= e.valid_from && now < e.valid_until);
             if self.entries.len() >= self.config.capacity {
                 // Least recently used goes. A linear scan: this runs only after a
                 // full signature check, which costs far more.
-                if let Some(lru) = self.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| *k) {
+                if let Some(lru) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(k, _)| *k)
+                {
                     self.entries.remove(&lru);
                 }
             }

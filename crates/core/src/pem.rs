@@ -53,7 +53,9 @@ pub(crate) fn parse_spki(text: &str) -> Result<Material, String> {
             .parameters_oid()
             .map_err(|_| "the EC key does not name its curve")?;
         if curve != PRIME256V1 {
-            return Err(format!("the EC key is on curve {curve}; only P-256 (1.2.840.10045.3.1.7) is supported"));
+            return Err(format!(
+                "the EC key is on curve {curve}; only P-256 (1.2.840.10045.3.1.7) is supported"
+            ));
         }
         key::p256_material(bits)
     } else if oid == ED25519 {
@@ -63,6 +65,8 @@ pub(crate) fn parse_spki(text: &str) -> Result<Material, String> {
             "RSASSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; export the key as rsaEncryption",
         ))
     } else {
-        Err(format!("unsupported key algorithm {oid}; supported: RSA, EC P-256, Ed25519"))
+        Err(format!(
+            "unsupported key algorithm {oid}; supported: RSA, EC P-256, Ed25519"
+        ))
     }
 }

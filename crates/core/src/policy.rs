@@ -140,20 +140,32 @@ impl Policy {
             return Err(ConfigError::new("audience", "an audience is the empty string"));
         }
         if self.audience_claim.is_empty() {
-            return Err(ConfigError::new("audienceClaim", "must name a claim, e.g. \"aud\""));
+            return Err(ConfigError::new(
+                "audienceClaim",
+                "must name a claim, e.g. \"aud\"",
+            ));
         }
         if self.algorithms.is_empty() {
-            return Err(ConfigError::new("algorithms", "the allowlist is empty, so no token could ever verify"));
+            return Err(ConfigError::new(
+                "algorithms",
+                "the allowlist is empty, so no token could ever verify",
+            ));
         }
         if self.leeway > MAX_LEEWAY {
             return Err(ConfigError::new(
                 "leeway",
-                format!("{} s is more than the {MAX_LEEWAY} s allowed; fix the clocks instead", self.leeway),
+                format!(
+                    "{} s is more than the {MAX_LEEWAY} s allowed; fix the clocks instead",
+                    self.leeway
+                ),
             ));
         }
         if let Some(typ) = &self.typ {
             if typ.is_empty() {
-                return Err(ConfigError::new("typ", "is the empty string; omit it to skip the check"));
+                return Err(ConfigError::new(
+                    "typ",
+                    "is the empty string; omit it to skip the check",
+                ));
             }
         }
         Ok(())

@@ -166,7 +166,10 @@ impl Provider {
         let issuer = policy.issuers.last().cloned().unwrap_or_default();
         ProviderSettings {
             jwks_uri: self.jwks_uri(&issuer),
-            discovery_uri: format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+            discovery_uri: format!(
+                "{}/.well-known/openid-configuration",
+                issuer.trim_end_matches('/')
+            ),
             policy,
         }
     }
@@ -234,12 +237,21 @@ pub enum CognitoTokenUse {
 }
 
 /// Amazon Cognito: region, user pool id and the app client ids to accept.
-pub fn cognito(region: &str, user_pool_id: &str, client_ids: &[&str], token_use: CognitoTokenUse) -> ProviderSettings {
-    let mut s = Provider::Cognito.settings(vec![format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}")]);
+pub fn cognito(
+    region: &str,
+    user_pool_id: &str,
+    client_ids: &[&str],
+    token_use: CognitoTokenUse,
+) -> ProviderSettings {
+    let mut s = Provider::Cognito.settings(vec![format!(
+        "https://cognito-idp.{region}.amazonaws.com/{user_pool_id}"
+    )]);
     s.policy.audiences = client_ids.iter().map(|c| String::from(*c)).collect();
     if token_use == CognitoTokenUse::Id {
         s.policy.audience_claim = String::from("aud");
-        s.policy.claim_values.insert(String::from("token_use"), Value::from("id"));
+        s.policy
+            .claim_values
+            .insert(String::from("token_use"), Value::from("id"));
     }
     s
 }
@@ -257,7 +269,10 @@ pub fn workos(client_id: &str) -> ProviderSettings {
 /// Keycloak: the server's base URL and the realm. Pass the client's audience
 /// (Keycloak puts `account` in `aud` by default; configure an audience mapper).
 pub fn keycloak(base_url: &str, realm: &str) -> ProviderSettings {
-    Provider::Keycloak.settings(vec![format!("{}/realms/{realm}", base_url.trim().trim_end_matches('/'))])
+    Provider::Keycloak.settings(vec![format!(
+        "{}/realms/{realm}",
+        base_url.trim().trim_end_matches('/')
+    )])
 }
 
 /// Any OpenID Provider: the issuer URL, exactly as its discovery document says.

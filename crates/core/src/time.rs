@@ -26,9 +26,15 @@ pub(crate) fn numeric_date(name: &str, v: &Value, round_up: bool) -> Result<u64,
     match n.as_f64() {
         Some(f) if (0.0..=MAX_NUMERIC_DATE).contains(&f) => {
             let whole = f as u64; // in range, so the cast truncates exactly
-            Ok(if round_up && (whole as f64) < f { whole + 1 } else { whole })
+            Ok(if round_up && (whole as f64) < f {
+                whole + 1
+            } else {
+                whole
+            })
         }
-        _ => Err(format!("{name} is {n}, outside the supported range 0 ..= {MAX_NUMERIC_DATE} (year 9999)")),
+        _ => Err(format!(
+            "{name} is {n}, outside the supported range 0 ..= {MAX_NUMERIC_DATE} (year 9999)"
+        )),
     }
 }
 
@@ -42,7 +48,12 @@ pub fn utc(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard
@@ -75,7 +86,14 @@ mod tests {
         assert_eq!(numeric_date("exp", &json!(10), false), Ok(10));
         assert_eq!(numeric_date("exp", &json!(10.7), false), Ok(10));
         assert_eq!(numeric_date("nbf", &json!(10.2), true), Ok(11));
-        for bad in [json!("10"), json!(true), json!(null), json!(-1), json!(1e300), json!([1])] {
+        for bad in [
+            json!("10"),
+            json!(true),
+            json!(null),
+            json!(-1),
+            json!(1e300),
+            json!([1]),
+        ] {
             assert!(numeric_date("exp", &bad, false).is_err(), "{bad}");
         }
     }

@@ -9,6 +9,7 @@
 //!   └─ finish(signed, now) claims against the policy, memo insert
 //! ```
 
+use crate::alg::Alg;
 use crate::claims::{self, HeaderFacts};
 use crate::identity::Identity;
 use crate::jwk::{quoted, KeySet};
@@ -20,7 +21,6 @@ use crate::{jws, ConfigError};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use crate::alg::Alg;
 
 /// Verifies tokens against one key set and policy, remembering verified tokens.
 ///
@@ -121,8 +121,13 @@ impl Verifier {
         };
         let checked = claims::check(&self.policy, &header, claims, now)?;
         let identity = Arc::new(checked.identity);
-        self.memo
-            .insert(token, identity.clone(), now, checked.valid_from, checked.valid_until);
+        self.memo.insert(
+            token,
+            identity.clone(),
+            now,
+            checked.valid_from,
+            checked.valid_until,
+        );
         Ok(identity)
     }
 }
@@ -163,8 +168,14 @@ impl<'t> Prepared<'t> {
 
     /// Checks the signature in pure Rust.
     pub fn check_signature(self) -> Result<Signed<'t>, Refusal> {
-        match self.key.verify(self.parsed.alg, self.signing_input(), self.signature()) {
-            Ok(()) => Ok(Signed { token: self.token, parsed: self.parsed }),
+        match self
+            .key
+            .verify(self.parsed.alg, self.signing_input(), self.signature())
+        {
+            Ok(()) => Ok(Signed {
+                token: self.token,
+                parsed: self.parsed,
+            }),
             Err(why) => Err(self.bad_signature(&why)),
         }
     }
@@ -172,14 +183,21 @@ impl<'t> Prepared<'t> {
     /// Reports the result of a signature check the host performed itself.
     pub fn host_checked(self, valid: bool) -> Result<Signed<'t>, Refusal> {
         if valid {
-            Ok(Signed { token: self.token, parsed: self.parsed })
+            Ok(Signed {
+                token: self.token,
+                parsed: self.parsed,
+            })
         } else {
             Err(self.bad_signature("the signature does not match the token and key"))
         }
     }
 
     fn bad_signature(&self, why: &str) -> Refusal {
-        let kid = self.key.kid().map(quoted).unwrap_or_else(|| String::from("(no kid)"));
+        let kid = self
+            .key
+            .kid()
+            .map(quoted)
+            .unwrap_or_else(|| String::from("(no kid)"));
         refuse!(
             SignatureInvalid,
             "{} signature invalid with key {kid} ({}): {why}; the token was altered or signed by another key",
