@@ -594,3 +594,17 @@ fn demo_fixtures_are_current() {
         "rerun with TESSERA_WRITE_DEMO=1"
     );
 }
+
+#[test]
+fn readme_documents_every_reason_with_its_mapping() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    for r in Reason::ALL {
+        let row = format!(
+            "| `{}` | {} | {} |",
+            r.code(),
+            r.http_status(),
+            if r.is_retryable() { "yes" } else { "no" }
+        );
+        assert!(readme.contains(&row), "README's reason table lacks or misstates: {row}");
+    }
+}

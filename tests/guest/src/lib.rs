@@ -71,6 +71,24 @@ pub fn run_case(input: &[u8]) -> String {
     json!({ "results": results }).to_string()
 }
 
+/// Settings for a long-lived verifier (benchmarks): `{"jwks", "policy", "memo"?}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifierInput {
+    jwks: String,
+    policy: Policy,
+    #[serde(default)]
+    memo: Option<MemoConfig>,
+}
+
+/// Builds a verifier that outlives one call, for benchmarks; `None` if the input
+/// or the key set is unusable.
+pub fn bench_verifier(input: &[u8]) -> Option<Verifier> {
+    let input: VerifierInput = serde_json::from_slice(input).ok()?;
+    let keys = KeySet::from_jwks(input.jwks.as_bytes()).ok()?;
+    Verifier::with_memo(keys, input.policy, input.memo.unwrap_or_default()).ok()
+}
+
 #[cfg(target_arch = "wasm32")]
 mod abi {
     use alloc::boxed::Box;
@@ -113,5 +131,46 @@ mod abi {
         let out_len = out.len();
         let out_ptr = Box::into_raw(out) as *mut u8;
         ((out_ptr as u64) << 32) | out_len as u64
+    }
+
+    struct BenchVerifier(core::cell::RefCell<Option<tessera_core::Verifier>>);
+    // A wasm32 guest without threads has exactly one thread.
+    unsafe impl Sync for BenchVerifier {}
+    static BENCH: BenchVerifier = BenchVerifier(core::cell::RefCell::new(None));
+
+    /// Installs the benchmark verifier; 0 on success.
+    ///
+    /// # Safety
+    /// `ptr`/`len` must describe initialised guest memory.
+    #[no_mangle]
+    pub unsafe extern "C" fn guest_bench_setup(ptr: *const u8, len: usize) -> u32 {
+        let verifier = super::bench_verifier(core::slice::from_raw_parts(ptr, len));
+        let ok = verifier.is_some();
+        *BENCH.0.borrow_mut() = verifier;
+        u32::from(!ok)
+    }
+
+    /// Verifies a token with the benchmark verifier; 0 if valid.
+    ///
+    /// # Safety
+    /// `ptr`/`len` must describe initialised guest memory.
+    #[no_mangle]
+    pub unsafe extern "C" fn guest_bench_verify(ptr: *const u8, len: usize, now: u64) -> u32 {
+        let Ok(token) = core::str::from_utf8(core::slice::from_raw_parts(ptr, len)) else {
+            return 2;
+        };
+        match BENCH.0.borrow_mut().as_mut() {
+            Some(v) => u32::from(v.verify(token, now).is_err()),
+            None => 3,
+        }
+    }
+
+    /// Parses a JWKS document; 0 if it holds a usable key.
+    ///
+    /// # Safety
+    /// `ptr`/`len` must describe initialised guest memory.
+    #[no_mangle]
+    pub unsafe extern "C" fn guest_bench_parse_jwks(ptr: *const u8, len: usize) -> u32 {
+        u32::from(tessera_core::KeySet::from_jwks(core::slice::from_raw_parts(ptr, len)).is_err())
     }
 }

@@ -1,0 +1,231 @@
+//! Verification cost, natively and in wasmtime, as ratios against the native
+//! floor: the aws-lc-rs signature check (key parsed once) measured in the same run.
+//!
+//! `cargo bench -p tessera-benches` (the wasm guest must be built first:
+//! `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release`).
+//! Criterion measures; at the end a table prints every figure as a multiple of
+//! the floor for its algorithm.
+
+use criterion::Criterion;
+use serde_json::json;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tessera_core::{KeySet, MemoConfig, Policy, Verifier};
+use tessera_tests::{claims, kid_for, Keys, ISS, NOW};
+use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+
+const ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
+
+fn policy() -> Policy {
+    let mut p = Policy::for_issuer(ISS);
+    p.algorithms = tessera_core::Alg::ALL.to_vec();
+    p
+}
+
+fn verifier(jwks: &str, memo: MemoConfig) -> Verifier {
+    Verifier::with_memo(KeySet::from_jwks(jwks.as_bytes()).unwrap(), policy(), memo).unwrap()
+}
+
+const NO_MEMO: MemoConfig = MemoConfig {
+    capacity: 0,
+    max_age: 0,
+};
+
+/// The core compiled to wasm32, driven through the guest's bench exports.
+struct WasmVerifier {
+    store: Store<()>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    setup: TypedFunc<(u32, u32), u32>,
+    verify: TypedFunc<(u32, u32, u64), u32>,
+    parse: TypedFunc<(u32, u32), u32>,
+}
+
+impl WasmVerifier {
+    fn load() -> WasmVerifier {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm");
+        let engine = Engine::default();
+        let module = Module::from_file(&engine, &path).unwrap_or_else(|e| {
+            panic!("{}: {e}; build it with `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release`", path.display())
+        });
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        WasmVerifier {
+            memory: instance.get_memory(&mut store, "memory").unwrap(),
+            alloc: instance.get_typed_func(&mut store, "guest_alloc").unwrap(),
+            setup: instance.get_typed_func(&mut store, "guest_bench_setup").unwrap(),
+            verify: instance.get_typed_func(&mut store, "guest_bench_verify").unwrap(),
+            parse: instance
+                .get_typed_func(&mut store, "guest_bench_parse_jwks")
+                .unwrap(),
+            store,
+        }
+    }
+
+    /// Copies bytes into guest memory (kept for the whole run).
+    fn put(&mut self, bytes: &[u8]) -> (u32, u32) {
+        let ptr = self.alloc.call(&mut self.store, bytes.len() as u32).unwrap();
+        self.memory.write(&mut self.store, ptr as usize, bytes).unwrap();
+        (ptr, bytes.len() as u32)
+    }
+
+    fn install(&mut self, jwks: &str, memo: MemoConfig) {
+        let input = json!({ "jwks": jwks, "policy": policy(), "memo": memo }).to_string();
+        let (p, l) = self.put(input.as_bytes());
+        assert_eq!(self.setup.call(&mut self.store, (p, l)).unwrap(), 0);
+    }
+
+    fn verify(&mut self, token: (u32, u32)) -> u32 {
+        self.verify
+            .call(&mut self.store, (token.0, token.1, NOW))
+            .unwrap()
+    }
+}
+
+/// The floor: aws-lc-rs with the key parsed once.
+fn floor_key(keys: &Keys, alg: &str) -> aws_lc_rs::signature::ParsedPublicKey {
+    use aws_lc_rs::signature as s;
+    let algorithm: &'static dyn s::VerificationAlgorithm = match alg {
+        "ES256" => &s::ECDSA_P256_SHA256_FIXED,
+        "EdDSA" => &s::ED25519,
+        "RS256" => &s::RSA_PKCS1_2048_8192_SHA256,
+        _ => &s::RSA_PSS_2048_8192_SHA256,
+    };
+    let bytes: Vec<u8> = match alg {
+        "ES256" => keys
+            .p256
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+        "EdDSA" => keys.ed.verifying_key().as_bytes().to_vec(),
+        _ => {
+            use rsa::pkcs1::EncodeRsaPublicKey;
+            keys.rsa
+                .to_public_key()
+                .to_pkcs1_der()
+                .unwrap()
+                .as_bytes()
+                .to_vec()
+        }
+    };
+    s::ParsedPublicKey::new(algorithm, bytes).unwrap()
+}
+
+fn main() {
+    let out_dir = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/criterion"));
+    let started = SystemTime::now();
+    let mut c = Criterion::default()
+        .output_directory(&out_dir)
+        .configure_from_args();
+
+    let keys = Keys::load();
+    let jwks = keys.jwks();
+    let mut wasm = WasmVerifier::load();
+
+    for alg in ALGS {
+        let token = keys.token(
+            alg,
+            &json!({ "alg": alg, "kid": kid_for(alg) }),
+            &claims(json!({})),
+        );
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = tessera_core::b64::decode(sig).unwrap();
+        let floor = floor_key(&keys, alg);
+        assert!(
+            floor.verify_sig(input.as_bytes(), &sig).is_ok(),
+            "the floor must verify {alg}"
+        );
+
+        let mut g = c.benchmark_group(alg);
+        g.bench_function("floor_aws_lc_rs", |b| {
+            b.iter(|| floor.verify_sig(black_box(input.as_bytes()), black_box(&sig)))
+        });
+        let mut cold = verifier(&jwks, NO_MEMO);
+        g.bench_function("cold_native", |b| {
+            b.iter(|| cold.verify(black_box(&token), NOW).unwrap())
+        });
+        let mut warm = verifier(&jwks, MemoConfig::default());
+        warm.verify(&token, NOW).unwrap();
+        g.bench_function("memo_native", |b| {
+            b.iter(|| warm.verify(black_box(&token), NOW).unwrap())
+        });
+
+        let t = wasm.put(token.as_bytes());
+        wasm.install(&jwks, NO_MEMO);
+        assert_eq!(wasm.verify(t), 0, "wasm must verify {alg}");
+        g.bench_function("cold_wasm", |b| b.iter(|| wasm.verify(black_box(t))));
+        wasm.install(&jwks, MemoConfig::default());
+        assert_eq!(wasm.verify(t), 0);
+        g.bench_function("memo_wasm", |b| b.iter(|| wasm.verify(black_box(t))));
+        g.finish();
+    }
+
+    let mut g = c.benchmark_group("jwks_parse");
+    g.bench_function("native", |b| {
+        b.iter(|| KeySet::from_jwks(black_box(jwks.as_bytes())).unwrap())
+    });
+    let j = wasm.put(jwks.as_bytes());
+    g.bench_function("wasm", |b| {
+        b.iter(|| assert_eq!(wasm.parse.call(&mut wasm.store, j).unwrap(), 0))
+    });
+    g.finish();
+    c.final_summary();
+
+    report(&out_dir, started);
+}
+
+/// The median of one benchmark from this run, in nanoseconds.
+fn median_ns(dir: &Path, group: &str, id: &str, since: SystemTime) -> Option<f64> {
+    let path = dir.join(group).join(id).join("new/estimates.json");
+    let fresh = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since);
+    if !fresh {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn report(dir: &Path, since: SystemTime) {
+    let us = |ns: Option<f64>| {
+        ns.map(|n| format!("{:>9.2} µs", n / 1000.0))
+            .unwrap_or_else(|| format!("{:>12}", "-"))
+    };
+    let ratio = |a: Option<f64>, floor: Option<f64>| match (a, floor) {
+        (Some(a), Some(f)) => format!("{:>7.2}×", a / f),
+        _ => format!("{:>8}", "-"),
+    };
+    println!("\nVerification cost, medians of this run; ratios are against the aws-lc-rs floor of the same algorithm.");
+    println!(
+        "{:<6} {:>12} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>12}",
+        "alg", "aws-lc-rs", "cold native", "ratio", "cold wasm", "ratio", "memo native", "memo wasm"
+    );
+    for alg in ALGS {
+        let m = |id: &str| median_ns(dir, alg, id, since);
+        let floor = m("floor_aws_lc_rs");
+        println!(
+            "{:<6} {} | {} {} | {} {} | {} {}",
+            alg,
+            us(floor),
+            us(m("cold_native")),
+            ratio(m("cold_native"), floor),
+            us(m("cold_wasm")),
+            ratio(m("cold_wasm"), floor),
+            us(m("memo_native")),
+            us(m("memo_wasm")),
+        );
+    }
+    let parse = |id: &str| median_ns(dir, "jwks_parse", id, since);
+    println!(
+        "JWKS parse (RSA-2048 + P-256 + Ed25519): native {}, wasm {} ({} of native)",
+        us(parse("native")),
+        us(parse("wasm")),
+        ratio(parse("wasm"), parse("native"))
+    );
+}
