@@ -10,7 +10,7 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 echo "== the core builds for wasm32-unknown-unknown with no default features"
 cargo build -p tessera-core --target wasm32-unknown-unknown --no-default-features --release
 
-echo "== the wasmtime guest (built alone: see tests/guest for why)"
+echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"
 cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release
 
 echo "== tests (native, wasmtime, CLI, doc tests)"
