@@ -605,6 +605,9 @@ fn readme_documents_every_reason_with_its_mapping() {
             r.http_status(),
             if r.is_retryable() { "yes" } else { "no" }
         );
-        assert!(readme.contains(&row), "README's reason table lacks or misstates: {row}");
+        assert!(
+            readme.contains(&row),
+            "README's reason table lacks or misstates: {row}"
+        );
     }
 }

@@ -110,22 +110,16 @@ impl KeySet {
     /// fits it. A PEM that cannot be used is a `key-unusable` refusal.
     pub fn from_pem(pem_text: &str) -> Result<KeySet, Refusal> {
         let material = pem::parse_spki(pem_text).map_err(|e| refuse!(KeyUnusable, "{e}"))?;
-        let mut set = KeySet::from_keys([PublicKey {
+        let key = PublicKey {
             kid: None,
             alg: None,
             material,
-        }]);
-        set.any_kid = true;
-        Ok(set)
-    }
-
-    /// Builds a key set from already prepared keys.
-    pub fn from_keys(keys: impl IntoIterator<Item = PublicKey>) -> KeySet {
-        KeySet {
-            entries: keys.into_iter().map(|k| Entry::Usable(Arc::new(k))).collect(),
+        };
+        Ok(KeySet {
+            entries: alloc::vec![Entry::Usable(Arc::new(key))],
             ignored: 0,
-            any_kid: false,
-        }
+            any_kid: true,
+        })
     }
 
     /// The usable keys, in document order.
