@@ -27,7 +27,8 @@
 //! Modules, named for what they are: [`jws`] (compact JWS parsing and header rules),
 //! [`jwk`] (key sets and key selection), [`key`] (prepared keys and the raw
 //! signature check), [`policy`] (claim rules), [`identity`] (the result),
-//! [`profile`] (provider presets), [`reason`] (the one reason enum).
+//! [`profile`] (provider presets), [`jwks_cache`] (when to fetch keys), [`reason`]
+//! (the one reason enum).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +42,7 @@ pub mod config;
 pub mod identity;
 pub mod json;
 pub mod jwk;
+pub mod jwks_cache;
 pub mod jws;
 pub mod key;
 mod memo;
