@@ -39,6 +39,7 @@ pub mod alg;
 pub mod b64;
 mod claims;
 pub mod config;
+pub mod cookie;
 pub mod identity;
 pub mod json;
 pub mod jwk;
@@ -50,6 +51,7 @@ mod pem;
 pub mod policy;
 pub mod profile;
 pub mod reason;
+pub mod seal;
 pub mod time;
 mod verifier;
 
