@@ -51,6 +51,7 @@ mod pem;
 pub mod policy;
 pub mod profile;
 pub mod reason;
+pub mod routes;
 pub mod seal;
 pub mod time;
 mod verifier;

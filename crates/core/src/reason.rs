@@ -117,6 +117,9 @@ reasons! {
     CookieUnsealable = "cookie-unsealable", 401, false;
     /// The provider answered the callback with an error, or the code exchange failed.
     CallbackError = "callback-error", 400, false;
+    /// The request path cannot be matched safely (encoded slashes, double
+    /// encoding, `..` above the root, control characters): refused, never guessed.
+    PathInvalid = "path-invalid", 400, false;
 }
 
 impl fmt::Display for Reason {
