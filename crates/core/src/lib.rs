@@ -47,6 +47,7 @@ pub mod jwks_cache;
 pub mod jws;
 pub mod key;
 mod memo;
+pub mod oidc;
 mod pem;
 pub mod policy;
 pub mod profile;
