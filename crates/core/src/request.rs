@@ -1,0 +1,211 @@
+//! Reading a request: document navigation or API call, where the token comes
+//! from, the CSRF gate, and which incoming headers must never reach the origin.
+//!
+//! Headers are passed as `(name, value)` pairs, names in any case.
+//!
+//! ```
+//! use tessera_core::request::{bearer_token, csrf_check, is_navigation};
+//! let h = [("Sec-Fetch-Dest", "document"), ("Authorization", "Bearer abc.def.ghi")];
+//! assert!(is_navigation(&h));
+//! assert_eq!(bearer_token(&h).unwrap(), Some("abc.def.ghi"));
+//! let cross = [("Sec-Fetch-Site", "cross-site"), ("Origin", "https://evil.example")];
+//! assert_eq!(csrf_check("POST", &cross, "https://app.example", &[]).unwrap_err().reason.code(), "csrf-rejected");
+//! ```
+
+use crate::reason::{refuse, Refusal};
+use alloc::vec::Vec;
+
+/// The prefix of the identity headers Tessera sets. Incoming headers with it are
+/// always removed, so a client cannot claim an identity.
+pub const IDENTITY_HEADER_PREFIX: &str = "x-tessera-";
+
+fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Whether the request is a document navigation (which may be redirected to
+/// sign-in) rather than an API call (which gets a 401). `Sec-Fetch-Dest` decides
+/// when present; otherwise `Sec-Fetch-Mode: navigate`; otherwise an `Accept` that
+/// names `text/html`.
+pub fn is_navigation(headers: &[(&str, &str)]) -> bool {
+    if let Some(dest) = header(headers, "sec-fetch-dest") {
+        return dest.trim().eq_ignore_ascii_case("document");
+    }
+    if let Some(mode) = header(headers, "sec-fetch-mode") {
+        return mode.trim().eq_ignore_ascii_case("navigate");
+    }
+    header(headers, "accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
+}
+
+/// The bearer token, if the request has an `Authorization: Bearer` header.
+/// Another scheme is ignored (`Ok(None)`); a malformed bearer header, or more
+/// than one `Authorization` header, is `token-malformed`.
+pub fn bearer_token<'a>(headers: &[(&str, &'a str)]) -> Result<Option<&'a str>, Refusal> {
+    let mut values = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    let Some((_, value)) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(refuse!(
+            TokenMalformed,
+            "the request has more than one Authorization header"
+        ));
+    }
+    let value = value.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = token.trim_start_matches(' ');
+    // RFC 6750 b64token: a token68 (letters, digits, -._~+/ and trailing =).
+    let body = token.trim_end_matches('=');
+    if token.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    {
+        return Err(refuse!(
+            TokenMalformed,
+            "the Authorization header's bearer token has characters a token cannot have"
+        ));
+    }
+    Ok(Some(token))
+}
+
+/// Methods that must not change state and so skip the CSRF gate.
+pub fn is_safe_method(method: &str) -> bool {
+    ["GET", "HEAD", "OPTIONS"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// The CSRF gate for cookie-authenticated requests with unsafe methods: passes
+/// when `Sec-Fetch-Site` is `same-origin`, `same-site` or `none`, or when the
+/// `Origin` is this app's origin or one of `allowed_origins`. Without either
+/// header the request is refused: every browser that sends cookies cross-site
+/// sends one of them, so their absence is not a browser to protect.
+pub fn csrf_check(
+    method: &str,
+    headers: &[(&str, &str)],
+    self_origin: &str,
+    allowed_origins: &[&str],
+) -> Result<(), Refusal> {
+    if is_safe_method(method) {
+        return Ok(());
+    }
+    let origin_allowed = |o: &str| o == self_origin || allowed_origins.contains(&o);
+    let origin = header(headers, "origin").map(str::trim);
+    match header(headers, "sec-fetch-site").map(str::trim) {
+        Some(site) if ["same-origin", "same-site", "none"].iter().any(|s| site.eq_ignore_ascii_case(s)) => Ok(()),
+        Some(site) => match origin {
+            Some(o) if origin_allowed(o) => Ok(()),
+            _ => Err(refuse!(
+                CsrfRejected,
+                "a {site} {method} request with the session cookie was refused; add its origin to allowedOrigins if it is yours"
+            )),
+        },
+        None => match origin {
+            Some(o) if origin_allowed(o) => Ok(()),
+            Some(o) => Err(refuse!(CsrfRejected, "origin {} may not send {method} requests with the session cookie", crate::jwk::quoted(o))),
+            None => Err(refuse!(CsrfRejected, "a {method} request with the session cookie has neither Sec-Fetch-Site nor Origin")),
+        },
+    }
+}
+
+/// The request headers without any `x-tessera-*` header.
+pub fn without_identity_headers<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    headers
+        .iter()
+        .filter(|(n, _)| !is_identity_header(n))
+        .copied()
+        .collect()
+}
+
+/// Whether `name` is one of Tessera's identity headers (case-insensitive).
+pub fn is_identity_header(name: &str) -> bool {
+    name.len() >= IDENTITY_HEADER_PREFIX.len()
+        && name.as_bytes()[..IDENTITY_HEADER_PREFIX.len()]
+            .eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigation_detection() {
+        assert!(is_navigation(&[("sec-fetch-dest", "document")]));
+        assert!(!is_navigation(&[
+            ("sec-fetch-dest", "empty"),
+            ("accept", "text/html")
+        ]));
+        assert!(is_navigation(&[("Sec-Fetch-Mode", "navigate")]));
+        assert!(is_navigation(&[("Accept", "text/html,application/xhtml+xml")]));
+        assert!(!is_navigation(&[("Accept", "application/json")]));
+        assert!(!is_navigation(&[]));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(
+            bearer_token(&[("authorization", "bearer  a.b.c")]).unwrap(),
+            Some("a.b.c")
+        );
+        assert_eq!(
+            bearer_token(&[("authorization", "Basic dXNlcg==")]).unwrap(),
+            None
+        );
+        assert_eq!(bearer_token(&[]).unwrap(), None);
+        for bad in ["Bearer ", "Bearer a b", "Bearer a\"b", "Bearer a,b"] {
+            assert!(bearer_token(&[("Authorization", bad)]).is_err(), "{bad:?}");
+        }
+        assert!(bearer_token(&[("Authorization", "Bearer a"), ("authorization", "Bearer b")]).is_err());
+    }
+
+    #[test]
+    fn csrf_gate() {
+        let me = "https://app.example";
+        let ok = |m: &str, h: &[(&str, &str)]| csrf_check(m, h, me, &["https://admin.example"]).is_ok();
+        assert!(ok("GET", &[("sec-fetch-site", "cross-site")]));
+        assert!(ok("POST", &[("sec-fetch-site", "same-origin")]));
+        assert!(ok("POST", &[("sec-fetch-site", "same-site")]));
+        assert!(ok("DELETE", &[("sec-fetch-site", "none")]));
+        assert!(!ok("POST", &[("sec-fetch-site", "cross-site")]));
+        assert!(!ok(
+            "POST",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example")
+            ]
+        ));
+        assert!(ok(
+            "POST",
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://admin.example")
+            ]
+        ));
+        assert!(ok("PUT", &[("origin", "https://app.example")]));
+        assert!(!ok("PUT", &[("origin", "null")]));
+        assert!(!ok("PATCH", &[]));
+    }
+
+    #[test]
+    fn identity_headers_are_stripped_in_any_case() {
+        let h = [
+            ("X-Tessera-User", "admin"),
+            ("x-tessera-claims", "e30"),
+            ("accept", "*/*"),
+            ("x-tesser", "1"),
+        ];
+        assert_eq!(
+            without_identity_headers(&h),
+            [("accept", "*/*"), ("x-tesser", "1")]
+        );
+    }
+}
