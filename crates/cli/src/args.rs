@@ -44,9 +44,9 @@ pub enum Command {
 }
 
 pub enum KeySource {
-    JwksFile(String),
+    JwksFile(Vec<u8>),
     JwksUrl(String),
-    Pem(String),
+    Pem(Vec<u8>),
 }
 
 pub struct VerifyArgs {
@@ -115,11 +115,11 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
                 }
                 let v = value()?;
                 keys = Some(if flag == "--pem" {
-                    KeySource::Pem(read_file(&v, "--pem")?)
+                    KeySource::Pem(read_bytes(&v, "--pem")?)
                 } else if v.starts_with("http://") || v.starts_with("https://") {
                     KeySource::JwksUrl(v)
                 } else {
-                    KeySource::JwksFile(read_file(&v, "--jwks")?)
+                    KeySource::JwksFile(read_bytes(&v, "--jwks")?)
                 });
             }
             "--issuer" => policy.issuers.push(value()?),
@@ -178,6 +178,12 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
 fn number(v: &str, flag: &str) -> Result<u64, Usage> {
     v.parse()
         .map_err(|_| Usage(format!("{flag} takes a whole number of seconds, not {v:?}")))
+}
+
+/// Key files are read as bytes: content that is not even text is a refusal of the
+/// key set (exit 1), not a usage error; only a file that cannot be read is.
+fn read_bytes(path: &str, flag: &str) -> Result<Vec<u8>, Usage> {
+    std::fs::read(path).map_err(|e| Usage(format!("{flag} {path}: cannot read it: {e}")))
 }
 
 fn read_file(path: &str, flag: &str) -> Result<String, Usage> {

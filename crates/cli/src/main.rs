@@ -17,7 +17,7 @@ use args::{Command, InspectArgs, KeySource, Usage, VerifyArgs};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tessera_core::{time, KeySet, Verifier};
+use tessera_core::{time, KeySet, Reason, Refusal, Verifier};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -45,9 +45,11 @@ fn now() -> u64 {
 fn verify(a: Box<VerifyArgs>) -> ExitCode {
     let now = a.now.unwrap_or_else(now);
     let keys = match &a.keys {
-        KeySource::JwksFile(text) => KeySet::from_jwks(text.as_bytes()),
+        KeySource::JwksFile(bytes) => KeySet::from_jwks(bytes),
         KeySource::JwksUrl(url) => fetch::jwks(url).and_then(|body| KeySet::from_jwks(&body)),
-        KeySource::Pem(text) => KeySet::from_pem(text),
+        KeySource::Pem(bytes) => std::str::from_utf8(bytes)
+            .map_err(|_| Refusal::new(Reason::KeyUnusable, "the PEM file is not text"))
+            .and_then(KeySet::from_pem),
     };
     let result = match keys {
         Err(refusal) => Err(refusal),

@@ -257,6 +257,14 @@ fn unusable_keys_are_refusals_not_usage_errors() {
         )
     };
     let reason = |o: &Output| serde_json::from_str::<Value>(stdout(o).trim()).unwrap()["reason"].clone();
+    // Content that is not even text is a refusal of the keys, not a usage error.
+    let binary = f.dir.join("binary.bin");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let binary = binary.to_string_lossy().into_owned();
+    let o = run("--jwks", &binary);
+    assert_eq!((o.status.code(), reason(&o)), (Some(1), json!("jwks-invalid")));
+    let o = run("--pem", &binary);
+    assert_eq!((o.status.code(), reason(&o)), (Some(1), json!("key-unusable")));
     let o = run(
         "--jwks",
         &f.write("oct.json", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
