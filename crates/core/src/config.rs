@@ -1,7 +1,20 @@
-//! Configuration errors: what is wrong with a setting, and where.
+//! The configuration schema every runtime shares ([`TesseraConfig`]), secrets
+//! that never print ([`Secret`]), and configuration errors that name the field.
 
+use crate::cookie::SameSite;
+use crate::jwks_cache::JwksCacheConfig;
+use crate::memo::MemoConfig;
+use crate::oidc::ClientAuth;
+use crate::policy::Policy;
+use crate::profile::Provider;
+use crate::routes::{Access, RouteRule, Routes};
+use crate::seal::Keyring;
+use alloc::collections::BTreeMap;
+use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
+use serde::{Deserialize, Deserializer};
 
 /// A configuration value that cannot be used. Raised when configuration is
 /// loaded, never per request; the message names the field and says what to fix.
@@ -31,3 +44,437 @@ impl fmt::Display for ConfigError {
 }
 
 impl core::error::Error for ConfigError {}
+
+/// A secret configuration value (client secret, cookie keys, signing secret).
+/// It is never printed: `Debug` shows `"<redacted>"`, and errors name the field,
+/// never the value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret (e.g. read from a Workers secret binding).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "<none>" } else { "<redacted>" })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// The one configuration schema every runtime reads (the worker from
+/// `TESSERA_CONFIG` plus secrets, the npm package from an object). Keys are
+/// camelCase; unknown keys are refused so a typo is an error, not a silently
+/// ignored setting. Load with [`TesseraConfig::from_json`], which also validates.
+///
+/// ```
+/// use tessera_core::config::TesseraConfig;
+/// let config = TesseraConfig::from_json(r#"{
+///     "issuer": "https://auth.example.com",
+///     "clientId": "web",
+///     "appOrigin": "https://app.example.com",
+///     "verification": { "audience": "https://api.example.com" },
+///     "routes": [{ "pattern": "/", "access": "public" }, { "pattern": "/api/**", "access": "api" }]
+/// }"#).unwrap();
+/// assert_eq!(config.policy().issuers, ["https://auth.example.com"]);
+/// assert_eq!(config.cookie_names().session, "__Host-tessera-session");
+///
+/// let err = TesseraConfig::from_json(r#"{"issuer":"https://a.example","clientId":"web","appOrigin":"https://b.example","sesion":{}}"#).unwrap_err();
+/// assert!(err.message.contains("sesion"));
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TesseraConfig {
+    /// The provider's issuer URL, exactly as its discovery document states it.
+    /// Required; `https`, or `http` on loopback for local development.
+    pub issuer: String,
+    /// Provider conventions applied to verification ([`Provider`]). Default `oidc`.
+    #[serde(default = "default_profile")]
+    pub profile: Provider,
+    /// The OAuth client id registered with the provider. Required.
+    pub client_id: String,
+    /// The client secret (a secret: `TESSERA_CLIENT_SECRET` on Workers). Default
+    /// none: a public client relying on PKCE alone.
+    #[serde(default)]
+    pub client_secret: Secret,
+    /// How the client authenticates at the token endpoint. Default
+    /// `client_secret_basic` (or `none` when there is no secret).
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// Scopes requested at sign-in. Default `openid profile email offline_access`
+    /// (`offline_access` is what makes providers issue refresh tokens).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Resource indicators (RFC 8707) for the access token. Default none.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Extra authorization request parameters (e.g. `{"prompt": "consent"}`).
+    #[serde(default)]
+    pub authorization_params: BTreeMap<String, String>,
+    /// The app's public origin (`https://app.example.com`): the base of the
+    /// callback URL and the origin the CSRF gate and return paths allow.
+    /// Required.
+    pub app_origin: String,
+    /// Other origins allowed to send cookie-authenticated unsafe requests.
+    /// Default none.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Where the edge endpoints live. Default `/__tessera`.
+    #[serde(default = "default_prefix")]
+    pub endpoint_prefix: String,
+    /// Where to send the browser after sign-out when the provider has no
+    /// end-session endpoint. Default `/`.
+    #[serde(default = "default_after_sign_out")]
+    pub after_sign_out_path: String,
+    /// Access-token verification beyond the issuer (audience, authorized
+    /// parties, algorithms, leeway, …); the issuer defaults to `issuer`.
+    #[serde(default)]
+    pub verification: Policy,
+    /// Cookie settings.
+    #[serde(default)]
+    pub cookies: CookieConfig,
+    /// The sealing keyring `id:base64url,…` (a secret: `TESSERA_COOKIE_KEYS`).
+    /// Required for sign-in and refresh; verification-only hosts may omit it.
+    #[serde(default)]
+    pub cookie_keys: Secret,
+    /// Route rules, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteRule>,
+    /// Access for paths no rule matches. Default `page` (protected): a
+    /// forgotten rule must not expose a route.
+    #[serde(default = "default_access")]
+    pub default_access: Access,
+    /// Refresh this many seconds before the access token expires, so requests
+    /// do not hit the expiry. Default 10.
+    #[serde(default = "default_refresh_ahead")]
+    pub refresh_ahead: u64,
+    /// How long a rotated-out refresh token is answered with the tokens that
+    /// replaced it (concurrent tabs), in seconds. Default 30.
+    #[serde(default = "default_replay_window")]
+    pub replay_window: u64,
+    /// The secret that signs forwarded identity headers (`x-tessera-signature`).
+    /// Default none (unsigned).
+    #[serde(default)]
+    pub forward_signing_secret: Secret,
+    /// Key-set cache settings.
+    #[serde(default)]
+    pub jwks: JwksCacheConfig,
+    /// Verified-token memo settings.
+    #[serde(default)]
+    pub memo: MemoConfig,
+}
+
+/// Cookie settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CookieConfig {
+    /// Name prefix; cookies are `<prefix>-session`, `-refresh`, `-tx`. Default
+    /// `__Host-tessera` (the `__Host-` prefix makes browsers enforce Secure,
+    /// Path=/ and no Domain).
+    pub prefix: String,
+    /// `SameSite`. Default `Lax`, so the sign-in callback redirect carries the
+    /// transaction cookie.
+    pub same_site: SameSite,
+    /// Lifetime of the session and refresh cookies, in seconds. Default 30 days;
+    /// the provider's refresh-token lifetime ends sessions earlier when shorter.
+    pub session_max_age: u64,
+    /// Lifetime of the sign-in transaction cookie. Default 600 s.
+    pub transaction_max_age: u64,
+    /// `Secure` on every cookie. Default `true`. Turning it off (plain-http
+    /// local development) also requires a prefix without `__Host-`/`__Secure-`.
+    pub secure: bool,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            prefix: String::from("__Host-tessera"),
+            same_site: SameSite::Lax,
+            session_max_age: 30 * 24 * 3600,
+            transaction_max_age: 600,
+            secure: true,
+        }
+    }
+}
+
+/// The three cookie names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieNames {
+    /// The sealed access token.
+    pub session: String,
+    /// The sealed refresh token.
+    pub refresh: String,
+    /// The sealed sign-in transaction.
+    pub transaction: String,
+}
+
+fn default_profile() -> Provider {
+    Provider::Oidc
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email", "offline_access"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_prefix() -> String {
+    String::from("/__tessera")
+}
+fn default_after_sign_out() -> String {
+    String::from("/")
+}
+fn default_access() -> Access {
+    Access::Page
+}
+fn default_refresh_ahead() -> u64 {
+    10
+}
+fn default_replay_window() -> u64 {
+    30
+}
+
+impl TesseraConfig {
+    /// Parses and validates a configuration document.
+    pub fn from_json(text: &str) -> Result<TesseraConfig, ConfigError> {
+        let mut config: TesseraConfig = serde_json::from_str(text).map_err(|e| {
+            // serde names the key in its message ("unknown field `sesion`, expected one of …").
+            ConfigError::new("(document)", format!("{e}"))
+        })?;
+        if config.verification.issuers.is_empty() {
+            config.verification.issuers = alloc::vec![config.issuer.clone()];
+        }
+        config.profile.apply(&mut config.verification);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !crate::oidc::url_ok(&self.issuer) {
+            return Err(ConfigError::new(
+                "issuer",
+                "must be an https URL (http only on loopback)",
+            ));
+        }
+        if self.client_id.is_empty() {
+            return Err(ConfigError::new("clientId", "is required"));
+        }
+        if self.client_auth.is_some_and(|a| a != ClientAuth::None) && self.client_secret.is_empty() {
+            return Err(ConfigError::new(
+                "clientSecret",
+                "is required by the configured clientAuth",
+            ));
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return Err(ConfigError::new("scopes", "must include openid"));
+        }
+        let origin_ok = |o: &str| crate::oidc::url_ok(o) && o.matches('/').count() == 2 && !o.ends_with('/');
+        if !origin_ok(&self.app_origin) {
+            return Err(ConfigError::new(
+                "appOrigin",
+                "must be an origin like https://app.example.com (no path, no trailing slash)",
+            ));
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !origin_ok(o)) {
+            return Err(ConfigError::new(
+                "allowedOrigins",
+                format!("{bad:?} is not an origin like https://app.example.com"),
+            ));
+        }
+        let prefix = &self.endpoint_prefix;
+        if !prefix.starts_with('/')
+            || prefix.len() < 2
+            || prefix.ends_with('/')
+            || crate::routes::normalize(prefix).as_deref() != Ok(prefix.as_str())
+        {
+            return Err(ConfigError::new(
+                "endpointPrefix",
+                "must be a normalised path like /__tessera",
+            ));
+        }
+        if !self.after_sign_out_path.starts_with('/') || self.after_sign_out_path.starts_with("//") {
+            return Err(ConfigError::new(
+                "afterSignOutPath",
+                "must be a path on this origin, like /",
+            ));
+        }
+        self.verification
+            .validate()
+            .map_err(|e| ConfigError::new(format!("verification.{}", e.field), e.message))?;
+        self.cookies.validate()?;
+        if !self.cookie_keys.is_empty() {
+            Keyring::parse(self.cookie_keys.expose())?;
+        }
+        Routes::new(self.routes.clone(), self.default_access)?;
+        if self.refresh_ahead > 300 {
+            return Err(ConfigError::new(
+                "refreshAhead",
+                "at most 300 s; access tokens often live only a minute or five",
+            ));
+        }
+        if self.replay_window > 120 {
+            return Err(ConfigError::new(
+                "replayWindow",
+                "at most 120 s; a longer window lets a stolen rotated token be replayed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The verification policy (issuer filled in, profile applied).
+    pub fn policy(&self) -> &Policy {
+        &self.verification
+    }
+
+    /// The cookie names derived from the prefix.
+    pub fn cookie_names(&self) -> CookieNames {
+        let p = &self.cookies.prefix;
+        CookieNames {
+            session: format!("{p}-session"),
+            refresh: format!("{p}-refresh"),
+            transaction: format!("{p}-tx"),
+        }
+    }
+
+    /// The sealing keyring, if configured.
+    pub fn keyring(&self) -> Option<Keyring> {
+        Keyring::parse(self.cookie_keys.expose()).ok()
+    }
+
+    /// The callback URL registered with the provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}{}/callback", self.app_origin, self.endpoint_prefix)
+    }
+}
+
+impl CookieConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let host = self.prefix.starts_with("__Host-");
+        let secure_prefix = host || self.prefix.starts_with("__Secure-");
+        if self.prefix.is_empty()
+            || !self
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(ConfigError::new(
+                "cookies.prefix",
+                "use letters, digits, - and _ only",
+            ));
+        }
+        if secure_prefix && !self.secure {
+            return Err(ConfigError::new(
+                "cookies.secure",
+                "__Host-/__Secure- cookies need Secure; use a plain prefix for http development",
+            ));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(ConfigError::new(
+                "cookies.sameSite",
+                "None requires secure cookies",
+            ));
+        }
+        if self.transaction_max_age == 0 || self.transaction_max_age > 3600 {
+            return Err(ConfigError::new(
+                "cookies.transactionMaxAge",
+                "between 1 and 3600 s",
+            ));
+        }
+        if self.session_max_age == 0 {
+            return Err(ConfigError::new("cookies.sessionMaxAge", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str =
+        r#""issuer":"https://auth.example.com","clientId":"web","appOrigin":"https://app.example.com""#;
+
+    fn load(extra: &str) -> Result<TesseraConfig, ConfigError> {
+        let sep = if extra.is_empty() { "" } else { "," };
+        TesseraConfig::from_json(&format!("{{{BASE}{sep}{extra}}}"))
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = load("").unwrap();
+        assert_eq!(c.endpoint_prefix, "/__tessera");
+        assert_eq!(c.default_access, Access::Page);
+        assert!(c.cookies.secure && c.cookies.same_site == SameSite::Lax);
+        assert_eq!(c.redirect_uri(), "https://app.example.com/__tessera/callback");
+        assert!(c.scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(c.policy().leeway, 5);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        for (extra, field) in [
+            (r#""endpointPrefix":"__tessera""#, "endpointPrefix"),
+            (r#""endpointPrefix":"/a/../b""#, "endpointPrefix"),
+            (r#""allowedOrigins":["https://x.example/path"]"#, "allowedOrigins"),
+            (r#""scopes":["profile"]"#, "scopes"),
+            (r#""clientAuth":"client_secret_post""#, "clientSecret"),
+            (r#""verification":{"leeway":1000}"#, "verification.leeway"),
+            (r#""cookies":{"secure":false}"#, "cookies.secure"),
+            (r#""cookieKeys":"k1:short""#, "cookieKeys"),
+            (
+                r#""routes":[{"pattern":"api","access":"api"}]"#,
+                "routes[0].pattern",
+            ),
+            (r#""replayWindow":600"#, "replayWindow"),
+            (r#""afterSignOutPath":"//evil.example""#, "afterSignOutPath"),
+        ] {
+            assert_eq!(load(extra).unwrap_err().field, field, "{extra}");
+        }
+        assert_eq!(
+            TesseraConfig::from_json(
+                r#"{"issuer":"http://auth.example.com","clientId":"w","appOrigin":"https://a.example"}"#
+            )
+            .unwrap_err()
+            .field,
+            "issuer"
+        );
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let c = load(r#""clientSecret":"hunter2-very-secret","cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","forwardSigningSecret":"s3""#).unwrap();
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("AAECAwQF") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+        assert!(c.keyring().is_some());
+        let err = load(r#""clientSecret":"hunter2","cookieKeys":"k1:hunter2""#).unwrap_err();
+        assert!(!format!("{err}").contains("hunter2"));
+    }
+
+    #[test]
+    fn profile_and_plain_http_development() {
+        let c = load(r#""profile":"cognito","verification":{"audience":"client1"}"#).unwrap();
+        assert_eq!(c.policy().audience_claim, "client_id");
+        let dev = TesseraConfig::from_json(r#"{"issuer":"http://127.0.0.1:4000","clientId":"w","appOrigin":"http://localhost:8787","cookies":{"prefix":"tessera","secure":false}}"#).unwrap();
+        assert_eq!(dev.cookie_names().refresh, "tessera-refresh");
+    }
+}

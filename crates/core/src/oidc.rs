@@ -119,7 +119,8 @@ fn with_query(endpoint: &str, query: &str) -> String {
     format!("{endpoint}{sep}{query}")
 }
 
-fn url_ok(url: &str) -> bool {
+/// An `https` URL, or `http` on loopback (local development and tests).
+pub(crate) fn url_ok(url: &str) -> bool {
     let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
         .iter()
         .any(|p| {
@@ -236,10 +237,11 @@ pub fn safe_return_path(candidate: &str, origin: &str) -> Option<String> {
 }
 
 /// How the client authenticates at the token endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1). The default.
+    #[default]
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the body.
     ClientSecretPost,
