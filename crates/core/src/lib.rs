@@ -53,6 +53,7 @@ mod pem;
 pub mod policy;
 pub mod profile;
 pub mod reason;
+pub mod refresh;
 pub mod request;
 pub mod routes;
 pub mod seal;
