@@ -6,21 +6,9 @@
 //! - serves keys past `max-age + staleIfError` after the fetch that brought them.
 
 use tessera_core::jwks_cache::{FetchOutcome, JwksCache, JwksCacheConfig, Lookup, UnknownKid};
+use tessera_tests::XorShift;
 
 const JWKS: &[u8] = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Default)]
 struct Model {
@@ -40,7 +28,7 @@ fn the_jwks_cache_keeps_its_promises_for_any_sequence() {
     let lost_after = 10; // twice the 5 s timeout
     let (mut stale, mut kid_refetches, mut failures, mut refused) = (0, 0, 0, 0);
     for seed in 1..=200u64 {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ seed);
         let mut cache = JwksCache::new("https://idp/jwks", config);
         let mut m = Model::default();
         let mut now = 1_700_000_000u64;

@@ -202,20 +202,6 @@ fn memo_is_bounded_and_respects_max_age() {
     assert!(!Arc::ptr_eq(&a, &c));
 }
 
-/// A tiny deterministic PRNG, so failures reproduce.
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn random_mutations_of_a_valid_token_never_verify() {
     let keys = Keys::load();
@@ -242,25 +228,25 @@ fn random_mutations_of_a_valid_token_never_verify() {
         assert!(v.verify(&token, NOW).is_ok());
         for _ in 0..400 {
             let mut bytes = token.clone().into_bytes();
-            match rng.below(5) {
+            match rng.below_usize(5) {
                 0 => {
-                    let i = rng.below(bytes.len());
-                    bytes[i] = alphabet[rng.below(alphabet.len())];
+                    let i = rng.below_usize(bytes.len());
+                    bytes[i] = alphabet[rng.below_usize(alphabet.len())];
                 }
                 1 => {
-                    let i = rng.below(bytes.len());
+                    let i = rng.below_usize(bytes.len());
                     bytes.remove(i);
                 }
                 2 => {
-                    let i = rng.below(bytes.len() + 1);
-                    bytes.insert(i, alphabet[rng.below(alphabet.len())]);
+                    let i = rng.below_usize(bytes.len() + 1);
+                    bytes.insert(i, alphabet[rng.below_usize(alphabet.len())]);
                 }
                 3 => {
-                    let i = rng.below(bytes.len());
-                    bytes[i] ^= 1 << rng.below(7);
+                    let i = rng.below_usize(bytes.len());
+                    bytes[i] ^= 1 << rng.below_usize(7);
                 }
                 _ => {
-                    let cut = rng.below(bytes.len());
+                    let cut = rng.below_usize(bytes.len());
                     bytes.truncate(cut);
                 }
             }
@@ -283,7 +269,7 @@ fn arbitrary_bytes_never_panic() {
     let mut v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
     let mut rng = XorShift(42);
     for len in 0..2000 {
-        let bytes: Vec<u8> = (0..len % 300).map(|_| rng.next() as u8).collect();
+        let bytes: Vec<u8> = (0..len % 300).map(|_| rng.next_u64() as u8).collect();
         let _ = KeySet::from_jwks(&bytes);
         let text = String::from_utf8_lossy(&bytes);
         let _ = KeySet::from_pem(&text);

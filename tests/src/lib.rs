@@ -194,6 +194,29 @@ pub fn verdicts(output: &str) -> Vec<String> {
         .collect()
 }
 
+/// A tiny deterministic PRNG for property tests, so failures reproduce.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// An index below `n`.
+    pub fn below_usize(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+}
+
 /// RFC test vectors (public examples from the specifications).
 pub mod rfc {
     /// RFC 7515 A.2: RS256. Key `n`, `e` and the token.
