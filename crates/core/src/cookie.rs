@@ -103,11 +103,9 @@ impl CookieJar {
                 ));
             }
         }
-        let stray = self.names().any(|n| {
-            n.strip_prefix(name)
-                .and_then(|r| r.strip_prefix('.'))
-                .is_some_and(|i| i.parse::<usize>().is_ok_and(|i| i >= count))
-        });
+        let stray = self
+            .names()
+            .any(|n| chunk_index(name, n).is_some_and(|i| i >= count));
         if stray {
             return Err(refuse!(
                 CookieUnsealable,
@@ -120,13 +118,14 @@ impl CookieJar {
     /// The names under which `name` is stored in this request (whole and chunks),
     /// so all of them can be cleared.
     pub fn stored_names<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.names().filter(move |n| {
-            *n == name
-                || n.strip_prefix(name)
-                    .and_then(|r| r.strip_prefix('.'))
-                    .is_some_and(|i| i.parse::<usize>().is_ok())
-        })
+        self.names()
+            .filter(move |n| *n == name || chunk_index(name, n).is_some())
     }
+}
+
+/// `Some(i)` when `candidate` is chunk `i` of cookie `name` (`name.i`).
+fn chunk_index(name: &str, candidate: &str) -> Option<usize> {
+    candidate.strip_prefix(name)?.strip_prefix('.')?.parse().ok()
 }
 
 /// The name of chunk `i` of cookie `name`.

@@ -74,10 +74,7 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
             dots + 1
         ));
     };
-    let header_bytes =
-        b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
-    let header = json::parse_object(&header_bytes)
-        .map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
+    let header = decode_header(h)?;
 
     let alg = match header.get("alg") {
         Some(Value::String(name)) => Alg::from_name(name)
@@ -144,11 +141,13 @@ pub fn decode_unverified(token: &str) -> Result<(Object, Object), Refusal> {
             "a JWT has dot-separated segments; this has none"
         ));
     };
-    let header_bytes =
-        b64::decode(h).map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
-    let header = json::parse_object(&header_bytes)
-        .map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))?;
-    Ok((header, decode_payload(p)?))
+    Ok((decode_header(h)?, decode_payload(p)?))
+}
+
+fn decode_header(segment: &str) -> Result<Object, Refusal> {
+    let bytes = b64::decode(segment)
+        .map_err(|e| refuse!(TokenMalformed, "the header is not strict base64url: {e}"))?;
+    json::parse_object(&bytes).map_err(|e| refuse!(TokenMalformed, "the header is not valid: {e}"))
 }
 
 fn header_string(header: &Object, name: &str) -> Result<Option<String>, Refusal> {

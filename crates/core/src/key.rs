@@ -36,6 +36,24 @@ pub(crate) enum Material {
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
+impl Material {
+    pub(crate) fn family(&self) -> KeyFamily {
+        match self {
+            Material::Rsa(_) => KeyFamily::Rsa,
+            Material::P256(_) => KeyFamily::P256,
+            Material::Ed25519(_) => KeyFamily::Ed25519,
+        }
+    }
+
+    pub(crate) fn description(&self) -> String {
+        match self {
+            Material::Rsa(k) => format!("RSA-{}", k.n().bits()),
+            Material::P256(_) => String::from("EC P-256"),
+            Material::Ed25519(_) => String::from("OKP Ed25519"),
+        }
+    }
+}
+
 impl PublicKey {
     /// The key id (`kid`), if the key has one.
     pub fn kid(&self) -> Option<&str> {
@@ -49,11 +67,7 @@ impl PublicKey {
 
     /// The key family.
     pub fn family(&self) -> KeyFamily {
-        match self.material {
-            Material::Rsa(_) => KeyFamily::Rsa,
-            Material::P256(_) => KeyFamily::P256,
-            Material::Ed25519(_) => KeyFamily::Ed25519,
-        }
+        self.material.family()
     }
 
     /// Whether a token signed with `alg` may be verified with this key: the family
@@ -64,11 +78,7 @@ impl PublicKey {
 
     /// A short description for messages, e.g. `RSA-2048` or `P-256`.
     pub fn description(&self) -> String {
-        match &self.material {
-            Material::Rsa(k) => format!("RSA-{}", k.n().bits()),
-            Material::P256(_) => String::from("EC P-256"),
-            Material::Ed25519(_) => String::from("OKP Ed25519"),
-        }
+        self.material.description()
     }
 
     /// The key as DER SubjectPublicKeyInfo, for hosts that import it into native

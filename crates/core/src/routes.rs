@@ -193,8 +193,9 @@ fn matches(pattern: &[Segment], path: &[&str], trailing_empty: bool) -> bool {
     // reach[j]: the first i pattern segments can consume the first j path segments.
     let mut reach = alloc::vec![false; path.len() + 1];
     reach[0] = true;
+    let mut next = alloc::vec![false; path.len() + 1];
     for seg in pattern {
-        let mut next = alloc::vec![false; path.len() + 1];
+        next.fill(false);
         match seg {
             Segment::AnyDepth => {
                 let mut any = false;
@@ -211,7 +212,7 @@ fn matches(pattern: &[Segment], path: &[&str], trailing_empty: bool) -> bool {
                 }
             }
         }
-        reach = next;
+        core::mem::swap(&mut reach, &mut next);
     }
     let ends_with_any = pattern.last() == Some(&Segment::AnyDepth);
     reach[path.len()] && (!trailing_empty || ends_with_any)
