@@ -219,7 +219,7 @@ impl JwksCache {
         }
     }
 
-    /// Increments each time a new key set is loaded; hosts compare it to know
+    /// Increments each time a different key set is loaded; hosts compare it to know
     /// when to hand the keys to their verifier.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -261,6 +261,14 @@ impl JwksCache {
         }
     }
 
+    /// The fetch in flight, if one was started less than twice the fetch
+    /// timeout ago: a request that finds no usable keys waits for it (hosts
+    /// share concurrent fetches of one URL) rather than failing while it runs.
+    pub fn in_flight(&self, now: u64) -> Option<FetchRequest> {
+        let since = self.in_flight_since?;
+        (now < since.saturating_add(self.lost_after())).then(|| self.request())
+    }
+
     /// Decides whether a token's unknown `kid` is worth a refetch.
     pub fn on_unknown_kid(&mut self, kid: &str, now: u64) -> UnknownKid {
         self.negative.retain(|_, until| *until > now);
@@ -294,13 +302,18 @@ impl JwksCache {
                 let kids: alloc::vec::Vec<String> =
                     keys.usable().filter_map(|k| k.kid().map(String::from)).collect();
                 self.negative.retain(|kid, _| !kids.contains(kid));
+                // An unchanged document keeps its generation, so verifiers keep
+                // their memo across revalidations.
+                let unchanged = self.loaded.as_ref().is_some_and(|l| l.document == document);
                 self.loaded = Some(Loaded {
                     keys,
                     document,
                     fetched_at: now,
                     max_age,
                 });
-                self.generation += 1;
+                if !unchanged {
+                    self.generation += 1;
+                }
                 self.last_failure = None;
                 Ok(())
             }
@@ -364,10 +377,9 @@ impl JwksCache {
     /// No fetch in flight (one older than twice the timeout counts as lost), and
     /// no failure within the cooldown.
     fn may_fetch(&self, now: u64) -> bool {
-        let lost_after = u64::from(self.config.fetch_timeout_ms / 1000).max(1) * 2;
         let in_flight = self
             .in_flight_since
-            .is_some_and(|t| now < t.saturating_add(lost_after));
+            .is_some_and(|t| now < t.saturating_add(self.lost_after()));
         let cooling = self
             .last_failure
             .as_ref()
@@ -375,9 +387,17 @@ impl JwksCache {
         !in_flight && !cooling
     }
 
+    fn lost_after(&self) -> u64 {
+        u64::from(self.config.fetch_timeout_ms / 1000).max(1) * 2
+    }
+
     fn start_fetch(&mut self, now: u64) -> FetchRequest {
         self.in_flight_since = Some(now);
         self.stats.fetches += 1;
+        self.request()
+    }
+
+    fn request(&self) -> FetchRequest {
         FetchRequest {
             url: self.url.clone(),
             timeout_ms: self.config.fetch_timeout_ms,

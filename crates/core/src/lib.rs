@@ -40,6 +40,8 @@ pub mod b64;
 mod claims;
 pub mod config;
 pub mod cookie;
+pub mod decision;
+pub mod engine;
 pub mod forward;
 pub mod identity;
 pub mod json;

@@ -487,6 +487,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Percent-encodes a query or form value: everything but unreserved
+/// characters (RFC 3986 §2.3).
+///
+/// ```
+/// assert_eq!(tessera_core::oidc::form_encode("/a b?c=1"), "%2Fa%20b%3Fc%3D1");
+/// ```
+pub fn form_encode(s: &str) -> String {
+    Form::encode(s)
+}
+
 /// `application/x-www-form-urlencoded` building.
 struct Form {
     out: String,

@@ -1,0 +1,1701 @@
+//! The per-request decision engine: the one place where routes, cookies,
+//! verification, the key-set cache, OIDC and refresh come together.
+//!
+//! The engine is sans-IO. The host hands it a request, `now` and 32 fresh
+//! random bytes; it answers with a [`Step`]: a final [`Decision`], or an HTTP
+//! request to make ([`Step::Fetch`], [`Step::Refresh`]) whose reply the host
+//! feeds back with [`Engine::resume`]. The engine keeps only shared caches
+//! (discovery, key set, verified tokens); everything about one request travels
+//! in its [`Pending`], so any number of requests can be in flight at once.
+//!
+//! A host loop, here with canned replies in place of the network:
+//!
+//! ```
+//! use tessera_core::config::TesseraConfig;
+//! use tessera_core::engine::{Engine, Reply, Request, Step};
+//! use tessera_core::decision::{Action, Status};
+//!
+//! let config = TesseraConfig::from_json(r#"{"issuer":"https://idp.example","clientId":"app",
+//!     "appOrigin":"https://app.example",
+//!     "cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}"#).unwrap();
+//! let mut engine = Engine::new(config).unwrap();
+//! let (now, random) = (1_700_000_000, [9u8; 32]); // the host's clock and CSPRNG
+//!
+//! // A signed-out page navigation is sent to sign-in.
+//! let headers = [("sec-fetch-dest", "document")];
+//! let request = Request { method: "GET", url: "https://app.example/dashboard?tab=2", headers: &headers };
+//! let Step::Done(decision) = engine.handle(&request, now, random) else { unreachable!() };
+//! let Action::Respond { status: 302, headers: answer, .. } = &decision.action else { unreachable!() };
+//! assert_eq!(answer[0].1, "/__tessera/sign-in?redirect_url=%2Fdashboard%3Ftab%3D2");
+//!
+//! // Following it, the engine needs the provider's discovery document first.
+//! let request = Request { method: "GET", url: "https://app.example/__tessera/sign-in?redirect_url=%2Fdashboard", headers: &headers };
+//! let mut step = engine.handle(&request, now, random);
+//! let decision = loop {
+//!     step = match step {
+//!         Step::Done(decision) => break decision,
+//!         Step::Fetch(pending) => {
+//!             let http = pending.request();            // the host fetches http.url …
+//!             assert_eq!(http.url, "https://idp.example/.well-known/openid-configuration");
+//!             let body = br#"{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/auth",
+//!                 "token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jwks"}"#;
+//!             engine.resume(pending, Reply::Response { status: 200, cache_control: None, body }, now, random)
+//!         }
+//!         Step::Refresh(_) | Step::Idle => unreachable!(),
+//!     };
+//! };
+//! assert_eq!(decision.status, Status::Handshake);
+//! let Action::Respond { status: 302, headers: answer, .. } = &decision.action else { unreachable!() };
+//! assert!(answer[0].1.starts_with("https://idp.example/auth?response_type=code&client_id=app&"));
+//! // The sealed transaction cookie (PKCE verifier, state, nonce, return path):
+//! assert!(decision.response_headers().iter().any(|(n, v)| n == "set-cookie" && v.starts_with("__Host-tessera-tx=t1.k1.")));
+//! ```
+
+use crate::config::{CookieNames, TesseraConfig};
+use crate::cookie::{self, CookieJar, SetCookie};
+use crate::decision::{
+    www_authenticate, Action, Answer, Decision, Event, KeysUse, RefreshOutcome, Source, Status, RETRY_AFTER,
+};
+use crate::identity::Identity;
+use crate::jwk::{KeySet, MAX_JWKS_BYTES};
+use crate::jwks_cache::{FetchOutcome, FetchRequest, JwksCache, JwksSnapshot, Lookup, UnknownKid};
+use crate::oidc::{self, AuthorizeParams, Client, ClientAuth, Discovery, FormRequest, Pkce, TokenSet};
+use crate::policy::Policy;
+use crate::reason::{refuse, Reason, Refusal};
+use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method};
+use crate::routes::{Access, Routes};
+use crate::seal::Keyring;
+use crate::verifier::Verifier;
+use crate::{b64, forward, jws};
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Upper bound for discovery and token-endpoint response bodies.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// One incoming request, as the host received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The method (`GET`, `POST`, …).
+    pub method: &'a str,
+    /// The request URL: absolute (`https://app.example/a?b`) or origin-form
+    /// (`/a?b`). Only the path and query are used.
+    pub url: &'a str,
+    /// Every request header, names in any case. Several `Cookie` headers are joined.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// An HTTP request the host must make for the engine.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// Where to send it.
+    pub url: String,
+    /// Headers to send (names in lower case).
+    pub headers: Vec<(String, String)>,
+    /// The body (`application/x-www-form-urlencoded`), for `POST`.
+    pub body: Option<String>,
+    /// Abort after this many milliseconds and reply [`Reply::Failed`].
+    pub timeout_ms: u32,
+    /// Read at most this many bytes of the body (a longer body is refused).
+    pub max_bytes: usize,
+}
+
+impl core::fmt::Debug for HttpRequest {
+    /// Bodies and `authorization` carry secrets (codes, refresh tokens, the
+    /// client secret): only the method and URL are shown.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What became of an [`HttpRequest`].
+#[derive(Clone, Debug)]
+pub enum Reply<'a> {
+    /// An HTTP response, any status.
+    Response {
+        /// The status.
+        status: u16,
+        /// The `Cache-Control` header, if any (used for key sets).
+        cache_control: Option<&'a str>,
+        /// The body as read (up to `max_bytes + 1`).
+        body: &'a [u8],
+    },
+    /// No response: network error, timeout, DNS.
+    Failed(&'a str),
+    /// For [`Step::Refresh`]: the outcome another request's refresh produced
+    /// (from a [`RefreshCoordinator`](crate::refresh::RefreshCoordinator) or a
+    /// Durable Object), or the host's own call read with
+    /// [`oidc::token_response`].
+    Tokens(Result<TokenSet, Refusal>),
+}
+
+/// What the host does next.
+#[derive(Debug)]
+pub enum Step {
+    /// The request is decided.
+    Done(Decision),
+    /// Make [`Pending::request`] and feed the reply to [`Engine::resume`]. Hosts
+    /// should share concurrent `GET`s of the same URL (discovery, key set).
+    Fetch(Pending),
+    /// A refresh is needed: the exact token-endpoint request is
+    /// [`Pending::request`]. Coordinate it by [`Pending::refresh_token`] so one
+    /// refresh runs per session (see [`crate::refresh`]), then resume with the
+    /// reply or with [`Reply::Tokens`].
+    Refresh(Pending),
+    /// Nothing left to do (a background revalidation finished).
+    Idle,
+}
+
+/// A request suspended on an HTTP call. Opaque; holds everything the request
+/// needs to continue, so the engine itself keeps no per-request state.
+pub struct Pending {
+    request: HttpRequest,
+    wait: Wait,
+    event: Event,
+}
+
+impl core::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pending")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// The HTTP request to make.
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+
+    /// For [`Step::Refresh`]: the refresh token being exchanged, the key by
+    /// which hosts coordinate concurrent refreshes of one session.
+    pub fn refresh_token(&self) -> Option<&str> {
+        match &self.wait {
+            Wait::Tokens {
+                via: Via::Refresh { refresh_token, .. },
+                ..
+            } => Some(refresh_token),
+            _ => None,
+        }
+    }
+}
+
+/// What a suspended request waits for.
+enum Wait {
+    /// A cache fill; then run `then`.
+    Fill(Fill, Then),
+    /// A token-endpoint reply.
+    Tokens { req: OwnedRequest, via: Via },
+    /// A revocation reply; then finish signing out.
+    Revocation(OwnedRequest),
+}
+
+#[derive(Clone, Copy)]
+enum Fill {
+    Discovery,
+    Keys,
+}
+
+/// What to run after a cache fill.
+enum Then {
+    /// The request again, from the start.
+    Request(OwnedRequest),
+    /// Verifying tokens the provider issued.
+    Tokens {
+        req: OwnedRequest,
+        via: Via,
+        tokens: TokenSet,
+    },
+    /// Nothing (background revalidation).
+    Idle,
+}
+
+/// Why tokens were requested.
+enum Via {
+    /// The sign-in callback's code exchange.
+    Callback(Transaction),
+    /// A refresh of `refresh_token`; `fallback` is the still-valid session of a
+    /// proactive refresh, used if the provider cannot be reached.
+    Refresh {
+        refresh_token: String,
+        fallback: Option<(Arc<Identity>, String)>,
+    },
+}
+
+/// A request kept across a suspension: only what the engine reads.
+struct OwnedRequest {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Headers the engine reads; a suspended request keeps only these.
+const READ_HEADERS: [&str; 7] = [
+    "cookie",
+    "authorization",
+    "accept",
+    "origin",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+];
+
+impl OwnedRequest {
+    fn new(req: &Request<'_>) -> OwnedRequest {
+        OwnedRequest {
+            method: req.method.to_owned(),
+            url: req.url.to_owned(),
+            headers: req
+                .headers
+                .iter()
+                .filter(|(n, _)| READ_HEADERS.iter().any(|r| n.eq_ignore_ascii_case(r)))
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn headers(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// The sealed sign-in transaction (the `-tx` cookie).
+#[derive(Serialize, Deserialize)]
+struct Transaction {
+    /// `state`.
+    s: String,
+    /// `nonce`.
+    n: String,
+    /// The PKCE verifier.
+    v: String,
+    /// Where to return after sign-in (a checked same-origin path).
+    r: String,
+}
+
+/// Random bytes for one call, stretched from the host's 32-byte seed with
+/// SHA-256 in counter mode (each output is independent and unpredictable
+/// without the seed).
+struct Entropy {
+    seed: [u8; 32],
+    counter: u32,
+}
+
+impl Entropy {
+    fn next(&mut self) -> [u8; 32] {
+        self.counter += 1;
+        let mut h = Sha256::new();
+        h.update(self.seed);
+        h.update(self.counter.to_be_bytes());
+        h.finalize().into()
+    }
+
+    fn token(&mut self) -> String {
+        b64::encode(&self.next()[..16])
+    }
+
+    fn nonce(&mut self) -> [u8; 24] {
+        let mut n = [0; 24];
+        n.copy_from_slice(&self.next()[..24]);
+        n
+    }
+}
+
+/// State of one call: the clock, randomness, the event being built, and
+/// background work to hand out.
+struct Ctx {
+    now: u64,
+    entropy: Entropy,
+    event: Event,
+    background: Vec<Pending>,
+}
+
+/// The provider's discovery document, fetched once per engine.
+struct DiscoveryCache {
+    url: String,
+    loaded: Option<(Discovery, String)>,
+    in_flight_since: Option<u64>,
+    failed: Option<(u64, Refusal)>,
+}
+
+/// What verifying a token came to.
+enum Verified {
+    Ok(Arc<Identity>),
+    /// A cache fill is needed first.
+    Need(Fill, HttpRequest),
+    Err(Refusal),
+}
+
+/// Where a request is going.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Route(Access, bool),
+    SignIn,
+    Callback,
+    Refresh,
+    Session,
+    SignOut,
+    UnknownEndpoint,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Route(Access::Public, _) => "public",
+            Target::Route(Access::Page, _) => "page",
+            Target::Route(Access::Api, _) => "api",
+            Target::SignIn => "sign-in",
+            Target::Callback => "callback",
+            Target::Refresh => "refresh",
+            Target::Session => "session",
+            Target::SignOut => "sign-out",
+            Target::UnknownEndpoint => "unknown-endpoint",
+        }
+    }
+}
+
+/// Key-set and discovery state a host can persist (e.g. in the Workers Cache
+/// API) so a fresh isolate starts warm.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// The discovery document as fetched.
+    pub discovery: Option<String>,
+    /// The key set.
+    pub jwks: Option<JwksSnapshot>,
+}
+
+/// The decision engine of one app. See the [module docs](self).
+pub struct Engine {
+    config: TesseraConfig,
+    names: CookieNames,
+    keyring: Option<Keyring>,
+    routes: Routes,
+    verifier: Verifier,
+    id_verifier: Verifier,
+    discovery: DiscoveryCache,
+    /// `None` with static keys.
+    jwks: Option<JwksCache>,
+    static_keys: bool,
+    keys_generation: u64,
+}
+
+impl Engine {
+    /// An engine that fetches the provider's discovery document and key set
+    /// as needed.
+    pub fn new(config: TesseraConfig) -> Result<Engine, crate::ConfigError> {
+        Engine::build(config, None)
+    }
+
+    /// An engine that verifies with fixed keys (a JWKS or PEM the host loaded)
+    /// and never fetches a key set. Sign-in, refresh and sign-out still fetch
+    /// the discovery document.
+    pub fn with_keys(config: TesseraConfig, keys: KeySet) -> Result<Engine, crate::ConfigError> {
+        Engine::build(config, Some(keys))
+    }
+
+    fn build(config: TesseraConfig, keys: Option<KeySet>) -> Result<Engine, crate::ConfigError> {
+        config.validate()?;
+        let routes = Routes::new(config.routes.clone(), config.default_access)?;
+        let static_keys = keys.is_some();
+        let keys = keys.unwrap_or_default();
+        let verifier = Verifier::with_memo(keys.clone(), config.policy().clone(), config.memo)?;
+        let id_verifier = Verifier::new(keys, id_token_policy(&config))?;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            config.issuer.trim_end_matches('/')
+        );
+        Ok(Engine {
+            names: config.cookie_names(),
+            keyring: config.keyring(),
+            routes,
+            verifier,
+            id_verifier,
+            discovery: DiscoveryCache {
+                url,
+                loaded: None,
+                in_flight_since: None,
+                failed: None,
+            },
+            jwks: None,
+            static_keys,
+            keys_generation: 0,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TesseraConfig {
+        &self.config
+    }
+
+    /// Decides `req` at `now` (unix seconds), with 32 fresh random bytes from
+    /// the host's CSPRNG (used for state, nonce, PKCE and cookie sealing).
+    pub fn handle(&mut self, req: &Request<'_>, now: u64, random: [u8; 32]) -> Step {
+        let mut ctx = Ctx::new(now, random, Event::default());
+        let step = self.run(req, &mut ctx);
+        ctx.finish(step)
+    }
+
+    /// Continues a suspended request with the reply to its [`HttpRequest`].
+    pub fn resume(&mut self, pending: Pending, reply: Reply<'_>, now: u64, random: [u8; 32]) -> Step {
+        let Pending { wait, event, .. } = pending;
+        let mut ctx = Ctx::new(now, random, event);
+        ctx.event.fetches += 1;
+        let step = match wait {
+            Wait::Fill(fill, then) => {
+                self.fill(fill, reply, &mut ctx);
+                self.then(then, &mut ctx)
+            }
+            Wait::Tokens { req, via } => {
+                let result = match reply {
+                    Reply::Tokens(result) => result,
+                    Reply::Response { status, body, .. } => oidc::token_response(status, body),
+                    Reply::Failed(why) => Err(refuse!(
+                        AuthApiUnavailable,
+                        "the token endpoint could not be reached: {why}"
+                    )),
+                };
+                self.on_tokens(req, via, result, &mut ctx)
+            }
+            Wait::Revocation(req) => {
+                // RFC 7009 §2.2: 200 whether or not the token was valid; anything
+                // else (or no answer) still signs the user out here.
+                ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
+                let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
+                self.sign_out_done(&req, end.as_ref(), &mut ctx)
+            }
+        };
+        ctx.finish(step)
+    }
+
+    /// The state worth persisting across isolates.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            discovery: self.discovery.loaded.as_ref().map(|(_, raw)| raw.clone()),
+            jwks: self.jwks.as_ref().and_then(JwksCache::snapshot),
+        }
+    }
+
+    /// Restores a [`Snapshot`]; parts that are invalid, older than what the
+    /// engine holds, or past their usable bound are ignored.
+    pub fn restore(&mut self, snapshot: &Snapshot, now: u64) {
+        if self.discovery.loaded.is_none() {
+            if let Some(raw) = &snapshot.discovery {
+                if let Ok(d) = Discovery::parse(raw.as_bytes(), &self.config.issuer) {
+                    self.discovery.loaded = Some((d, raw.clone()));
+                }
+            }
+        }
+        if let (Some(jwks), false) = (&snapshot.jwks, self.static_keys) {
+            if let Some(cache) = self.jwks_cache() {
+                let _ = cache.restore(jwks, now);
+            }
+        }
+    }
+
+    /// Key-set cache counters, once the key set is known.
+    pub fn jwks_stats(&self) -> Option<crate::jwks_cache::JwksCacheStats> {
+        self.jwks.as_ref().map(JwksCache::stats)
+    }
+
+    // ---- dispatch ------------------------------------------------------------
+
+    fn run(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Step {
+        let (path, query) = split_target(req.url);
+        let target = match self.target(req.method, path) {
+            Ok(t) => t,
+            Err(refusal) => {
+                ctx.event.route = "invalid";
+                return self.refuse(req, refusal, Access::Api, ctx, Vec::new());
+            }
+        };
+        ctx.event.route = target.name();
+        let method = req.method;
+        let only = |allowed: &'static str| -> Option<Step> {
+            (!method.eq_ignore_ascii_case(allowed)).then(|| Step::Done(method_not_allowed(allowed)))
+        };
+        match target {
+            Target::Route(access, bearer) => self.protect(req, target, access, bearer, ctx),
+            Target::SignIn => only("GET").unwrap_or_else(|| self.sign_in(req, query, ctx)),
+            Target::Callback => only("GET").unwrap_or_else(|| self.callback(req, query, ctx)),
+            Target::Refresh => {
+                only("POST").unwrap_or_else(|| self.protect(req, target, Access::Api, false, ctx))
+            }
+            Target::Session => {
+                only("GET").unwrap_or_else(|| self.protect(req, target, Access::Api, false, ctx))
+            }
+            Target::SignOut => only("POST").unwrap_or_else(|| self.sign_out(req, ctx)),
+            Target::UnknownEndpoint => Step::Done(plain(
+                404,
+                Status::Denied,
+                None,
+                "no such Tessera endpoint: use sign-in, callback, refresh, session or sign-out",
+            )),
+        }
+    }
+
+    fn target(&self, method: &str, raw_path: &str) -> Result<Target, Refusal> {
+        let route = self.routes.classify(method, raw_path)?;
+        let prefix = &self.config.endpoint_prefix;
+        let Some(rest) = route.path.strip_prefix(prefix.as_str()) else {
+            return Ok(Target::Route(route.access, route.bearer));
+        };
+        Ok(match rest {
+            "/sign-in" => Target::SignIn,
+            "/callback" => Target::Callback,
+            "/refresh" => Target::Refresh,
+            "/session" => Target::Session,
+            "/sign-out" => Target::SignOut,
+            _ if rest.is_empty() || rest.starts_with('/') => Target::UnknownEndpoint,
+            _ => Target::Route(route.access, route.bearer),
+        })
+    }
+
+    fn then(&mut self, then: Then, ctx: &mut Ctx) -> Step {
+        match then {
+            Then::Request(req) => {
+                let headers = req.headers();
+                self.run(&borrow(&req, &headers), ctx)
+            }
+            Then::Tokens { req, via, tokens } => self.on_tokens(req, via, Ok(tokens), ctx),
+            Then::Idle => Step::Idle,
+        }
+    }
+
+    // ---- protected and public routes, session and refresh endpoints ----------
+
+    fn protect(
+        &mut self,
+        req: &Request<'_>,
+        target: Target,
+        access: Access,
+        bearer_ok: bool,
+        ctx: &mut Ctx,
+    ) -> Step {
+        if bearer_ok {
+            match bearer_token(req.headers) {
+                Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
+                Ok(Some(token)) => {
+                    ctx.event.source = Some(Source::Bearer);
+                    return match self.verify(token, false, ctx) {
+                        Verified::Ok(identity) => {
+                            self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
+                        }
+                        Verified::Need(fill, http) => {
+                            ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
+                        }
+                        Verified::Err(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
+                    };
+                }
+                Ok(None) => {}
+            }
+        }
+        let jar = jar(req.headers);
+        let session = self.open(&jar, &self.names.session, ctx.now);
+        let refresh = self.open(&jar, &self.names.refresh, ctx.now);
+        let mut clear = Vec::new();
+        if session.is_err() {
+            clear.extend(self.clear(&jar, &self.names.session));
+        }
+        if refresh.is_err() {
+            clear.extend(self.clear(&jar, &self.names.refresh));
+        }
+        let has_cookies = !matches!((&session, &refresh), (Ok(None), Ok(None)));
+        if has_cookies {
+            ctx.event.source = Some(Source::Cookie);
+            if let Err(refusal) = csrf_check(
+                req.method,
+                req.headers,
+                &self.config.app_origin,
+                &self.allowed_origins(),
+            ) {
+                return self.refuse(req, refusal, access, ctx, clear);
+            }
+        }
+        let refresh = refresh.ok().flatten();
+        if target == Target::Refresh {
+            return match refresh {
+                Some(rt) => self.start_refresh(req, rt, None, ctx),
+                None => self.refuse(
+                    req,
+                    refuse!(TokenMissing, "there is no refresh cookie; sign in"),
+                    access,
+                    ctx,
+                    clear,
+                ),
+            };
+        }
+        let refusal = match session {
+            Ok(Some(token)) => match self.verify(&token, true, ctx) {
+                Verified::Ok(identity) => {
+                    let expires_in = identity.exp.saturating_sub(ctx.now);
+                    match refresh {
+                        Some(rt) if expires_in <= self.config.refresh_ahead => {
+                            ctx.event.proactive_refresh = true;
+                            return self.start_refresh(req, rt, Some((identity, token)), ctx);
+                        }
+                        _ => return self.signed_in(target, identity, &token, Status::SignedIn, clear, ctx),
+                    }
+                }
+                Verified::Need(fill, http) => {
+                    return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
+                }
+                // An outage: refreshing would not help verify the new token either.
+                Verified::Err(refusal) if refusal.is_retryable() => {
+                    return self.refuse(req, refusal, access, ctx, clear)
+                }
+                Verified::Err(refusal) => {
+                    clear.extend(self.clear(&jar, &self.names.session));
+                    refusal
+                }
+            },
+            Err(refusal) => refusal,
+            Ok(None) => refuse!(TokenMissing, "no session cookie and no bearer token; sign in"),
+        };
+        match refresh {
+            Some(rt) => self.start_refresh(req, rt, None, ctx),
+            None => self.refuse(req, refusal, access, ctx, clear),
+        }
+    }
+
+    fn start_refresh(
+        &mut self,
+        req: &Request<'_>,
+        refresh_token: String,
+        fallback: Option<(Arc<Identity>, String)>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => d,
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            Err(Ok(refusal)) => {
+                let via = Via::Refresh {
+                    refresh_token,
+                    fallback,
+                };
+                return self.on_tokens(OwnedRequest::new(req), via, Err(refusal), ctx);
+            }
+        };
+        let resources: Vec<&str> = self.config.resources.iter().map(String::as_str).collect();
+        let form = self
+            .client()
+            .refresh_request(&discovery.token_endpoint, &refresh_token, &resources);
+        let via = Via::Refresh {
+            refresh_token,
+            fallback,
+        };
+        Step::Refresh(ctx.pending(
+            post(form),
+            Wait::Tokens {
+                req: OwnedRequest::new(req),
+                via,
+            },
+        ))
+    }
+
+    fn on_tokens(
+        &mut self,
+        req: OwnedRequest,
+        via: Via,
+        result: Result<TokenSet, Refusal>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let Ok(target) = self.target(r.method, split_target(r.url).0) else {
+            // The request was classified before it was suspended.
+            return Step::Done(plain(
+                400,
+                Status::Denied,
+                Some(Reason::PathInvalid),
+                "the request path is invalid",
+            ));
+        };
+        let jar = jar(r.headers);
+        let access = match target {
+            Target::Route(access, _) => access,
+            _ => Access::Api,
+        };
+        match via {
+            Via::Refresh {
+                refresh_token,
+                fallback,
+            } => {
+                let tokens = match result {
+                    Ok(tokens) => tokens,
+                    Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
+                        ctx.event.refresh = Some(RefreshOutcome::Refused);
+                        let clear = self.clear_session(&jar);
+                        return self.refuse(&r, refusal, access, ctx, clear);
+                    }
+                    Err(refusal) => {
+                        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+                        if let Some((identity, token)) = fallback {
+                            return self.signed_in(
+                                target,
+                                identity,
+                                &token,
+                                Status::SignedIn,
+                                Vec::new(),
+                                ctx,
+                            );
+                        }
+                        let refusal = if refusal.is_retryable() {
+                            refusal
+                        } else {
+                            refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
+                        };
+                        return self.refuse(&r, refusal, access, ctx, Vec::new());
+                    }
+                };
+                let rotated = tokens.refresh_token.as_deref().unwrap_or(&refresh_token);
+                let stored = self.store_session(&jar, &tokens.access_token, rotated, ctx);
+                let cookies = match stored {
+                    Ok(c) => c,
+                    Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+                };
+                match self.verify(&tokens.access_token, true, ctx) {
+                    Verified::Ok(identity) => {
+                        ctx.event.refresh = Some(RefreshOutcome::Refreshed);
+                        self.signed_in(
+                            target,
+                            identity,
+                            &tokens.access_token,
+                            Status::Refreshed,
+                            cookies,
+                            ctx,
+                        )
+                    }
+                    Verified::Need(fill, http) => {
+                        let via = Via::Refresh {
+                            refresh_token,
+                            fallback,
+                        };
+                        ctx.suspend(http, Wait::Fill(fill, Then::Tokens { req, via, tokens }))
+                    }
+                    // Keys are down: keep the new tokens (the old refresh token is
+                    // spent) and answer 503.
+                    Verified::Err(refusal) if refusal.is_retryable() => {
+                        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+                        self.refuse(&r, refusal, access, ctx, cookies)
+                    }
+                    Verified::Err(refusal) => {
+                        ctx.event.refresh = Some(RefreshOutcome::Rejected);
+                        let refusal = Refusal {
+                            reason: refusal.reason,
+                            message: format!(
+                                "the provider's refreshed access token was refused: {}; check the verification settings",
+                                refusal.message
+                            ),
+                        };
+                        self.refuse(&r, refusal, access, ctx, self.clear_session(&jar))
+                    }
+                }
+            }
+            Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
+        }
+    }
+
+    fn signed_in(
+        &self,
+        target: Target,
+        identity: Arc<Identity>,
+        token: &str,
+        status: Status,
+        set_cookies: Vec<SetCookie>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+        let action = match target {
+            Target::Refresh => respond(204, Vec::new(), String::new()),
+            Target::Session => {
+                let body = serde_json::json!({
+                    "signedIn": true,
+                    "status": status.as_str(),
+                    "expiresAt": identity.exp,
+                    "identity": &*identity,
+                });
+                json(200, Vec::new(), &body)
+            }
+            _ => {
+                let secret = &self.config.forward_signing_secret;
+                let secret = (!secret.is_empty()).then(|| secret.expose().as_bytes());
+                let headers = forward::identity_headers(&identity, token, secret, ctx.now);
+                Action::Forward {
+                    identity: Some(identity),
+                    headers,
+                }
+            }
+        };
+        Step::Done(ctx.decide(status, None, action, set_cookies))
+    }
+
+    /// Answers a refusal per the [`Answer`] table; public routes forward
+    /// anonymously instead.
+    fn refuse(
+        &self,
+        req: &Request<'_>,
+        refusal: Refusal,
+        access: Access,
+        ctx: &mut Ctx,
+        set_cookies: Vec<SetCookie>,
+    ) -> Step {
+        let Refusal { reason, message } = refusal;
+        if access == Access::Public && !matches!(reason, Reason::PathInvalid) {
+            let status = if reason.http_status() == 503 {
+                Status::Unavailable
+            } else {
+                Status::SignedOut
+            };
+            let action = Action::Forward {
+                identity: None,
+                headers: Vec::new(),
+            };
+            let mut d = ctx.decide(status, Some(reason), action, set_cookies);
+            d.message = Some(message);
+            return Step::Done(d);
+        }
+        let navigation = access == Access::Page && is_safe_method(req.method) && is_navigation(req.headers);
+        let answer = Answer::for_reason(reason, navigation);
+        let mut headers = Vec::new();
+        let action = match answer {
+            Answer::SignIn => {
+                let (path, query) = split_target(req.url);
+                let back = if query.is_empty() {
+                    String::from(path)
+                } else {
+                    format!("{path}?{query}")
+                };
+                let location = format!(
+                    "{}/sign-in?redirect_url={}",
+                    self.config.endpoint_prefix,
+                    oidc::form_encode(&back)
+                );
+                headers.push((String::from("location"), location));
+                respond(302, headers, String::new())
+            }
+            _ => {
+                if answer == Answer::Unauthorized {
+                    headers.push((
+                        String::from("www-authenticate"),
+                        www_authenticate(reason, &message),
+                    ));
+                }
+                if answer == Answer::Unavailable {
+                    headers.push((String::from("retry-after"), format!("{RETRY_AFTER}")));
+                }
+                let body = serde_json::json!({ "error": reason.code(), "message": &message });
+                json(answer.http_status(), headers, &body)
+            }
+        };
+        let mut d = ctx.decide(answer.status(), Some(reason), action, set_cookies);
+        d.message = Some(message);
+        Step::Done(d)
+    }
+
+    // ---- sign-in and callback --------------------------------------------------
+
+    fn sign_in(&mut self, req: &Request<'_>, query: &str, ctx: &mut Ctx) -> Step {
+        let Some(keyring) = self.keyring.clone() else {
+            return Step::Done(not_enabled());
+        };
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => d,
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            Err(Ok(refusal)) => return self.refuse(req, refusal, Access::Api, ctx, Vec::new()),
+        };
+        let return_to = query_param(query, "redirect_url")
+            .and_then(|r| oidc::safe_return_path(&r, &self.config.app_origin))
+            .unwrap_or_else(|| String::from("/"));
+        let pkce = Pkce::from_random(ctx.entropy.next());
+        let tx = Transaction {
+            s: ctx.entropy.token(),
+            n: ctx.entropy.token(),
+            v: pkce.verifier.clone(),
+            r: return_to,
+        };
+        let scopes: Vec<&str> = self.config.scopes.iter().map(String::as_str).collect();
+        let mut extra: Vec<(&str, &str)> = self
+            .config
+            .authorization_params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        extra.extend(self.config.resources.iter().map(|r| ("resource", r.as_str())));
+        let redirect_uri = self.config.redirect_uri();
+        let location = discovery.authorize_url(&AuthorizeParams {
+            client_id: &self.config.client_id,
+            redirect_uri: &redirect_uri,
+            scopes: &scopes,
+            state: &tx.s,
+            nonce: &tx.n,
+            pkce: &pkce,
+            extra: &extra,
+        });
+        let max_age = self.config.cookies.transaction_max_age;
+        let plaintext = serde_json::to_vec(&tx).unwrap_or_default();
+        let sealed = keyring.seal(
+            &self.names.transaction,
+            &plaintext,
+            ctx.now + max_age,
+            ctx.entropy.nonce(),
+        );
+        let jar = jar(req.headers);
+        let cookies = match cookie::store(&jar, &self.template(&self.names.transaction, max_age), &sealed) {
+            Ok(c) => c,
+            Err(why) => return Step::Done(plain(500, Status::Denied, None, &why)),
+        };
+        let action = respond(
+            302,
+            alloc::vec![(String::from("location"), location)],
+            String::new(),
+        );
+        Step::Done(ctx.decide(Status::Handshake, None, action, cookies))
+    }
+
+    fn callback(&mut self, req: &Request<'_>, query: &str, ctx: &mut Ctx) -> Step {
+        let Some(keyring) = &self.keyring else {
+            return Step::Done(not_enabled());
+        };
+        let jar = jar(req.headers);
+        let clear_tx = self.clear(&jar, &self.names.transaction);
+        let tx = jar
+            .get_joined(&self.names.transaction)
+            .and_then(|v| v.ok_or_else(|| refuse!(StateMismatch, "no sign-in is in progress in this browser (the transaction cookie is missing or expired); start again from sign-in")))
+            .and_then(|sealed| keyring.open(&self.names.transaction, &sealed, ctx.now))
+            .and_then(|plain| {
+                serde_json::from_slice::<Transaction>(&plain)
+                    .map_err(|_| refuse!(CookieUnsealable, "the transaction cookie does not hold a transaction"))
+            });
+        let tx = match tx {
+            Ok(tx) => tx,
+            Err(refusal) => return self.callback_failed(refusal, clear_tx, ctx),
+        };
+        let state = query_param(query, "state").unwrap_or_default();
+        if !oidc::constant_time_eq(state.as_bytes(), tx.s.as_bytes()) {
+            let refusal = refuse!(
+                StateMismatch,
+                "the callback's state is not the one this browser's sign-in sent; start again from sign-in"
+            );
+            return self.callback_failed(refusal, clear_tx, ctx);
+        }
+        // RFC 9207: a provider that names itself must be the configured one.
+        if let Some(iss) = query_param(query, "iss") {
+            if iss != self.config.issuer {
+                let refusal = refuse!(
+                    IssuerInvalid,
+                    "the callback's iss {} is not the configured issuer",
+                    crate::jwk::quoted(&iss)
+                );
+                return self.callback_failed(refusal, clear_tx, ctx);
+            }
+        }
+        if let Some(error) = query_param(query, "error") {
+            let description = query_param(query, "error_description")
+                .map(|d| format!(": {}", crate::jwk::quoted(&d)))
+                .unwrap_or_default();
+            let refusal = refuse!(
+                CallbackError,
+                "the provider answered the sign-in with {}{description}",
+                crate::jwk::quoted(&error)
+            );
+            return self.callback_failed(refusal, clear_tx, ctx);
+        }
+        let Some(code) = query_param(query, "code").filter(|c| !c.is_empty()) else {
+            let refusal = refuse!(CallbackError, "the callback has neither code nor error");
+            return self.callback_failed(refusal, clear_tx, ctx);
+        };
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => d,
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            Err(Ok(refusal)) => return self.callback_failed(refusal, Vec::new(), ctx),
+        };
+        let form = self.client().code_request(
+            &discovery.token_endpoint,
+            &code,
+            &self.config.redirect_uri(),
+            &tx.v,
+        );
+        ctx.suspend(
+            post(form),
+            Wait::Tokens {
+                req: OwnedRequest::new(req),
+                via: Via::Callback(tx),
+            },
+        )
+    }
+
+    fn finish_callback(
+        &mut self,
+        req: OwnedRequest,
+        tx: Transaction,
+        result: Result<TokenSet, Refusal>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let jar = jar(r.headers);
+        let tokens = match result {
+            Ok(t) => t,
+            // An outage keeps the transaction: the user can retry the callback.
+            Err(refusal) if refusal.is_retryable() => return self.callback_failed(refusal, Vec::new(), ctx),
+            Err(refusal) => {
+                return self.callback_failed(refusal, self.clear(&jar, &self.names.transaction), ctx)
+            }
+        };
+        let checked = (|| {
+            let id_token = tokens.id_token.as_deref().ok_or_else(|| {
+                refuse!(
+                    CallbackError,
+                    "the token response has no id_token; the scopes must include openid"
+                )
+            })?;
+            let id = match self.verify(id_token, false, ctx) {
+                Verified::Ok(id) => id,
+                Verified::Need(fill, http) => return Ok(Some((fill, http))),
+                Verified::Err(r) => {
+                    return Err(Refusal {
+                        reason: r.reason,
+                        message: format!("the ID token was refused: {}", r.message),
+                    })
+                }
+            };
+            oidc::check_id_token_claims(&id.claims, &self.config.client_id, &tx.n)?;
+            Ok(None)
+        })();
+        let checked = checked.and_then(|need| match need {
+            Some(need) => Ok(Err(need)),
+            None => match self.verify(&tokens.access_token, true, ctx) {
+                Verified::Ok(identity) => Ok(Ok(identity)),
+                Verified::Need(fill, http) => Ok(Err((fill, http))),
+                Verified::Err(r) => Err(Refusal {
+                    reason: r.reason,
+                    message: format!(
+                        "the access token was refused: {}; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
+                        r.message
+                    ),
+                }),
+            },
+        });
+        let identity = match checked {
+            Ok(Ok(identity)) => identity,
+            Ok(Err((fill, http))) => {
+                let then = Then::Tokens {
+                    req,
+                    via: Via::Callback(tx),
+                    tokens,
+                };
+                return ctx.suspend(http, Wait::Fill(fill, then));
+            }
+            Err(refusal) => {
+                let clear = self.clear(&jar, &self.names.transaction);
+                return self.callback_failed(refusal, clear, ctx);
+            }
+        };
+        let refresh = tokens.refresh_token.as_deref().unwrap_or("");
+        let mut cookies = match self.store_session(&jar, &tokens.access_token, refresh, ctx) {
+            Ok(c) => c,
+            Err(refusal) => return self.callback_failed(refusal, Vec::new(), ctx),
+        };
+        cookies.extend(self.clear(&jar, &self.names.transaction));
+        ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+        let action = respond(303, alloc::vec![(String::from("location"), tx.r)], String::new());
+        Step::Done(ctx.decide(Status::SignedIn, None, action, cookies))
+    }
+
+    fn callback_failed(&self, refusal: Refusal, clear: Vec<SetCookie>, ctx: &mut Ctx) -> Step {
+        let answer = Answer::for_reason(refusal.reason, false);
+        let (status, code) = match answer {
+            Answer::Unavailable => (503, Status::Unavailable),
+            _ => (400, Status::Denied),
+        };
+        let text = format!(
+            "Sign-in failed ({}): {}\nStart again at {}/sign-in\n",
+            refusal.reason, refusal.message, self.config.endpoint_prefix
+        );
+        let mut headers = alloc::vec![(
+            String::from("content-type"),
+            String::from("text/plain; charset=utf-8")
+        )];
+        headers.push((String::from("cache-control"), String::from("no-store")));
+        if status == 503 {
+            headers.push((String::from("retry-after"), format!("{RETRY_AFTER}")));
+        }
+        let action = Action::Respond {
+            status,
+            headers,
+            body: text,
+        };
+        let mut d = ctx.decide(code, Some(refusal.reason), action, clear);
+        d.message = Some(refusal.message);
+        Step::Done(d)
+    }
+
+    // ---- sign-out --------------------------------------------------------------
+
+    fn sign_out(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Step {
+        if let Err(refusal) = csrf_check(
+            req.method,
+            req.headers,
+            &self.config.app_origin,
+            &self.allowed_origins(),
+        ) {
+            return self.refuse(req, refusal, Access::Api, ctx, Vec::new());
+        }
+        let jar = jar(req.headers);
+        let refresh = self.open(&jar, &self.names.refresh, ctx.now).ok().flatten();
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => Some(d),
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            // Signing out must work while the provider is down: clear locally.
+            Err(Ok(_)) => None,
+        };
+        if let (Some(rt), Some(endpoint)) = (
+            refresh,
+            discovery.as_ref().and_then(|d| d.revocation_endpoint.as_deref()),
+        ) {
+            let form = self.client().revocation_request(endpoint, &rt);
+            return ctx.suspend(post(form), Wait::Revocation(OwnedRequest::new(req)));
+        }
+        let owned = OwnedRequest::new(req);
+        self.sign_out_done(&owned, discovery.as_ref(), ctx)
+    }
+
+    fn sign_out_done(&self, req: &OwnedRequest, discovery: Option<&Discovery>, ctx: &mut Ctx) -> Step {
+        let headers = req.headers();
+        let jar = jar(&headers);
+        let mut cookies = self.clear_session(&jar);
+        cookies.extend(self.clear(&jar, &self.names.transaction));
+        let after = format!("{}{}", self.config.app_origin, self.config.after_sign_out_path);
+        let location = discovery
+            .and_then(|d| d.end_session_url(None, &self.config.client_id, &after))
+            .unwrap_or_else(|| self.config.after_sign_out_path.clone());
+        let action = respond(
+            303,
+            alloc::vec![(String::from("location"), location)],
+            String::new(),
+        );
+        Step::Done(ctx.decide(Status::SignedOut, None, action, cookies))
+    }
+
+    // ---- keys, discovery and verification --------------------------------------
+
+    /// Verifies `token` with the access-token policy (`access`) or the ID-token
+    /// policy, fetching keys as needed.
+    fn verify(&mut self, token: &str, access: bool, ctx: &mut Ctx) -> Verified {
+        if access {
+            if let Some(identity) = self.verifier.remembered(token, ctx.now) {
+                ctx.event.memo_hit = true;
+                return Verified::Ok(identity);
+            }
+        }
+        if let Err(need) = self.keys(ctx) {
+            return need;
+        }
+        let verifier = if access {
+            &mut self.verifier
+        } else {
+            &mut self.id_verifier
+        };
+        match verifier.verify(token, ctx.now) {
+            Ok(identity) => Verified::Ok(identity),
+            Err(refusal) if refusal.reason == Reason::KeyNotFound => {
+                let kid = jws::parse(token).ok().and_then(|p| p.kid);
+                match (kid, self.jwks.as_mut()) {
+                    (Some(kid), Some(cache)) => match cache.on_unknown_kid(&kid, ctx.now) {
+                        UnknownKid::Refetch(request) => Verified::Need(Fill::Keys, get(&request)),
+                        UnknownKid::Refuse => Verified::Err(refusal),
+                    },
+                    _ => Verified::Err(refusal),
+                }
+            }
+            Err(refusal) => Verified::Err(refusal),
+        }
+    }
+
+    /// Makes sure the verifiers hold usable keys.
+    fn keys(&mut self, ctx: &mut Ctx) -> Result<(), Verified> {
+        if self.static_keys {
+            return Ok(());
+        }
+        if self.jwks.is_none() {
+            match self.discovery(ctx.now) {
+                Ok(_) => {}
+                Err(Err(http)) => return Err(Verified::Need(Fill::Discovery, http)),
+                Err(Ok(refusal)) => return Err(Verified::Err(refusal)),
+            }
+        }
+        let now = ctx.now;
+        self.jwks_cache();
+        let Some(cache) = self.jwks.as_mut() else {
+            return Err(Verified::Err(refuse!(
+                JwksUnavailable,
+                "the key set location is not known yet"
+            )));
+        };
+        let keys_use = match cache.lookup(now) {
+            Lookup::Fresh(_) => KeysUse::Fresh,
+            Lookup::Stale { refetch, .. } => {
+                if let Some(request) = refetch {
+                    ctx.background.push(Pending {
+                        request: get(&request),
+                        wait: Wait::Fill(Fill::Keys, Then::Idle),
+                        event: Event::default(),
+                    });
+                }
+                KeysUse::Stale
+            }
+            Lookup::Fetch(request) => return Err(Verified::Need(Fill::Keys, get(&request))),
+            Lookup::Unavailable(refusal) => match cache.in_flight(now) {
+                Some(request) => return Err(Verified::Need(Fill::Keys, get(&request))),
+                None => {
+                    ctx.event.keys = KeysUse::Unavailable;
+                    return Err(Verified::Err(refusal));
+                }
+            },
+        };
+        if ctx.event.keys != KeysUse::Fetched {
+            ctx.event.keys = keys_use;
+        }
+        let generation = cache.generation();
+        if generation != self.keys_generation {
+            self.keys_generation = generation;
+            let keys = cache.keys().cloned().unwrap_or_default();
+            self.verifier.set_keys(keys.clone());
+            self.id_verifier.set_keys(keys);
+        }
+        Ok(())
+    }
+
+    fn jwks_cache(&mut self) -> Option<&mut JwksCache> {
+        if self.jwks.is_none() {
+            let (d, _) = self.discovery.loaded.as_ref()?;
+            self.jwks = Some(JwksCache::new(d.jwks_uri.clone(), self.config.jwks));
+        }
+        self.jwks.as_mut()
+    }
+
+    /// The discovery document; `Err(Err(request))` to fetch it,
+    /// `Err(Ok(refusal))` when it cannot be had now.
+    fn discovery(&mut self, now: u64) -> Result<Discovery, Result<Refusal, HttpRequest>> {
+        let cooldown = self.config.jwks.cooldown;
+        let timeout = self.config.jwks.fetch_timeout_ms;
+        let c = &mut self.discovery;
+        if let Some((d, _)) = &c.loaded {
+            return Ok(d.clone());
+        }
+        if let Some((at, refusal)) = &c.failed {
+            if now < at.saturating_add(cooldown) {
+                return Err(Ok(Refusal {
+                    reason: refusal.reason,
+                    message: format!("{} (retrying after the {cooldown} s cooldown)", refusal.message),
+                }));
+            }
+        }
+        c.in_flight_since = Some(now);
+        Err(Err(HttpRequest {
+            method: "GET",
+            url: c.url.clone(),
+            headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
+            body: None,
+            timeout_ms: timeout,
+            max_bytes: MAX_RESPONSE_BYTES,
+        }))
+    }
+
+    fn fill(&mut self, fill: Fill, reply: Reply<'_>, ctx: &mut Ctx) {
+        let now = ctx.now;
+        match fill {
+            Fill::Discovery => {
+                let c = &mut self.discovery;
+                c.in_flight_since = None;
+                let parsed = match reply {
+                    Reply::Response {
+                        status: 200..=299,
+                        body,
+                        ..
+                    } if body.len() <= MAX_RESPONSE_BYTES => Discovery::parse(body, &self.config.issuer)
+                        .map(|d| (d, String::from_utf8_lossy(body).into_owned())),
+                    Reply::Response { status, .. } => Err(refuse!(
+                        AuthApiUnavailable,
+                        "{} answered HTTP {status} (or a body over {MAX_RESPONSE_BYTES} bytes)",
+                        c.url
+                    )),
+                    Reply::Failed(why) => {
+                        Err(refuse!(AuthApiUnavailable, "fetching {} failed: {why}", c.url))
+                    }
+                    Reply::Tokens(_) => Err(refuse!(
+                        AuthApiUnavailable,
+                        "the discovery fetch got no HTTP reply"
+                    )),
+                };
+                match parsed {
+                    Ok(loaded) if c.loaded.is_none() => c.loaded = Some(loaded),
+                    Ok(_) => {}
+                    Err(refusal) => c.failed = Some((now, refusal)),
+                }
+            }
+            Fill::Keys => {
+                let Some(cache) = self.jwks.as_mut() else { return };
+                let outcome = match reply {
+                    Reply::Response {
+                        status,
+                        cache_control,
+                        body,
+                    } => FetchOutcome::Response {
+                        status,
+                        cache_control,
+                        body,
+                    },
+                    Reply::Failed(why) => FetchOutcome::Failed(why),
+                    Reply::Tokens(_) => FetchOutcome::Failed("no HTTP reply"),
+                };
+                if cache.on_fetched(now, outcome).is_ok() {
+                    ctx.event.keys = KeysUse::Fetched;
+                }
+            }
+        }
+    }
+
+    // ---- cookies -----------------------------------------------------------------
+
+    /// Opens the sealed cookie `name`: `Ok(None)` when absent (or when no
+    /// keyring is configured), a `cookie-unsealable` refusal when it cannot be
+    /// opened.
+    fn open(&self, jar: &CookieJar, name: &str, now: u64) -> Result<Option<String>, Refusal> {
+        let Some(keyring) = &self.keyring else {
+            return Ok(None);
+        };
+        let Some(sealed) = jar.get_joined(name)? else {
+            return Ok(None);
+        };
+        let plain = keyring.open(name, &sealed, now)?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| refuse!(CookieUnsealable, "cookie {name:?} does not hold text"))
+    }
+
+    fn template(&self, name: &str, max_age: u64) -> SetCookie {
+        SetCookie {
+            secure: self.config.cookies.secure,
+            same_site: self.config.cookies.same_site,
+            ..SetCookie::new(name, "").max_age(max_age)
+        }
+    }
+
+    fn clear(&self, jar: &CookieJar, name: &str) -> Vec<SetCookie> {
+        cookie::clear(jar, &self.template(name, 0))
+    }
+
+    fn clear_session(&self, jar: &CookieJar) -> Vec<SetCookie> {
+        let mut out = self.clear(jar, &self.names.session);
+        out.extend(self.clear(jar, &self.names.refresh));
+        out
+    }
+
+    /// Seals and stores the access token and (when not empty) the refresh token.
+    fn store_session(
+        &self,
+        jar: &CookieJar,
+        access: &str,
+        refresh: &str,
+        ctx: &mut Ctx,
+    ) -> Result<Vec<SetCookie>, Refusal> {
+        let Some(keyring) = &self.keyring else {
+            return Err(refuse!(
+                CookieUnsealable,
+                "no cookieKeys are configured, so the session cannot be stored"
+            ));
+        };
+        let max_age = self.config.cookies.session_max_age;
+        let until = ctx.now.saturating_add(max_age);
+        let mut out = Vec::new();
+        for (name, value) in [(&self.names.session, access), (&self.names.refresh, refresh)] {
+            if value.is_empty() {
+                out.extend(self.clear(jar, name));
+                continue;
+            }
+            let sealed = keyring.seal(name, value.as_bytes(), until, ctx.entropy.nonce());
+            let cookies = cookie::store(jar, &self.template(name, max_age), &sealed).map_err(|why| {
+                refuse!(
+                    CallbackError,
+                    "the provider's tokens cannot be stored in cookies: {why}"
+                )
+            })?;
+            out.extend(cookies);
+        }
+        Ok(out)
+    }
+
+    fn allowed_origins(&self) -> Vec<&str> {
+        self.config.allowed_origins.iter().map(String::as_str).collect()
+    }
+
+    fn client(&self) -> Client<'_> {
+        let secret = self.config.client_secret.expose();
+        let auth = self.config.client_auth.unwrap_or(if secret.is_empty() {
+            ClientAuth::None
+        } else {
+            ClientAuth::ClientSecretBasic
+        });
+        Client {
+            id: &self.config.client_id,
+            secret,
+            auth,
+        }
+    }
+}
+
+impl Ctx {
+    fn new(now: u64, seed: [u8; 32], mut event: Event) -> Ctx {
+        event.now = now;
+        Ctx {
+            now,
+            entropy: Entropy { seed, counter: 0 },
+            event,
+            background: Vec::new(),
+        }
+    }
+
+    fn pending(&mut self, request: HttpRequest, wait: Wait) -> Pending {
+        Pending {
+            request,
+            wait,
+            event: self.event.clone(),
+        }
+    }
+
+    fn suspend(&mut self, request: HttpRequest, wait: Wait) -> Step {
+        Step::Fetch(self.pending(request, wait))
+    }
+
+    fn decide(
+        &mut self,
+        status: Status,
+        reason: Option<Reason>,
+        action: Action,
+        set_cookies: Vec<SetCookie>,
+    ) -> Decision {
+        self.event.status = status;
+        self.event.reason = reason.map(Reason::code);
+        Decision {
+            status,
+            reason,
+            message: None,
+            action,
+            set_cookies,
+            event: self.event.clone(),
+            background: Vec::new(),
+        }
+    }
+
+    /// Hands background work to the final decision (or drops it into the next
+    /// step's decision when the request is still suspended).
+    fn finish(self, step: Step) -> Step {
+        match step {
+            Step::Done(mut d) => {
+                d.background = self.background;
+                Step::Done(d)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The ID-token policy: the access policy's issuers, algorithms and leeway;
+/// audience = the client id (checked with nonce and azp by
+/// [`oidc::check_id_token_claims`]).
+fn id_token_policy(config: &TesseraConfig) -> Policy {
+    let access = config.policy();
+    Policy {
+        issuers: access.issuers.clone(),
+        algorithms: access.algorithms.clone(),
+        leeway: access.leeway,
+        audiences: alloc::vec![config.client_id.clone()],
+        ..Policy::for_issuer(config.issuer.clone())
+    }
+}
+
+fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
+    Request {
+        method: &req.method,
+        url: &req.url,
+        headers,
+    }
+}
+
+fn jar(headers: &[(&str, &str)]) -> CookieJar {
+    let mut all = String::new();
+    for (_, v) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("cookie")) {
+        if !all.is_empty() {
+            all.push_str("; ");
+        }
+        all.push_str(v);
+    }
+    CookieJar::parse(&all)
+}
+
+/// The path and query of a request URL (absolute or origin-form); the fragment
+/// is dropped.
+fn split_target(url: &str) -> (&str, &str) {
+    let rest = match url.find("://") {
+        Some(i) => {
+            let after = &url[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => url,
+    };
+    let rest = rest.split('#').next().unwrap_or("");
+    match rest.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (rest, ""),
+    }
+}
+
+/// The first value of `name` in a query string, form-decoded; `None` when
+/// absent or not valid UTF-8 after decoding.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))?;
+    let mut out = Vec::with_capacity(raw.len());
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = core::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn get(request: &FetchRequest) -> HttpRequest {
+    HttpRequest {
+        method: "GET",
+        url: request.url.clone(),
+        headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
+        body: None,
+        timeout_ms: request.timeout_ms,
+        max_bytes: request.max_bytes.max(MAX_JWKS_BYTES),
+    }
+}
+
+fn post(form: FormRequest) -> HttpRequest {
+    let mut headers = alloc::vec![
+        (
+            String::from("content-type"),
+            String::from("application/x-www-form-urlencoded"),
+        ),
+        (String::from("accept"), String::from("application/json")),
+    ];
+    if let Some(auth) = form.authorization {
+        headers.push((String::from("authorization"), auth));
+    }
+    HttpRequest {
+        method: "POST",
+        url: form.url,
+        headers,
+        body: Some(form.body),
+        timeout_ms: 5_000,
+        max_bytes: MAX_RESPONSE_BYTES,
+    }
+}
+
+fn respond(status: u16, mut headers: Vec<(String, String)>, body: String) -> Action {
+    headers.push((String::from("cache-control"), String::from("no-store")));
+    Action::Respond {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn json(status: u16, mut headers: Vec<(String, String)>, body: &serde_json::Value) -> Action {
+    headers.push((String::from("content-type"), String::from("application/json")));
+    respond(status, headers, serde_json::to_string(body).unwrap_or_default())
+}
+
+/// A decision outside the session flow (404, 405, configuration problems).
+fn plain(status: u16, session: Status, reason: Option<Reason>, message: &str) -> Decision {
+    let headers = alloc::vec![(
+        String::from("content-type"),
+        String::from("text/plain; charset=utf-8")
+    )];
+    let event = Event {
+        status: session,
+        reason: reason.map(Reason::code),
+        ..Event::default()
+    };
+    Decision {
+        status: session,
+        reason,
+        message: Some(String::from(message)),
+        action: respond(status, headers, format!("{message}\n")),
+        set_cookies: Vec::new(),
+        event,
+        background: Vec::new(),
+    }
+}
+
+fn method_not_allowed(allowed: &'static str) -> Decision {
+    let mut d = plain(
+        405,
+        Status::Denied,
+        None,
+        "method not allowed on this Tessera endpoint",
+    );
+    if let Action::Respond { headers, .. } = &mut d.action {
+        headers.push((String::from("allow"), String::from(allowed)));
+    }
+    d
+}
+
+fn not_enabled() -> Decision {
+    plain(
+        404,
+        Status::Denied,
+        None,
+        "sign-in is not enabled: configure cookieKeys (TESSERA_COOKIE_KEYS)",
+    )
+}
