@@ -57,7 +57,7 @@ use crate::decision::{
     www_authenticate, Action, Answer, Decision, Event, KeysUse, RefreshOutcome, Source, Status, RETRY_AFTER,
 };
 use crate::identity::Identity;
-use crate::jwk::{KeySet, MAX_JWKS_BYTES};
+use crate::jwk::KeySet;
 use crate::jwks_cache::{FetchOutcome, FetchRequest, JwksCache, JwksSnapshot, Lookup, UnknownKid};
 use crate::oidc::{self, AuthorizeParams, Client, ClientAuth, Discovery, FormRequest, Pkce, TokenSet};
 use crate::policy::Policy;
@@ -162,6 +162,8 @@ pub struct Pending {
     request: HttpRequest,
     wait: Wait,
     event: Event,
+    /// Background work found before the suspension, handed out with the decision.
+    background: Vec<Pending>,
 }
 
 impl core::fmt::Debug for Pending {
@@ -327,7 +329,6 @@ struct Ctx {
 struct DiscoveryCache {
     url: String,
     loaded: Option<(Discovery, String)>,
-    in_flight_since: Option<u64>,
     failed: Option<(u64, Refusal)>,
 }
 
@@ -427,7 +428,6 @@ impl Engine {
             discovery: DiscoveryCache {
                 url,
                 loaded: None,
-                in_flight_since: None,
                 failed: None,
             },
             jwks: None,
@@ -452,8 +452,14 @@ impl Engine {
 
     /// Continues a suspended request with the reply to its [`HttpRequest`].
     pub fn resume(&mut self, pending: Pending, reply: Reply<'_>, now: u64, random: [u8; 32]) -> Step {
-        let Pending { wait, event, .. } = pending;
+        let Pending {
+            wait,
+            event,
+            background,
+            ..
+        } = pending;
         let mut ctx = Ctx::new(now, random, event);
+        ctx.background = background;
         ctx.event.fetches += 1;
         let step = match wait {
             Wait::Fill(fill, then) => {
@@ -524,27 +530,26 @@ impl Engine {
             }
         };
         ctx.event.route = target.name();
-        let method = req.method;
-        let only = |allowed: &'static str| -> Option<Step> {
-            (!method.eq_ignore_ascii_case(allowed)).then(|| Step::Done(method_not_allowed(allowed)))
+        let allowed = match target {
+            Target::SignIn | Target::Callback | Target::Session => "GET",
+            Target::Refresh | Target::SignOut => "POST",
+            Target::Route(..) | Target::UnknownEndpoint => "",
         };
+        if !allowed.is_empty() && !req.method.eq_ignore_ascii_case(allowed) {
+            let allow = (String::from("allow"), String::from(allowed));
+            return ctx.plain(405, "method not allowed on this Tessera endpoint", Some(allow));
+        }
         match target {
             Target::Route(access, bearer) => self.protect(req, target, access, bearer, ctx),
-            Target::SignIn => only("GET").unwrap_or_else(|| self.sign_in(req, query, ctx)),
-            Target::Callback => only("GET").unwrap_or_else(|| self.callback(req, query, ctx)),
-            Target::Refresh => {
-                only("POST").unwrap_or_else(|| self.protect(req, target, Access::Api, false, ctx))
-            }
-            Target::Session => {
-                only("GET").unwrap_or_else(|| self.protect(req, target, Access::Api, false, ctx))
-            }
-            Target::SignOut => only("POST").unwrap_or_else(|| self.sign_out(req, ctx)),
-            Target::UnknownEndpoint => Step::Done(plain(
+            Target::SignIn => self.sign_in(req, query, ctx),
+            Target::Callback => self.callback(req, query, ctx),
+            Target::Refresh | Target::Session => self.protect(req, target, Access::Api, false, ctx),
+            Target::SignOut => self.sign_out(req, ctx),
+            Target::UnknownEndpoint => ctx.plain(
                 404,
-                Status::Denied,
-                None,
                 "no such Tessera endpoint: use sign-in, callback, refresh, session or sign-out",
-            )),
+                None,
+            ),
         }
     }
 
@@ -586,12 +591,21 @@ impl Engine {
         bearer_ok: bool,
         ctx: &mut Ctx,
     ) -> Step {
+        // A CORS preflight carries no credentials (Fetch standard) and changes
+        // nothing: the origin answers it, without an identity.
+        if req.method == "OPTIONS" && header_present(req.headers, "access-control-request-method") {
+            let action = Action::Forward {
+                identity: None,
+                headers: Vec::new(),
+            };
+            return Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()));
+        }
         if bearer_ok {
             match bearer_token(req.headers) {
                 Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
                 Ok(Some(token)) => {
                     ctx.event.source = Some(Source::Bearer);
-                    return match self.verify(token, false, ctx) {
+                    return match self.verify(token, true, ctx) {
                         Verified::Ok(identity) => {
                             self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
                         }
@@ -721,14 +735,9 @@ impl Engine {
     ) -> Step {
         let headers = req.headers();
         let r = borrow(&req, &headers);
-        let Ok(target) = self.target(r.method, split_target(r.url).0) else {
-            // The request was classified before it was suspended.
-            return Step::Done(plain(
-                400,
-                Status::Denied,
-                Some(Reason::PathInvalid),
-                "the request path is invalid",
-            ));
+        let target = match self.target(r.method, split_target(r.url).0) {
+            Ok(target) => target,
+            Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
         };
         let jar = jar(r.headers);
         let access = match target {
@@ -870,9 +879,7 @@ impl Engine {
                 identity: None,
                 headers: Vec::new(),
             };
-            let mut d = ctx.decide(status, Some(reason), action, set_cookies);
-            d.message = Some(message);
-            return Step::Done(d);
+            return Step::Done(ctx.decide_because(status, Some(reason), Some(message), action, set_cookies));
         }
         let navigation = access == Access::Page && is_safe_method(req.method) && is_navigation(req.headers);
         let answer = Answer::for_reason(reason, navigation);
@@ -907,16 +914,14 @@ impl Engine {
                 json(answer.http_status(), headers, &body)
             }
         };
-        let mut d = ctx.decide(answer.status(), Some(reason), action, set_cookies);
-        d.message = Some(message);
-        Step::Done(d)
+        Step::Done(ctx.decide_because(answer.status(), Some(reason), Some(message), action, set_cookies))
     }
 
     // ---- sign-in and callback --------------------------------------------------
 
     fn sign_in(&mut self, req: &Request<'_>, query: &str, ctx: &mut Ctx) -> Step {
         let Some(keyring) = self.keyring.clone() else {
-            return Step::Done(not_enabled());
+            return ctx.plain(404, NOT_ENABLED, None);
         };
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => d,
@@ -967,7 +972,7 @@ impl Engine {
         let jar = jar(req.headers);
         let cookies = match cookie::store(&jar, &self.template(&self.names.transaction, max_age), &sealed) {
             Ok(c) => c,
-            Err(why) => return Step::Done(plain(500, Status::Denied, None, &why)),
+            Err(why) => return ctx.plain(500, &why, None),
         };
         let action = respond(
             302,
@@ -979,7 +984,7 @@ impl Engine {
 
     fn callback(&mut self, req: &Request<'_>, query: &str, ctx: &mut Ctx) -> Step {
         let Some(keyring) = &self.keyring else {
-            return Step::Done(not_enabled());
+            return ctx.plain(404, NOT_ENABLED, None);
         };
         let jar = jar(req.headers);
         let clear_tx = self.clear(&jar, &self.names.transaction);
@@ -1155,9 +1160,7 @@ impl Engine {
             headers,
             body: text,
         };
-        let mut d = ctx.decide(code, Some(refusal.reason), action, clear);
-        d.message = Some(refusal.message);
-        Step::Done(d)
+        Step::Done(ctx.decide_because(code, Some(refusal.reason), Some(refusal.message), action, clear))
     }
 
     // ---- sign-out --------------------------------------------------------------
@@ -1275,6 +1278,7 @@ impl Engine {
                         request: get(&request),
                         wait: Wait::Fill(Fill::Keys, Then::Idle),
                         event: Event::default(),
+                        background: Vec::new(),
                     });
                 }
                 KeysUse::Stale
@@ -1326,7 +1330,6 @@ impl Engine {
                 }));
             }
         }
-        c.in_flight_since = Some(now);
         Err(Err(HttpRequest {
             method: "GET",
             url: c.url.clone(),
@@ -1342,7 +1345,6 @@ impl Engine {
         match fill {
             Fill::Discovery => {
                 let c = &mut self.discovery;
-                c.in_flight_since = None;
                 let parsed = match reply {
                     Reply::Response {
                         status: 200..=299,
@@ -1496,6 +1498,7 @@ impl Ctx {
             request,
             wait,
             event: self.event.clone(),
+            background: core::mem::take(&mut self.background),
         }
     }
 
@@ -1510,12 +1513,23 @@ impl Ctx {
         action: Action,
         set_cookies: Vec<SetCookie>,
     ) -> Decision {
+        self.decide_because(status, reason, None, action, set_cookies)
+    }
+
+    fn decide_because(
+        &mut self,
+        status: Status,
+        reason: Option<Reason>,
+        message: Option<String>,
+        action: Action,
+        set_cookies: Vec<SetCookie>,
+    ) -> Decision {
         self.event.status = status;
         self.event.reason = reason.map(Reason::code);
         Decision {
             status,
             reason,
-            message: None,
+            message,
             action,
             set_cookies,
             event: self.event.clone(),
@@ -1523,8 +1537,26 @@ impl Ctx {
         }
     }
 
-    /// Hands background work to the final decision (or drops it into the next
-    /// step's decision when the request is still suspended).
+    /// A plain-text answer outside the session flow (404, 405, configuration
+    /// problems).
+    fn plain(&mut self, status: u16, message: &str, extra: Option<(String, String)>) -> Step {
+        let mut headers = alloc::vec![(
+            String::from("content-type"),
+            String::from("text/plain; charset=utf-8")
+        )];
+        headers.extend(extra);
+        let action = respond(status, headers, format!("{message}\n"));
+        Step::Done(self.decide_because(
+            Status::Denied,
+            None,
+            Some(String::from(message)),
+            action,
+            Vec::new(),
+        ))
+    }
+
+    /// Hands background work to the final decision (a suspended request
+    /// carries it in its [`Pending`] until then).
     fn finish(self, step: Step) -> Step {
         match step {
             Step::Done(mut d) => {
@@ -1556,6 +1588,10 @@ fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Reque
         url: &req.url,
         headers,
     }
+}
+
+fn header_present(headers: &[(&str, &str)], name: &str) -> bool {
+    headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 fn jar(headers: &[(&str, &str)]) -> CookieJar {
@@ -1617,7 +1653,7 @@ fn get(request: &FetchRequest) -> HttpRequest {
         headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
         body: None,
         timeout_ms: request.timeout_ms,
-        max_bytes: request.max_bytes.max(MAX_JWKS_BYTES),
+        max_bytes: request.max_bytes,
     }
 }
 
@@ -1656,46 +1692,4 @@ fn json(status: u16, mut headers: Vec<(String, String)>, body: &serde_json::Valu
     respond(status, headers, serde_json::to_string(body).unwrap_or_default())
 }
 
-/// A decision outside the session flow (404, 405, configuration problems).
-fn plain(status: u16, session: Status, reason: Option<Reason>, message: &str) -> Decision {
-    let headers = alloc::vec![(
-        String::from("content-type"),
-        String::from("text/plain; charset=utf-8")
-    )];
-    let event = Event {
-        status: session,
-        reason: reason.map(Reason::code),
-        ..Event::default()
-    };
-    Decision {
-        status: session,
-        reason,
-        message: Some(String::from(message)),
-        action: respond(status, headers, format!("{message}\n")),
-        set_cookies: Vec::new(),
-        event,
-        background: Vec::new(),
-    }
-}
-
-fn method_not_allowed(allowed: &'static str) -> Decision {
-    let mut d = plain(
-        405,
-        Status::Denied,
-        None,
-        "method not allowed on this Tessera endpoint",
-    );
-    if let Action::Respond { headers, .. } = &mut d.action {
-        headers.push((String::from("allow"), String::from(allowed)));
-    }
-    d
-}
-
-fn not_enabled() -> Decision {
-    plain(
-        404,
-        Status::Denied,
-        None,
-        "sign-in is not enabled: configure cookieKeys (TESSERA_COOKIE_KEYS)",
-    )
-}
+const NOT_ENABLED: &str = "sign-in is not enabled: configure cookieKeys (TESSERA_COOKIE_KEYS)";

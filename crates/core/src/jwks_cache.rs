@@ -407,14 +407,18 @@ impl JwksCache {
 
     fn unavailable(&self, now: u64) -> Refusal {
         match &self.last_failure {
-            Some((at, why)) => refuse!(
-                JwksUnavailable,
-                "no usable keys for {}: the last fetch failed {} s ago ({}); retrying after the {} s cooldown",
-                self.url,
-                now.saturating_sub(*at),
-                why.message,
-                self.config.cooldown
-            ),
+            // The last failure's reason: an outage stays `jwks-unavailable`, a bad
+            // document stays `jwks-invalid`.
+            Some((at, why)) => Refusal {
+                reason: why.reason,
+                message: alloc::format!(
+                    "no usable keys for {}: the last fetch failed {} s ago ({}); retrying after the {} s cooldown",
+                    self.url,
+                    now.saturating_sub(*at),
+                    why.message,
+                    self.config.cooldown
+                ),
+            },
             None => refuse!(JwksUnavailable, "no usable keys for {} yet: a fetch is in flight", self.url),
         }
     }

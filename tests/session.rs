@@ -1,0 +1,1693 @@
+//! The session engine, specified as request in → decision out.
+//!
+//! The provider side is data, not a mock of our own code: tokens are really
+//! signed with the suite's test keys, the key set is a real JWKS, and token
+//! endpoint answers are the JSON documents RFC 6749 prescribes. The engine
+//! never does I/O, so `Idp` only answers the HTTP requests the engine asks
+//! the host to make, and records them so tests can count fetches.
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use tessera_core::config::TesseraConfig;
+use tessera_core::decision::{Action, Decision, Status};
+use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step};
+use tessera_core::refresh::{RefreshCoordinator, Ticket};
+use tessera_core::seal::Keyring;
+use tessera_tests::{claims, Keys, XorShift, ISS, NOW};
+
+const COOKIE_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const APP: &str = "https://app.example";
+const SESSION: &str = "__Host-tessera-session";
+const REFRESH: &str = "__Host-tessera-refresh";
+const TX: &str = "__Host-tessera-tx";
+const CLIENT_SECRET: &str = "s3cret-client-secret";
+
+fn config(extra: Value) -> TesseraConfig {
+    let mut c = json!({
+        "issuer": ISS, "clientId": "app", "clientSecret": CLIENT_SECRET, "appOrigin": APP,
+        "cookieKeys": COOKIE_KEYS,
+        "verification": { "audience": "api" },
+        "routes": [
+            { "pattern": "/", "access": "public" },
+            { "pattern": "/public/**", "access": "public" },
+            { "pattern": "/api/**", "access": "api" }
+        ]
+    });
+    if let (Value::Object(base), Value::Object(extra)) = (&mut c, extra) {
+        base.extend(extra);
+    }
+    TesseraConfig::from_json(&c.to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn engine(extra: Value) -> Engine {
+    Engine::new(config(extra)).unwrap()
+}
+
+// ---- tokens -------------------------------------------------------------------
+
+fn access_token(keys: &Keys, extra: Value) -> String {
+    let mut c: Value = serde_json::from_str(&claims(json!({ "sid": "sess_1" }))).unwrap();
+    if let (Value::Object(base), Value::Object(extra)) = (&mut c, extra) {
+        for (k, v) in extra {
+            if v.is_null() {
+                base.remove(&k);
+            } else {
+                base.insert(k, v);
+            }
+        }
+    }
+    keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec", "typ": "at+jwt" }),
+        &c.to_string(),
+    )
+}
+
+fn id_token(keys: &Keys, nonce: &str) -> String {
+    keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &claims(json!({ "aud": "app", "nonce": nonce })),
+    )
+}
+
+fn token_reply(access: &str, refresh: Option<&str>, id: Option<&str>) -> (u16, String) {
+    let mut body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": 60 });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    if let Some(i) = id {
+        body["id_token"] = json!(i);
+    }
+    (200, body.to_string())
+}
+
+fn sealed(name: &str, value: &str) -> String {
+    Keyring::parse(COOKIE_KEYS)
+        .unwrap()
+        .seal(name, value.as_bytes(), NOW + 3600, [1; 24])
+}
+
+// ---- the provider and the browser ---------------------------------------------
+
+/// The provider's HTTP side as data.
+struct Idp {
+    discovery: Value,
+    discovery_status: u16,
+    jwks: String,
+    jwks_status: u16,
+    jwks_cache_control: &'static str,
+    /// Scripted token-endpoint answers, in order.
+    token: VecDeque<(u16, String)>,
+    /// Every request the engine asked for: `METHOD url`.
+    log: Vec<String>,
+    /// Token-endpoint bodies (to check grants and client authentication).
+    bodies: Vec<(Option<String>, String)>,
+    /// Refuse every connection.
+    down: bool,
+}
+
+impl Idp {
+    fn new(keys: &Keys) -> Idp {
+        Idp {
+            discovery: json!({
+                "issuer": ISS,
+                "authorization_endpoint": format!("{ISS}/auth"),
+                "token_endpoint": format!("{ISS}/token"),
+                "jwks_uri": format!("{ISS}/jwks"),
+                "revocation_endpoint": format!("{ISS}/revoke"),
+                "end_session_endpoint": format!("{ISS}/logout"),
+                "code_challenge_methods_supported": ["S256"]
+            }),
+            discovery_status: 200,
+            jwks: keys.jwks(),
+            jwks_status: 200,
+            jwks_cache_control: "max-age=600",
+            token: VecDeque::new(),
+            log: Vec::new(),
+            bodies: Vec::new(),
+            down: false,
+        }
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.log.iter().filter(|l| l.as_str() == what).count()
+    }
+
+    /// Answers one request; `None` for a connection failure.
+    fn answer(&mut self, http: &HttpRequest) -> Option<(u16, Option<&'static str>, Vec<u8>)> {
+        self.log.push(format!("{} {}", http.method, http.url));
+        if self.down {
+            return None;
+        }
+        let url = http.url.as_str();
+        Some(if url == format!("{ISS}/.well-known/openid-configuration") {
+            (
+                self.discovery_status,
+                None,
+                self.discovery.to_string().into_bytes(),
+            )
+        } else if url == format!("{ISS}/jwks") {
+            (
+                self.jwks_status,
+                Some(self.jwks_cache_control),
+                self.jwks.clone().into_bytes(),
+            )
+        } else if url == format!("{ISS}/token") {
+            let auth = http
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            self.bodies.push((auth, http.body.clone().unwrap_or_default()));
+            let (status, body) = self.token.pop_front().expect("an unscripted token request");
+            (status, None, body.into_bytes())
+        } else if url == format!("{ISS}/revoke") {
+            (200, None, Vec::new())
+        } else {
+            (404, None, Vec::new())
+        })
+    }
+}
+
+fn seed(now: u64, salt: u64) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&now.to_be_bytes());
+    s[8..16].copy_from_slice(&salt.to_be_bytes());
+    s
+}
+
+/// The host loop: run the request, answer every fetch from `idp`.
+fn drive(
+    engine: &mut Engine,
+    idp: &mut Idp,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    now: u64,
+) -> Decision {
+    let req = Request { method, url, headers };
+    let mut step = engine.handle(&req, now, seed(now, 1));
+    for round in 2.. {
+        assert!(round < 10, "the engine keeps asking for fetches");
+        step = match step {
+            Step::Done(d) => return d,
+            Step::Fetch(p) | Step::Refresh(p) => {
+                let answer = idp.answer(p.request());
+                let reply = match &answer {
+                    Some((status, cc, body)) => Reply::Response {
+                        status: *status,
+                        cache_control: *cc,
+                        body,
+                    },
+                    None => Reply::Failed("connection refused"),
+                };
+                engine.resume(p, reply, now, seed(now, round))
+            }
+            Step::Idle => panic!("Idle for a request"),
+        };
+    }
+    unreachable!()
+}
+
+/// A cookie store that applies `set-cookie` like a browser.
+#[derive(Clone, Default)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn with(pairs: &[(&str, &str)]) -> Browser {
+        Browser {
+            cookies: pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn apply(&mut self, d: &Decision) {
+        for c in &d.set_cookies {
+            assert!(c.validate().is_ok(), "{c}");
+            if c.max_age == Some(0) {
+                self.cookies.remove(&c.name);
+            } else {
+                self.cookies.insert(c.name.clone(), c.value.clone());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn header<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
+    match &d.action {
+        Action::Respond { headers, .. } | Action::Forward { headers, .. } => {
+            headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        }
+    }
+}
+
+fn cleared(d: &Decision) -> Vec<&str> {
+    d.set_cookies
+        .iter()
+        .filter(|c| c.max_age == Some(0))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+fn set(d: &Decision) -> Vec<&str> {
+    d.set_cookies
+        .iter()
+        .filter(|c| c.max_age != Some(0))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+fn query_value(url: &str, name: &str) -> String {
+    let q = url.split_once('?').unwrap().1;
+    q.split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+        .to_string()
+}
+
+// ---- the spec table ------------------------------------------------------------
+
+/// What a row expects: `None` as HTTP status means forwarded to the origin.
+struct Row {
+    name: &'static str,
+    config: Value,
+    method: &'static str,
+    url: &'static str,
+    headers: Vec<(&'static str, String)>,
+    jwks: Option<(u16, String)>,
+    token: Vec<(u16, String)>,
+    http: Option<u16>,
+    status: &'static str,
+    reason: Option<&'static str>,
+}
+
+fn row(
+    name: &'static str,
+    method: &'static str,
+    url: &'static str,
+    headers: Vec<(&'static str, String)>,
+) -> Row {
+    Row {
+        name,
+        config: json!({}),
+        method,
+        url,
+        headers,
+        jwks: None,
+        token: Vec::new(),
+        http: None,
+        status: "signed-in",
+        reason: None,
+    }
+}
+
+impl Row {
+    fn expect(mut self, http: Option<u16>, status: &'static str, reason: Option<&'static str>) -> Row {
+        (self.http, self.status, self.reason) = (http, status, reason);
+        self
+    }
+    fn config(mut self, c: Value) -> Row {
+        self.config = c;
+        self
+    }
+    fn jwks(mut self, status: u16, body: String) -> Row {
+        self.jwks = Some((status, body));
+        self
+    }
+    fn token(mut self, reply: (u16, String)) -> Row {
+        self.token.push(reply);
+        self
+    }
+}
+
+fn bearer(t: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {t}"))
+}
+
+fn cookies(pairs: &[(&str, &str)]) -> (&'static str, String) {
+    ("cookie", Browser::with(pairs).header())
+}
+
+fn nav() -> (&'static str, String) {
+    ("sec-fetch-dest", "document".into())
+}
+
+fn rows(keys: &Keys) -> Vec<Row> {
+    let valid = access_token(keys, json!({}));
+    let expired = access_token(
+        keys,
+        json!({ "exp": NOW - 60, "iat": NOW - 120, "nbf": NOW - 120 }),
+    );
+    let session = sealed(SESSION, &valid);
+    let expired_session = sealed(SESSION, &expired);
+    let refresh = sealed(REFRESH, "rt-1");
+    let fresh = access_token(keys, json!({ "exp": NOW + 300 }));
+    let tamper = {
+        // Flip one character in the middle of the signature.
+        let mut t = valid.clone().into_bytes();
+        let i = t.len() - 20;
+        t[i] = if t[i] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(t).unwrap()
+    };
+    let with = |extra: Value| access_token(keys, extra);
+    let header_token = |header: Value, c: Value| keys.token("ES256", &header, &claims(c));
+    let weak_jwks =
+        json!({ "keys": [keys.ec_jwk("ec"), tessera_tests::rsa_jwk("weak", &keys.rsa1024.to_public_key())] });
+    let weak_token = keys.token_raw("RS256", r#"{"alg":"RS256","kid":"weak"}"#, &claims(json!({})));
+    let tx = sealed(
+        TX,
+        r#"{"s":"state-1","n":"nonce-1","v":"verifier-1","r":"/after"}"#,
+    );
+    vec![
+        // Routes without credentials.
+        row(
+            "page navigation without a session goes to sign-in",
+            "GET",
+            "/dashboard",
+            vec![nav()],
+        )
+        .expect(Some(302), "signed-out", Some("token-missing")),
+        row(
+            "page fetch without a session is a 401",
+            "GET",
+            "/dashboard",
+            vec![("accept", "application/json".into())],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        row(
+            "page POST navigation without a session is a 401, never a redirect",
+            "POST",
+            "/dashboard",
+            vec![nav()],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        row("api without credentials is a 401", "GET", "/api/items", vec![]).expect(
+            Some(401),
+            "signed-out",
+            Some("token-missing"),
+        ),
+        row(
+            "public route without credentials is forwarded anonymously",
+            "GET",
+            "/public/about",
+            vec![nav()],
+        )
+        .expect(None, "signed-out", Some("token-missing")),
+        // Signed in.
+        row(
+            "page with a valid session cookie is forwarded",
+            "GET",
+            "/dashboard",
+            vec![nav(), cookies(&[(SESSION, &session)])],
+        )
+        .expect(None, "signed-in", None),
+        row(
+            "public route with a valid session forwards the identity",
+            "GET",
+            "/",
+            vec![cookies(&[(SESSION, &session)])],
+        )
+        .expect(None, "signed-in", None),
+        row(
+            "api with a valid bearer token is forwarded",
+            "GET",
+            "/api/items",
+            vec![bearer(&valid)],
+        )
+        .expect(None, "signed-in", None),
+        row(
+            "page routes ignore bearer tokens",
+            "GET",
+            "/dashboard",
+            vec![bearer(&valid)],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        // Every verification reason, through a bearer token on an API route.
+        row(
+            "malformed bearer header",
+            "GET",
+            "/api/x",
+            vec![("authorization", "Bearer a b".into())],
+        )
+        .expect(Some(401), "signed-out", Some("token-malformed")),
+        row(
+            "two authorization headers",
+            "GET",
+            "/api/x",
+            vec![bearer(&valid), bearer(&valid)],
+        )
+        .expect(Some(401), "signed-out", Some("token-malformed")),
+        row(
+            "oversized token",
+            "GET",
+            "/api/x",
+            vec![bearer(&format!("{}.e30.sig", "a".repeat(9000)))],
+        )
+        .expect(Some(401), "signed-out", Some("token-too-large")),
+        row(
+            "HMAC token",
+            "GET",
+            "/api/x",
+            vec![bearer(&header_token(
+                json!({"alg":"HS256","kid":"ec"}),
+                json!({}),
+            ))],
+        )
+        .expect(Some(401), "signed-out", Some("alg-not-allowed")),
+        row(
+            "unknown kid after one refetch",
+            "GET",
+            "/api/x",
+            vec![bearer(&header_token(
+                json!({"alg":"ES256","kid":"nope"}),
+                json!({}),
+            ))],
+        )
+        .expect(Some(401), "signed-out", Some("key-not-found")),
+        row(
+            "weak key named by the token",
+            "GET",
+            "/api/x",
+            vec![bearer(&weak_token)],
+        )
+        .jwks(200, weak_jwks.to_string())
+        .expect(Some(401), "signed-out", Some("key-unusable")),
+        row("tampered signature", "GET", "/api/x", vec![bearer(&tamper)]).expect(
+            Some(401),
+            "signed-out",
+            Some("signature-invalid"),
+        ),
+        row(
+            "expired bearer token (no refresh for bearer)",
+            "GET",
+            "/api/x",
+            vec![bearer(&expired)],
+        )
+        .expect(Some(401), "signed-out", Some("token-expired")),
+        row(
+            "not yet valid",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "nbf": NOW + 60 })))],
+        )
+        .expect(Some(401), "signed-out", Some("token-not-yet-valid")),
+        row(
+            "issued in the future",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "iat": NOW + 60, "nbf": null })))],
+        )
+        .expect(Some(401), "signed-out", Some("iat-in-future")),
+        row(
+            "older than maxTokenAge",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "iat": NOW - 600 })))],
+        )
+        .config(json!({ "verification": { "audience": "api", "maxTokenAge": 300 } }))
+        .expect(Some(401), "signed-out", Some("token-too-old")),
+        row(
+            "another issuer",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "iss": "https://evil.example" })))],
+        )
+        .expect(Some(401), "signed-out", Some("issuer-invalid")),
+        row(
+            "another audience",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "aud": "other" })))],
+        )
+        .expect(Some(401), "signed-out", Some("audience-invalid")),
+        row(
+            "unauthorized party",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "azp": "https://evil.example" })))],
+        )
+        .config(
+            json!({ "verification": { "audience": "api", "authorizedParties": ["https://app.example"] } }),
+        )
+        .expect(Some(401), "signed-out", Some("azp-invalid")),
+        row(
+            "wrong typ",
+            "GET",
+            "/api/x",
+            vec![bearer(&header_token(
+                json!({"alg":"ES256","kid":"ec","typ":"JWT"}),
+                json!({}),
+            ))],
+        )
+        .config(json!({ "verification": { "audience": "api", "typ": "at+jwt" } }))
+        .expect(Some(401), "signed-out", Some("typ-invalid")),
+        row(
+            "crit header",
+            "GET",
+            "/api/x",
+            vec![bearer(&header_token(
+                json!({"alg":"ES256","kid":"ec","crit":["exp"]}),
+                json!({}),
+            ))],
+        )
+        .expect(Some(401), "signed-out", Some("crit-unsupported")),
+        row(
+            "required claim missing",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "sid": null })))],
+        )
+        .config(json!({ "verification": { "audience": "api", "requiredClaims": ["sid"] } }))
+        .expect(Some(401), "signed-out", Some("claim-missing")),
+        row(
+            "claim of the wrong type",
+            "GET",
+            "/api/x",
+            vec![bearer(&with(json!({ "exp": "soon" })))],
+        )
+        .expect(Some(401), "signed-out", Some("claim-invalid")),
+        // Key-set outages and bad key sets.
+        row(
+            "key set down: 503, not a sign-out",
+            "GET",
+            "/api/x",
+            vec![bearer(&valid)],
+        )
+        .jwks(503, String::new())
+        .expect(Some(503), "unavailable", Some("jwks-unavailable")),
+        row(
+            "key set with a symmetric key: 503 jwks-invalid",
+            "GET",
+            "/api/x",
+            vec![bearer(&valid)],
+        )
+        .jwks(
+            200,
+            json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] }).to_string(),
+        )
+        .expect(Some(503), "unavailable", Some("jwks-invalid")),
+        row(
+            "key set down on a public route: forwarded anonymously",
+            "GET",
+            "/",
+            vec![cookies(&[(SESSION, &session)])],
+        )
+        .jwks(503, String::new())
+        .expect(None, "unavailable", Some("jwks-unavailable")),
+        // Cookies and refresh.
+        row(
+            "unsealable session cookie: 401 and cleared",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(SESSION, "t1.k1.garbage")])],
+        )
+        .expect(Some(401), "signed-out", Some("cookie-unsealable")),
+        row(
+            "expired session with refresh cookie is refreshed",
+            "GET",
+            "/dashboard",
+            vec![
+                nav(),
+                cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)]),
+            ],
+        )
+        .token(token_reply(&fresh, Some("rt-2"), None))
+        .expect(None, "refreshed", None),
+        row(
+            "refresh refused: session over, navigation to sign-in",
+            "GET",
+            "/dashboard",
+            vec![
+                nav(),
+                cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)]),
+            ],
+        )
+        .token((400, json!({ "error": "invalid_grant" }).to_string()))
+        .expect(Some(302), "signed-out", Some("refresh-token-invalid")),
+        row(
+            "refresh refused on an API: 401",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(REFRESH, &refresh)])],
+        )
+        .token((401, json!({ "error": "invalid_client" }).to_string()))
+        .expect(Some(401), "signed-out", Some("refresh-token-invalid")),
+        row(
+            "token endpoint down: 503, cookies kept",
+            "GET",
+            "/dashboard",
+            vec![
+                nav(),
+                cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)]),
+            ],
+        )
+        .token((502, "<html>bad gateway</html>".into()))
+        .expect(Some(503), "unavailable", Some("auth-api-unavailable")),
+        row(
+            "token endpoint misconfigured: 503 auth-api-unavailable, cookies kept",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(REFRESH, &refresh)])],
+        )
+        .token((400, json!({ "error": "unauthorized_client" }).to_string()))
+        .expect(Some(503), "unavailable", Some("auth-api-unavailable")),
+        row(
+            "refreshed token the policy refuses: 401 and cleared",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(REFRESH, &refresh)])],
+        )
+        .token(token_reply(&with(json!({ "aud": "other" })), Some("rt-2"), None))
+        .expect(Some(401), "signed-out", Some("audience-invalid")),
+        // CSRF.
+        row(
+            "cross-site POST with the session cookie",
+            "POST",
+            "/api/x",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("sec-fetch-site", "cross-site".into()),
+                ("origin", "https://evil.example".into()),
+            ],
+        )
+        .expect(Some(403), "denied", Some("csrf-rejected")),
+        row(
+            "same-origin POST with the session cookie",
+            "POST",
+            "/api/x",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("sec-fetch-site", "same-origin".into()),
+            ],
+        )
+        .expect(None, "signed-in", None),
+        row(
+            "POST from an allowed origin",
+            "POST",
+            "/api/x",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("origin", "https://admin.example".into()),
+            ],
+        )
+        .config(json!({ "allowedOrigins": ["https://admin.example"] }))
+        .expect(None, "signed-in", None),
+        row(
+            "cross-site POST with a bearer token needs no CSRF gate",
+            "POST",
+            "/api/x",
+            vec![bearer(&valid), ("sec-fetch-site", "cross-site".into())],
+        )
+        .expect(None, "signed-in", None),
+        row(
+            "cross-site POST to a public route drops the identity",
+            "POST",
+            "/public/form",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("sec-fetch-site", "cross-site".into()),
+            ],
+        )
+        .expect(None, "signed-out", Some("csrf-rejected")),
+        // Paths.
+        row("encoded slash", "GET", "/api%2Fx", vec![]).expect(Some(400), "denied", Some("path-invalid")),
+        row("dot-dot above the root", "GET", "/../api/x", vec![]).expect(
+            Some(400),
+            "denied",
+            Some("path-invalid"),
+        ),
+        row(
+            "dot-dot out of a public prefix is matched where it lands",
+            "GET",
+            "/public/../api/x",
+            vec![],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        // Endpoints.
+        row(
+            "sign-in redirects to the provider",
+            "GET",
+            "/__tessera/sign-in?redirect_url=/x",
+            vec![nav()],
+        )
+        .expect(Some(302), "handshake", None),
+        row("sign-in is GET only", "POST", "/__tessera/sign-in", vec![]).expect(Some(405), "denied", None),
+        row(
+            "callback with a wrong state",
+            "GET",
+            "/__tessera/callback?code=c&state=forged",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .expect(Some(400), "denied", Some("state-mismatch")),
+        row(
+            "callback without a transaction",
+            "GET",
+            "/__tessera/callback?code=c&state=state-1",
+            vec![],
+        )
+        .expect(Some(400), "denied", Some("state-mismatch")),
+        row(
+            "callback with a provider error",
+            "GET",
+            "/__tessera/callback?error=access_denied&state=state-1",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .expect(Some(400), "denied", Some("callback-error")),
+        row(
+            "callback from another issuer (RFC 9207)",
+            "GET",
+            "/__tessera/callback?code=c&state=state-1&iss=https%3A%2F%2Fevil.example",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .expect(Some(400), "denied", Some("issuer-invalid")),
+        row(
+            "callback with a refused code",
+            "GET",
+            "/__tessera/callback?code=c&state=state-1",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .token((400, json!({ "error": "invalid_grant" }).to_string()))
+        .expect(Some(400), "denied", Some("refresh-token-invalid")),
+        row(
+            "callback while the token endpoint is down",
+            "GET",
+            "/__tessera/callback?code=c&state=state-1",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .token((503, String::new()))
+        .expect(Some(503), "unavailable", Some("auth-api-unavailable")),
+        row(
+            "refresh endpoint",
+            "POST",
+            "/__tessera/refresh",
+            vec![
+                cookies(&[(REFRESH, &refresh)]),
+                ("sec-fetch-site", "same-origin".into()),
+            ],
+        )
+        .token(token_reply(&fresh, None, None))
+        .expect(Some(204), "refreshed", None),
+        row(
+            "refresh endpoint without a refresh cookie",
+            "POST",
+            "/__tessera/refresh",
+            vec![("sec-fetch-site", "same-origin".into())],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        row(
+            "refresh endpoint cross-site",
+            "POST",
+            "/__tessera/refresh",
+            vec![
+                cookies(&[(REFRESH, &refresh)]),
+                ("sec-fetch-site", "cross-site".into()),
+            ],
+        )
+        .expect(Some(403), "denied", Some("csrf-rejected")),
+        row(
+            "session endpoint signed in",
+            "GET",
+            "/__tessera/session",
+            vec![cookies(&[(SESSION, &session)])],
+        )
+        .expect(Some(200), "signed-in", None),
+        row(
+            "session endpoint signed out",
+            "GET",
+            "/__tessera/session",
+            vec![nav()],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        row(
+            "sign-out",
+            "POST",
+            "/__tessera/sign-out",
+            vec![
+                cookies(&[(SESSION, &session), (REFRESH, &refresh)]),
+                ("sec-fetch-site", "same-origin".into()),
+            ],
+        )
+        .expect(Some(303), "signed-out", None),
+        row("sign-out is POST only", "GET", "/__tessera/sign-out", vec![]).expect(Some(405), "denied", None),
+        row(
+            "cross-site sign-out",
+            "POST",
+            "/__tessera/sign-out",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("sec-fetch-site", "cross-site".into()),
+            ],
+        )
+        .expect(Some(403), "denied", Some("csrf-rejected")),
+        row("unknown endpoint", "GET", "/__tessera/nope", vec![]).expect(Some(404), "denied", None),
+    ]
+}
+
+#[test]
+fn spec_table() {
+    let keys = Keys::load();
+    let mut failures = Vec::new();
+    for r in rows(&keys) {
+        let mut engine = engine(r.config.clone());
+        let mut idp = Idp::new(&keys);
+        if let Some((status, body)) = &r.jwks {
+            (idp.jwks_status, idp.jwks) = (*status, body.clone());
+        }
+        idp.token = r.token.iter().cloned().collect();
+        let headers: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let url = format!("{APP}{}", r.url);
+        let d = drive(&mut engine, &mut idp, r.method, &url, &headers, NOW);
+        let got = (d.respond_status(), d.status.as_str(), d.reason.map(|r| r.code()));
+        if got != (r.http, r.status, r.reason) {
+            failures.push(format!(
+                "{}: expected {:?}, got {got:?} ({:?})",
+                r.name,
+                (r.http, r.status, r.reason),
+                d.message
+            ));
+        }
+        // The headers the client sees always say what happened.
+        let h = d.response_headers();
+        assert_eq!(
+            h[0],
+            ("x-tessera-status".into(), d.status.as_str().into()),
+            "{}",
+            r.name
+        );
+        assert_eq!(
+            h.iter()
+                .find(|(n, _)| n == "x-tessera-reason")
+                .map(|(_, v)| v.as_str()),
+            d.reason.map(|r| r.code()),
+            "{}",
+            r.name
+        );
+        if !idp.token.is_empty() {
+            failures.push(format!("{}: scripted token replies left unused", r.name));
+        }
+        assert_eq!(d.event.status, d.status, "{}", r.name);
+        assert_eq!(d.event.reason, d.reason.map(|r| r.code()), "{}", r.name);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_table_covers_every_reason() {
+    let keys = Keys::load();
+    let covered: Vec<&str> = rows(&keys).iter().filter_map(|r| r.reason).collect();
+    // Two reasons need a whole sign-in to reach; they have their own tests below.
+    let elsewhere = ["nonce-mismatch"];
+    for reason in tessera_core::Reason::ALL {
+        assert!(
+            covered.contains(&reason.code()) || elsewhere.contains(&reason.code()),
+            "no spec row for {reason}"
+        );
+    }
+}
+
+// ---- answers in detail ---------------------------------------------------------
+
+#[test]
+fn unauthorized_answers_carry_rfc6750_challenges() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let d = drive(&mut e, &mut idp, "GET", "/api/x", &[], NOW);
+    assert_eq!(header(&d, "www-authenticate"), Some("Bearer"));
+    let expired = access_token(&keys, json!({ "exp": NOW - 60 }));
+    let auth = format!("Bearer {expired}");
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW,
+    );
+    let challenge = header(&d, "www-authenticate").unwrap();
+    assert!(
+        challenge.starts_with(r#"Bearer error="invalid_token", error_description=""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains("expired"), "{challenge}");
+    assert!(!challenge[..challenge.len() - 1].ends_with('"'));
+    let Action::Respond { body, .. } = &d.action else {
+        panic!()
+    };
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["error"], "token-expired");
+    assert_eq!(header(&d, "cache-control"), Some("no-store"));
+}
+
+#[test]
+fn outages_carry_retry_after_and_keep_cookies() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.token.push_back((503, String::new()));
+    let mut e = engine(json!({}));
+    let cookie = Browser::with(&[(REFRESH, &sealed(REFRESH, "rt-1"))]).header();
+    let d = drive(&mut e, &mut idp, "GET", "/api/x", &[("cookie", &cookie)], NOW);
+    assert_eq!(d.respond_status(), Some(503));
+    assert_eq!(header(&d, "retry-after"), Some("5"));
+    assert!(d.set_cookies.is_empty(), "an outage must not clear cookies");
+}
+
+#[test]
+fn sign_in_redirect_keeps_the_path_and_refuses_open_redirects() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e =
+        engine(json!({ "authorizationParams": { "prompt": "login" }, "resources": ["https://api.example"] }));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/reports/q3?x=1&y=2",
+        &[("sec-fetch-dest", "document")],
+        NOW,
+    );
+    assert_eq!(
+        header(&d, "location"),
+        Some("/__tessera/sign-in?redirect_url=%2Freports%2Fq3%3Fx%3D1%26y%3D2")
+    );
+
+    for (redirect, back) in [
+        ("%2Freports%2Fq3%3Fx%3D1", "/reports/q3?x=1"),
+        ("https%3A%2F%2Fapp.example%2Fok", "/ok"),
+        ("%2F%2Fevil.example", "/"),
+        ("%2F%5Cevil.example", "/"),
+        ("https%3A%2F%2Fevil.example%2F", "/"),
+        ("%2F%252F%252Fevil.example", "/"),
+    ] {
+        let url = format!("/__tessera/sign-in?redirect_url={redirect}");
+        let mut d = drive(&mut e, &mut idp, "GET", &url, &[], NOW);
+        let location = header(&d, "location").unwrap().to_string();
+        assert!(location.starts_with(&format!("{ISS}/auth?response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2F__tessera%2Fcallback&scope=openid%20profile%20email%20offline_access&state=")), "{location}");
+        for part in [
+            "&code_challenge_method=S256",
+            "&prompt=login",
+            "&resource=https%3A%2F%2Fapi.example",
+            "&nonce=",
+        ] {
+            assert!(location.contains(part), "{part} in {location}");
+        }
+        // The transaction cookie holds the return path, sealed; the browser
+        // brings it back to the callback, where a wrong state must fail.
+        let tx = d.set_cookies.pop().unwrap();
+        assert_eq!((tx.name.as_str(), tx.max_age), (TX, Some(600)));
+        let plain = Keyring::parse(COOKIE_KEYS)
+            .unwrap()
+            .open(TX, &tx.value, NOW)
+            .unwrap();
+        let plain: Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(plain["r"], back, "{redirect}");
+        assert_eq!(plain["s"].as_str().unwrap(), query_value(&location, "state"));
+    }
+    // Discovery was fetched once for all of them.
+    assert_eq!(
+        idp.count(&format!("GET {ISS}/.well-known/openid-configuration")),
+        1
+    );
+}
+
+/// Signs in through the real flow and returns the browser holding the session.
+fn sign_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, access: &str, refresh: Option<&str>) -> Browser {
+    let mut browser = Browser::default();
+    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], NOW);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    idp.token
+        .push_back(token_reply(access, refresh, Some(&id_token(keys, &nonce))));
+    let cookie = browser.header();
+    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
+    let d = drive(e, idp, "GET", &url, &[("cookie", &cookie)], NOW);
+    assert_eq!(
+        (d.respond_status(), d.status),
+        (Some(303), Status::SignedIn),
+        "{:?}",
+        d.message
+    );
+    assert_eq!(header(&d, "location"), Some("/home"));
+    assert!(cleared(&d).contains(&TX));
+    browser.apply(&d);
+    browser
+}
+
+#[test]
+fn sign_in_callback_session_refresh_sign_out() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({ "forwardSigningSecret": "forward-secret" }));
+    let access = access_token(&keys, json!({ "exp": NOW + 60 }));
+    let mut browser = sign_in(&mut e, &mut idp, &keys, &access, Some("rt-1"));
+    assert!(browser.cookies.contains_key(SESSION) && browser.cookies.contains_key(REFRESH));
+
+    // The code exchange: client_secret_basic, PKCE verifier, the registered redirect URI.
+    let (auth, body) = &idp.bodies[0];
+    assert_eq!(auth.as_deref(), Some("Basic YXBwOnMzY3JldC1jbGllbnQtc2VjcmV0"));
+    assert!(body.starts_with("grant_type=authorization_code&code=code-1&redirect_uri=https%3A%2F%2Fapp.example%2F__tessera%2Fcallback&code_verifier="), "{body}");
+
+    // A page request with the session: forwarded with signed identity headers.
+    let cookie = browser.header();
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/home",
+        &[("cookie", &cookie), ("sec-fetch-dest", "document")],
+        NOW,
+    );
+    assert_eq!(d.status, Status::SignedIn);
+    let Action::Forward {
+        identity: Some(id),
+        headers,
+    } = &d.action
+    else {
+        panic!("{d:?}")
+    };
+    assert_eq!(id.sub, "user_1");
+    assert_eq!(
+        header(&d, "authorization"),
+        Some(format!("Bearer {access}").as_str())
+    );
+    assert_eq!(header(&d, "x-tessera-user"), Some("user_1"));
+    assert_eq!(header(&d, "x-tessera-session"), Some("sess_1"));
+    tessera_core::forward::verify_signature(headers, b"forward-secret", NOW, 30).unwrap();
+    assert!(d.event.memo_hit, "the callback verified this token already");
+
+    // The session endpoint: claims, never the tokens.
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/__tessera/session",
+        &[("cookie", &cookie)],
+        NOW,
+    );
+    let Action::Respond {
+        status: 200, body, ..
+    } = &d.action
+    else {
+        panic!("{d:?}")
+    };
+    assert!(!body.contains(&access) && !body.contains("rt-1"));
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (body["signedIn"].clone(), body["identity"]["sub"].clone()),
+        (json!(true), json!("user_1"))
+    );
+
+    // 55 s later the token is within refreshAhead (10 s): refreshed proactively.
+    let later = NOW + 55;
+    let renewed = access_token(&keys, json!({ "exp": NOW + 300, "iat": later }));
+    idp.token.push_back(token_reply(&renewed, Some("rt-2"), None));
+    let d = drive(&mut e, &mut idp, "GET", "/home", &[("cookie", &cookie)], later);
+    assert_eq!(d.status, Status::Refreshed);
+    assert!(d.event.proactive_refresh);
+    assert_eq!(
+        header(&d, "authorization"),
+        Some(format!("Bearer {renewed}").as_str())
+    );
+    assert_eq!(idp.bodies[1].1, "grant_type=refresh_token&refresh_token=rt-1");
+    assert_eq!(set(&d), [SESSION, REFRESH]);
+    browser.apply(&d);
+    let opened = Keyring::parse(COOKIE_KEYS)
+        .unwrap()
+        .open(REFRESH, &browser.cookies[REFRESH], later)
+        .unwrap();
+    assert_eq!(opened, b"rt-2", "the rotated refresh token is stored");
+
+    // Sign-out revokes the refresh token, clears both cookies, ends the provider session.
+    let cookie = browser.header();
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &cookie), ("origin", APP)],
+        later,
+    );
+    assert_eq!(idp.log.last().unwrap(), &format!("POST {ISS}/revoke"));
+    assert!(d.event.revoked);
+    assert_eq!(header(&d, "location"), Some("https://issuer.example/logout?client_id=app&post_logout_redirect_uri=https%3A%2F%2Fapp.example%2F"));
+    let mut gone = cleared(&d);
+    gone.sort();
+    assert_eq!(gone, [REFRESH, SESSION]);
+}
+
+#[test]
+fn callback_refuses_a_replayed_nonce_and_an_id_token_for_another_client() {
+    let keys = Keys::load();
+    let access = access_token(&keys, json!({}));
+    for (id_token, reason) in [
+        (id_token(&keys, "someone-elses-nonce"), "nonce-mismatch"),
+        (
+            keys.token(
+                "EdDSA",
+                &json!({"alg":"EdDSA","kid":"ed"}),
+                &claims(json!({ "aud": "other-client", "nonce": "x" })),
+            ),
+            "audience-invalid",
+        ),
+    ] {
+        let mut idp = Idp::new(&keys);
+        let mut e = engine(json!({}));
+        let d = drive(&mut e, &mut idp, "GET", "/__tessera/sign-in", &[], NOW);
+        let mut browser = Browser::default();
+        browser.apply(&d);
+        let state = query_value(header(&d, "location").unwrap(), "state");
+        idp.token
+            .push_back(token_reply(&access, Some("rt"), Some(&id_token)));
+        let cookie = browser.header();
+        let d = drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            &format!("/__tessera/callback?code=c&state={state}"),
+            &[("cookie", &cookie)],
+            NOW,
+        );
+        assert_eq!(
+            (d.respond_status(), d.reason.map(|r| r.code())),
+            (Some(400), Some(reason))
+        );
+        assert!(set(&d).is_empty(), "no session on a failed callback");
+        assert_eq!(cleared(&d), [TX], "the transaction is spent");
+    }
+}
+
+#[test]
+fn a_late_tab_with_the_rotated_refresh_token_gets_the_same_tokens() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let mut coordinator = RefreshCoordinator::new(30);
+    let expired = sealed(
+        SESSION,
+        &access_token(&keys, json!({ "exp": NOW - 60, "iat": NOW - 120, "nbf": null })),
+    );
+    let cookie = Browser::with(&[(SESSION, &expired), (REFRESH, &sealed(REFRESH, "rt-1"))]).header();
+    let renewed = access_token(&keys, json!({ "exp": NOW + 300 }));
+    idp.token.push_back(token_reply(&renewed, Some("rt-2"), None));
+    let headers = [("cookie", cookie.as_str())];
+    let req = Request {
+        method: "GET",
+        url: "/api/a",
+        headers: &headers,
+    };
+
+    // Three tabs arrive together: one leads, the others wait or replay.
+    let mut outcomes = Vec::new();
+    for tab in 0..3u64 {
+        let mut step = e.handle(&req, NOW, seed(NOW, tab));
+        let decision = loop {
+            step = match step {
+                Step::Done(d) => break d,
+                Step::Fetch(p) => {
+                    let (status, cc, body) = idp.answer(p.request()).unwrap();
+                    e.resume(
+                        p,
+                        Reply::Response {
+                            status,
+                            cache_control: cc,
+                            body: &body,
+                        },
+                        NOW,
+                        seed(NOW, 9),
+                    )
+                }
+                Step::Refresh(p) => {
+                    let rt = p.refresh_token().unwrap().to_string();
+                    assert_eq!(rt, "rt-1");
+                    let result = match coordinator.begin(&rt, NOW) {
+                        Ticket::Lead => {
+                            let (status, _, body) = idp.answer(p.request()).unwrap();
+                            let result = tessera_core::oidc::token_response(status, &body);
+                            coordinator.complete(&rt, NOW, result.clone());
+                            result
+                        }
+                        Ticket::Replay(result) => result,
+                        Ticket::Join => unreachable!("the leader finished before the next tab"),
+                    };
+                    e.resume(p, Reply::Tokens(result), NOW, seed(NOW, 10 + tab))
+                }
+                Step::Idle => unreachable!(),
+            };
+        };
+        outcomes.push(decision);
+    }
+    assert_eq!(
+        idp.count(&format!("POST {ISS}/token")),
+        1,
+        "one refresh for three tabs"
+    );
+    for d in &outcomes {
+        assert_eq!(d.status, Status::Refreshed);
+        assert_eq!(
+            header(d, "authorization"),
+            Some(format!("Bearer {renewed}").as_str())
+        );
+    }
+}
+
+#[test]
+fn proactive_refresh_during_an_outage_keeps_serving_the_valid_token() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let access = access_token(&keys, json!({ "exp": NOW + 5 }));
+    let cookie = Browser::with(&[
+        (SESSION, &sealed(SESSION, &access)),
+        (REFRESH, &sealed(REFRESH, "rt-1")),
+    ])
+    .header();
+    idp.token.push_back((503, String::new()));
+    let d = drive(&mut e, &mut idp, "GET", "/home", &[("cookie", &cookie)], NOW);
+    assert_eq!(d.status, Status::SignedIn);
+    assert_eq!(
+        d.event.refresh,
+        Some(tessera_core::decision::RefreshOutcome::Unavailable)
+    );
+    assert!(d.set_cookies.is_empty());
+    assert_eq!(
+        header(&d, "authorization"),
+        Some(format!("Bearer {access}").as_str())
+    );
+}
+
+#[test]
+fn provider_key_rotation_is_seamless_and_unknown_kids_are_rate_limited() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let old = access_token(&keys, json!({}));
+    let auth = format!("Bearer {old}");
+    assert_eq!(
+        drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("authorization", &auth)],
+            NOW
+        )
+        .status,
+        Status::SignedIn
+    );
+
+    // The provider publishes the same P-256 key under a new kid and drops the old one.
+    idp.jwks = json!({ "keys": [keys.ec_jwk("ec-2026")] }).to_string();
+    let new = keys.token(
+        "ES256",
+        &json!({"alg":"ES256","kid":"ec-2026"}),
+        &claims(json!({ "jti": "n" })),
+    );
+    let auth = format!("Bearer {new}");
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW + 1,
+    );
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+    assert_eq!(d.event.keys, tessera_core::decision::KeysUse::Fetched);
+    let jwks_fetches = || idp.count(&format!("GET {ISS}/jwks"));
+    assert_eq!(jwks_fetches(), 2);
+
+    // A flood of made-up kids costs at most one fetch per cooldown (30 s).
+    for i in 0..50 {
+        let t = keys.token(
+            "ES256",
+            &json!({"alg":"ES256","kid":format!("made-up-{i}")}),
+            &claims(json!({})),
+        );
+        let auth = format!("Bearer {t}");
+        let d = drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("authorization", &auth)],
+            NOW + 2 + i,
+        );
+        assert_eq!(d.reason.map(|r| r.code()), Some("key-not-found"));
+    }
+    assert_eq!(idp.count(&format!("GET {ISS}/jwks")), 3);
+}
+
+#[test]
+fn stale_keys_are_revalidated_in_the_background_and_survive_an_outage() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.jwks_cache_control = "max-age=60";
+    let mut e = engine(json!({ "memo": { "maxAge": 1 } }));
+    let token = |n: u64| {
+        format!(
+            "Bearer {}",
+            access_token(&keys, json!({ "jti": n.to_string(), "exp": NOW + 200_000 }))
+        )
+    };
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &token(0))],
+        NOW,
+    );
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+
+    // Past max-age: the stale keys answer now, a revalidation is handed out.
+    let mut d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &token(1))],
+        NOW + 61,
+    );
+    assert_eq!(
+        (d.status, d.event.keys),
+        (Status::SignedIn, tessera_core::decision::KeysUse::Stale)
+    );
+    let background = d.background.pop().expect("a background revalidation");
+    assert!(d.background.is_empty());
+    // The provider is down: the revalidation fails, keys keep serving.
+    assert!(matches!(
+        e.resume(background, Reply::Failed("timeout"), NOW + 62, seed(0, 0)),
+        Step::Idle
+    ));
+    idp.down = true;
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &token(2))],
+        NOW + 3600,
+    );
+    assert_eq!(d.status, Status::SignedIn, "stale-if-error within a day");
+    // Beyond the bound (a day after they went stale), keys are never used.
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &token(3))],
+        NOW + 60 + 86_400 + 40,
+    );
+    assert_eq!(d.reason.map(|r| r.code()), Some("jwks-unavailable"));
+    assert_eq!(d.respond_status(), Some(503));
+}
+
+#[test]
+fn a_snapshot_starts_a_new_isolate_warm() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let auth = format!("Bearer {}", access_token(&keys, json!({})));
+    drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW,
+    );
+    let snapshot: tessera_core::engine::Snapshot =
+        serde_json::from_str(&serde_json::to_string(&e.snapshot()).unwrap()).unwrap();
+
+    let mut cold = engine(json!({}));
+    cold.restore(&snapshot, NOW + 10);
+    let before = idp.log.len();
+    let d = drive(
+        &mut cold,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW + 10,
+    );
+    assert_eq!(d.status, Status::SignedIn);
+    assert_eq!(idp.log.len(), before, "no fetch after a restore");
+}
+
+#[test]
+fn discovery_outage_is_an_outage_and_is_not_retried_within_the_cooldown() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.discovery_status = 500;
+    let mut e = engine(json!({}));
+    for t in [NOW, NOW + 10] {
+        let d = drive(&mut e, &mut idp, "GET", "/__tessera/sign-in", &[], t);
+        assert_eq!(
+            (d.respond_status(), d.reason.map(|r| r.code())),
+            (Some(503), Some("auth-api-unavailable"))
+        );
+    }
+    assert_eq!(idp.log.len(), 1);
+    idp.discovery_status = 200;
+    let d = drive(&mut e, &mut idp, "GET", "/__tessera/sign-in", &[], NOW + 31);
+    assert_eq!(d.respond_status(), Some(302));
+    // Sign-out works while the provider is unreachable: cookies are cleared locally.
+    let mut fresh = engine(json!({}));
+    idp.down = true;
+    let cookie = Browser::with(&[
+        (SESSION, &sealed(SESSION, "x")),
+        (REFRESH, &sealed(REFRESH, "rt")),
+    ])
+    .header();
+    let d = drive(
+        &mut fresh,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+        NOW,
+    );
+    assert_eq!(
+        (d.respond_status(), header(&d, "location")),
+        (Some(303), Some("/"))
+    );
+    assert_eq!(cleared(&d).len(), 2);
+}
+
+#[test]
+fn a_discovery_document_for_another_issuer_is_refused() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.discovery["issuer"] = json!("https://evil.example");
+    let mut e = engine(json!({}));
+    let d = drive(&mut e, &mut idp, "GET", "/__tessera/sign-in", &[], NOW);
+    assert_eq!(d.reason.map(|r| r.code()), Some("issuer-invalid"));
+    assert_ne!(d.respond_status(), Some(302));
+}
+
+#[test]
+fn large_tokens_are_chunked_and_stale_chunks_cleared() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let big = access_token(&keys, json!({ "padding": "x".repeat(5000) }));
+    let mut browser = sign_in(&mut e, &mut idp, &keys, &big, Some("rt-1"));
+    assert!(
+        browser.cookies.contains_key(&format!("{SESSION}.0"))
+            && browser.cookies.contains_key(&format!("{SESSION}.1"))
+    );
+    let cookie = browser.header();
+    let d = drive(&mut e, &mut idp, "GET", "/home", &[("cookie", &cookie)], NOW);
+    assert_eq!(d.status, Status::SignedIn);
+
+    // A refresh to a small token replaces the chunks with one cookie.
+    let small = access_token(&keys, json!({ "exp": NOW + 300 }));
+    idp.token.push_back(token_reply(&small, None, None));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/refresh",
+        &[("cookie", &cookie), ("origin", APP)],
+        NOW,
+    );
+    assert_eq!(d.respond_status(), Some(204));
+    browser.apply(&d);
+    let names: Vec<&String> = browser.cookies.keys().collect();
+    assert_eq!(names, [REFRESH, SESSION]);
+}
+
+#[test]
+fn events_hold_no_secrets() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let access = access_token(&keys, json!({ "exp": NOW + 5 }));
+    let browser = sign_in(&mut e, &mut idp, &keys, &access, Some("refresh-secret-1"));
+    let cookie = browser.header();
+    idp.token.push_back(token_reply(
+        &access_token(&keys, json!({ "exp": NOW + 300 })),
+        Some("refresh-secret-2"),
+        None,
+    ));
+    let d = drive(&mut e, &mut idp, "GET", "/home", &[("cookie", &cookie)], NOW);
+    let event = serde_json::to_string(&d.event).unwrap();
+    let debug = format!("{d:?}");
+    for secret in ["refresh-secret", CLIENT_SECRET, &access[..40], "AAECAwQF"] {
+        assert!(!event.contains(secret), "{secret} in {event}");
+    }
+    assert!(!debug.contains("refresh-secret") && !debug.contains(CLIENT_SECRET));
+    let event: Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(event["status"], "refreshed");
+    assert_eq!(event["refresh"], "refreshed");
+    assert_eq!(event["route"], "page");
+    assert_eq!(event["source"], "cookie");
+    assert_eq!(event["proactiveRefresh"], true);
+    assert_eq!(event["fetches"], 1);
+}
+
+#[test]
+fn incoming_identity_headers_never_survive() {
+    // The engine's contract: forwards list the identity headers to *set*; the
+    // host removes every incoming x-tessera-* first. A public anonymous forward
+    // sets none, so a spoofed header would only survive a host that skips the
+    // removal; the helper that hosts use refuses every case spelling.
+    let spoofed = [
+        ("X-Tessera-User", "admin"),
+        ("x-tessera-claims", "e30"),
+        ("accept", "*/*"),
+    ];
+    let kept = tessera_core::request::without_identity_headers(&spoofed);
+    assert_eq!(kept, [("accept", "*/*")]);
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let d = drive(&mut e, &mut idp, "GET", "/", &spoofed, NOW);
+    let Action::Forward {
+        identity: None,
+        headers,
+    } = &d.action
+    else {
+        panic!()
+    };
+    assert!(headers.is_empty());
+}
+
+#[test]
+fn static_keys_verify_without_any_fetch() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let set = tessera_core::KeySet::from_jwks(keys.jwks().as_bytes()).unwrap();
+    let mut e = Engine::with_keys(config(json!({})), set).unwrap();
+    let auth = format!("Bearer {}", access_token(&keys, json!({})));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW,
+    );
+    assert_eq!(d.status, Status::SignedIn);
+    let unknown = keys.token("ES256", &json!({"alg":"ES256","kid":"other"}), &claims(json!({})));
+    let auth = format!("Bearer {unknown}");
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW,
+    );
+    assert_eq!(d.reason.map(|r| r.code()), Some("key-not-found"));
+    assert!(idp.log.is_empty(), "{:?}", idp.log);
+}
+
+#[test]
+fn nothing_panics_on_random_requests() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let session = sealed(SESSION, &access_token(&keys, json!({})));
+    let pieces = [
+        "/",
+        "/api",
+        "/__tessera",
+        "/__tessera/callback",
+        "/__tessera/sign-in",
+        "%",
+        "%2F",
+        "%00",
+        "..",
+        "?",
+        "#",
+        "&",
+        "state=",
+        "code=",
+        "redirect_url=",
+        "//",
+        "\\",
+        "é",
+        "%ZZ",
+        ";",
+        "=",
+        "t1.k1.",
+        &session,
+    ];
+    let methods = ["GET", "POST", "HEAD", "DELETE", "", "get"];
+    let names = [
+        "cookie",
+        "authorization",
+        "origin",
+        "sec-fetch-site",
+        "sec-fetch-dest",
+        "accept",
+        "x-tessera-user",
+    ];
+    let mut rng = XorShift(0x5e55_104e);
+    for _ in 0..3000 {
+        let mut url = String::new();
+        for _ in 0..rng.below(6) {
+            url.push_str(pieces[rng.below_usize(pieces.len())]);
+        }
+        let mut headers = Vec::new();
+        for _ in 0..rng.below(4) {
+            let mut value = String::new();
+            for _ in 0..rng.below(4) {
+                value.push_str(pieces[rng.below_usize(pieces.len())]);
+            }
+            headers.push((names[rng.below_usize(names.len())], value));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        idp.token.push_back((400, r#"{"error":"invalid_grant"}"#.into()));
+        let method = methods[rng.below_usize(methods.len())];
+        let d = drive(&mut e, &mut idp, method, &url, &headers, NOW + rng.below(100));
+        // Whatever happened, it is one of the documented outcomes.
+        if let Some(status) = d.respond_status() {
+            assert!(
+                [204, 200, 302, 303, 400, 401, 403, 404, 405, 503].contains(&status),
+                "{status} for {url:?}"
+            );
+        }
+        idp.token.clear();
+    }
+}
