@@ -600,6 +600,17 @@ fn rows(keys: &Keys) -> Vec<Row> {
         )
         .expect(Some(503), "unavailable", Some("jwks-invalid")),
         row(
+            "bad key set with a session: 503, cookies kept, no refresh attempted",
+            "GET",
+            "/dashboard",
+            vec![nav(), cookies(&[(SESSION, &session), (REFRESH, &refresh)])],
+        )
+        .jwks(
+            200,
+            json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] }).to_string(),
+        )
+        .expect(Some(503), "unavailable", Some("jwks-invalid")),
+        row(
             "key set down on a public route: forwarded anonymously",
             "GET",
             "/",
@@ -895,6 +906,15 @@ fn spec_table() {
             "{}",
             r.name
         );
+        // Outages never clear a session; a refused refresh always does.
+        if d.status == Status::Unavailable && !cleared(&d).is_empty() {
+            failures.push(format!("{}: an outage cleared {:?}", r.name, cleared(&d)));
+        }
+        if d.reason.map(|r| r.code()) == Some("refresh-token-invalid")
+            && r.url.starts_with("/__tessera/callback") == cleared(&d).contains(&REFRESH)
+        {
+            failures.push(format!("{}: cleared {:?}", r.name, cleared(&d)));
+        }
         if !idp.token.is_empty() {
             failures.push(format!("{}: scripted token replies left unused", r.name));
         }

@@ -669,7 +669,7 @@ impl Engine {
                     return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
                 }
                 // An outage: refreshing would not help verify the new token either.
-                Verified::Err(refusal) if refusal.is_retryable() => {
+                Verified::Err(refusal) if is_outage(&refusal) => {
                     return self.refuse(req, refusal, access, ctx, clear)
                 }
                 Verified::Err(refusal) => {
@@ -768,7 +768,7 @@ impl Engine {
                                 ctx,
                             );
                         }
-                        let refusal = if refusal.is_retryable() {
+                        let refusal = if is_outage(&refusal) {
                             refusal
                         } else {
                             refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
@@ -803,7 +803,7 @@ impl Engine {
                     }
                     // Keys are down: keep the new tokens (the old refresh token is
                     // spent) and answer 503.
-                    Verified::Err(refusal) if refusal.is_retryable() => {
+                    Verified::Err(refusal) if is_outage(&refusal) => {
                         ctx.event.refresh = Some(RefreshOutcome::Unavailable);
                         self.refuse(&r, refusal, access, ctx, cookies)
                     }
@@ -1072,7 +1072,7 @@ impl Engine {
         let tokens = match result {
             Ok(t) => t,
             // An outage keeps the transaction: the user can retry the callback.
-            Err(refusal) if refusal.is_retryable() => return self.callback_failed(refusal, Vec::new(), ctx),
+            Err(refusal) if is_outage(&refusal) => return self.callback_failed(refusal, Vec::new(), ctx),
             Err(refusal) => {
                 return self.callback_failed(refusal, self.clear(&jar, &self.names.transaction), ctx)
             }
@@ -1588,6 +1588,12 @@ fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Reque
         url: &req.url,
         headers,
     }
+}
+
+/// Key-set and auth-API trouble (`jwks-unavailable`, `jwks-invalid`,
+/// `auth-api-unavailable`): the credential may be fine, so nothing is cleared.
+fn is_outage(refusal: &Refusal) -> bool {
+    refusal.reason.http_status() == 503
 }
 
 fn header_present(headers: &[(&str, &str)], name: &str) -> bool {
