@@ -1576,6 +1576,10 @@ fn events_hold_no_secrets() {
         assert!(!event.contains(secret), "{secret} in {event}");
     }
     assert!(!debug.contains("refresh-secret") && !debug.contains(CLIENT_SECRET));
+    assert!(
+        !debug.contains(&access[..40]) && !debug.contains("eyJ"),
+        "{debug}"
+    );
     let event: Value = serde_json::from_str(&event).unwrap();
     assert_eq!(event["status"], "refreshed");
     assert_eq!(event["refresh"], "refreshed");

@@ -22,6 +22,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
 use serde::Serialize;
 
 /// Seconds a client is told to wait after an outage (`Retry-After`). Short:
@@ -61,8 +62,9 @@ impl Status {
     }
 }
 
-/// What the host does with the request.
-#[derive(Clone, Debug)]
+/// What the host does with the request. `Debug` shows header names only: the
+/// forwarded `authorization` header carries the access token.
+#[derive(Clone)]
 pub enum Action {
     /// Send the request on to the origin. First remove every incoming
     /// `x-tessera-*` header ([`crate::request::is_identity_header`]), then set
@@ -84,6 +86,24 @@ pub enum Action {
         /// The body (JSON for API clients and endpoints, plain text otherwise).
         body: String,
     },
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |h: &[(String, String)]| h.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        match self {
+            Action::Forward { identity, headers } => f
+                .debug_struct("Forward")
+                .field("sub", &identity.as_ref().map(|i| &i.sub))
+                .field("headers", &names(headers))
+                .finish(),
+            Action::Respond { status, headers, .. } => f
+                .debug_struct("Respond")
+                .field("status", status)
+                .field("headers", &names(headers))
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// The engine's answer for one request.
@@ -266,7 +286,8 @@ pub struct Event {
     /// The decision's reason code, if any.
     pub reason: Option<&'static str>,
     /// `public`, `page`, `api`, or the endpoint (`sign-in`, `callback`,
-    /// `refresh`, `session`, `sign-out`, `unknown-endpoint`).
+    /// `refresh`, `session`, `sign-out`, `unknown-endpoint`), or `invalid` for a
+    /// path that cannot be matched safely.
     pub route: &'static str,
     /// Where the credential came from.
     pub source: Option<Source>,

@@ -1,10 +1,13 @@
 //! # tessera-core
 //!
-//! The sans-IO decision core of Tessera. This part turns *(key set, token, policy,
-//! now)* into a verified [`Identity`] or a typed [`Refusal`]; it never reads a
-//! clock, fetches, or draws randomness: callers pass `now` and fetched documents
-//! in, and get decisions out. That is what lets the very same code run natively,
-//! in wasmtime, in workerd and in Node with identical answers.
+//! The sans-IO decision core of Tessera. At the bottom it turns *(key set,
+//! token, policy, now)* into a verified [`Identity`] or a typed [`Refusal`]; at
+//! the top, [`engine::Engine`] turns a whole request into a
+//! [`decision::Decision`] (forward with identity headers, redirect to sign-in,
+//! refresh, deny, unavailable). It never reads a clock, fetches, or draws
+//! randomness: callers pass `now`, random bytes and fetched documents in, and get
+//! decisions out. That is what lets the very same code run natively, in
+//! wasmtime, in workerd and in Node with identical answers.
 //!
 //! ```
 //! use tessera_core::{KeySet, Policy, Verifier, Reason};
@@ -28,7 +31,9 @@
 //! [`jwk`] (key sets and key selection), [`key`] (prepared keys and the raw
 //! signature check), [`policy`] (claim rules), [`identity`] (the result),
 //! [`profile`] (provider presets), [`jwks_cache`] (when to fetch keys), [`reason`]
-//! (the one reason enum).
+//! (the one reason enum); for sessions [`cookie`], [`seal`], [`routes`],
+//! [`request`], [`oidc`], [`refresh`], [`forward`], [`config`], and the
+//! [`engine`] with its [`decision`]s.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
