@@ -809,13 +809,11 @@ impl Engine {
                     }
                     Verified::Err(refusal) => {
                         ctx.event.refresh = Some(RefreshOutcome::Rejected);
-                        let refusal = Refusal {
-                            reason: refusal.reason,
-                            message: format!(
-                                "the provider's refreshed access token was refused: {}; check the verification settings",
-                                refusal.message
-                            ),
-                        };
+                        let refusal = context(
+                            refusal,
+                            "the provider's refreshed access token was refused: ",
+                            "; check the verification settings",
+                        );
                         self.refuse(&r, refusal, access, ctx, self.clear_session(&jar))
                     }
                 }
@@ -987,7 +985,6 @@ impl Engine {
             return ctx.plain(404, NOT_ENABLED, None);
         };
         let jar = jar(req.headers);
-        let clear_tx = self.clear(&jar, &self.names.transaction);
         let tx = jar
             .get_joined(&self.names.transaction)
             .and_then(|v| v.ok_or_else(|| refuse!(StateMismatch, "no sign-in is in progress in this browser (the transaction cookie is missing or expired); start again from sign-in")))
@@ -998,7 +995,7 @@ impl Engine {
             });
         let tx = match tx {
             Ok(tx) => tx,
-            Err(refusal) => return self.callback_failed(refusal, clear_tx, ctx),
+            Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
         let state = query_param(query, "state").unwrap_or_default();
         if !oidc::constant_time_eq(state.as_bytes(), tx.s.as_bytes()) {
@@ -1006,7 +1003,7 @@ impl Engine {
                 StateMismatch,
                 "the callback's state is not the one this browser's sign-in sent; start again from sign-in"
             );
-            return self.callback_failed(refusal, clear_tx, ctx);
+            return self.callback_failed(refusal, &jar, ctx);
         }
         // RFC 9207: a provider that names itself must be the configured one.
         if let Some(iss) = query_param(query, "iss") {
@@ -1016,7 +1013,7 @@ impl Engine {
                     "the callback's iss {} is not the configured issuer",
                     crate::jwk::quoted(&iss)
                 );
-                return self.callback_failed(refusal, clear_tx, ctx);
+                return self.callback_failed(refusal, &jar, ctx);
             }
         }
         if let Some(error) = query_param(query, "error") {
@@ -1028,11 +1025,11 @@ impl Engine {
                 "the provider answered the sign-in with {}{description}",
                 crate::jwk::quoted(&error)
             );
-            return self.callback_failed(refusal, clear_tx, ctx);
+            return self.callback_failed(refusal, &jar, ctx);
         }
         let Some(code) = query_param(query, "code").filter(|c| !c.is_empty()) else {
             let refusal = refuse!(CallbackError, "the callback has neither code nor error");
-            return self.callback_failed(refusal, clear_tx, ctx);
+            return self.callback_failed(refusal, &jar, ctx);
         };
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => d,
@@ -1042,7 +1039,7 @@ impl Engine {
                     Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
                 )
             }
-            Err(Ok(refusal)) => return self.callback_failed(refusal, Vec::new(), ctx),
+            Err(Ok(refusal)) => return self.callback_failed(refusal, &jar, ctx),
         };
         let form = self.client().code_request(
             &discovery.token_endpoint,
@@ -1070,50 +1067,17 @@ impl Engine {
         let r = borrow(&req, &headers);
         let jar = jar(r.headers);
         let tokens = match result {
-            Ok(t) => t,
-            // An outage keeps the transaction: the user can retry the callback.
-            Err(refusal) if is_outage(&refusal) => return self.callback_failed(refusal, Vec::new(), ctx),
-            Err(refusal) => {
-                return self.callback_failed(refusal, self.clear(&jar, &self.names.transaction), ctx)
+            Ok(tokens) => tokens,
+            // For a code, invalid_grant means a spent or foreign code, not a session.
+            Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
+                let refusal = refuse!(CallbackError, "the code exchange failed: {}", refusal.message);
+                return self.callback_failed(refusal, &jar, ctx);
             }
+            Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
-        let checked = (|| {
-            let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-                refuse!(
-                    CallbackError,
-                    "the token response has no id_token; the scopes must include openid"
-                )
-            })?;
-            let id = match self.verify(id_token, false, ctx) {
-                Verified::Ok(id) => id,
-                Verified::Need(fill, http) => return Ok(Some((fill, http))),
-                Verified::Err(r) => {
-                    return Err(Refusal {
-                        reason: r.reason,
-                        message: format!("the ID token was refused: {}", r.message),
-                    })
-                }
-            };
-            oidc::check_id_token_claims(&id.claims, &self.config.client_id, &tx.n)?;
-            Ok(None)
-        })();
-        let checked = checked.and_then(|need| match need {
-            Some(need) => Ok(Err(need)),
-            None => match self.verify(&tokens.access_token, true, ctx) {
-                Verified::Ok(identity) => Ok(Ok(identity)),
-                Verified::Need(fill, http) => Ok(Err((fill, http))),
-                Verified::Err(r) => Err(Refusal {
-                    reason: r.reason,
-                    message: format!(
-                        "the access token was refused: {}; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
-                        r.message
-                    ),
-                }),
-            },
-        });
-        let identity = match checked {
-            Ok(Ok(identity)) => identity,
-            Ok(Err((fill, http))) => {
+        let identity = match self.verify_issued(&tokens, &tx.n, ctx) {
+            Verified::Ok(identity) => identity,
+            Verified::Need(fill, http) => {
                 let then = Then::Tokens {
                     req,
                     via: Via::Callback(tx),
@@ -1121,15 +1085,12 @@ impl Engine {
                 };
                 return ctx.suspend(http, Wait::Fill(fill, then));
             }
-            Err(refusal) => {
-                let clear = self.clear(&jar, &self.names.transaction);
-                return self.callback_failed(refusal, clear, ctx);
-            }
+            Verified::Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
         let mut cookies = match self.store_session(&jar, &tokens.access_token, refresh, ctx) {
             Ok(c) => c,
-            Err(refusal) => return self.callback_failed(refusal, Vec::new(), ctx),
+            Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
         cookies.extend(self.clear(&jar, &self.names.transaction));
         ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
@@ -1137,11 +1098,42 @@ impl Engine {
         Step::Done(ctx.decide(Status::SignedIn, None, action, cookies))
     }
 
-    fn callback_failed(&self, refusal: Refusal, clear: Vec<SetCookie>, ctx: &mut Ctx) -> Step {
-        let answer = Answer::for_reason(refusal.reason, false);
-        let (status, code) = match answer {
-            Answer::Unavailable => (503, Status::Unavailable),
-            _ => (400, Status::Denied),
+    /// The ID token (signature, iss, exp, aud = client id, azp, nonce) and the
+    /// access token (the access policy) of a code exchange; the identity is the
+    /// access token's.
+    fn verify_issued(&mut self, tokens: &TokenSet, nonce: &str, ctx: &mut Ctx) -> Verified {
+        let Some(id_token) = tokens.id_token.as_deref() else {
+            return Verified::Err(refuse!(
+                CallbackError,
+                "the token response has no id_token; the scopes must include openid"
+            ));
+        };
+        let id = match self.verify(id_token, false, ctx) {
+            Verified::Ok(id) => id,
+            Verified::Err(r) => return Verified::Err(context(r, "the ID token was refused: ", "")),
+            need => return need,
+        };
+        if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
+            return Verified::Err(refusal);
+        }
+        match self.verify(&tokens.access_token, true, ctx) {
+            Verified::Err(r) => Verified::Err(context(
+                r,
+                "the access token was refused: ",
+                "; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
+            )),
+            other => other,
+        }
+    }
+
+    /// A failed callback: 400 (503 for outages) with a plain-text explanation.
+    /// The transaction cookie is cleared, except after an outage, when the
+    /// user may retry the same callback.
+    fn callback_failed(&self, refusal: Refusal, jar: &CookieJar, ctx: &mut Ctx) -> Step {
+        let (status, code, clear) = if is_outage(&refusal) {
+            (503, Status::Unavailable, Vec::new())
+        } else {
+            (400, Status::Denied, self.clear(jar, &self.names.transaction))
         };
         let text = format!(
             "Sign-in failed ({}): {}\nStart again at {}/sign-in\n",
@@ -1587,6 +1579,14 @@ fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Reque
         method: &req.method,
         url: &req.url,
         headers,
+    }
+}
+
+/// The refusal with its message put in context.
+fn context(refusal: Refusal, before: &str, after: &str) -> Refusal {
+    Refusal {
+        reason: refusal.reason,
+        message: format!("{before}{}{after}", refusal.message),
     }
 }
 
