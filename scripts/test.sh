@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the core's unit and doc tests, the vector suite natively, the
-# same suite in wasmtime against the core compiled to wasm32-unknown-unknown, and
-# the CLI contract tests. Installs the wasm32 target if it is missing.
+# same suite in wasmtime against the core compiled to wasm32-unknown-unknown, the
+# engine spec, the CLI contract tests, and the worker end to end in workerd
+# against a real OpenID Provider. Installs what it needs: the wasm32 target, the
+# npm tools (npm ci), and the pinned wasm-bindgen-cli and worker-build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +17,12 @@ cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release
 
 echo "== tests (native, wasmtime, CLI, doc tests)"
 cargo test --workspace
+
+echo "== npm tools (workerd via miniflare, oidc-provider, wasm-opt)"
+npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund
+
+echo "== the worker (worker-build with local tools)"
+./scripts/build-worker.sh
+
+echo "== the worker end to end: workerd + oidc-provider + an origin, on 127.0.0.1"
+node --test --test-concurrency=1 tests/e2e/

@@ -354,16 +354,20 @@ fn base64_standard(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// A successful token response.
-#[derive(Clone, PartialEq, Eq)]
+/// A successful token response. Serialises with the RFC 6749 member names, so
+/// hosts can hand it between isolates (e.g. from a Durable Object).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenSet {
     /// The access token.
     pub access_token: String,
     /// The refresh token, when issued (rotated providers issue a new one each time).
+    #[serde(default)]
     pub refresh_token: Option<String>,
     /// The ID token, when issued.
+    #[serde(default)]
     pub id_token: Option<String>,
     /// `expires_in`, seconds.
+    #[serde(default)]
     pub expires_in: Option<u64>,
 }
 

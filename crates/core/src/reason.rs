@@ -122,6 +122,21 @@ reasons! {
     PathInvalid = "path-invalid", 400, false;
 }
 
+/// A reason serialises as its stable code (`"token-expired"`).
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Reason::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(alloc::format!("unknown reason code {code:?}")))
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -136,7 +151,7 @@ impl fmt::Display for Reason {
 /// let r = Refusal::new(Reason::TokenMissing, "no token was presented");
 /// assert_eq!(r.to_string(), "token-missing: no token was presented");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Refusal {
     /// The stable reason code.
     pub reason: Reason,

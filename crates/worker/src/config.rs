@@ -1,0 +1,105 @@
+//! The worker's configuration: the one `TesseraConfig` schema, read from the
+//! `TESSERA_CONFIG` var (JSON), with the secrets from secret bindings, plus
+//! `ORIGIN_URL`.
+//!
+//! | binding | kind | holds |
+//! |---|---|---|
+//! | `TESSERA_CONFIG` | var | the configuration JSON (no secrets in it) |
+//! | `ORIGIN_URL` | var | where to proxy, e.g. `https://app-origin.example.com` |
+//! | `TESSERA_LOG` | var | `problems` (default: refusals and errors), `all` (one event per request), `off` |
+//! | `TESSERA_CLIENT_SECRET` | secret | the OAuth client secret (omit for a public client) |
+//! | `TESSERA_COOKIE_KEYS` | secret | the cookie sealing keyring `id:base64url32,…` |
+//! | `TESSERA_FORWARD_SECRET` | secret | optional: signs the identity headers for the origin |
+//! | `TESSERA_REFRESH` | Durable Object | optional: one refresh per session across isolates |
+
+use serde_json::Value;
+use tessera_core::config::{ConfigError, TesseraConfig};
+use worker::Env;
+
+/// Everything the worker needs, validated.
+pub struct WorkerConfig {
+    pub tessera: TesseraConfig,
+    /// The origin, without a trailing slash.
+    pub origin: String,
+    /// Whether the refresh Durable Object is bound.
+    pub refresh_object: bool,
+    /// What to log.
+    pub log: Log,
+}
+
+/// What the worker logs (`TESSERA_LOG`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// Nothing but configuration errors and panics.
+    Off,
+    /// Decisions with a reason other than a plain missing token, and errors.
+    Problems,
+    /// One event per request.
+    All,
+}
+
+const SECRETS: [(&str, &str); 3] = [
+    ("TESSERA_CLIENT_SECRET", "clientSecret"),
+    ("TESSERA_COOKIE_KEYS", "cookieKeys"),
+    ("TESSERA_FORWARD_SECRET", "forwardSigningSecret"),
+];
+
+impl WorkerConfig {
+    /// Reads and validates the bindings; the error names the binding or field.
+    pub fn from_env(env: &Env) -> Result<WorkerConfig, ConfigError> {
+        let text = env.var("TESSERA_CONFIG").map(|v| v.to_string()).map_err(|_| {
+            ConfigError::new(
+                "TESSERA_CONFIG",
+                "is not set: add it under [vars] in wrangler.toml",
+            )
+        })?;
+        let mut doc: Value = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::new("TESSERA_CONFIG", format!("is not JSON: {e}")))?;
+        let Value::Object(fields) = &mut doc else {
+            return Err(ConfigError::new("TESSERA_CONFIG", "must be a JSON object"));
+        };
+        for (binding, field) in SECRETS {
+            if fields.contains_key(field) {
+                return Err(ConfigError::new(
+                    format!("TESSERA_CONFIG.{field}"),
+                    format!("secrets do not belong in a var (vars are visible in the dashboard): use `wrangler secret put {binding}`"),
+                ));
+            }
+            if let Ok(secret) = env.secret(binding) {
+                fields.insert(field.into(), Value::String(secret.to_string()));
+            }
+        }
+        let tessera = TesseraConfig::from_json(&doc.to_string())?;
+        let origin = env
+            .var("ORIGIN_URL")
+            .map(|v| v.to_string())
+            .map_err(|_| ConfigError::new("ORIGIN_URL", "is not set: the URL requests are proxied to"))?;
+        let origin = origin.trim_end_matches('/').to_string();
+        if !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin.matches('/').count() > 2
+        {
+            return Err(ConfigError::new(
+                "ORIGIN_URL",
+                "must be an origin like https://origin.example.com (no path)",
+            ));
+        }
+        let refresh_object = env.durable_object(crate::refresh::BINDING).is_ok();
+        let log = match env.var("TESSERA_LOG").map(|v| v.to_string()).as_deref() {
+            Err(_) | Ok("problems") => Log::Problems,
+            Ok("all") => Log::All,
+            Ok("off") => Log::Off,
+            Ok(other) => {
+                return Err(ConfigError::new(
+                    "TESSERA_LOG",
+                    format!("{other:?} is not one of problems, all, off"),
+                ))
+            }
+        };
+        Ok(WorkerConfig {
+            tessera,
+            origin,
+            refresh_object,
+            log,
+        })
+    }
+}

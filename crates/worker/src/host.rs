@@ -1,0 +1,155 @@
+//! The host side of the engine: the clock, randomness, and HTTP with the
+//! timeout and body cap the engine asks for. Concurrent `GET`s of one URL
+//! (discovery, key set) share one fetch.
+
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+use tessera_core::engine::{HttpRequest, Reply};
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+    fn get_random_values(buf: &mut [u8]);
+}
+
+/// Unix seconds.
+pub fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// 32 bytes from the runtime's CSPRNG (`crypto.getRandomValues`).
+pub fn random() -> [u8; 32] {
+    let mut buf = [0u8; 32];
+    get_random_values(&mut buf);
+    buf
+}
+
+/// What a fetch produced, owned so it can be shared and kept.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A response, body read up to the cap (one byte more, so an oversized
+    /// body is visible as such).
+    Response {
+        status: u16,
+        cache_control: Option<String>,
+        body: Vec<u8>,
+    },
+    /// No response.
+    Failed(String),
+}
+
+impl Fetched {
+    pub fn reply(&self) -> Reply<'_> {
+        match self {
+            Fetched::Response {
+                status,
+                cache_control,
+                body,
+            } => Reply::Response {
+                status: *status,
+                cache_control: cache_control.as_deref(),
+                body,
+            },
+            Fetched::Failed(why) => Reply::Failed(why),
+        }
+    }
+}
+
+/// Performs `req` with its timeout and body cap.
+pub async fn http(req: &HttpRequest) -> Fetched {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let work = async move {
+        let headers = Headers::new();
+        for (name, value) in &req.headers {
+            headers.set(name, value).map_err(|e| e.to_string())?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(req.method.to_string()))
+            .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(req.body.as_deref().map(Into::into));
+        let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
+        let mut response = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status_code();
+        let cache_control = response.headers().get("cache-control").ok().flatten();
+        let mut body = Vec::new();
+        if let Ok(mut stream) = response.stream() {
+            while let Some(chunk) = stream.next().await {
+                body.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+                if body.len() > req.max_bytes {
+                    break;
+                }
+            }
+        }
+        Ok::<_, String>(Fetched::Response {
+            status,
+            cache_control,
+            body,
+        })
+    };
+    let timeout = Delay::from(Duration::from_millis(u64::from(req.timeout_ms)));
+    match select(Box::pin(work), timeout).await {
+        Either::Left((Ok(fetched), _)) => fetched,
+        Either::Left((Err(why), _)) => Fetched::Failed(why),
+        Either::Right(_) => {
+            controller.abort();
+            Fetched::Failed(format!("no answer within {} ms", req.timeout_ms))
+        }
+    }
+}
+
+/// A result being produced by one request and awaited by others.
+pub type Slot<T> = Rc<RefCell<Option<Rc<T>>>>;
+
+/// Waits for another request to fill `slot`, by polling on a timer of this
+/// request's own. Awaiting the other request's future directly would resume
+/// this request inside the other's I/O context, and workerd then cancels this
+/// one as hung. `None` after `give_up_ms` (the other request went away).
+pub async fn wait_for<T>(slot: &Slot<T>, give_up_ms: u32) -> Option<Rc<T>> {
+    let until = js_sys::Date::now() + f64::from(give_up_ms);
+    loop {
+        if let Some(value) = slot.borrow().clone() {
+            return Some(value);
+        }
+        if js_sys::Date::now() > until {
+            return None;
+        }
+        Delay::from(Duration::from_millis(10)).await;
+    }
+}
+
+/// `GET`s in flight, by URL, so a burst of cold requests makes one fetch.
+#[derive(Default)]
+pub struct Flights {
+    gets: RefCell<HashMap<String, Slot<Fetched>>>,
+}
+
+impl Flights {
+    pub async fn fetch(&self, req: &HttpRequest) -> Rc<Fetched> {
+        if req.method != "GET" {
+            return Rc::new(http(req).await);
+        }
+        let joined = self.gets.borrow().get(&req.url).cloned();
+        if let Some(slot) = joined {
+            if let Some(fetched) = wait_for(&slot, req.timeout_ms + 1_000).await {
+                return fetched;
+            }
+        }
+        let slot = Slot::default();
+        self.gets.borrow_mut().insert(req.url.clone(), Rc::clone(&slot));
+        let fetched = Rc::new(http(req).await);
+        *slot.borrow_mut() = Some(Rc::clone(&fetched));
+        self.gets.borrow_mut().remove(&req.url);
+        fetched
+    }
+}

@@ -1,0 +1,246 @@
+//! Tessera as a Cloudflare Worker: every request goes through the session
+//! engine of `tessera-core`; this crate only does the I/O the engine asks for
+//! (fetch, clock, randomness, the Cache API, the refresh Durable Object) and
+//! proxies to the origin. See [`config`] for the bindings.
+//!
+//! Per isolate it keeps one engine (verified-token memo, discovery, key-set
+//! cache), one set of in-flight `GET`s, and one refresh single-flight. The
+//! engine is only borrowed between awaits, never across one.
+
+mod config;
+mod host;
+mod proxy;
+mod refresh;
+
+use config::{Log, WorkerConfig};
+use host::Flights;
+use refresh::SingleFlight;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use tessera_core::decision::{Action, Decision};
+use tessera_core::engine::{Engine, Pending, Request as EngineRequest, Snapshot, Step};
+use tessera_core::ConfigError;
+use worker::{console_error, console_log, event, Cache, Context, Env, Request, Response, Result};
+
+pub use refresh::RefreshSession;
+
+/// The state one isolate keeps between requests.
+struct Isolate {
+    engine: RefCell<Engine>,
+    config: WorkerConfig,
+    flights: Flights,
+    refreshes: SingleFlight,
+    /// Whether the shared snapshot (Cache API) has been read into the engine.
+    restored: Cell<bool>,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Option<std::result::Result<Rc<Isolate>, ConfigError>>> = const { RefCell::new(None) };
+}
+
+fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
+    ISOLATE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                let config = WorkerConfig::from_env(env)?;
+                let engine = Engine::new(config.tessera.clone())?;
+                console_log!(
+                    "tessera: protecting {} for issuer {}; refresh coordination: {}",
+                    config.origin,
+                    config.tessera.issuer,
+                    if config.refresh_object {
+                        "Durable Object TESSERA_REFRESH (across isolates)"
+                    } else {
+                        "in-isolate only (bind the TESSERA_REFRESH Durable Object to coordinate across isolates)"
+                    }
+                );
+                Ok(Rc::new(Isolate {
+                    refreshes: SingleFlight::new(config.tessera.replay_window),
+                    engine: RefCell::new(engine),
+                    config,
+                    flights: Flights::default(),
+                    restored: Cell::new(false),
+                }))
+            })
+            .clone()
+    })
+}
+
+#[event(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error!("tessera: panic: {info}");
+    }));
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let iso = match isolate(&env) {
+        Ok(iso) => iso,
+        Err(e) => {
+            console_error!("tessera: {e}");
+            let body = format!("Tessera is misconfigured: {e}\n");
+            let headers = [
+                ("content-type".into(), "text/plain; charset=utf-8".into()),
+                ("x-tessera-status".into(), "error".into()),
+            ];
+            return proxy::respond(500, &headers, &body);
+        }
+    };
+    if !iso.restored.replace(true) {
+        restore(&iso).await;
+    }
+    let method = req.method().to_string();
+    let url = req.url()?.to_string();
+    let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let request = EngineRequest {
+        method: &method,
+        url: &url,
+        headers: &borrowed,
+    };
+    let step = iso
+        .engine
+        .borrow_mut()
+        .handle(&request, host::now(), host::random());
+    let Some((mut decision, filled)) = drive(&iso, &env, step).await else {
+        let headers = [("x-tessera-status".into(), "error".into())];
+        return proxy::respond(500, &headers, "the engine ended without a decision\n");
+    };
+    log(iso.config.log, &decision);
+    for pending in std::mem::take(&mut decision.background) {
+        let iso = Rc::clone(&iso);
+        ctx.wait_until(async move {
+            let fetched = iso.flights.fetch(pending.request()).await;
+            let _ = iso
+                .engine
+                .borrow_mut()
+                .resume(pending, fetched.reply(), host::now(), host::random());
+            save(&iso).await;
+        });
+    }
+    if filled {
+        let iso = Rc::clone(&iso);
+        ctx.wait_until(async move { save(&iso).await });
+    }
+    let response = match &decision.action {
+        Action::Respond {
+            status,
+            headers,
+            body,
+        } => proxy::respond(*status, headers, body)?,
+        Action::Forward { headers, .. } => {
+            let names = iso.config.tessera.cookie_names();
+            match proxy::forward(&req, &iso.config.origin, headers, &names).await {
+                Ok(r) => r,
+                Err(e) => {
+                    console_error!(
+                        "tessera: the origin {} could not be reached: {e}",
+                        iso.config.origin
+                    );
+                    let headers = [("content-type".into(), "text/plain; charset=utf-8".into())];
+                    proxy::respond(502, &headers, "the origin could not be reached\n")?
+                }
+            }
+        }
+    };
+    proxy::finish(response, &decision)
+}
+
+/// Runs the engine's host loop; also says whether a cache was filled (so the
+/// snapshot is worth saving).
+async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision, bool)> {
+    let mut filled = false;
+    loop {
+        step = match step {
+            Step::Done(decision) => return Some((decision, filled)),
+            Step::Fetch(pending) => {
+                filled |= pending.request().method == "GET";
+                let fetched = iso.flights.fetch(pending.request()).await;
+                resume(iso, pending, fetched.reply())
+            }
+            Step::Refresh(pending) => {
+                let outcome = refresh(iso, env, &pending).await;
+                resume(iso, pending, tessera_core::engine::Reply::Tokens(outcome))
+            }
+            // Only background work ends Idle; a request always decides.
+            Step::Idle => return None,
+        };
+    }
+}
+
+fn resume(iso: &Isolate, pending: Pending, reply: tessera_core::engine::Reply<'_>) -> Step {
+    iso.engine
+        .borrow_mut()
+        .resume(pending, reply, host::now(), host::random())
+}
+
+async fn refresh(iso: &Isolate, env: &Env, pending: &Pending) -> refresh::Outcome {
+    let token = pending.refresh_token().unwrap_or_default();
+    let request = pending.request().clone();
+    if iso.config.refresh_object {
+        let window = iso.config.tessera.replay_window;
+        let ask = refresh::via_object(env, token, window, request);
+        iso.refreshes.run(token, ask).await
+    } else {
+        iso.refreshes.run(token, refresh::exchange(request)).await
+    }
+}
+
+/// The Cache API key of this issuer's snapshot.
+fn snapshot_key(iso: &Isolate) -> String {
+    let mut issuer = String::new();
+    for b in iso.config.tessera.issuer.bytes() {
+        if b.is_ascii_alphanumeric() {
+            issuer.push(b as char);
+        } else {
+            issuer.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("https://tessera.cache/snapshot/{issuer}")
+}
+
+/// Reads the shared snapshot so a cold isolate starts with the keys another
+/// isolate fetched.
+async fn restore(iso: &Isolate) {
+    let cache = Cache::default();
+    let Ok(Some(mut response)) = cache.get(snapshot_key(iso).as_str(), false).await else {
+        return;
+    };
+    if let Ok(snapshot) = response.json::<Snapshot>().await {
+        iso.engine.borrow_mut().restore(&snapshot, host::now());
+    }
+}
+
+/// Writes the engine's snapshot to the Cache API for other isolates.
+async fn save(iso: &Isolate) {
+    let snapshot = iso.engine.borrow().snapshot();
+    let Ok(response) = Response::from_json(&snapshot) else {
+        return;
+    };
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", "max-age=86400");
+    if let Err(e) = Cache::default()
+        .put(snapshot_key(iso).as_str(), response.with_headers(headers))
+        .await
+    {
+        console_error!("tessera: could not store the key-set snapshot: {e}");
+    }
+}
+
+/// One log line per decision worth logging: the event (no secrets) and the
+/// reason's message.
+fn log(level: Log, decision: &Decision) {
+    let problem = decision
+        .reason
+        .is_some_and(|r| r != tessera_core::Reason::TokenMissing);
+    if level == Log::Off || (level == Log::Problems && !problem) {
+        return;
+    }
+    let event = serde_json::to_string(&decision.event).unwrap_or_default();
+    match &decision.message {
+        Some(message) => console_log!("tessera: {event} {message}"),
+        None => console_log!("tessera: {event}"),
+    }
+}

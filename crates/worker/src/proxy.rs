@@ -1,0 +1,122 @@
+//! Turning a decision into the response: either Tessera's own answer, or the
+//! origin's response to the forwarded request. Bodies stream both ways.
+
+use tessera_core::config::CookieNames;
+use tessera_core::decision::Decision;
+use tessera_core::request::is_identity_header;
+use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result};
+
+/// Forwards `req` to `origin` with the decision's identity headers. Incoming
+/// `x-tessera-*` headers are dropped and Tessera's own cookies are removed
+/// from the `Cookie` header, so the origin sees neither spoofed identities nor
+/// sealed tokens.
+pub async fn forward(
+    req: &Request,
+    origin: &str,
+    set: &[(String, String)],
+    names: &CookieNames,
+) -> Result<Response> {
+    let url = req.url()?;
+    let target = match url.query() {
+        Some(q) => format!("{origin}{}?{q}", url.path()),
+        None => format!("{origin}{}", url.path()),
+    };
+    let headers = Headers::new();
+    for (name, value) in req.headers() {
+        if is_identity_header(&name) || name.eq_ignore_ascii_case("host") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("cookie") {
+            let kept = without_tessera_cookies(&value, names);
+            if !kept.is_empty() {
+                headers.append("cookie", &kept)?;
+            }
+            continue;
+        }
+        headers.append(&name, &value)?;
+    }
+    for (name, value) in set {
+        headers.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(req.inner().body().map(Into::into));
+    let upstream = Request::new_with_init(&target, &init)?;
+    Fetch::Request(upstream).send().await
+}
+
+/// The `Cookie` header without Tessera's cookies (whole or chunked).
+fn without_tessera_cookies(header: &str, names: &CookieNames) -> String {
+    let ours = |name: &str| {
+        [&names.session, &names.refresh, &names.transaction]
+            .iter()
+            .any(|n| {
+                name == n.as_str()
+                    || name
+                        .strip_prefix(n.as_str())
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
+            })
+    };
+    header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !ours(pair.split('=').next().unwrap_or("").trim()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `response` with the decision's headers added (`x-tessera-*`, `Set-Cookie`).
+pub fn finish(response: Response, decision: &Decision) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in response.headers() {
+        headers.append(&name, &value)?;
+    }
+    for (name, value) in decision.response_headers() {
+        if name == "set-cookie" {
+            headers.append(&name, &value)?;
+        } else {
+            headers.set(&name, &value)?;
+        }
+    }
+    Ok(response.with_headers(headers))
+}
+
+/// Tessera's own answer.
+pub fn respond(status: u16, headers: &[(String, String)], body: &str) -> Result<Response> {
+    let h = Headers::new();
+    for (name, value) in headers {
+        h.append(name, value)?;
+    }
+    let body = if body.is_empty() {
+        None
+    } else {
+        Some(body.to_string())
+    };
+    let response = match body {
+        Some(b) => Response::ok(b)?,
+        None => Response::empty()?,
+    };
+    Ok(response.with_status(status).with_headers(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tessera_cookies_never_reach_the_origin() {
+        let names = CookieNames {
+            session: "__Host-tessera-session".into(),
+            refresh: "__Host-tessera-refresh".into(),
+            transaction: "__Host-tessera-tx".into(),
+        };
+        let header = "theme=dark; __Host-tessera-session=t1.a; __Host-tessera-session.0=x; __Host-tessera-refresh=t1.b; __Host-tessera-tx=t1.c; __Host-tessera-sessionX=keep; cart=3";
+        assert_eq!(
+            without_tessera_cookies(header, &names),
+            "theme=dark; __Host-tessera-sessionX=keep; cart=3"
+        );
+    }
+}

@@ -1,0 +1,218 @@
+// The worker in workerd (miniflare) against a real OpenID Provider (oidc-provider)
+// and an echoing origin, all on 127.0.0.1. Access tokens live 4 s, so expiry and
+// refresh happen during the tests.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, Browser, sleep } from './stack.mjs';
+
+const status = (res) => [res.status, res.headers.get('x-tessera-status'), res.headers.get('x-tessera-reason')];
+
+/** Waits until the access token (4 s, no leeway) has expired. */
+const expire = () => sleep(4_600);
+
+describe('the worker with ES256 tokens and the refresh Durable Object', { timeout: 180_000 }, () => {
+  let stack;
+  before(async () => { stack = await startStack({ alg: 'ES256' }); });
+  after(async () => { await stack?.close(); });
+
+  test('an anonymous page navigation signs in at the provider and comes back to the page', async () => {
+    const b = new Browser(stack.app);
+    const first = await b.fetch('/dashboard?tab=1', { headers: { 'sec-fetch-dest': 'document' } });
+    assert.deepEqual(status(first), [302, 'signed-out', 'token-missing']);
+    assert.equal(first.headers.get('location'), '/__tessera/sign-in?redirect_url=%2Fdashboard%3Ftab%3D1');
+
+    const done = await b.signIn('/dashboard?tab=1');
+    assert.equal(done.headers.get('location'), '/dashboard?tab=1');
+    assert.ok(b.cookies.has('__Host-tessera-session') && b.cookies.has('__Host-tessera-refresh'));
+    assert.ok(!b.cookies.has('__Host-tessera-tx'), 'the transaction cookie is spent');
+
+    const page = await b.navigate('/dashboard?tab=1');
+    assert.deepEqual(status(page), [200, 'signed-in', null]);
+    const seen = await page.json();
+    assert.equal(seen.url, '/dashboard?tab=1');
+    assert.equal(seen.headers['x-tessera-user'], 'alice');
+    assert.match(seen.headers.authorization, /^Bearer ey/);
+    const claims = JSON.parse(Buffer.from(seen.headers['x-tessera-claims'], 'base64url'));
+    assert.equal(claims.aud, 'https://api.tessera.test');
+    assert.ok(!/tessera-(session|refresh)/.test(seen.headers.cookie ?? ''), 'sealed tokens never reach the origin');
+    assert.equal(page.headers.getSetCookie().filter((c) => c.startsWith('origin-cookie')).length, 1, 'origin cookies pass through');
+
+    const session = await b.fetch('/__tessera/session');
+    assert.equal(session.status, 200);
+    const body = await session.json();
+    assert.equal(body.identity.sub, 'alice');
+    assert.ok(!JSON.stringify(body).includes(seen.headers.authorization.slice(7)), 'the session endpoint never shows tokens');
+  });
+
+  test('an API call without a session is a 401 with a Bearer challenge', async () => {
+    const res = await new Browser(stack.app).fetch('/api/items');
+    assert.deepEqual(status(res), [401, 'signed-out', 'token-missing']);
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    const expired = await new Browser(stack.app).fetch('/api/items', { headers: { authorization: 'Bearer not.a.token' } });
+    assert.equal(expired.status, 401);
+    assert.match(expired.headers.get('www-authenticate'), /^Bearer error="invalid_token", error_description="/);
+  });
+
+  test('an expired access token is refreshed transparently; twenty concurrent requests make one refresh', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const before = { ...b.cookies };
+    await expire();
+    const refreshes = stack.idp.counts.refresh;
+    const cookie = b.header();
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      fetch(`${stack.app}/api/items/${i}`, { headers: { cookie }, redirect: 'manual' })));
+    for (const res of all) {
+      assert.deepEqual(status(res), [200, 'refreshed', null]);
+      assert.equal((await res.json()).headers['x-tessera-user'], 'alice');
+    }
+    assert.equal(stack.idp.counts.refresh - refreshes, 1, 'exactly one refresh reached the provider');
+    assert.equal(stack.idp.counts.refreshRefused, 0);
+
+    // Every response carries the same new session; the browser keeps the last.
+    b.apply(all[19]);
+    assert.notEqual(b.cookies.get('__Host-tessera-refresh'), before['__Host-tessera-refresh']);
+    const next = await b.fetch('/api/items');
+    assert.deepEqual(status(next), [200, 'signed-in', null]);
+
+    // A late tab still holding the rotated-out refresh token gets the same new
+    // tokens (replay window) instead of replaying it at the provider, which
+    // would revoke the whole grant.
+    const late = await fetch(`${stack.app}/api/late`, { headers: { cookie }, redirect: 'manual' });
+    assert.deepEqual(status(late), [200, 'refreshed', null]);
+    assert.equal(stack.idp.counts.refresh - refreshes, 1);
+    assert.equal(stack.idp.counts.refreshRefused, 0, 'the provider never saw the old token again');
+
+    // The session survives rotation: the next expiry refreshes with the new token.
+    await expire();
+    const again = await b.fetch('/api/items');
+    assert.deepEqual(status(again), [200, 'refreshed', null]);
+    assert.equal(stack.idp.counts.refresh - refreshes, 2);
+  });
+
+  test('sign-out revokes the refresh token at the provider and clears the cookies', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const kept = b.header();
+    const revocations = stack.idp.counts.revocations;
+    const out = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { origin: stack.app } });
+    assert.equal(out.status, 303);
+    assert.match(out.headers.get('location'), new RegExp(`^${stack.idp.issuer}/session/end\\?client_id=`));
+    assert.equal(stack.idp.counts.revocations - revocations, 1);
+    assert.ok(!b.cookies.has('__Host-tessera-session') && !b.cookies.has('__Host-tessera-refresh'));
+
+    // The old cookies, once their access token expires, cannot be refreshed.
+    await expire();
+    const refused = stack.idp.counts.refreshRefused;
+    const res = await fetch(`${stack.app}/api/items`, { headers: { cookie: kept }, redirect: 'manual' });
+    assert.deepEqual(status(res), [401, 'signed-out', 'refresh-token-invalid']);
+    assert.equal(stack.idp.counts.refreshRefused - refused, 1, 'the provider refused the revoked token');
+    assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('__Host-tessera-refresh=;')), 'cookies cleared');
+  });
+
+  test('spoofed identity headers never reach the origin', async () => {
+    const spoof = { 'x-tessera-user': 'admin', 'X-Tessera-Claims': 'eyJzdWIiOiJhZG1pbiJ9' };
+    const anon = await new Browser(stack.app).fetch('/public/page', { headers: spoof });
+    assert.deepEqual(status(anon), [200, 'signed-out', 'token-missing']);
+    const seen = (await anon.json()).headers;
+    assert.equal(seen['x-tessera-user'], undefined);
+    assert.equal(seen['x-tessera-claims'], undefined);
+
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const signed = await b.fetch('/api/me', { headers: spoof });
+    assert.equal((await signed.json()).headers['x-tessera-user'], 'alice');
+  });
+
+  test('a cross-site POST with the session cookie is refused', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const res = await b.fetch('/api/transfer', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: 'amount=1000',
+    });
+    assert.deepEqual(status(res), [403, 'denied', 'csrf-rejected']);
+    const same = await b.fetch('/api/transfer', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'same-origin', 'content-type': 'text/plain' },
+      body: 'amount=1',
+    });
+    assert.equal(same.status, 200);
+    assert.equal((await same.json()).body, 'amount=1', 'the body streams through to the origin');
+  });
+
+  test('tampered, truncated and foreign-key cookies are refused as unsealable', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const sealed = b.cookies.get('__Host-tessera-session');
+    const flip = sealed.slice(0, 20) + (sealed[20] === 'A' ? 'B' : 'A') + sealed.slice(21);
+    // Sealed with another (valid-looking) key id the worker does not hold.
+    const foreign = sealed.replace(/^t1\.k1\./, 't1.k9.');
+    for (const value of [flip, sealed.slice(0, sealed.length - 10), foreign]) {
+      const res = await fetch(`${stack.app}/api/items`, {
+        headers: { cookie: `__Host-tessera-session=${value}` },
+        redirect: 'manual',
+      });
+      assert.deepEqual(status(res), [401, 'signed-out', 'cookie-unsealable']);
+      assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('__Host-tessera-session=;')), 'the bad cookie is cleared');
+    }
+  });
+
+  test('the provider rotates its signing key and sessions keep working', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    const kid = await stack.idp.rotateKeys();
+    await expire();
+    const res = await b.fetch('/api/items');
+    assert.deepEqual(status(res), [200, 'refreshed', null]);
+    const token = (await res.json()).headers.authorization.slice(7);
+    const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url'));
+    assert.equal(header.kid, kid, 'the new token is signed with the new key');
+    // Sessions signed before the rotation keep working too.
+    const old = new Browser(stack.app);
+    await old.signIn('/');
+    assert.equal((await old.fetch('/api/items')).status, 200);
+  });
+
+  test('a provider outage keeps sessions: valid tokens pass, expired ones get 503, and it recovers', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    await stack.idp.stop();
+    try {
+      assert.deepEqual(status(await b.fetch('/api/items')), [200, 'signed-in', null]);
+      await expire();
+      const res = await b.fetch('/api/items');
+      assert.deepEqual(status(res), [503, 'unavailable', 'auth-api-unavailable']);
+      assert.ok(res.headers.get('retry-after'));
+      assert.equal(res.headers.getSetCookie().length, 0, 'no cookie is cleared during an outage');
+    } finally {
+      await stack.idp.start();
+    }
+    const back = await b.fetch('/api/items');
+    assert.deepEqual(status(back), [200, 'refreshed', null]);
+  });
+});
+
+describe('the worker with RS256 tokens and in-isolate refresh only', { timeout: 120_000 }, () => {
+  let stack;
+  before(async () => { stack = await startStack({ alg: 'RS256', refreshObject: false }); });
+  after(async () => { await stack?.close(); });
+
+  test('sign-in, expiry, one refresh for concurrent requests, sign-out', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/home');
+    assert.deepEqual(status(await b.navigate('/home')), [200, 'signed-in', null]);
+    await expire();
+    const refreshes = stack.idp.counts.refresh;
+    const cookie = b.header();
+    const all = await Promise.all(Array.from({ length: 10 }, () =>
+      fetch(`${stack.app}/api/x`, { headers: { cookie }, redirect: 'manual' })));
+    assert.deepEqual(all.map((r) => r.status), Array(10).fill(200));
+    assert.equal(stack.idp.counts.refresh - refreshes, 1);
+    b.apply(all[0]);
+    const out = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(out.status, 303);
+    assert.deepEqual(status(await b.fetch('/api/x')), [401, 'signed-out', 'token-missing']);
+  });
+});
