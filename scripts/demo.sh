@@ -1,23 +1,12 @@
 #!/usr/bin/env bash
-# The demo: the `tessera` CLI explains verdicts on a bundled Clerk-shaped session
-# token (ES256, 60 s lifetime) against a bundled key set. Times are pinned with
-# --now so the demo is the same every day.
+# The demo: a local OpenID Provider, an origin app and the Tessera worker in
+# workerd, all on 127.0.0.1. Prints the URL and the test user's credentials and
+# serves until Ctrl-C; with --walkthrough it signs in, calls a protected page,
+# waits for a transparent refresh and signs out from the terminal instead.
+# Installs what it needs (npm tools, the wasm32 target, pinned wasm-bindgen-cli
+# and worker-build) on first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p tessera-cli
-tessera=target/debug/tessera
-demo=tests/fixtures/demo
-args=(--token "@$demo/session.jwt" --jwks "$demo/jwks.json"
-      --issuer https://auth.tessera.example --authorized-party https://app.tessera.example)
-
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { step "$*"; "$@" || echo "(exit $?)"; }
-
-run "$tessera" inspect "@$demo/session.jwt"
-run "$tessera" verify "${args[@]}" --now 1800000030
-run "$tessera" verify "${args[@]}" --now 1800000120
-run "$tessera" verify --token "@$demo/session.jwt" --jwks "$demo/jwks.json" --issuer https://auth.tessera.example \
-    --authorized-party https://other-app.example --now 1800000030 --json
-tampered=$(sed 's/\.eyJhenAi/.eyJBenAi/' "$demo/session.jwt")
-run "$tessera" verify --token "$tampered" --jwks "$demo/jwks.json" --issuer https://auth.tessera.example --now 1800000030
-run "$tessera" verify "${args[@]}" --now 1800000030 --alg RS256
+npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund
+./scripts/build-worker.sh >/tmp/tessera-worker-build.log 2>&1 || { cat /tmp/tessera-worker-build.log; exit 1; }
+exec node scripts/demo.mjs "$@"

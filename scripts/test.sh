@@ -15,8 +15,8 @@ cargo build -p tessera-core --target wasm32-unknown-unknown --no-default-feature
 echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"
 cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release
 
-echo "== tests (native, wasmtime, CLI, doc tests)"
-cargo test --workspace
+echo "== tests (native, wasmtime, CLI, doc tests; the worker is tested end to end below)"
+cargo test --workspace --exclude tessera-worker
 
 echo "== npm tools (workerd via miniflare, oidc-provider, wasm-opt)"
 npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund

@@ -40,8 +40,9 @@ export async function startOrigin(port = 0) {
 /**
  * Starts everything. `config` is merged over the default Tessera configuration.
  * `refreshObject: false` leaves the Durable Object unbound (in-isolate refresh only).
+ * `workerLog` is the worker's TESSERA_LOG.
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {}, port, refreshObject = true, log = false } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {}, port, refreshObject = true, log = false, workerLog = 'problems' } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://127.0.0.1:${workerPort}`;
   const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl });
@@ -76,6 +77,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {
       ORIGIN_URL: origin.url,
       TESSERA_CLIENT_SECRET: CLIENT_SECRET,
       TESSERA_COOKIE_KEYS: COOKIE_KEYS,
+      TESSERA_LOG: workerLog,
     },
     durableObjects: refreshObject ? { TESSERA_REFRESH: 'RefreshSession' } : {},
     cache: true,

@@ -123,6 +123,25 @@ impl CookieJar {
     }
 }
 
+/// A `Cookie` header without the cookies stored under `names` (whole or
+/// chunked), for forwarding to an origin that must not see them.
+///
+/// ```
+/// use tessera_core::cookie::without;
+/// assert_eq!(without("a=1; s=x; s.0=y; sx=2", &["s"]), "a=1; sx=2");
+/// ```
+pub fn without(header: &str, names: &[&str]) -> String {
+    header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("").trim();
+            !pair.is_empty() && !names.iter().any(|n| name == *n || chunk_index(n, name).is_some())
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `Some(i)` when `candidate` is chunk `i` of cookie `name` (`name.i`).
 fn chunk_index(name: &str, candidate: &str) -> Option<usize> {
     candidate.strip_prefix(name)?.strip_prefix('.')?.parse().ok()

@@ -2,6 +2,7 @@
 //! origin's response to the forwarded request. Bodies stream both ways.
 
 use tessera_core::config::CookieNames;
+use tessera_core::cookie;
 use tessera_core::decision::Decision;
 use tessera_core::request::is_identity_header;
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Result};
@@ -27,7 +28,12 @@ pub async fn forward(
             continue;
         }
         if name.eq_ignore_ascii_case("cookie") {
-            let kept = without_tessera_cookies(&value, names);
+            let ours = [
+                names.session.as_str(),
+                names.refresh.as_str(),
+                names.transaction.as_str(),
+            ];
+            let kept = cookie::without(&value, &ours);
             if !kept.is_empty() {
                 headers.append("cookie", &kept)?;
             }
@@ -45,27 +51,6 @@ pub async fn forward(
         .with_body(req.inner().body().map(Into::into));
     let upstream = Request::new_with_init(&target, &init)?;
     Fetch::Request(upstream).send().await
-}
-
-/// The `Cookie` header without Tessera's cookies (whole or chunked).
-fn without_tessera_cookies(header: &str, names: &CookieNames) -> String {
-    let ours = |name: &str| {
-        [&names.session, &names.refresh, &names.transaction]
-            .iter()
-            .any(|n| {
-                name == n.as_str()
-                    || name
-                        .strip_prefix(n.as_str())
-                        .and_then(|rest| rest.strip_prefix('.'))
-                        .is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))
-            })
-    };
-    header
-        .split(';')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty() && !ours(pair.split('=').next().unwrap_or("").trim()))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// `response` with the decision's headers added (`x-tessera-*`, `Set-Cookie`).
@@ -100,23 +85,4 @@ pub fn respond(status: u16, headers: &[(String, String)], body: &str) -> Result<
         None => Response::empty()?,
     };
     Ok(response.with_status(status).with_headers(h))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tessera_cookies_never_reach_the_origin() {
-        let names = CookieNames {
-            session: "__Host-tessera-session".into(),
-            refresh: "__Host-tessera-refresh".into(),
-            transaction: "__Host-tessera-tx".into(),
-        };
-        let header = "theme=dark; __Host-tessera-session=t1.a; __Host-tessera-session.0=x; __Host-tessera-refresh=t1.b; __Host-tessera-tx=t1.c; __Host-tessera-sessionX=keep; cart=3";
-        assert_eq!(
-            without_tessera_cookies(header, &names),
-            "theme=dark; __Host-tessera-sessionX=keep; cart=3"
-        );
-    }
 }

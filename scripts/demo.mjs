@@ -1,0 +1,71 @@
+// The demo's driver: starts the stack (tests/e2e/stack.mjs) on fixed ports and
+// either serves it or walks through a session from the terminal.
+import { startStack, Browser, sleep } from '../tests/e2e/stack.mjs';
+
+const walkthrough = process.argv.includes('--walkthrough');
+const ttl = 8;
+const stack = await startStack({
+  port: Number(process.env.TESSERA_DEMO_PORT ?? 8787),
+  accessTokenTtl: ttl,
+  // Plain http on 127.0.0.1: cookies without the __Host-/Secure requirements.
+  config: { cookies: { prefix: 'tessera', secure: false } },
+  workerLog: walkthrough ? 'off' : 'all',
+});
+
+const bold = (s) => `\x1b[1m${s}\x1b[0m`;
+const show = (n, what, res, extra = '') => {
+  const status = res.headers.get('x-tessera-status');
+  const reason = res.headers.get('x-tessera-reason');
+  console.log(`${bold(`${n}.`)} ${what}\n   → ${res.status} · x-tessera-status: ${status}${reason ? ` · x-tessera-reason: ${reason}` : ''}${extra}`);
+};
+
+if (!walkthrough) {
+  console.log(`
+Tessera is protecting a demo origin at ${bold(stack.app)}
+  public:    ${stack.app}/            (identity forwarded when signed in)
+  protected: ${stack.app}/dashboard   (page: redirects to sign-in)
+             ${stack.app}/api/me      (API: 401 without a session)
+  session:   ${stack.app}/__tessera/session
+  sign-out:  POST ${stack.app}/__tessera/sign-out
+The provider (${stack.idp.issuer}) accepts ${bold('any login and any password')}, e.g. alice / secret.
+Access tokens live ${ttl} s, so you will see refreshes. Ctrl-C stops everything.
+`);
+  const stop = async () => { await stack.close(); process.exit(0); };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} else {
+  try {
+    const b = new Browser(stack.app);
+    console.log(`Provider ${stack.idp.issuer} · worker ${stack.app} · origin ${stack.origin.url}\n`);
+    let res = await b.fetch('/dashboard', { headers: { 'sec-fetch-dest': 'document' } });
+    show(1, 'GET /dashboard as a stranger (a page navigation)', res, ` · location: ${res.headers.get('location')}`);
+
+    res = await b.signIn('/dashboard', 'alice');
+    show(2, 'sign-in: /__tessera/sign-in → provider login as alice → /__tessera/callback', res,
+      ` · cookies: ${[...b.cookies.keys()].join(', ')}`);
+
+    res = await b.fetch('/dashboard', { headers: { 'sec-fetch-dest': 'document' } });
+    const seen = (await res.json()).headers;
+    show(3, 'GET /dashboard with the session', res, `\n   the origin saw x-tessera-user: ${seen['x-tessera-user']}, authorization: Bearer ${seen.authorization.slice(7, 27)}…`);
+
+    res = await b.fetch('/api/me', { headers: { 'x-tessera-user': 'admin' } });
+    show(4, 'GET /api/me with a spoofed x-tessera-user: admin', res, `\n   the origin saw x-tessera-user: ${(await res.json()).headers['x-tessera-user']}`);
+
+    console.log(`\n   … waiting ${ttl + 1} s for the access token to expire …\n`);
+    await sleep((ttl + 1) * 1000);
+    const before = stack.idp.counts.refresh;
+    res = await b.fetch('/api/me');
+    show(5, 'GET /api/me after expiry', res, ` · refreshes at the provider: ${stack.idp.counts.refresh - before} · new cookies: ${res.headers.getSetCookie().filter((c) => c.startsWith('tessera-')).length}`);
+
+    res = await b.fetch('/api/transfer', { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' } });
+    show(6, 'a cross-site POST /api/transfer with the session cookie', res);
+
+    res = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    show(7, 'POST /__tessera/sign-out', res, ` · revoked at the provider: ${stack.idp.counts.revocations} · location: ${res.headers.get('location').split('?')[0]}`);
+
+    res = await b.fetch('/api/me');
+    show(8, 'GET /api/me after sign-out', res, ` · www-authenticate: ${res.headers.get('www-authenticate')}`);
+  } finally {
+    await stack.close();
+  }
+}
