@@ -204,10 +204,31 @@ fn drive(
                 };
                 engine.resume(p, reply, now, seed(now, round))
             }
+            Step::Verify(p) => {
+                let check = p.signature_check().expect("a check").clone();
+                engine.resume(p, Reply::Signature(host_verify(&check)), now, seed(now, round))
+            }
             Step::Idle => panic!("Idle for a request"),
         };
     }
     unreachable!()
+}
+
+/// A host's native signature check (here p256 directly on the SPKI the engine
+/// hands out; in the worker it is WebCrypto).
+fn host_verify(check: &tessera_core::engine::SignatureCheck) -> bool {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+    assert_eq!(
+        check.alg,
+        tessera_core::Alg::Es256,
+        "only ES256 is handed to this host"
+    );
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&check.spki_der).unwrap();
+    let Ok(sig) = p256::ecdsa::Signature::from_slice(&check.signature) else {
+        return false;
+    };
+    key.verify(&check.signing_input, &sig).is_ok()
 }
 
 /// A cookie store that applies `set-cookie` like a browser.
@@ -1268,7 +1289,7 @@ fn a_late_tab_with_the_rotated_refresh_token_gets_the_same_tokens() {
                     };
                     e.resume(p, Reply::Tokens(result), NOW, seed(NOW, 10 + tab))
                 }
-                Step::Idle => unreachable!(),
+                Step::Verify(_) | Step::Idle => unreachable!(),
             };
         };
         outcomes.push(decision);
@@ -1612,6 +1633,87 @@ fn incoming_identity_headers_never_survive() {
         panic!()
     };
     assert!(headers.is_empty());
+}
+
+#[test]
+fn host_signature_checks_are_asked_once_per_token_and_trusted_only_for_their_algorithms() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({})).with_host_signatures(&[tessera_core::Alg::Es256]);
+    let token = access_token(&keys, json!({}));
+    let auth = format!("Bearer {token}");
+    let headers = [("authorization", auth.as_str())];
+    let req = Request {
+        method: "GET",
+        url: "/api/x",
+        headers: &headers,
+    };
+    // Discovery and keys first, then the signature goes to the host.
+    let mut step = e.handle(&req, NOW, seed(NOW, 0));
+    let mut asked = 0;
+    let d = loop {
+        step = match step {
+            Step::Done(d) => break d,
+            Step::Fetch(p) => {
+                let (status, cc, body) = idp.answer(p.request()).unwrap();
+                e.resume(
+                    p,
+                    Reply::Response {
+                        status,
+                        cache_control: cc,
+                        body: &body,
+                    },
+                    NOW,
+                    seed(NOW, 1),
+                )
+            }
+            Step::Verify(p) => {
+                asked += 1;
+                let check = p.signature_check().unwrap().clone();
+                assert_eq!(check.key_id.len(), 64);
+                assert!(token.starts_with(std::str::from_utf8(&check.signing_input).unwrap()));
+                e.resume(p, Reply::Signature(host_verify(&check)), NOW, seed(NOW, 2))
+            }
+            other => panic!("{other:?}"),
+        };
+    };
+    assert_eq!((d.status, asked), (Status::SignedIn, 1));
+    // A repeat is a memo hit: no host check.
+    let d = drive(&mut e, &mut idp, "GET", "/api/x", &headers, NOW);
+    assert!(d.event.memo_hit);
+    // The host's "no" is a signature-invalid refusal.
+    let mut bad = token.clone().into_bytes();
+    let i = bad.len() - 20;
+    bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+    let auth = format!("Bearer {}", String::from_utf8(bad).unwrap());
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &auth)],
+        NOW,
+    );
+    assert_eq!(d.reason.map(|r| r.code()), Some("signature-invalid"));
+    // Other algorithms stay in the engine (host_verify would panic on them).
+    let ed = keys.token(
+        "EdDSA",
+        &json!({"alg":"EdDSA","kid":"ed"}),
+        &claims(json!({ "sid": "s" })),
+    );
+    let auth = format!("Bearer {ed}");
+    assert_eq!(
+        drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("authorization", &auth)],
+            NOW
+        )
+        .status,
+        Status::SignedIn
+    );
 }
 
 #[test]

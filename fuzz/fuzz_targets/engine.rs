@@ -18,12 +18,15 @@ fuzz_target!(|data: &[u8]| {
     let url = lines.next().unwrap_or("");
     let headers: Vec<(&str, &str)> = lines.by_ref().take(6).filter_map(|l| l.split_once(':')).collect();
     let body = lines.collect::<Vec<_>>().join("\n");
-    let mut engine = Engine::new(TesseraConfig::from_json(CONFIG).expect("fixed config")).expect("engine");
+    let mut engine = Engine::new(TesseraConfig::from_json(CONFIG).expect("fixed config"))
+        .expect("engine")
+        .with_host_signatures(&[tessera_core::Alg::Es256]);
     let now = 1_800_000_000;
     let mut step = engine.handle(&Request { method, url, headers: &headers }, now, [7; 32]);
     for round in 0..8u8 {
         step = match step {
             Step::Done(_) | Step::Idle => return,
+            Step::Verify(p) => engine.resume(p, Reply::Signature(round % 2 == 0), now, [round; 32]),
             Step::Fetch(p) | Step::Refresh(p) => {
                 let reply = Reply::Response { status: 200, cache_control: Some("max-age=60"), body: body.as_bytes() };
                 engine.resume(p, reply, now, [round; 32])

@@ -40,9 +40,10 @@ export async function startOrigin(port = 0) {
 /**
  * Starts everything. `config` is merged over the default Tessera configuration.
  * `refreshObject: false` leaves the Durable Object unbound (in-isolate refresh only).
- * `workerLog` is the worker's TESSERA_LOG.
+ * `workerLog` is the worker's TESSERA_LOG; `hostSignatures` its TESSERA_HOST_SIGNATURES
+ * (default: the worker default, WebCrypto for ES256, RSnnn and PSnnn).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {}, port, refreshObject = true, log = false, workerLog = 'problems' } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://127.0.0.1:${workerPort}`;
   const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl });
@@ -78,6 +79,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {
       TESSERA_CLIENT_SECRET: CLIENT_SECRET,
       TESSERA_COOKIE_KEYS: COOKIE_KEYS,
       TESSERA_LOG: workerLog,
+      ...(hostSignatures === undefined ? {} : { TESSERA_HOST_SIGNATURES: hostSignatures }),
     },
     durableObjects: refreshObject ? { TESSERA_REFRESH: 'RefreshSession' } : {},
     cache: true,

@@ -41,7 +41,7 @@
 //!                 "token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jwks"}"#;
 //!             engine.resume(pending, Reply::Response { status: 200, cache_control: None, body }, now, random)
 //!         }
-//!         Step::Refresh(_) | Step::Idle => unreachable!(),
+//!         Step::Refresh(_) | Step::Verify(_) | Step::Idle => unreachable!(),
 //!     };
 //! };
 //! assert_eq!(decision.status, Status::Handshake);
@@ -66,7 +66,7 @@ use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method};
 use crate::routes::{Access, Routes};
 use crate::seal::Keyring;
 use crate::verifier::Verifier;
-use crate::{b64, forward, jws};
+use crate::{b64, forward, jws, Alg};
 use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::String;
@@ -137,6 +137,27 @@ pub enum Reply<'a> {
     /// Durable Object), or the host's own call read with
     /// [`oidc::token_response`].
     Tokens(Result<TokenSet, Refusal>),
+    /// For [`Step::Verify`]: whether the signature verified.
+    Signature(bool),
+}
+
+/// A signature check the host performs natively (e.g. WebCrypto's
+/// `crypto.subtle.verify`) for an algorithm given to
+/// [`Engine::with_host_signatures`]. Everything else about the token (header
+/// rules, key selection, claims) stays in the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureCheck {
+    /// The algorithm (`ES256` signatures are raw `r ‖ s`, as WebCrypto expects).
+    pub alg: Alg,
+    /// The key, as DER SubjectPublicKeyInfo (WebCrypto's `spki` import format).
+    pub spki_der: Vec<u8>,
+    /// A stable name for the key, for caching imported keys: the hex SHA-256 of
+    /// `spki_der`.
+    pub key_id: String,
+    /// The bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
 }
 
 /// What the host does next.
@@ -152,6 +173,9 @@ pub enum Step {
     /// refresh runs per session (see [`crate::refresh`]), then resume with the
     /// reply or with [`Reply::Tokens`].
     Refresh(Pending),
+    /// Check [`Pending::signature_check`] natively and resume with
+    /// [`Reply::Signature`]. Only with [`Engine::with_host_signatures`].
+    Verify(Pending),
     /// Nothing left to do (a background revalidation finished).
     Idle,
 }
@@ -159,11 +183,14 @@ pub enum Step {
 /// A request suspended on an HTTP call. Opaque; holds everything the request
 /// needs to continue, so the engine itself keeps no per-request state.
 pub struct Pending {
-    request: HttpRequest,
+    /// `None` for a signature check.
+    request: Option<HttpRequest>,
     wait: Wait,
     event: Event,
     /// Background work found before the suspension, handed out with the decision.
     background: Vec<Pending>,
+    /// Host signature checks done so far.
+    signatures: Vec<([u8; 32], bool)>,
 }
 
 impl core::fmt::Debug for Pending {
@@ -175,9 +202,26 @@ impl core::fmt::Debug for Pending {
 }
 
 impl Pending {
-    /// The HTTP request to make.
+    /// The HTTP request to make (for [`Step::Fetch`] and [`Step::Refresh`];
+    /// an empty `GET` for [`Step::Verify`]).
     pub fn request(&self) -> &HttpRequest {
-        &self.request
+        static NONE: HttpRequest = HttpRequest {
+            method: "GET",
+            url: String::new(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: 0,
+            max_bytes: 0,
+        };
+        self.request.as_ref().unwrap_or(&NONE)
+    }
+
+    /// For [`Step::Verify`]: the signature to check.
+    pub fn signature_check(&self) -> Option<&SignatureCheck> {
+        match &self.wait {
+            Wait::Signature(check, _) => Some(check),
+            _ => None,
+        }
     }
 
     /// For [`Step::Refresh`]: the refresh token being exchanged, the key by
@@ -201,6 +245,8 @@ enum Wait {
     Tokens { req: OwnedRequest, via: Via },
     /// A revocation reply; then finish signing out.
     Revocation(OwnedRequest),
+    /// The host's signature check; then run `then` again.
+    Signature(SignatureCheck, Then),
 }
 
 #[derive(Clone, Copy)]
@@ -323,6 +369,8 @@ struct Ctx {
     entropy: Entropy,
     event: Event,
     background: Vec<Pending>,
+    /// Host signature checks done for this request: (check id, valid).
+    signatures: Vec<([u8; 32], bool)>,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -335,9 +383,17 @@ struct DiscoveryCache {
 /// What verifying a token came to.
 enum Verified {
     Ok(Arc<Identity>),
-    /// A cache fill is needed first.
-    Need(Fill, HttpRequest),
+    /// Something must be done first.
+    Need(Need),
     Err(Refusal),
+}
+
+/// What a verification waits for.
+enum Need {
+    /// A cache fill.
+    Fill(Fill, HttpRequest),
+    /// The host's signature check.
+    Signature(SignatureCheck),
 }
 
 /// Where a request is going.
@@ -392,6 +448,8 @@ pub struct Engine {
     jwks: Option<JwksCache>,
     static_keys: bool,
     keys_generation: u64,
+    /// Algorithms whose signatures the host checks ([`Step::Verify`]).
+    host_signatures: Vec<Alg>,
 }
 
 impl Engine {
@@ -433,8 +491,18 @@ impl Engine {
             jwks: None,
             static_keys,
             keys_generation: 0,
+            host_signatures: Vec::new(),
             config,
         })
+    }
+
+    /// Hands the raw signature check of `algs` to the host: verifications of
+    /// such tokens suspend with [`Step::Verify`] (memo hits never do). For
+    /// runtimes whose native crypto beats the pure-Rust check (WebCrypto in
+    /// workerd, `node:crypto`). Default: none, every check in the engine.
+    pub fn with_host_signatures(mut self, algs: &[Alg]) -> Engine {
+        self.host_signatures = algs.to_vec();
+        self
     }
 
     /// The configuration.
@@ -456,12 +524,24 @@ impl Engine {
             wait,
             event,
             background,
+            signatures,
             ..
         } = pending;
         let mut ctx = Ctx::new(now, random, event);
         ctx.background = background;
-        ctx.event.fetches += 1;
+        ctx.signatures = signatures;
+        if !matches!(wait, Wait::Signature(..)) {
+            ctx.event.fetches += 1;
+        }
         let step = match wait {
+            Wait::Signature(check, then) => {
+                let valid = matches!(reply, Reply::Signature(true));
+                ctx.signatures.push((
+                    check_id(&check.spki_der, &check.signing_input, &check.signature),
+                    valid,
+                ));
+                self.then(then, &mut ctx)
+            }
             Wait::Fill(fill, then) => {
                 self.fill(fill, reply, &mut ctx);
                 self.then(then, &mut ctx)
@@ -474,6 +554,9 @@ impl Engine {
                         AuthApiUnavailable,
                         "the token endpoint could not be reached: {why}"
                     )),
+                    Reply::Signature(_) => {
+                        Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
+                    }
                 };
                 self.on_tokens(req, via, result, &mut ctx)
             }
@@ -609,9 +692,7 @@ impl Engine {
                         Verified::Ok(identity) => {
                             self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
                         }
-                        Verified::Need(fill, http) => {
-                            ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
-                        }
+                        Verified::Need(need) => ctx.wait(need, Then::Request(OwnedRequest::new(req))),
                         Verified::Err(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
                     };
                 }
@@ -665,9 +746,7 @@ impl Engine {
                         _ => return self.signed_in(target, identity, &token, Status::SignedIn, clear, ctx),
                     }
                 }
-                Verified::Need(fill, http) => {
-                    return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
-                }
+                Verified::Need(need) => return ctx.wait(need, Then::Request(OwnedRequest::new(req))),
                 // An outage: refreshing would not help verify the new token either.
                 Verified::Err(refusal) if is_outage(&refusal) => {
                     return self.refuse(req, refusal, access, ctx, clear)
@@ -718,7 +797,7 @@ impl Engine {
             fallback,
         };
         Step::Refresh(ctx.pending(
-            post(form),
+            Some(post(form)),
             Wait::Tokens {
                 req: OwnedRequest::new(req),
                 via,
@@ -794,12 +873,12 @@ impl Engine {
                             ctx,
                         )
                     }
-                    Verified::Need(fill, http) => {
+                    Verified::Need(need) => {
                         let via = Via::Refresh {
                             refresh_token,
                             fallback,
                         };
-                        ctx.suspend(http, Wait::Fill(fill, Then::Tokens { req, via, tokens }))
+                        ctx.wait(need, Then::Tokens { req, via, tokens })
                     }
                     // Keys are down: keep the new tokens (the old refresh token is
                     // spent) and answer 503.
@@ -1077,13 +1156,13 @@ impl Engine {
         };
         let identity = match self.verify_issued(&tokens, &tx.n, ctx) {
             Verified::Ok(identity) => identity,
-            Verified::Need(fill, http) => {
+            Verified::Need(need) => {
                 let then = Then::Tokens {
                     req,
                     via: Via::Callback(tx),
                     tokens,
                 };
-                return ctx.suspend(http, Wait::Fill(fill, then));
+                return ctx.wait(need, then);
             }
             Verified::Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
@@ -1226,13 +1305,34 @@ impl Engine {
         } else {
             &mut self.id_verifier
         };
-        match verifier.verify(token, ctx.now) {
-            Ok(identity) => Verified::Ok(identity),
+        let signed = verifier.prepare(token).and_then(|prepared| {
+            if !self.host_signatures.contains(&prepared.alg()) {
+                return prepared.check_signature().map(Ok);
+            }
+            let spki_der = prepared.key().spki_der();
+            let id = check_id(&spki_der, prepared.signing_input(), prepared.signature());
+            match ctx.signatures.iter().find(|(done, _)| *done == id) {
+                Some((_, valid)) => prepared.host_checked(*valid).map(Ok),
+                None => Ok(Err(SignatureCheck {
+                    alg: prepared.alg(),
+                    key_id: hex(&Sha256::digest(&spki_der)),
+                    spki_der,
+                    signing_input: prepared.signing_input().to_vec(),
+                    signature: prepared.signature().to_vec(),
+                })),
+            }
+        });
+        match signed {
+            Ok(Ok(signed)) => match verifier.finish(signed, ctx.now) {
+                Ok(identity) => Verified::Ok(identity),
+                Err(refusal) => Verified::Err(refusal),
+            },
+            Ok(Err(check)) => Verified::Need(Need::Signature(check)),
             Err(refusal) if refusal.reason == Reason::KeyNotFound => {
                 let kid = jws::parse(token).ok().and_then(|p| p.kid);
                 match (kid, self.jwks.as_mut()) {
                     (Some(kid), Some(cache)) => match cache.on_unknown_kid(&kid, ctx.now) {
-                        UnknownKid::Refetch(request) => Verified::Need(Fill::Keys, get(&request)),
+                        UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
                         UnknownKid::Refuse => Verified::Err(refusal),
                     },
                     _ => Verified::Err(refusal),
@@ -1250,7 +1350,7 @@ impl Engine {
         if self.jwks.is_none() {
             match self.discovery(ctx.now) {
                 Ok(_) => {}
-                Err(Err(http)) => return Err(Verified::Need(Fill::Discovery, http)),
+                Err(Err(http)) => return Err(Verified::Need(Need::Fill(Fill::Discovery, http))),
                 Err(Ok(refusal)) => return Err(Verified::Err(refusal)),
             }
         }
@@ -1267,17 +1367,18 @@ impl Engine {
             Lookup::Stale { refetch, .. } => {
                 if let Some(request) = refetch {
                     ctx.background.push(Pending {
-                        request: get(&request),
+                        request: Some(get(&request)),
                         wait: Wait::Fill(Fill::Keys, Then::Idle),
                         event: Event::default(),
                         background: Vec::new(),
+                        signatures: Vec::new(),
                     });
                 }
                 KeysUse::Stale
             }
-            Lookup::Fetch(request) => return Err(Verified::Need(Fill::Keys, get(&request))),
+            Lookup::Fetch(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
             Lookup::Unavailable(refusal) => match cache.in_flight(now) {
-                Some(request) => return Err(Verified::Need(Fill::Keys, get(&request))),
+                Some(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
                 None => {
                     ctx.event.keys = KeysUse::Unavailable;
                     return Err(Verified::Err(refusal));
@@ -1352,7 +1453,7 @@ impl Engine {
                     Reply::Failed(why) => {
                         Err(refuse!(AuthApiUnavailable, "fetching {} failed: {why}", c.url))
                     }
-                    Reply::Tokens(_) => Err(refuse!(
+                    Reply::Tokens(_) | Reply::Signature(_) => Err(refuse!(
                         AuthApiUnavailable,
                         "the discovery fetch got no HTTP reply"
                     )),
@@ -1376,7 +1477,7 @@ impl Engine {
                         body,
                     },
                     Reply::Failed(why) => FetchOutcome::Failed(why),
-                    Reply::Tokens(_) => FetchOutcome::Failed("no HTTP reply"),
+                    Reply::Tokens(_) | Reply::Signature(_) => FetchOutcome::Failed("no HTTP reply"),
                 };
                 if cache.on_fetched(now, outcome).is_ok() {
                     ctx.event.keys = KeysUse::Fetched;
@@ -1482,20 +1583,30 @@ impl Ctx {
             entropy: Entropy { seed, counter: 0 },
             event,
             background: Vec::new(),
+            signatures: Vec::new(),
         }
     }
 
-    fn pending(&mut self, request: HttpRequest, wait: Wait) -> Pending {
+    fn pending(&mut self, request: Option<HttpRequest>, wait: Wait) -> Pending {
         Pending {
             request,
             wait,
             event: self.event.clone(),
             background: core::mem::take(&mut self.background),
+            signatures: core::mem::take(&mut self.signatures),
         }
     }
 
     fn suspend(&mut self, request: HttpRequest, wait: Wait) -> Step {
-        Step::Fetch(self.pending(request, wait))
+        Step::Fetch(self.pending(Some(request), wait))
+    }
+
+    /// Suspends until `need` is met, then runs `then`.
+    fn wait(&mut self, need: Need, then: Then) -> Step {
+        match need {
+            Need::Fill(fill, request) => self.suspend(request, Wait::Fill(fill, then)),
+            Need::Signature(check) => Step::Verify(self.pending(None, Wait::Signature(check, then))),
+        }
     }
 
     fn decide(
@@ -1580,6 +1691,20 @@ fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Reque
         url: &req.url,
         headers,
     }
+}
+
+/// Names one host signature check: the key, the signed bytes and the signature.
+fn check_id(spki_der: &[u8], signing_input: &[u8], signature: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [spki_der, signing_input, signature] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The refusal with its message put in context.

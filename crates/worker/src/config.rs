@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `TESSERA_CONFIG` | var | the configuration JSON (no secrets in it) |
 //! | `ORIGIN_URL` | var | where to proxy, e.g. `https://app-origin.example.com` |
+//! | `TESSERA_HOST_SIGNATURES` | var | algorithms checked with WebCrypto (default `ES256,RS256,RS384,RS512,PS256,PS384,PS512`; `none` keeps every check in Rust) |
 //! | `TESSERA_LOG` | var | `problems` (default: refusals and errors), `all` (one event per request), `off` |
 //! | `TESSERA_CLIENT_SECRET` | secret | the OAuth client secret (omit for a public client) |
 //! | `TESSERA_COOKIE_KEYS` | secret | the cookie sealing keyring `id:base64url32,…` |
@@ -14,6 +15,7 @@
 
 use serde_json::Value;
 use tessera_core::config::{ConfigError, TesseraConfig};
+use tessera_core::Alg;
 use worker::Env;
 
 /// Everything the worker needs, validated.
@@ -25,6 +27,8 @@ pub struct WorkerConfig {
     pub refresh_object: bool,
     /// What to log.
     pub log: Log,
+    /// Algorithms whose signatures WebCrypto checks.
+    pub host_signatures: Vec<Alg>,
 }
 
 /// What the worker logs (`TESSERA_LOG`).
@@ -95,11 +99,30 @@ impl WorkerConfig {
                 ))
             }
         };
+        let host_signatures = match env.var("TESSERA_HOST_SIGNATURES").map(|v| v.to_string()) {
+            Err(_) => crate::webcrypto::SUPPORTED.to_vec(),
+            Ok(list) if list.trim() == "none" => Vec::new(),
+            Ok(list) => list
+                .split(',')
+                .map(|name| {
+                    Alg::from_name(name.trim())
+                        .ok()
+                        .filter(|a| crate::webcrypto::SUPPORTED.contains(a))
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                "TESSERA_HOST_SIGNATURES",
+                                format!("{name:?} is not one of ES256, RS256, RS384, RS512, PS256, PS384, PS512 (or `none`); EdDSA is always checked in Rust"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(WorkerConfig {
             tessera,
             origin,
             refresh_object,
             log,
+            host_signatures,
         })
     }
 }

@@ -11,6 +11,7 @@ mod config;
 mod host;
 mod proxy;
 mod refresh;
+mod webcrypto;
 
 use config::{Log, WorkerConfig};
 use host::Flights;
@@ -43,7 +44,7 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
         cell.borrow_mut()
             .get_or_insert_with(|| {
                 let config = WorkerConfig::from_env(env)?;
-                let engine = Engine::new(config.tessera.clone())?;
+                let engine = Engine::new(config.tessera.clone())?.with_host_signatures(&config.host_signatures);
                 console_log!(
                     "tessera: protecting {} for issuer {}; refresh coordination: {}",
                     config.origin,
@@ -162,6 +163,13 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision
             Step::Refresh(pending) => {
                 let outcome = refresh(iso, env, &pending).await;
                 resume(iso, pending, tessera_core::engine::Reply::Tokens(outcome))
+            }
+            Step::Verify(pending) => {
+                let valid = match pending.signature_check() {
+                    Some(check) => webcrypto::verify(check).await,
+                    None => false,
+                };
+                resume(iso, pending, tessera_core::engine::Reply::Signature(valid))
             }
             // Only background work ends Idle; a request always decides.
             Step::Idle => return None,

@@ -1,0 +1,124 @@
+//! Signature checks through WebCrypto (`crypto.subtle.verify`), for the
+//! algorithms where workerd's native crypto beats the pure-Rust check compiled
+//! to Wasm (see `benches/worker.bench.mjs`). The engine keeps every other rule
+//! (header, key selection, claims); only the raw check of the signature over
+//! the signing input happens here. Imported keys are cached per isolate.
+//!
+//! EdDSA stays in Rust on purpose: the core checks Ed25519 strictly (no
+//! small-order keys, canonical `S`), which WebCrypto does not promise.
+
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use tessera_core::engine::SignatureCheck;
+use tessera_core::Alg;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey)]
+    fn import_key(
+        format: &str,
+        key: &Uint8Array,
+        algorithm: &Object,
+        extractable: bool,
+        usages: &Array,
+    ) -> Promise;
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify)]
+    fn subtle_verify(algorithm: &Object, key: &JsValue, signature: &Uint8Array, data: &Uint8Array)
+        -> Promise;
+}
+
+/// Imported keys kept at most; beyond that the cache starts over.
+const MAX_KEYS: usize = 64;
+
+thread_local! {
+    static KEYS: RefCell<HashMap<(String, Alg), JsValue>> = RefCell::new(HashMap::new());
+}
+
+/// The algorithms this module can check (EdDSA excluded, see the module docs).
+pub const SUPPORTED: [Alg; 7] = [
+    Alg::Es256,
+    Alg::Rs256,
+    Alg::Rs384,
+    Alg::Rs512,
+    Alg::Ps256,
+    Alg::Ps384,
+    Alg::Ps512,
+];
+
+fn object(pairs: &[(&str, JsValue)]) -> Object {
+    let o = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o
+}
+
+fn hash(alg: Alg) -> &'static str {
+    match alg {
+        Alg::Rs384 | Alg::Ps384 => "SHA-384",
+        Alg::Rs512 | Alg::Ps512 => "SHA-512",
+        _ => "SHA-256",
+    }
+}
+
+/// (import parameters, verify parameters) for `alg`.
+fn params(alg: Alg) -> (Object, Object) {
+    let s = JsValue::from_str;
+    match alg {
+        Alg::Es256 => (
+            object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
+            object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))]),
+        ),
+        Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => {
+            let salt = match alg {
+                Alg::Ps384 => 48,
+                Alg::Ps512 => 64,
+                _ => 32,
+            };
+            (
+                object(&[("name", s("RSA-PSS")), ("hash", s(hash(alg)))]),
+                object(&[("name", s("RSA-PSS")), ("saltLength", JsValue::from(salt))]),
+            )
+        }
+        _ => (
+            object(&[("name", s("RSASSA-PKCS1-v1_5")), ("hash", s(hash(alg)))]),
+            object(&[("name", s("RSASSA-PKCS1-v1_5"))]),
+        ),
+    }
+}
+
+/// Whether the signature verifies. Any WebCrypto error (a key it refuses, a
+/// malformed signature) is a failed check, never a pass.
+pub async fn verify(check: &SignatureCheck) -> bool {
+    let (import, verify) = params(check.alg);
+    let cache_key = (check.key_id.clone(), check.alg);
+    let cached = KEYS.with(|k| k.borrow().get(&cache_key).cloned());
+    let key = match cached {
+        Some(key) => key,
+        None => {
+            let usages = Array::of1(&JsValue::from_str("verify"));
+            let spki = Uint8Array::from(check.spki_der.as_slice());
+            let Ok(key) = JsFuture::from(import_key("spki", &spki, &import, false, &usages)).await else {
+                return false;
+            };
+            KEYS.with(|k| {
+                let mut k = k.borrow_mut();
+                if k.len() >= MAX_KEYS {
+                    k.clear();
+                }
+                k.insert(cache_key, key.clone());
+            });
+            key
+        }
+    };
+    let signature = Uint8Array::from(check.signature.as_slice());
+    let data = Uint8Array::from(check.signing_input.as_slice());
+    matches!(
+        JsFuture::from(subtle_verify(&verify, &key, &signature, &data)).await,
+        Ok(v) if v.as_bool() == Some(true)
+    )
+}
