@@ -54,7 +54,7 @@ async function signingKey(alg, kid) {
  */
 export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5 } = {}) {
   const store = new Map();
-  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0 };
+  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
   let provider;
   let issuer;
@@ -114,7 +114,11 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
     provider.on('grant.revoked', () => { counts.revocations += 1; });
   };
 
-  const server = http.createServer((req, res) => provider.callback()(req, res));
+  const server = http.createServer((req, res) => {
+    if (req.url === '/jwks') counts.jwks += 1;
+    if (req.url === '/.well-known/openid-configuration') counts.discovery += 1;
+    provider.callback()(req, res);
+  });
   const listen = (p) => new Promise((resolve) => server.listen(p, '127.0.0.1', resolve));
   await listen(port);
   const actualPort = server.address().port;

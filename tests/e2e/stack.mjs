@@ -63,7 +63,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {
     ],
     ...config,
   };
-  const mf = new Miniflare({
+  const options = {
     modules: true,
     scriptPath: WORKER_SCRIPT,
     modulesRules: [
@@ -84,7 +84,8 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {
     durableObjects: refreshObject ? { TESSERA_REFRESH: 'RefreshSession' } : {},
     cache: true,
     verbose: log,
-  });
+  };
+  const mf = new Miniflare(options);
   try {
     await mf.ready;
   } catch (e) {
@@ -98,6 +99,9 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {
     idp,
     origin,
     mf,
+    tessera,
+    /** Restarts workerd: a new isolate; the Cache API keeps its entries. */
+    restartWorker: () => mf.setOptions(options),
     async close() {
       await mf.dispose().catch(() => {});
       await idp.close();

@@ -216,3 +216,20 @@ describe('the worker with RS256 tokens checked in Rust and in-isolate refresh on
     assert.deepEqual(status(await b.fetch('/api/x')), [401, 'signed-out', 'token-missing']);
   });
 });
+
+describe('a cold isolate', { timeout: 60_000 }, () => {
+  let stack;
+  before(async () => { stack = await startStack(); });
+  after(async () => { await stack?.close(); });
+
+  test('starts from the key set in the Cache API instead of refetching it', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    assert.deepEqual([stack.idp.counts.discovery, stack.idp.counts.jwks], [1, 1]);
+    await sleep(200); // the snapshot is written after the response (waitUntil)
+    await stack.restartWorker(); // a new isolate: a new engine with empty caches; the Cache API stays
+    const res = await b.fetch('/api/items');
+    assert.deepEqual(status(res), [200, 'signed-in', null]);
+    assert.deepEqual([stack.idp.counts.discovery, stack.idp.counts.jwks], [1, 1], 'nothing refetched');
+  });
+});
