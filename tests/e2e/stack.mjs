@@ -43,7 +43,7 @@ export async function startOrigin(port = 0) {
  * `workerLog` is the worker's TESSERA_LOG; `hostSignatures` its TESSERA_HOST_SIGNATURES
  * (default: the worker default, WebCrypto for ES256, RSnnn and PSnnn).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 4, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://127.0.0.1:${workerPort}`;
   const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl });
