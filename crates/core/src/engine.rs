@@ -812,6 +812,25 @@ impl Engine {
         result: Result<TokenSet, Refusal>,
         ctx: &mut Ctx,
     ) -> Step {
+        match via {
+            Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
+            Via::Refresh {
+                refresh_token,
+                fallback,
+            } => self.finish_refresh(req, refresh_token, fallback, result, ctx),
+        }
+    }
+
+    /// Continues the refreshed request: stores and verifies the new tokens, or
+    /// answers the refusal (only a refused grant clears the session).
+    fn finish_refresh(
+        &mut self,
+        req: OwnedRequest,
+        refresh_token: String,
+        fallback: Option<(Arc<Identity>, String)>,
+        result: Result<TokenSet, Refusal>,
+        ctx: &mut Ctx,
+    ) -> Step {
         let headers = req.headers();
         let r = borrow(&req, &headers);
         let target = match self.target(r.method, split_target(r.url).0) {
@@ -823,81 +842,66 @@ impl Engine {
             Target::Route(access, _) => access,
             _ => Access::Api,
         };
-        match via {
-            Via::Refresh {
-                refresh_token,
-                fallback,
-            } => {
-                let tokens = match result {
-                    Ok(tokens) => tokens,
-                    Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
-                        ctx.event.refresh = Some(RefreshOutcome::Refused);
-                        let clear = self.clear_session(&jar);
-                        return self.refuse(&r, refusal, access, ctx, clear);
-                    }
-                    Err(refusal) => {
-                        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
-                        if let Some((identity, token)) = fallback {
-                            return self.signed_in(
-                                target,
-                                identity,
-                                &token,
-                                Status::SignedIn,
-                                Vec::new(),
-                                ctx,
-                            );
-                        }
-                        let refusal = if is_outage(&refusal) {
-                            refusal
-                        } else {
-                            refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
-                        };
-                        return self.refuse(&r, refusal, access, ctx, Vec::new());
-                    }
-                };
-                let rotated = tokens.refresh_token.as_deref().unwrap_or(&refresh_token);
-                let stored = self.store_session(&jar, &tokens.access_token, rotated, ctx);
-                let cookies = match stored {
-                    Ok(c) => c,
-                    Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
-                };
-                match self.verify(&tokens.access_token, true, ctx) {
-                    Verified::Ok(identity) => {
-                        ctx.event.refresh = Some(RefreshOutcome::Refreshed);
-                        self.signed_in(
-                            target,
-                            identity,
-                            &tokens.access_token,
-                            Status::Refreshed,
-                            cookies,
-                            ctx,
-                        )
-                    }
-                    Verified::Need(need) => {
-                        let via = Via::Refresh {
-                            refresh_token,
-                            fallback,
-                        };
-                        ctx.wait(need, Then::Tokens { req, via, tokens })
-                    }
-                    // Keys are down: keep the new tokens (the old refresh token is
-                    // spent) and answer 503.
-                    Verified::Err(refusal) if is_outage(&refusal) => {
-                        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
-                        self.refuse(&r, refusal, access, ctx, cookies)
-                    }
-                    Verified::Err(refusal) => {
-                        ctx.event.refresh = Some(RefreshOutcome::Rejected);
-                        let refusal = context(
-                            refusal,
-                            "the provider's refreshed access token was refused: ",
-                            "; check the verification settings",
-                        );
-                        self.refuse(&r, refusal, access, ctx, self.clear_session(&jar))
-                    }
-                }
+        let tokens = match result {
+            Ok(tokens) => tokens,
+            Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
+                ctx.event.refresh = Some(RefreshOutcome::Refused);
+                let clear = self.clear_session(&jar);
+                return self.refuse(&r, refusal, access, ctx, clear);
             }
-            Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
+            Err(refusal) => {
+                ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+                if let Some((identity, token)) = fallback {
+                    return self.signed_in(target, identity, &token, Status::SignedIn, Vec::new(), ctx);
+                }
+                let refusal = if is_outage(&refusal) {
+                    refusal
+                } else {
+                    refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
+                };
+                return self.refuse(&r, refusal, access, ctx, Vec::new());
+            }
+        };
+        let rotated = tokens.refresh_token.as_deref().unwrap_or(&refresh_token);
+        let stored = self.store_session(&jar, &tokens.access_token, rotated, ctx);
+        let cookies = match stored {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+        };
+        match self.verify(&tokens.access_token, true, ctx) {
+            Verified::Ok(identity) => {
+                ctx.event.refresh = Some(RefreshOutcome::Refreshed);
+                self.signed_in(
+                    target,
+                    identity,
+                    &tokens.access_token,
+                    Status::Refreshed,
+                    cookies,
+                    ctx,
+                )
+            }
+            Verified::Need(need) => {
+                let via = Via::Refresh {
+                    refresh_token,
+                    fallback,
+                };
+                ctx.wait(need, Then::Tokens { req, via, tokens })
+            }
+            // Keys are down: keep the new tokens (the old refresh token is
+            // spent) and answer 503.
+            Verified::Err(refusal) if is_outage(&refusal) => {
+                ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+                self.refuse(&r, refusal, access, ctx, cookies)
+            }
+            Verified::Err(refusal) => {
+                ctx.event.refresh = Some(RefreshOutcome::Rejected);
+                let refusal = context(
+                    refusal,
+                    "the provider's refreshed access token was refused: ",
+                    "; check the verification settings",
+                );
+                self.refuse(&r, refusal, access, ctx, self.clear_session(&jar))
+            }
         }
     }
 

@@ -100,14 +100,14 @@ impl WorkerConfig {
             }
         };
         let host_signatures = match env.var("TESSERA_HOST_SIGNATURES").map(|v| v.to_string()) {
-            Err(_) => crate::webcrypto::SUPPORTED.to_vec(),
+            Err(_) => Alg::ALL.into_iter().filter(|a| crate::webcrypto::supports(*a)).collect(),
             Ok(list) if list.trim() == "none" => Vec::new(),
             Ok(list) => list
                 .split(',')
                 .map(|name| {
                     Alg::from_name(name.trim())
                         .ok()
-                        .filter(|a| crate::webcrypto::SUPPORTED.contains(a))
+                        .filter(|a| crate::webcrypto::supports(*a))
                         .ok_or_else(|| {
                             ConfigError::new(
                                 "TESSERA_HOST_SIGNATURES",

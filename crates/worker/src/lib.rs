@@ -18,6 +18,7 @@ use host::Flights;
 use refresh::SingleFlight;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use tessera_core::config::CookieNames;
 use tessera_core::decision::{Action, Decision};
 use tessera_core::engine::{Engine, Pending, Request as EngineRequest, Snapshot, Step};
 use tessera_core::ConfigError;
@@ -31,6 +32,8 @@ struct Isolate {
     config: WorkerConfig,
     flights: Flights,
     refreshes: SingleFlight,
+    /// Tessera's cookie names, kept out of forwarded requests.
+    cookie_names: CookieNames,
     /// Whether the shared snapshot (Cache API) has been read into the engine.
     restored: Cell<bool>,
 }
@@ -57,6 +60,7 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
                 );
                 Ok(Rc::new(Isolate {
                     refreshes: SingleFlight::new(config.tessera.replay_window),
+                    cookie_names: config.tessera.cookie_names(),
                     engine: RefCell::new(engine),
                     config,
                     flights: Flights::default(),
@@ -131,8 +135,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             body,
         } => proxy::respond(*status, headers, body)?,
         Action::Forward { headers, .. } => {
-            let names = iso.config.tessera.cookie_names();
-            match proxy::forward(&req, &iso.config.origin, headers, &names).await {
+            match proxy::forward(&req, &iso.config.origin, headers, &iso.cookie_names).await {
                 Ok(r) => r,
                 Err(e) => {
                     console_error!(
