@@ -712,6 +712,17 @@ fn rows(keys: &Keys) -> Vec<Row> {
         )
         .expect(Some(403), "denied", Some("csrf-rejected")),
         row(
+            "same-site POST from a sibling origin with the session cookie",
+            "POST",
+            "/api/x",
+            vec![
+                cookies(&[(SESSION, &session)]),
+                ("sec-fetch-site", "same-site".into()),
+                ("origin", "https://files.app.example".into()),
+            ],
+        )
+        .expect(Some(403), "denied", Some("csrf-rejected")),
+        row(
             "same-origin POST with the session cookie",
             "POST",
             "/api/x",

@@ -134,7 +134,9 @@ pub struct TesseraConfig {
     /// Required.
     pub app_origin: String,
     /// Other origins allowed to send cookie-authenticated unsafe requests.
-    /// Default none.
+    /// Default none: the CSRF gate passes only same-origin requests, so a
+    /// sibling subdomain or another port of the same host (same-site, but
+    /// another origin) must be listed here to POST with the session cookie.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Where the edge endpoints live. Default `/__tessera`.

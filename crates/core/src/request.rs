@@ -85,10 +85,15 @@ pub fn is_safe_method(method: &str) -> bool {
 }
 
 /// The CSRF gate for cookie-authenticated requests with unsafe methods: passes
-/// when `Sec-Fetch-Site` is `same-origin`, `same-site` or `none`, or when the
-/// `Origin` is this app's origin or one of `allowed_origins`. Without either
+/// when `Sec-Fetch-Site` is `same-origin` or `none` (typed by the user), or when
+/// the `Origin` is this app's origin or one of `allowed_origins`. Without either
 /// header the request is refused: every browser that sends cookies cross-site
 /// sends one of them, so their absence is not a browser to protect.
+///
+/// `same-site` is not enough: it also covers sibling subdomains and other ports
+/// of the same host, which browsers send `SameSite=Lax` cookies from, and which
+/// may serve someone else's content. List such an origin in `allowed_origins`
+/// when it is yours.
 pub fn csrf_check(
     method: &str,
     headers: &[(&str, &str)],
@@ -101,7 +106,7 @@ pub fn csrf_check(
     let origin_allowed = |o: &str| o == self_origin || allowed_origins.contains(&o);
     let origin = header(headers, "origin").map(str::trim);
     match header(headers, "sec-fetch-site").map(str::trim) {
-        Some(site) if ["same-origin", "same-site", "none"].iter().any(|s| site.eq_ignore_ascii_case(s)) => Ok(()),
+        Some(site) if ["same-origin", "none"].iter().any(|s| site.eq_ignore_ascii_case(s)) => Ok(()),
         Some(site) => match origin {
             Some(o) if origin_allowed(o) => Ok(()),
             _ => Err(refuse!(
@@ -173,7 +178,21 @@ mod tests {
         let ok = |m: &str, h: &[(&str, &str)]| csrf_check(m, h, me, &["https://admin.example"]).is_ok();
         assert!(ok("GET", &[("sec-fetch-site", "cross-site")]));
         assert!(ok("POST", &[("sec-fetch-site", "same-origin")]));
-        assert!(ok("POST", &[("sec-fetch-site", "same-site")]));
+        assert!(!ok("POST", &[("sec-fetch-site", "same-site")]));
+        assert!(!ok(
+            "POST",
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://evil.app.example")
+            ]
+        ));
+        assert!(ok(
+            "POST",
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://admin.example")
+            ]
+        ));
         assert!(ok("DELETE", &[("sec-fetch-site", "none")]));
         assert!(!ok("POST", &[("sec-fetch-site", "cross-site")]));
         assert!(!ok(
