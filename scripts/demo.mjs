@@ -10,6 +10,7 @@ const stack = await startStack({
   // Plain http on 127.0.0.1: cookies without the __Host-/Secure requirements.
   config: { cookies: { prefix: 'tessera', secure: false } },
   workerLog: walkthrough ? 'off' : 'all',
+  origin: 'demo',
 });
 
 const bold = (s) => `\x1b[1m${s}\x1b[0m`;
@@ -21,12 +22,10 @@ const show = (n, what, res, extra = '') => {
 
 if (!walkthrough) {
   console.log(`
-Tessera is protecting a demo origin at ${bold(stack.app)}
-  public:    ${stack.app}/            (identity forwarded when signed in)
-  protected: ${stack.app}/dashboard   (page: redirects to sign-in)
-             ${stack.app}/api/me      (API: 401 without a session)
-  session:   ${stack.app}/__tessera/session
-  sign-out:  POST ${stack.app}/__tessera/sign-out
+Tessera is protecting the demo app. Open ${bold(`${stack.app}/`)} in a browser.
+  /            landing page (public), with a Sign in button
+  /dashboard   who is signed in, the token's countdown, the refresh log, an API button
+  /api/me      protected API: 401 without a session
 The provider (${stack.idp.issuer}) accepts ${bold('any login and any password')}, e.g. alice / secret.
 Access tokens live ${ttl} s, so you will see refreshes. Ctrl-C stops everything.
 `);
@@ -44,12 +43,12 @@ Access tokens live ${ttl} s, so you will see refreshes. Ctrl-C stops everything.
     show(2, 'sign-in: /__tessera/sign-in → provider login as alice → /__tessera/callback', res,
       ` · cookies: ${[...b.cookies.keys()].join(', ')}`);
 
-    res = await b.fetch('/dashboard', { headers: { 'sec-fetch-dest': 'document' } });
-    const seen = (await res.json()).headers;
-    show(3, 'GET /dashboard with the session', res, `\n   the origin saw x-tessera-user: ${seen['x-tessera-user']}, authorization: Bearer ${seen.authorization.slice(7, 27)}…`);
+    res = await b.fetch('/api/me');
+    const me = await res.json();
+    show(3, 'GET /api/me with the session', res, `\n   the origin saw user ${me.user}, scopes ${me.scopes.join(' ')}, token expiring at ${new Date(me.expiresAt * 1000).toISOString()}`);
 
     res = await b.fetch('/api/me', { headers: { 'x-tessera-user': 'admin' } });
-    show(4, 'GET /api/me with a spoofed x-tessera-user: admin', res, `\n   the origin saw x-tessera-user: ${(await res.json()).headers['x-tessera-user']}`);
+    show(4, 'GET /api/me with a spoofed x-tessera-user: admin', res, `\n   the origin saw user ${(await res.json()).user}`);
 
     console.log(`\n   … waiting ${ttl + 1} s for the access token to expire …\n`);
     await sleep((ttl + 1) * 1000);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the core's unit and doc tests, the vector suite natively, the
 # same suite in wasmtime against the core compiled to wasm32-unknown-unknown, the
-# engine spec, the CLI contract tests, and the worker end to end in workerd
-# against a real OpenID Provider. Installs what it needs: the wasm32 target, the
-# npm tools (npm ci), and the pinned wasm-bindgen-cli and worker-build.
+# engine spec, the CLI contract tests, the worker end to end in workerd against a
+# real OpenID Provider, and the demo's pages in headless Chromium. Installs what it
+# needs: the wasm32 target, the npm tools (npm ci), the pinned wasm-bindgen-cli and
+# worker-build, and Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,12 @@ echo "== the worker (worker-build with local tools)"
 
 echo "== the worker end to end: workerd + oidc-provider + an origin, on 127.0.0.1"
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== the demo in headless Chromium (Debian's chromium, driven by playwright-core)"
+if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then
+  echo "chromium is missing: installing Debian's package"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+    || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+fi
+node --test --test-concurrency=1 tests/browser/

@@ -96,6 +96,11 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
           }),
         },
       },
+      // Access tokens carry the provider session (`sid`) and an organisation, as
+      // Clerk's and Auth0's do, so the identity the worker forwards is complete.
+      extraTokenClaims: async (ctx, token) => (token.kind === 'AccessToken'
+        ? { sid: token.sessionUid, org_id: 'org_tessera_demo', org_role: 'admin' }
+        : undefined),
       issueRefreshToken: async (ctx, client, code) =>
         client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
       findAccount: async (ctx, sub) => ({

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Miniflare } from 'miniflare';
 import { startIdp, login, CLIENT_ID, CLIENT_SECRET, API } from './idp.mjs';
+import { startDemoOrigin } from '../../demo/origin.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WORKER_SCRIPT = path.join(root, 'crates/worker/entry.mjs');
@@ -42,12 +43,15 @@ export async function startOrigin(port = 0) {
  * `refreshObject: false` leaves the Durable Object unbound (in-isolate refresh only).
  * `workerLog` is the worker's TESSERA_LOG; `hostSignatures` its TESSERA_HOST_SIGNATURES
  * (default: the worker default, WebCrypto for ES256, RSnnn and PSnnn).
+ * `origin: 'demo'` puts the demo's pages (demo/origin.mjs) behind the worker instead
+ * of the echo app. `appHost` is the host name the app is reached by (the worker
+ * always listens on 127.0.0.1; browsers resolve `localhost` there themselves).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1' } = {}) {
   const workerPort = port ?? (await freePort());
-  const app = `http://127.0.0.1:${workerPort}`;
+  const app = `http://${appHost}:${workerPort}`;
   const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl });
-  const origin = await startOrigin();
+  const origin = originKind === 'demo' ? await startDemoOrigin() : await startOrigin();
   const tessera = {
     issuer: idp.issuer,
     clientId: CLIENT_ID,
@@ -59,6 +63,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {
     routes: [
       { pattern: '/', access: 'public' },
       { pattern: '/public/**', access: 'public' },
+      { pattern: '/assets/**', access: 'public' },
       { pattern: '/api/**', access: 'api' },
     ],
     ...config,
