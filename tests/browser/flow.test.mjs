@@ -218,3 +218,60 @@ describe('the demo in headless Chromium', { timeout: 180_000 }, () => {
     assert.equal(stack.idp.counts.refreshRefused, refused + 1, 'the provider refused the revoked refresh token');
   });
 });
+
+describe('chunked session cookies in headless Chromium', { timeout: 120_000 }, () => {
+  // 60 permissions of 48 bytes make a ~4.5 KB access token: its sealed cookie
+  // does not fit one browser cookie (4 KB), so it is stored in chunks.
+  const permissions = Array.from({ length: 60 }, (_, i) => `org:feature_${String(i).padStart(3, '0')}:${'read'.padEnd(30, '_')}`);
+  let big = true;
+  let stack;
+  let browser;
+
+  before(async () => {
+    stack = await startStack({ origin: 'demo', appHost: 'localhost', accessTokenTtl: TTL, accessTokenClaims: () => (big ? { permissions } : {}) });
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  const sessionCookies = async () => (await browser.context.cookies(stack.app))
+    .filter((c) => c.name.startsWith('__Host-tessera-session'))
+    .map((c) => ({ name: c.name, size: c.name.length + c.value.length }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+
+  test('a session stored in chunks signs in, then shrinks to one cookie and grows back on refresh', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.app}/dashboard`);
+    await providerLogin(page, 'bob');
+    await page.waitForURL(`${stack.app}/dashboard`);
+    assert.equal(await page.textContent('#identity-user'), 'bob');
+
+    let jar = await sessionCookies();
+    assert.deepEqual(jar.map((c) => c.name), ['__Host-tessera-session.0', '__Host-tessera-session.1'], 'the browser kept every chunk');
+    for (const c of jar) assert.ok(c.size <= 4096, `${c.name} fits a browser cookie (${c.size} bytes)`);
+    await page.goto(`${stack.app}/`);
+
+    // The next token is small: one whole cookie, and the chunks are deleted.
+    big = false;
+    let exp = (await page.evaluate(() => fetch('/__tessera/session').then((r) => r.json()))).expiresAt;
+    await sleep(secondsUntilPast(exp));
+    let res = await callApi(page);
+    assert.deepEqual([res.status, res.tessera, res.body.user], [200, 'refreshed', 'bob']);
+    jar = await sessionCookies();
+    assert.deepEqual(jar.map((c) => c.name), ['__Host-tessera-session'], 'no stale chunk left behind');
+    assert.equal((await callApi(page)).tessera, 'signed-in');
+
+    // And back to chunks: the whole cookie is deleted.
+    big = true;
+    exp = (await page.evaluate(() => fetch('/__tessera/session').then((r) => r.json()))).expiresAt;
+    await sleep(secondsUntilPast(exp));
+    res = await callApi(page);
+    assert.deepEqual([res.status, res.tessera], [200, 'refreshed']);
+    jar = await sessionCookies();
+    assert.deepEqual(jar.map((c) => c.name), ['__Host-tessera-session.0', '__Host-tessera-session.1']);
+    assert.equal((await callApi(page)).tessera, 'signed-in');
+  });
+});

@@ -51,8 +51,10 @@ async function signingKey(alg, kid) {
 /**
  * Starts the provider on 127.0.0.1:`port` (0 picks one).
  * `redirectOrigin` is the app origin whose callback and post-logout URIs are registered.
+ * `accessTokenClaims()` is called for each access token issued and returns claims to
+ * add (a way to make tokens, and so cookies, larger or smaller during a test).
  */
-export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5 } = {}) {
+export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}) } = {}) {
   const store = new Map();
   const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
@@ -99,7 +101,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
       // Access tokens carry the provider session (`sid`) and an organisation, as
       // Clerk's and Auth0's do, so the identity the worker forwards is complete.
       extraTokenClaims: async (ctx, token) => (token.kind === 'AccessToken'
-        ? { sid: token.sessionUid, org_id: 'org_tessera_demo', org_role: 'admin' }
+        ? { sid: token.sessionUid, org_id: 'org_tessera_demo', org_role: 'admin', ...accessTokenClaims() }
         : undefined),
       issueRefreshToken: async (ctx, client, code) =>
         client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),

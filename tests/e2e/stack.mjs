@@ -46,11 +46,12 @@ export async function startOrigin(port = 0) {
  * `origin: 'demo'` puts the demo's pages (demo/origin.mjs) behind the worker instead
  * of the echo app. `appHost` is the host name the app is reached by (the worker
  * always listens on 127.0.0.1; browsers resolve `localhost` there themselves).
+ * `accessTokenClaims` is passed to the provider (see startIdp).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1' } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://${appHost}:${workerPort}`;
-  const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl });
+  const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims });
   const origin = originKind === 'demo' ? await startDemoOrigin() : await startOrigin();
   const tessera = {
     issuer: idp.issuer,
