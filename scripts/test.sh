@@ -2,7 +2,8 @@
 # Runs every test: the core's unit and doc tests, the vector suite natively, the
 # same suite in wasmtime against the core compiled to wasm32-unknown-unknown, the
 # engine spec, the CLI contract tests, the worker end to end in workerd against a
-# real OpenID Provider, and the demo's pages in headless Chromium. Installs what it
+# real OpenID Provider, the npm package in Node against the same provider, and the
+# demo's pages in headless Chromium. Installs what it
 # needs: the wasm32 target, the npm tools (npm ci), the pinned wasm-bindgen-cli and
 # worker-build, and Debian's chromium.
 set -euo pipefail
@@ -17,7 +18,7 @@ echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"
 cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release
 
 echo "== tests (native, wasmtime, CLI, doc tests; the worker is tested end to end below)"
-cargo test --workspace --exclude tessera-worker
+cargo test --workspace --exclude tessera-worker --exclude tessera-node-binding
 
 echo "== npm tools (workerd via miniflare, oidc-provider, wasm-opt)"
 npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund
@@ -27,6 +28,10 @@ echo "== the worker (worker-build with local tools)"
 
 echo "== the worker end to end: workerd + oidc-provider + an origin, on 127.0.0.1"
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== the npm package tessera-edge (js/): build, then Node tests against oidc-provider"
+./scripts/build-npm.sh
+node --test --test-concurrency=1 js/test/
 
 echo "== the demo in headless Chromium (Debian's chromium, driven by playwright-core)"
 if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then

@@ -109,7 +109,10 @@ pub struct TesseraConfig {
     /// Provider conventions applied to verification ([`Provider`]). Default `oidc`.
     #[serde(default = "default_profile")]
     pub profile: Provider,
-    /// The OAuth client id registered with the provider. Required.
+    /// The OAuth client id registered with the provider. Required for
+    /// sessions (with `cookieKeys`); a verification-only host (bearer tokens
+    /// only, such as an origin server) may omit it.
+    #[serde(default)]
     pub client_id: String,
     /// The client secret (a secret: `TESSERA_CLIENT_SECRET` on Workers). Default
     /// none: a public client relying on PKCE alone.
@@ -131,7 +134,9 @@ pub struct TesseraConfig {
     pub authorization_params: BTreeMap<String, String>,
     /// The app's public origin (`https://app.example.com`): the base of the
     /// callback URL and the origin the CSRF gate and return paths allow.
-    /// Required.
+    /// Required for sessions (with `cookieKeys`); a verification-only host may
+    /// omit it.
+    #[serde(default)]
     pub app_origin: String,
     /// Other origins allowed to send cookie-authenticated unsafe requests.
     /// Default none: the CSRF gate passes only same-origin requests, so a
@@ -275,8 +280,12 @@ impl TesseraConfig {
                 "must be an https URL (http only on loopback)",
             ));
         }
-        if self.client_id.is_empty() {
-            return Err(ConfigError::new("clientId", "is required"));
+        let sessions = !self.cookie_keys.is_empty();
+        if self.client_id.is_empty() && sessions {
+            return Err(ConfigError::new(
+                "clientId",
+                "is required for sessions (cookieKeys is set)",
+            ));
         }
         if self.client_auth.is_some_and(|a| a != ClientAuth::None) && self.client_secret.is_empty() {
             return Err(ConfigError::new(
@@ -288,7 +297,7 @@ impl TesseraConfig {
             return Err(ConfigError::new("scopes", "must include openid"));
         }
         let origin_ok = |o: &str| crate::oidc::url_ok(o) && o.matches('/').count() == 2 && !o.ends_with('/');
-        if !origin_ok(&self.app_origin) {
+        if (sessions || !self.app_origin.is_empty()) && !origin_ok(&self.app_origin) {
             return Err(ConfigError::new(
                 "appOrigin",
                 "must be an origin like https://app.example.com (no path, no trailing slash)",
@@ -457,6 +466,32 @@ mod tests {
             .field,
             "issuer"
         );
+    }
+
+    #[test]
+    fn verification_only_hosts_need_no_client() {
+        let c = TesseraConfig::from_json(
+            r#"{"issuer":"https://auth.example.com","verification":{"audience":"api"}}"#,
+        )
+        .unwrap();
+        assert!(c.client_id.is_empty() && c.keyring().is_none());
+        let keys = r#""cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8""#;
+        for (doc, field) in [
+            (
+                format!(r#"{{"issuer":"https://auth.example.com",{keys}}}"#),
+                "clientId",
+            ),
+            (
+                format!(r#"{{"issuer":"https://auth.example.com","clientId":"w",{keys}}}"#),
+                "appOrigin",
+            ),
+            (
+                String::from(r#"{"issuer":"https://auth.example.com","appOrigin":"app"}"#),
+                "appOrigin",
+            ),
+        ] {
+            assert_eq!(TesseraConfig::from_json(&doc).unwrap_err().field, field, "{doc}");
+        }
     }
 
     #[test]

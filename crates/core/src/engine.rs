@@ -265,6 +265,8 @@ enum Then {
         via: Via,
         tokens: TokenSet,
     },
+    /// Verifying a bearer token on its own ([`Engine::verify_token`]).
+    Token(String),
     /// Nothing (background revalidation).
     Idle,
 }
@@ -518,6 +520,32 @@ impl Engine {
         ctx.finish(step)
     }
 
+    /// Verifies a bearer token on its own, for hosts that check tokens rather
+    /// than requests (origin servers, `tessera.verify` in the npm package): the
+    /// access-token policy, the same key-set cache and memo, and the same
+    /// suspensions ([`Step::Fetch`], [`Step::Verify`]) as a request. The
+    /// decision is `signed-in` with the identity in [`Action::Forward`] (and
+    /// the headers an origin would receive), or a refusal answered as an API
+    /// request would be (401 with a challenge, 503 for outages). Needs no
+    /// randomness.
+    ///
+    /// ```
+    /// use tessera_core::engine::{Engine, Step};
+    /// use tessera_core::config::TesseraConfig;
+    /// let config = TesseraConfig::from_json(r#"{"issuer":"https://auth.example.com"}"#).unwrap();
+    /// let mut engine = Engine::new(config).unwrap();
+    /// let Step::Done(decision) = engine.verify_token("not-a-token", 1_700_000_000) else { panic!() };
+    /// assert_eq!(decision.reason.unwrap().code(), "token-malformed");
+    /// assert_eq!(decision.respond_status(), Some(401));
+    /// ```
+    pub fn verify_token(&mut self, token: &str, now: u64) -> Step {
+        let mut ctx = Ctx::new(now, [0; 32], Event::default());
+        ctx.event.route = "token";
+        ctx.event.source = Some(Source::Bearer);
+        let step = self.check_token(token.to_owned(), &mut ctx);
+        ctx.finish(step)
+    }
+
     /// Continues a suspended request with the reply to its [`HttpRequest`].
     pub fn resume(&mut self, pending: Pending, reply: Reply<'_>, now: u64, random: [u8; 32]) -> Step {
         let Pending {
@@ -660,6 +688,7 @@ impl Engine {
                 self.run(&borrow(&req, &headers), ctx)
             }
             Then::Tokens { req, via, tokens } => self.on_tokens(req, via, Ok(tokens), ctx),
+            Then::Token(token) => self.check_token(token, ctx),
             Then::Idle => Step::Idle,
         }
     }
@@ -1292,6 +1321,28 @@ impl Engine {
 
     // ---- keys, discovery and verification --------------------------------------
 
+    fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
+        match self.verify(&token, true, ctx) {
+            Verified::Ok(identity) => self.signed_in(
+                Target::Route(Access::Api, true),
+                identity,
+                &token,
+                Status::SignedIn,
+                Vec::new(),
+                ctx,
+            ),
+            Verified::Need(need) => ctx.wait(need, Then::Token(token)),
+            Verified::Err(refusal) => {
+                let req = Request {
+                    method: "GET",
+                    url: "/",
+                    headers: &[],
+                };
+                self.refuse(&req, refusal, Access::Api, ctx, Vec::new())
+            }
+        }
+    }
+
     /// Verifies `token` with the access-token policy (`access`) or the ID-token
     /// policy, fetching keys as needed.
     fn verify(&mut self, token: &str, access: bool, ctx: &mut Ctx) -> Verified {
@@ -1302,6 +1353,10 @@ impl Engine {
             }
         }
         if let Err(need) = self.keys(ctx) {
+            // What is not even a JWS is refused without fetching any keys.
+            if let Err(refusal) = crate::jws::parse(token) {
+                return Verified::Err(refusal);
+            }
             return need;
         }
         let verifier = if access {
@@ -1337,7 +1392,12 @@ impl Engine {
                 match (kid, self.jwks.as_mut()) {
                     (Some(kid), Some(cache)) => match cache.on_unknown_kid(&kid, ctx.now) {
                         UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
-                        UnknownKid::Refuse => Verified::Err(refusal),
+                        // Another request is already refetching (a rotation seen
+                        // by concurrent requests): wait for that fetch too.
+                        UnknownKid::Refuse => match cache.in_flight(ctx.now) {
+                            Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                            None => Verified::Err(refusal),
+                        },
                     },
                     _ => Verified::Err(refusal),
                 }
@@ -1684,7 +1744,13 @@ fn id_token_policy(config: &TesseraConfig) -> Policy {
         issuers: access.issuers.clone(),
         algorithms: access.algorithms.clone(),
         leeway: access.leeway,
-        audiences: alloc::vec![config.client_id.clone()],
+        // Without a client id there are no sessions, so no ID tokens (sign-in
+        // and the callback need the keyring, which needs the client id).
+        audiences: if config.client_id.is_empty() {
+            Vec::new()
+        } else {
+            alloc::vec![config.client_id.clone()]
+        },
         ..Policy::for_issuer(config.issuer.clone())
     }
 }

@@ -1,0 +1,527 @@
+//! The Tessera engine for JavaScript hosts: the exports that `tessera-edge`
+//! (`js/`) drives. Sans-IO like the core: JavaScript does every fetch, the
+//! clock, randomness and native signature checks, and feeds the results back.
+//!
+//! A [`Core`] wraps one [`Engine`]. `handle`/`verifyToken` return a *step*
+//! (a plain object with a `kind`):
+//!
+//! | `kind` | the host… |
+//! |---|---|
+//! | `done` | applies `decision` (and runs its `background` fetch steps) |
+//! | `fetch` | makes `request` and calls `resumeResponse`/`resumeFailed` with `id` |
+//! | `refresh` | calls `refreshBegin(id)`: one refresh per session, see below |
+//! | `verify` | checks `check` natively and calls `resumeSignature(id, valid)` |
+//! | `idle` | nothing (a background revalidation finished) |
+//!
+//! Suspended requests live here under their `id` until resumed; a host that
+//! abandons one (its request was cancelled) calls `forget(id)`.
+//!
+//! Refresh coordination uses the core's [`RefreshCoordinator`]:
+//! `refreshBegin` answers `lead` (make the token request, then
+//! `refreshFinish`), `join` (another request of this process is refreshing
+//! this session: wait for its outcome, keyed by `key`, then `resumeTokens`),
+//! or replays a recent outcome and returns the next step directly.
+
+#![forbid(unsafe_code)]
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tessera_core::config::TesseraConfig;
+use tessera_core::decision::{Action, Decision, Event};
+use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step};
+use tessera_core::oidc::{self, TokenSet};
+use tessera_core::refresh::{RefreshCoordinator, Ticket};
+use tessera_core::{Alg, Identity, Reason, Refusal};
+use wasm_bindgen::prelude::*;
+
+type Outcome = Result<TokenSet, Refusal>;
+
+/// One app's engine and the requests suspended in it.
+#[wasm_bindgen]
+pub struct Core {
+    engine: Engine,
+    pending: BTreeMap<u32, Pending>,
+    next_id: u32,
+    refresh: RefreshCoordinator,
+}
+
+/// A configuration error, thrown to JavaScript as `{ field, message }`.
+#[derive(Serialize)]
+struct ConfigProblem<'a> {
+    field: &'a str,
+    message: &'a str,
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// Loads `config` (the shared JSON schema) and hands the signature checks of
+    /// `host_algs` (JOSE names) to the host. Throws `{ field, message }`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &str, host_algs: Vec<String>) -> Result<Core, JsValue> {
+        let problem = |field: &str, message: &str| to_js(&ConfigProblem { field, message });
+        let config = TesseraConfig::from_json(config).map_err(|e| problem(&e.field, &e.message))?;
+        let algs = host_algs
+            .iter()
+            .map(|name| Alg::from_name(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| problem("signatures", e))?;
+        let replay_window = config.replay_window;
+        let engine = Engine::new(config)
+            .map_err(|e| problem(&e.field, &e.message))?
+            .with_host_signatures(&algs);
+        Ok(Core {
+            engine,
+            pending: BTreeMap::new(),
+            next_id: 0,
+            refresh: RefreshCoordinator::new(replay_window),
+        })
+    }
+
+    /// Decides a request. `headers` is flat: `[name, value, name, value, …]`.
+    pub fn handle(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: Vec<String>,
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let pairs: Vec<(&str, &str)> = headers
+            .chunks_exact(2)
+            .map(|p| (p[0].as_str(), p[1].as_str()))
+            .collect();
+        let req = Request {
+            method,
+            url,
+            headers: &pairs,
+        };
+        let step = self.engine.handle(&req, secs(now), seed(random)?);
+        Ok(to_js(&self.step(step)))
+    }
+
+    /// Verifies a bearer token on its own ([`Engine::verify_token`]).
+    #[wasm_bindgen(js_name = verifyToken)]
+    pub fn verify_token(&mut self, token: &str, now: f64) -> JsValue {
+        let step = self.engine.verify_token(token, secs(now));
+        to_js(&self.step(step))
+    }
+
+    /// Continues `id` with an HTTP response (`body` as read, at most
+    /// `maxBytes + 1` bytes).
+    #[wasm_bindgen(js_name = resumeResponse)]
+    pub fn resume_response(
+        &mut self,
+        id: u32,
+        status: u16,
+        cache_control: Option<String>,
+        body: &[u8],
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let reply = Reply::Response {
+            status,
+            cache_control: cache_control.as_deref(),
+            body,
+        };
+        Ok(to_js(&self.resume(id, reply, now, seed(random)?)))
+    }
+
+    /// Continues `id` after its request got no response (`why`: network
+    /// error, timeout, oversized body).
+    #[wasm_bindgen(js_name = resumeFailed)]
+    pub fn resume_failed(&mut self, id: u32, why: &str, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
+        Ok(to_js(&self.resume(id, Reply::Failed(why), now, seed(random)?)))
+    }
+
+    /// Continues `id` with the host's signature verdict.
+    #[wasm_bindgen(js_name = resumeSignature)]
+    pub fn resume_signature(
+        &mut self,
+        id: u32,
+        valid: bool,
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        Ok(to_js(&self.resume(
+            id,
+            Reply::Signature(valid),
+            now,
+            seed(random)?,
+        )))
+    }
+
+    /// Starts the refresh of `id`: `{ kind: "lead", key }`, `{ kind: "join",
+    /// key }`, or (a recent outcome replayed) the next step.
+    #[wasm_bindgen(js_name = refreshBegin)]
+    pub fn refresh_begin(&mut self, id: u32, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
+        let random = seed(random)?;
+        let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) else {
+            return Ok(to_js(&self.resume(id, Reply::Tokens(Err(busy())), now, random)));
+        };
+        let key = flight_key(token);
+        Ok(match self.refresh.begin(token, secs(now)) {
+            Ticket::Replay(outcome) => to_js(&self.resume(id, Reply::Tokens(outcome), now, random)),
+            Ticket::Lead => to_js(&Flight { kind: "lead", key }),
+            Ticket::Join => to_js(&Flight { kind: "join", key }),
+        })
+    }
+
+    /// Finishes the refresh `id` leads with the token endpoint's response
+    /// (`status`, `body`) or with `failed` (no response). Returns `{ outcome,
+    /// step }`: `outcome` (JSON) is for the requests that joined, `step` is
+    /// this request's next step.
+    #[wasm_bindgen(js_name = refreshFinish)]
+    pub fn refresh_finish(
+        &mut self,
+        id: u32,
+        status: u16,
+        body: &[u8],
+        failed: Option<String>,
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let random = seed(random)?;
+        let outcome: Outcome = match failed {
+            Some(why) => Err(Refusal::new(
+                Reason::AuthApiUnavailable,
+                format!("the token endpoint could not be reached: {why}"),
+            )),
+            None => oidc::token_response(status, body),
+        };
+        if let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) {
+            self.refresh.complete(token, secs(now), outcome.clone());
+        }
+        let outcome_json = serde_json::to_string(&outcome).unwrap_or_default();
+        let step = self.resume(id, Reply::Tokens(outcome), now, random);
+        Ok(to_js(&Finished {
+            outcome: outcome_json,
+            step,
+        }))
+    }
+
+    /// Continues a request that joined another's refresh with that refresh's
+    /// `outcome` (the JSON `refreshFinish` returned). A missing or unreadable
+    /// outcome is an outage (retry), never a sign-out.
+    #[wasm_bindgen(js_name = resumeTokens)]
+    pub fn resume_tokens(
+        &mut self,
+        id: u32,
+        outcome: Option<String>,
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let outcome = outcome
+            .and_then(|o| serde_json::from_str::<Outcome>(&o).ok())
+            .unwrap_or_else(|| Err(busy()));
+        Ok(to_js(&self.resume(
+            id,
+            Reply::Tokens(outcome),
+            now,
+            seed(random)?,
+        )))
+    }
+
+    /// `cookie_header` without Tessera's own cookies (whole or chunked), for
+    /// requests passed on to code that must not see them.
+    #[wasm_bindgen(js_name = stripCookies)]
+    pub fn strip_cookies(&self, cookie_header: &str) -> String {
+        let n = self.engine.config().cookie_names();
+        tessera_core::cookie::without(cookie_header, &[&n.session, &n.refresh, &n.transaction])
+    }
+
+    /// Drops a suspended request the host will not resume.
+    pub fn forget(&mut self, id: u32) {
+        self.pending.remove(&id);
+    }
+
+    /// Every reason code with its HTTP status and whether it is retryable, as
+    /// `[code, status, retryable]` (the TypeScript union is checked against it).
+    #[wasm_bindgen(js_name = reasonCodes)]
+    pub fn reason_codes() -> JsValue {
+        let all: Vec<(&str, u16, bool)> = Reason::ALL
+            .iter()
+            .map(|r| (r.code(), r.http_status(), r.is_retryable()))
+            .collect();
+        to_js(&all)
+    }
+
+    /// How many requests are suspended (for tests and leak checks).
+    #[wasm_bindgen(js_name = pendingCount)]
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The key set and discovery document as JSON, for a persistence hook.
+    pub fn snapshot(&self) -> String {
+        serde_json::to_string(&self.engine.snapshot()).unwrap_or_default()
+    }
+
+    /// Restores a [`Core::snapshot`]; anything unreadable, stale or invalid is
+    /// ignored (the engine fetches afresh).
+    pub fn restore(&mut self, snapshot: &str, now: f64) {
+        if let Ok(s) = serde_json::from_str::<Snapshot>(snapshot) {
+            self.engine.restore(&s, secs(now));
+        }
+    }
+}
+
+impl Core {
+    fn resume(&mut self, id: u32, reply: Reply<'_>, now: f64, random: [u8; 32]) -> StepJs {
+        match self.pending.remove(&id) {
+            Some(pending) => {
+                let step = self.engine.resume(pending, reply, secs(now), random);
+                self.step(step)
+            }
+            None => StepJs::Gone { id },
+        }
+    }
+
+    fn keep(&mut self, pending: Pending) -> u32 {
+        loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            if !self.pending.contains_key(&self.next_id) {
+                break;
+            }
+        }
+        self.pending.insert(self.next_id, pending);
+        self.next_id
+    }
+
+    fn step(&mut self, step: Step) -> StepJs {
+        match step {
+            Step::Done(mut decision) => {
+                let background = std::mem::take(&mut decision.background)
+                    .into_iter()
+                    .map(|p| {
+                        let request = RequestJs::from(p.request());
+                        StepJs::Fetch {
+                            id: self.keep(p),
+                            request,
+                        }
+                    })
+                    .collect();
+                StepJs::Done {
+                    decision: Box::new(DecisionJs::new(decision, background)),
+                }
+            }
+            Step::Fetch(p) => {
+                let request = RequestJs::from(p.request());
+                StepJs::Fetch {
+                    id: self.keep(p),
+                    request,
+                }
+            }
+            Step::Refresh(p) => {
+                let request = RequestJs::from(p.request());
+                StepJs::Refresh {
+                    id: self.keep(p),
+                    request,
+                }
+            }
+            Step::Verify(p) => match p.signature_check().cloned() {
+                Some(check) => StepJs::Verify {
+                    id: self.keep(p),
+                    check: CheckJs {
+                        alg: check.alg.name(),
+                        key_id: check.key_id,
+                        spki: check.spki_der,
+                        signing_input: check.signing_input,
+                        signature: check.signature,
+                    },
+                },
+                // A Verify step always carries its check; should one not, the
+                // request fails closed (the signature counts as invalid; a
+                // refusal needs no randomness).
+                None => {
+                    let id = self.keep(p);
+                    self.resume(id, Reply::Signature(false), 0.0, [0; 32])
+                }
+            },
+            Step::Idle => StepJs::Idle,
+        }
+    }
+}
+
+/// The answer to `refreshBegin` when the host has work to do.
+#[derive(Serialize)]
+struct Flight {
+    kind: &'static str,
+    key: String,
+}
+
+#[derive(Serialize)]
+struct Finished {
+    outcome: String,
+    step: StepJs,
+}
+
+/// A step, as JavaScript sees it.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum StepJs {
+    Done {
+        decision: Box<DecisionJs>,
+    },
+    Fetch {
+        id: u32,
+        request: RequestJs,
+    },
+    Refresh {
+        id: u32,
+        request: RequestJs,
+    },
+    Verify {
+        id: u32,
+        check: CheckJs,
+    },
+    Idle,
+    /// Resumed with an id that is not suspended (resumed twice, or forgotten).
+    Gone {
+        id: u32,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestJs {
+    method: &'static str,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    timeout_ms: u32,
+    max_bytes: usize,
+}
+
+impl From<&HttpRequest> for RequestJs {
+    fn from(r: &HttpRequest) -> RequestJs {
+        RequestJs {
+            method: r.method,
+            url: r.url.clone(),
+            headers: r.headers.clone(),
+            body: r.body.clone(),
+            timeout_ms: r.timeout_ms,
+            max_bytes: r.max_bytes,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckJs {
+    alg: &'static str,
+    key_id: String,
+    #[serde(with = "serde_bytes")]
+    spki: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    signing_input: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    signature: Vec<u8>,
+}
+
+/// A [`Decision`], as JavaScript sees it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DecisionJs {
+    status: &'static str,
+    reason: Option<&'static str>,
+    message: Option<String>,
+    retryable: bool,
+    /// Who the request is from, when known.
+    identity: Option<Identity>,
+    /// Forward to the origin with these headers set (`null`: respond instead).
+    forward: Option<Vec<(String, String)>>,
+    /// Answer the client directly.
+    respond: Option<RespondJs>,
+    /// Headers for whatever response goes back: `x-tessera-status`,
+    /// `x-tessera-reason`, `Set-Cookie`.
+    response_headers: Vec<(String, String)>,
+    event: Event,
+    /// Revalidations to run in the background (`fetch` steps).
+    background: Vec<StepJs>,
+}
+
+#[derive(Serialize)]
+struct RespondJs {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl DecisionJs {
+    fn new(decision: Decision, background: Vec<StepJs>) -> DecisionJs {
+        let response_headers = decision.response_headers();
+        let (identity, forward, respond) = match decision.action {
+            Action::Forward { identity, headers } => {
+                (identity.map(Arc::unwrap_or_clone), Some(headers), None)
+            }
+            Action::Respond {
+                status,
+                headers,
+                body,
+            } => (
+                None,
+                None,
+                Some(RespondJs {
+                    status,
+                    headers,
+                    body,
+                }),
+            ),
+        };
+        DecisionJs {
+            status: decision.status.as_str(),
+            reason: decision.reason.map(Reason::code),
+            message: decision.message,
+            retryable: decision.reason.is_some_and(Reason::is_retryable),
+            identity,
+            forward,
+            respond,
+            response_headers,
+            event: decision.event,
+            background,
+        }
+    }
+}
+
+/// Another request is refreshing this session and its outcome is not
+/// available: retry rather than risk spending a rotated token twice.
+fn busy() -> Refusal {
+    Refusal::new(
+        Reason::AuthApiUnavailable,
+        "another request is refreshing this session and did not finish; retry in a moment",
+    )
+}
+
+/// The name of a refresh flight: SHA-256 of the refresh token, so the token
+/// itself is not a map key in JavaScript.
+fn flight_key(refresh_token: &str) -> String {
+    Sha256::digest(refresh_token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Unix seconds from JavaScript (negative, NaN and infinite clocks become 0,
+/// before every token's `iat`: nothing verifies, nothing fails open).
+fn secs(now: f64) -> u64 {
+    if now.is_finite() && now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
+/// The host's 32 random bytes; anything else is a host bug, thrown.
+fn seed(random: &[u8]) -> Result<[u8; 32], JsValue> {
+    random.try_into().map_err(|_| {
+        JsValue::from_str("tessera: pass exactly 32 bytes from crypto.getRandomValues as `random`")
+    })
+}
+
+fn to_js<T: Serialize>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false))
+        .unwrap_or(JsValue::NULL)
+}

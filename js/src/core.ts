@@ -1,0 +1,418 @@
+// The host around the sans-IO engine (crates/node-binding): it does every
+// fetch, the clock, randomness and native signature checks, and feeds the
+// results back until the engine decides. Runtime-neutral: only the Fetch API,
+// `crypto.getRandomValues` and WebAssembly. The entry points (node.ts,
+// workerd.ts, browser.ts) load the WebAssembly and pick the signature backend.
+import {
+  type AuthResult,
+  type Algorithm,
+  type Identity,
+  type JwksCacheStore,
+  type TesseraConfig,
+  TesseraConfigError,
+  type TesseraEvent,
+  type TesseraOptions,
+  type TesseraReason,
+  type TesseraStatus,
+  type VerifyResult,
+} from './types.js';
+
+/** A raw signature check the engine hands to the host. */
+export interface SignatureCheck {
+  alg: Algorithm;
+  /** Stable name of the key (hex SHA-256 of `spki`), for caching imported keys. */
+  keyId: string;
+  /** The key as DER SubjectPublicKeyInfo. */
+  spki: Uint8Array<ArrayBuffer>;
+  signingInput: Uint8Array<ArrayBuffer>;
+  /** ES256: raw `r ‖ s` (IEEE P1363), as WebCrypto expects. */
+  signature: Uint8Array<ArrayBuffer>;
+}
+
+/** A native signature backend: the algorithms it checks and how. */
+export interface SignatureBackend {
+  readonly algorithms: readonly Algorithm[];
+  verify(check: SignatureCheck): boolean | Promise<boolean>;
+}
+
+/** The generated wasm-bindgen class (crates/node-binding), as this host uses it. */
+export interface WasmCore {
+  handle(method: string, url: string, headers: string[], now: number, random: Uint8Array): Step;
+  verifyToken(token: string, now: number): Step;
+  resumeResponse(id: number, status: number, cacheControl: string | undefined, body: Uint8Array, now: number, random: Uint8Array): Step;
+  resumeFailed(id: number, why: string, now: number, random: Uint8Array): Step;
+  resumeSignature(id: number, valid: boolean, now: number, random: Uint8Array): Step;
+  refreshBegin(id: number, now: number, random: Uint8Array): Step | Flight;
+  refreshFinish(id: number, status: number, body: Uint8Array, failed: string | undefined, now: number, random: Uint8Array): { outcome: string; step: Step };
+  resumeTokens(id: number, outcome: string | undefined, now: number, random: Uint8Array): Step;
+  forget(id: number): void;
+  pendingCount(): number;
+  snapshot(): string;
+  restore(snapshot: string, now: number): void;
+  stripCookies(cookieHeader: string): string;
+}
+
+export interface WasmCoreClass {
+  new (config: string, hostAlgorithms: string[]): WasmCore;
+}
+
+interface HttpRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers: [string, string][];
+  body: string | null;
+  timeoutMs: number;
+  maxBytes: number;
+}
+
+interface Decision {
+  status: TesseraStatus;
+  reason: TesseraReason | null;
+  message: string | null;
+  retryable: boolean;
+  identity: Identity | null;
+  forward: [string, string][] | null;
+  respond: { status: number; headers: [string, string][]; body: string } | null;
+  responseHeaders: [string, string][];
+  event: TesseraEvent;
+  background: Step[];
+}
+
+type Step =
+  | { kind: 'done'; decision: Decision }
+  | { kind: 'fetch'; id: number; request: HttpRequest }
+  | { kind: 'refresh'; id: number; request: HttpRequest }
+  | { kind: 'verify'; id: number; check: SignatureCheck }
+  | { kind: 'idle' }
+  | { kind: 'gone'; id: number };
+
+interface Flight {
+  kind: 'lead' | 'join';
+  key: string;
+}
+
+type Fetched =
+  | { ok: true; status: number; cacheControl: string | undefined; body: Uint8Array }
+  | { ok: false; why: string };
+
+/** How long a request waits for another one's refresh before answering 503. */
+const JOIN_GIVE_UP_MS = 7_000;
+
+const EMPTY = new Uint8Array(0);
+
+/** Tessera for one app: verify tokens, authenticate requests. Create with `createTessera`. */
+export class Tessera {
+  readonly #core: WasmCore;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  readonly #signatures: SignatureBackend | null;
+  readonly #store: JwksCacheStore | undefined;
+  readonly #storeKey: string;
+  #saved = '';
+  /** In-flight GETs (discovery, key set), shared by concurrent requests. */
+  readonly #gets = new Map<string, Promise<Fetched>>();
+  /** In-flight refreshes by flight key; resolve to the outcome JSON. */
+  readonly #refreshes = new Map<string, Promise<string | undefined>>();
+
+  /** @internal Use `createTessera`. */
+  constructor(Core: WasmCoreClass, config: TesseraConfig, options: TesseraOptions, signatures: SignatureBackend | null) {
+    const useNative = (options.signatures ?? 'native') === 'native' && signatures !== null;
+    this.#signatures = useNative ? signatures : null;
+    try {
+      this.#core = new Core(JSON.stringify(config), useNative ? [...signatures.algorithms] : []);
+    } catch (e) {
+      if (e && typeof e === 'object' && 'field' in e && 'message' in e) {
+        throw new TesseraConfigError(String(e.field), String(e.message));
+      }
+      throw e;
+    }
+    const f = options.fetch ?? globalThis.fetch;
+    this.#fetch = f.bind(globalThis) as typeof fetch;
+    this.#now = options.now ?? Date.now;
+    this.#store = options.jwksCache;
+    this.#storeKey = `tessera:jwks:${config.issuer}`;
+  }
+
+  /** @internal Restores the persisted key set, if a store is configured. */
+  async restore(): Promise<void> {
+    if (!this.#store) return;
+    try {
+      const saved = await this.#store.get(this.#storeKey);
+      if (typeof saved === 'string' && saved) {
+        this.#core.restore(saved, this.#seconds());
+        this.#saved = saved;
+      }
+    } catch {
+      // An unreachable store only costs a fetch.
+    }
+  }
+
+  /**
+   * Verifies a bearer token (no cookies, no request): `{ valid: true, identity,
+   * claims }` or `{ valid: false, reason, message, retryable }`. `retryable` is
+   * true for outages (key set unreachable), never for bad tokens.
+   */
+  async verify(token: string): Promise<VerifyResult> {
+    if (typeof token !== 'string' || token === '') {
+      return { valid: false, reason: 'token-missing', message: 'no token was given', retryable: false };
+    }
+    const decision = await this.#drive(this.#core.verifyToken(token, this.#seconds()));
+    if (decision.identity) return { valid: true, identity: decision.identity, claims: decision.identity.claims };
+    return {
+      valid: false,
+      reason: decision.reason ?? 'token-malformed',
+      message: decision.message ?? 'the token was refused',
+      retryable: decision.retryable,
+    };
+  }
+
+  /**
+   * Authenticates a Fetch API request by its session cookies or bearer token,
+   * refreshing an expired session through the provider, and answers Tessera's
+   * endpoints (`/__tessera/sign-in`, `callback`, `refresh`, `session`,
+   * `sign-out`). Use `response` when set; otherwise pass the request on with
+   * `forwardRequest` and add `headers` to your response (`withHeaders`).
+   */
+  async authenticateRequest(request: Request): Promise<AuthResult> {
+    const headers: string[] = [];
+    request.headers.forEach((value, name) => { headers.push(name, value); });
+    const step = this.#core.handle(request.method, request.url, headers, this.#seconds(), random());
+    const d = await this.#drive(step);
+    const out = new Headers();
+    for (const [n, v] of d.responseHeaders) out.append(n, v);
+    let response: Response | null = null;
+    if (d.respond) {
+      const h = new Headers(d.respond.headers);
+      for (const [n, v] of d.responseHeaders) h.append(n, v);
+      const empty = d.respond.body === '' || [204, 205, 304].includes(d.respond.status);
+      response = new Response(empty ? null : d.respond.body, { status: d.respond.status, headers: h });
+    }
+    return {
+      status: d.status,
+      reason: d.reason,
+      message: d.message,
+      retryable: d.retryable,
+      identity: d.identity,
+      forwardHeaders: d.forward ? new Headers(d.forward) : null,
+      headers: out,
+      response,
+      event: d.event,
+    };
+  }
+
+  /**
+   * The request to pass on after `authenticateRequest` forwarded it: incoming
+   * `x-tessera-*` headers and Tessera's own cookies removed, the identity
+   * headers (`authorization`, `x-tessera-user`, …) set.
+   */
+  forwardRequest(request: Request, result: AuthResult): Request {
+    const headers = new Headers();
+    request.headers.forEach((value, name) => {
+      if (!name.toLowerCase().startsWith('x-tessera-')) headers.append(name, value);
+    });
+    const cookie = headers.get('cookie');
+    if (cookie !== null) {
+      const rest = this.#core.stripCookies(cookie);
+      if (rest) headers.set('cookie', rest);
+      else headers.delete('cookie');
+    }
+    result.forwardHeaders?.forEach((value, name) => { headers.set(name, value); });
+    return new Request(request, { headers });
+  }
+
+  /** `response` with Tessera's headers (`Set-Cookie`, `x-tessera-*`) added. */
+  static withHeaders(response: Response, result: AuthResult): Response {
+    const out = new Response(response.body, response);
+    result.headers.forEach((value, name) => {
+      if (name === 'set-cookie') return;
+      out.headers.set(name, value);
+    });
+    for (const c of result.headers.getSetCookie()) out.headers.append('set-cookie', c);
+    return out;
+  }
+
+  /** @internal Suspended requests (a leak check for tests). */
+  get pendingCount(): number {
+    return this.#core.pendingCount();
+  }
+
+  #seconds(): number {
+    return Math.floor(this.#now() / 1000);
+  }
+
+  async #drive(first: Step): Promise<Decision> {
+    let step: Step = first;
+    for (;;) {
+      switch (step.kind) {
+        case 'done':
+          if (step.decision.background.length) void this.#background(step.decision.background);
+          if (step.decision.event.fetches > 0) this.#persist();
+          return step.decision;
+        case 'fetch':
+        case 'refresh':
+        case 'verify':
+          step = await this.#advance(step);
+          break;
+        default:
+          // `idle` and `gone` never follow a request's own steps.
+          throw new Error(`tessera: unexpected step ${step.kind}`);
+      }
+    }
+  }
+
+  /** Does what one suspended step asks; on a host failure the engine forgets it. */
+  async #advance(step: Extract<Step, { id: number }>): Promise<Step> {
+    try {
+      switch (step.kind) {
+        case 'fetch': {
+          const r = await this.#get(step.request);
+          return r.ok
+            ? this.#core.resumeResponse(step.id, r.status, r.cacheControl, r.body, this.#seconds(), random())
+            : this.#core.resumeFailed(step.id, r.why, this.#seconds(), random());
+        }
+        case 'verify': {
+          let valid = false;
+          try {
+            valid = (await this.#signatures?.verify(step.check)) === true;
+          } catch {
+            valid = false; // a key the runtime cannot import never verifies
+          }
+          return this.#core.resumeSignature(step.id, valid, this.#seconds(), random());
+        }
+        case 'refresh':
+          return await this.#refresh(step);
+        default:
+          throw new Error(`tessera: request ${step.id} is not suspended`);
+      }
+    } catch (e) {
+      this.#core.forget(step.id);
+      throw e;
+    }
+  }
+
+  /** Runs background revalidations to completion (errors only cost a later fetch). */
+  async #background(steps: Step[]): Promise<void> {
+    await Promise.all(steps.map(async (s) => {
+      let step = s;
+      try {
+        while (step.kind === 'fetch' || step.kind === 'verify' || step.kind === 'refresh') step = await this.#advance(step);
+      } catch {
+        // Logged by nobody: the next request revalidates again.
+      }
+    }));
+    this.#persist();
+  }
+
+  /** Saves the key set when it changed (fire and forget). */
+  #persist(): void {
+    if (!this.#store) return;
+    const snapshot = this.#core.snapshot();
+    if (snapshot === this.#saved) return;
+    this.#saved = snapshot;
+    Promise.resolve()
+      .then(() => this.#store?.set(this.#storeKey, snapshot))
+      .catch(() => { this.#saved = ''; });
+  }
+
+  /** GETs are shared by concurrent requests; POSTs never are. */
+  #get(request: HttpRequest): Promise<Fetched> {
+    if (request.method !== 'GET') return this.#http(request);
+    let flight = this.#gets.get(request.url);
+    if (!flight) {
+      flight = this.#http(request).finally(() => this.#gets.delete(request.url));
+      this.#gets.set(request.url, flight);
+    }
+    return flight;
+  }
+
+  async #refresh(step: Extract<Step, { kind: 'refresh' }>): Promise<Step> {
+    const ticket = this.#core.refreshBegin(step.id, this.#seconds(), random());
+    if (!isFlight(ticket)) return ticket; // a recent outcome, replayed
+    if (ticket.kind === 'join') {
+      const flight = this.#refreshes.get(ticket.key);
+      const outcome = flight ? await giveUpAfter(flight, JOIN_GIVE_UP_MS) : undefined;
+      return this.#core.resumeTokens(step.id, outcome, this.#seconds(), random());
+    }
+    let settle: (outcome: string | undefined) => void = () => {};
+    this.#refreshes.set(ticket.key, new Promise((resolve) => { settle = resolve; }));
+    let outcome: string | undefined;
+    try {
+      const r = await this.#http(step.request);
+      const finished = r.ok
+        ? this.#core.refreshFinish(step.id, r.status, r.body, undefined, this.#seconds(), random())
+        : this.#core.refreshFinish(step.id, 0, EMPTY, r.why, this.#seconds(), random());
+      outcome = finished.outcome;
+      return finished.step;
+    } finally {
+      settle(outcome);
+      this.#refreshes.delete(ticket.key);
+    }
+  }
+
+  /** One HTTP exchange with the engine's timeout and body cap; never throws. */
+  async #http(request: HttpRequest): Promise<Fetched> {
+    try {
+      const res = await this.#fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        ...(request.body === null ? {} : { body: request.body }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(request.timeoutMs),
+      });
+      const body = await readCapped(res, request.maxBytes + 1);
+      return { ok: true, status: res.status, cacheControl: res.headers.get('cache-control') ?? undefined, body };
+    } catch (e) {
+      const why = e instanceof Error ? (e.name === 'TimeoutError' ? `timed out after ${request.timeoutMs} ms` : e.message) : String(e);
+      return { ok: false, why };
+    }
+  }
+}
+
+/** Reads at most `limit` bytes of the body (the engine refuses what is longer). */
+async function readCapped(res: Response, limit: number): Promise<Uint8Array> {
+  if (!res.body) return EMPTY;
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      size += value.length;
+    }
+  } finally {
+    if (size >= limit) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  const out = new Uint8Array(Math.min(size, limit));
+  let at = 0;
+  for (const p of parts) {
+    const take = Math.min(p.length, out.length - at);
+    out.set(p.subarray(0, take), at);
+    at += take;
+  }
+  return out;
+}
+
+function isFlight(t: Step | Flight): t is Flight {
+  return t.kind === 'lead' || t.kind === 'join';
+}
+
+function giveUpAfter<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(resolve, ms, undefined); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** 32 bytes from the platform CSPRNG, for state, nonce, PKCE and sealing. */
+function random(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+/** Shared by the entry points: builds a Tessera once the WebAssembly is loaded. */
+export async function create(Core: WasmCoreClass, config: TesseraConfig, options: TesseraOptions | undefined, signatures: SignatureBackend | null): Promise<Tessera> {
+  const tessera = new Tessera(Core, config, options ?? {}, signatures);
+  await tessera.restore();
+  return tessera;
+}

@@ -1,0 +1,252 @@
+// The public types of tessera-edge. The configuration is the one schema every
+// Tessera runtime reads (the Rust core's `TesseraConfig`, camelCase); unknown
+// keys are refused, so a typo is an error rather than an ignored setting.
+
+/** Every stable reason code (`x-tessera-reason`), with its HTTP status and retryability. */
+export const REASONS = {
+  'token-missing': [401, false],
+  'token-malformed': [401, false],
+  'token-too-large': [401, false],
+  'alg-not-allowed': [401, false],
+  'key-not-found': [401, false],
+  'key-unusable': [401, false],
+  'signature-invalid': [401, false],
+  'token-expired': [401, false],
+  'token-not-yet-valid': [401, false],
+  'iat-in-future': [401, false],
+  'token-too-old': [401, false],
+  'issuer-invalid': [401, false],
+  'audience-invalid': [401, false],
+  'azp-invalid': [401, false],
+  'typ-invalid': [401, false],
+  'crit-unsupported': [401, false],
+  'claim-missing': [401, false],
+  'claim-invalid': [401, false],
+  'jwks-unavailable': [503, true],
+  'jwks-invalid': [503, false],
+  'refresh-token-invalid': [401, false],
+  'auth-api-unavailable': [503, true],
+  'csrf-rejected': [403, false],
+  'state-mismatch': [400, false],
+  'nonce-mismatch': [400, false],
+  'cookie-unsealable': [401, false],
+  'callback-error': [400, false],
+  'path-invalid': [400, false],
+} as const satisfies Record<string, readonly [number, boolean]>;
+
+/** A stable reason code: why a request or token was refused. */
+export type TesseraReason = keyof typeof REASONS;
+
+/** What a request came to (`x-tessera-status`). */
+export type TesseraStatus = 'signed-in' | 'refreshed' | 'signed-out' | 'handshake' | 'denied' | 'unavailable';
+
+/** Signature algorithms Tessera verifies (HMAC and `none` never). */
+export type Algorithm = 'ES256' | 'EdDSA' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512';
+
+/** Provider conventions applied to verification. */
+export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'cognito' | 'workos' | 'keycloak';
+
+/** Access-token checks beyond the signature. */
+export interface VerificationConfig {
+  /** Allowed issuers (exact string match). Default: the top-level `issuer`. */
+  issuers?: string | string[];
+  /** Allowed audiences; when set, a token without one of them fails. Default: not checked. */
+  audience?: string | string[];
+  /** The claim holding the audience. Default `aud` (Cognito access tokens: `client_id`). */
+  audienceClaim?: string;
+  /** When set, `azp` must be present and one of these (Clerk: your app's origins). Default: not checked. */
+  authorizedParties?: string[];
+  /** The algorithm allowlist. Default ES256, EdDSA, RS256, PS256. */
+  algorithms?: Algorithm[];
+  /** Clock-skew tolerance for `exp`, `nbf`, `iat`, in seconds. Default 5. */
+  leeway?: number;
+  /** Required header `typ`, e.g. `at+jwt`. Default: not checked. */
+  typ?: string;
+  /** Maximum age from `iat`, in seconds. Default: not checked. */
+  maxTokenAge?: number;
+  /** Claims that must be present. Default: none beyond `exp`, `iss`, `sub`. */
+  requiredClaims?: string[];
+  /** Claims that must have exactly these JSON values. Default: none. */
+  claimValues?: Record<string, unknown>;
+}
+
+/** Session cookie settings. */
+export interface CookieConfig {
+  /** Name prefix (`<prefix>-session`, `-refresh`, `-tx`). Default `__Host-tessera`. */
+  prefix?: string;
+  /** Default `Lax`, so the sign-in callback redirect carries the transaction cookie. */
+  sameSite?: 'Lax' | 'Strict' | 'None';
+  /** Session and refresh cookie lifetime in seconds. Default 30 days. */
+  sessionMaxAge?: number;
+  /** Sign-in transaction cookie lifetime in seconds. Default 600. */
+  transactionMaxAge?: number;
+  /** `Secure` on every cookie. Default true (plain-http development: false, with a plain prefix). */
+  secure?: boolean;
+}
+
+/** One route rule; the first match wins. */
+export interface RouteRule {
+  /** Glob on the normalised path, starting with `/` (`*` one segment, `**` any). */
+  pattern: string;
+  /** Methods it applies to (upper case). Default: all. */
+  methods?: string[];
+  /** `public`: no session needed; `page`: sign-in redirect; `api`: 401. */
+  access: 'public' | 'page' | 'api';
+  /** Accept `Authorization: Bearer`. Default: true for `api`, false otherwise. */
+  bearer?: boolean;
+}
+
+/** The shared Tessera configuration (see the README for every default and why). */
+export interface TesseraConfig {
+  /** The provider's issuer URL, exactly as its discovery document states it. Required. */
+  issuer: string;
+  /** Provider conventions. Default `oidc`. */
+  profile?: Profile;
+  /** OAuth client id. Required for sessions (`cookieKeys`); verification-only hosts omit it. */
+  clientId?: string;
+  /** Client secret. Default none (a public client with PKCE). Keep it out of source code. */
+  clientSecret?: string;
+  /** Token endpoint authentication. Default `client_secret_basic` (`none` without a secret). */
+  clientAuth?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** Scopes requested at sign-in. Default `openid profile email offline_access`. */
+  scopes?: string[];
+  /** RFC 8707 resource indicators for the access token. Default none. */
+  resources?: string[];
+  /** Extra authorization parameters, e.g. `{ prompt: 'consent' }`. */
+  authorizationParams?: Record<string, string>;
+  /** The app's public origin. Required for sessions; verification-only hosts omit it. */
+  appOrigin?: string;
+  /** Other origins allowed to send cookie-authenticated unsafe requests. Default none. */
+  allowedOrigins?: string[];
+  /** Where the edge endpoints live. Default `/__tessera`. */
+  endpointPrefix?: string;
+  /** Where to go after sign-out without an end-session endpoint. Default `/`. */
+  afterSignOutPath?: string;
+  /** Access-token checks. */
+  verification?: VerificationConfig;
+  /** Cookie settings. */
+  cookies?: CookieConfig;
+  /** Sealing keyring `id:base64url,…` (32-byte keys; the first seals). Enables sessions. */
+  cookieKeys?: string;
+  /** Route rules. */
+  routes?: RouteRule[];
+  /** Access for unmatched paths. Default `page`: a forgotten rule must not expose a route. */
+  defaultAccess?: 'public' | 'page' | 'api';
+  /** Refresh this many seconds before expiry. Default 10. */
+  refreshAhead?: number;
+  /** Seconds a rotated-out refresh token is answered with its successor's result. Default 30. */
+  replayWindow?: number;
+  /** Secret that signs forwarded identity headers (`x-tessera-signature`). Default none. */
+  forwardSigningSecret?: string;
+  /** Key-set cache settings (seconds unless named otherwise). */
+  jwks?: {
+    defaultMaxAge?: number;
+    minMaxAge?: number;
+    maxMaxAge?: number;
+    staleIfError?: number;
+    cooldown?: number;
+    fetchTimeoutMs?: number;
+  };
+  /** Verified-token memo: `capacity` entries (default 1024), reused at most `maxAge` s (default 300). */
+  memo?: { capacity?: number; maxAge?: number };
+}
+
+/** A persistence hook for the key set and discovery document (serverless cold starts). */
+export interface JwksCacheStore {
+  get(key: string): Promise<string | undefined | null> | string | undefined | null;
+  set(key: string, value: string): Promise<void> | void;
+}
+
+/** Runtime options: the I/O around the core. */
+export interface TesseraOptions {
+  /** The `fetch` used for discovery, key sets and the token endpoint. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Restores the key set at start and saves it when it changes. Default none. */
+  jwksCache?: JwksCacheStore;
+  /**
+   * Where signatures are checked: `native` (node:crypto under Node, WebCrypto
+   * elsewhere, for the algorithms where it is faster), or `wasm` (the pure-Rust
+   * check in WebAssembly, for runtimes without WebCrypto). Default `native`.
+   */
+  signatures?: 'native' | 'wasm';
+  /** The clock, in milliseconds since the epoch. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Organisation membership from the token (Clerk v1/v2, `org_id`). */
+export interface Organization {
+  id: string;
+  slug: string | null;
+  role: string | null;
+  permissions: string[];
+}
+
+/** The verified identity. `claims` holds every claim of the token. */
+export interface Identity {
+  sub: string;
+  sid: string | null;
+  iss: string;
+  aud: string[];
+  azp: string | null;
+  exp: number;
+  iat: number | null;
+  nbf: number | null;
+  jti: string | null;
+  scopes: string[];
+  org: Organization | null;
+  kid: string | null;
+  alg: Algorithm;
+  claims: Record<string, unknown>;
+}
+
+/** The result of `verify(token)`. */
+export type VerifyResult =
+  | { valid: true; identity: Identity; claims: Record<string, unknown> }
+  | { valid: false; reason: TesseraReason; message: string; retryable: boolean };
+
+/** One observability event per request (no secrets). */
+export interface TesseraEvent {
+  status: TesseraStatus;
+  reason: TesseraReason | null;
+  route: string;
+  source: 'cookie' | 'bearer' | null;
+  memoHit: boolean;
+  keys: string;
+  refresh: string | null;
+  proactiveRefresh: boolean;
+  revoked: boolean;
+  expiresIn: number | null;
+  fetches: number;
+  now: number;
+}
+
+/** The result of `authenticateRequest(request)`. */
+export interface AuthResult {
+  status: TesseraStatus;
+  reason: TesseraReason | null;
+  message: string | null;
+  retryable: boolean;
+  /** Who the request is from, when known. */
+  identity: Identity | null;
+  /**
+   * Headers to set on the request forwarded to your handler or origin
+   * (`authorization`, `x-tessera-user`, …) after removing incoming `x-tessera-*`;
+   * `null` when Tessera answers the request itself (`response`).
+   */
+  forwardHeaders: Headers | null;
+  /** Headers for whatever response goes back: `Set-Cookie`, `x-tessera-status`, `x-tessera-reason`. */
+  headers: Headers;
+  /** Tessera's own answer (a redirect to sign-in, a 401, an endpoint's response), ready to return. */
+  response: Response | null;
+  event: TesseraEvent;
+}
+
+/** Thrown by `createTessera` for an invalid configuration; `field` names the setting. */
+export class TesseraConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`tessera config: ${field}: ${message}`);
+    this.name = 'TesseraConfigError';
+    this.field = field;
+  }
+}

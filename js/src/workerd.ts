@@ -1,0 +1,22 @@
+// The `workerd`/`worker` export conditions (Cloudflare Workers, and bundlers
+// targeting them): the WebAssembly imported as a module, as Workers require
+// (no runtime compilation from bytes), signatures through WebCrypto.
+import wasm from './wasm/tessera_bg.wasm';
+import { Core, initSync } from './wasm/tessera.js';
+import { create, type Tessera, type WasmCoreClass } from './core.js';
+import { webCrypto } from './webcrypto.js';
+import type { TesseraConfig, TesseraOptions } from './types.js';
+
+let loaded = false;
+
+/** Creates Tessera for one app (see the README for the configuration). */
+export async function createTessera(config: TesseraConfig, options?: TesseraOptions): Promise<Tessera> {
+  if (!loaded) {
+    initSync({ module: wasm });
+    loaded = true;
+  }
+  return create(Core as unknown as WasmCoreClass, config, options, webCrypto());
+}
+
+export { Tessera } from './core.js';
+export * from './types.js';

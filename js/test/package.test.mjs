@@ -1,0 +1,214 @@
+// tessera-edge in Node against a real OpenID Provider (oidc-provider on
+// 127.0.0.1): sign-in, verification of the tokens it issues (ES256, EdDSA,
+// RS256), refresh under concurrency, key rotation, outages, hostile input and
+// the key-set persistence hook. Runs the built package (js/dist) through its
+// `node` export condition.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTessera, REASONS, TesseraConfigError } from 'tessera-edge';
+import { startIdp, login, CLIENT_ID, CLIENT_SECRET, API } from '../../tests/e2e/idp.mjs';
+import { COOKIE_KEYS, sleep } from '../../tests/e2e/stack.mjs';
+
+const APP = 'http://127.0.0.1:3999'; // never contacted: requests are handed to the package directly
+const TTL = 4;
+
+/** A cookie jar over Set-Cookie headers, like a browser's for one origin. */
+class Jar {
+  cookies = new Map();
+  apply(headers) {
+    for (const c of headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(';').map((s) => s.trim());
+      const i = pair.indexOf('=');
+      if (attrs.some((a) => /^max-age=0$/i.test(a))) this.cookies.delete(pair.slice(0, i));
+      else this.cookies.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+  }
+  header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
+}
+
+const request = (path, jar, init = {}) => new Request(new URL(path, APP), {
+  ...init,
+  headers: { ...(jar?.cookies.size ? { cookie: jar.header() } : {}), 'sec-fetch-site': 'same-origin', ...init.headers },
+});
+
+/** Signs in through the package's own endpoints and the provider's pages. */
+async function signIn(tessera, jar, user = 'alice') {
+  const start = await tessera.authenticateRequest(request('/__tessera/sign-in?redirect_url=%2Fapi%2Fme', jar));
+  assert.equal(start.response?.status, 302, start.message ?? '');
+  jar.apply(start.headers);
+  const callback = await login(start.response.headers.get('location'), user);
+  const done = await tessera.authenticateRequest(request(new URL(callback).pathname + new URL(callback).search, jar));
+  assert.equal(done.response?.status, 303, `${done.reason}: ${done.message}`);
+  jar.apply(done.headers);
+}
+
+/** The access token the package forwards for a signed-in request. */
+async function accessToken(tessera, jar) {
+  const r = await tessera.authenticateRequest(request('/api/me', jar));
+  jar.apply(r.headers);
+  assert.ok(r.forwardHeaders, `${r.status} ${r.reason} ${r.message}`);
+  return r.forwardHeaders.get('authorization').slice('Bearer '.length);
+}
+
+for (const alg of ['ES256', 'EdDSA', 'RS256']) {
+  describe(`tessera-edge with ${alg} tokens from oidc-provider`, { timeout: 120_000 }, () => {
+    let idp;
+    let sessions;
+    let verifier;
+    const jar = new Jar();
+
+    before(async () => {
+      idp = await startIdp({ alg, redirectOrigin: APP, accessTokenTtl: TTL });
+      sessions = await createTessera({
+        issuer: idp.issuer,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        appOrigin: APP,
+        cookieKeys: COOKIE_KEYS,
+        cookies: { prefix: 'tessera', secure: false },
+        resources: [API],
+        authorizationParams: { prompt: 'consent' },
+        verification: { audience: API, algorithms: [alg], leeway: 0 },
+        refreshAhead: 1,
+        routes: [{ pattern: '/api/**', access: 'api' }],
+      });
+      // An origin server: verification only, no client, no cookies.
+      verifier = await createTessera({ issuer: idp.issuer, verification: { audience: API, algorithms: [alg] } });
+    });
+    after(() => idp?.close());
+
+    test('signs in and forwards the verified identity', async () => {
+      await signIn(sessions, jar);
+      const r = await sessions.authenticateRequest(request('/api/me', jar, { headers: { 'x-tessera-user': 'admin' } }));
+      assert.equal(r.status, 'signed-in');
+      assert.equal(r.identity.sub, 'alice');
+      assert.equal(r.identity.alg, alg);
+      assert.equal(r.forwardHeaders.get('x-tessera-user'), 'alice');
+      const forwarded = sessions.forwardRequest(request('/api/me', jar, { headers: { 'x-tessera-user': 'admin', cookie: `${jar.header()}; theme=dark` } }), r);
+      assert.equal(forwarded.headers.get('x-tessera-user'), 'alice', 'the spoofed header is replaced');
+      assert.equal(forwarded.headers.get('cookie'), 'theme=dark', "Tessera's cookies are not passed on");
+    });
+
+    test('an origin server verifies the token locally; tampering is refused', async () => {
+      const token = await accessToken(sessions, jar);
+      const ok = await verifier.verify(token);
+      assert.equal(ok.valid, true, JSON.stringify(ok));
+      assert.equal(ok.claims.sub, 'alice');
+      assert.deepEqual(ok.identity.aud, [API]);
+      const [h, p, s] = token.split('.');
+      const flipped = `${s[0] === 'A' ? 'B' : 'A'}${s.slice(1)}`;
+      assert.deepEqual(await verifier.verify(`${h}.${p}.${flipped}`).then((r) => [r.valid, r.reason]), [false, 'signature-invalid']);
+      const claims = JSON.parse(Buffer.from(p, 'base64url'));
+      const forged = Buffer.from(JSON.stringify({ ...claims, sub: 'mallory' })).toString('base64url');
+      assert.deepEqual(await verifier.verify(`${h}.${forged}.${s}`).then((r) => [r.valid, r.reason]), [false, 'signature-invalid']);
+      const none = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
+      const refused = await verifier.verify(`${none}.${p}.`);
+      assert.equal(refused.valid, false);
+      assert.equal(refused.retryable, false);
+      assert.ok(refused.reason in REASONS);
+      assert.equal(verifier.pendingCount, 0);
+    });
+
+    test('twenty concurrent requests with an expired session: one refresh reaches the provider', async () => {
+      const token = await accessToken(sessions, jar);
+      const exp = JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).exp;
+      await sleep(Math.max(0, exp + 1 - Date.now() / 1000) * 1000);
+      const before = idp.counts.refresh;
+      const results = await Promise.all(Array.from({ length: 20 }, () => sessions.authenticateRequest(request('/api/me', jar))));
+      assert.equal(idp.counts.refresh - before, 1);
+      assert.deepEqual(new Set(results.map((r) => r.identity?.sub)), new Set(['alice']));
+      assert.ok(results.some((r) => r.status === 'refreshed'));
+      jar.apply(results[19].headers);
+      const next = await sessions.authenticateRequest(request('/api/me', jar));
+      assert.equal(next.status, 'signed-in', 'the rotated refresh token and new session work');
+      assert.equal(idp.counts.refreshRefused, 0);
+      assert.equal(sessions.pendingCount, 0);
+    });
+  });
+}
+
+describe('keys, outages and persistence (ES256)', { timeout: 120_000 }, () => {
+  let idp;
+  let sessions;
+  const jar = new Jar();
+  const config = () => ({ issuer: idp.issuer, verification: { audience: API, algorithms: ['ES256'] } });
+
+  before(async () => {
+    idp = await startIdp({ alg: 'ES256', redirectOrigin: APP, accessTokenTtl: 60 });
+    sessions = await createTessera({
+      ...config(), clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, appOrigin: APP, cookieKeys: COOKIE_KEYS,
+      cookies: { prefix: 'tessera', secure: false }, resources: [API], authorizationParams: { prompt: 'consent' },
+    });
+    await signIn(sessions, jar);
+  });
+  after(() => idp?.close());
+
+  test('the key set is persisted and restored through the jwksCache hook', async () => {
+    const token = await accessToken(sessions, jar);
+    const store = new Map();
+    const hook = { get: (k) => store.get(k), set: (k, v) => { store.set(k, v); } };
+    const first = await createTessera(config(), { jwksCache: hook });
+    assert.equal((await first.verify(token)).valid, true);
+    await sleep(10);
+    assert.equal(store.size, 1, 'saved after the fetch');
+    const fetches = idp.counts.jwks + idp.counts.discovery;
+    const cold = await createTessera(config(), { jwksCache: hook });
+    assert.equal((await cold.verify(token)).valid, true);
+    assert.equal(idp.counts.jwks + idp.counts.discovery, fetches, 'a new instance verifies without fetching');
+  });
+
+  test('a rotated provider key is fetched once and verifies', async () => {
+    const verifier = await createTessera(config());
+    assert.equal((await verifier.verify(await accessToken(sessions, jar))).valid, true);
+    const kid = await idp.rotateKeys();
+    const fresh = new Jar();
+    await signIn(sessions, fresh, 'bob');
+    const token = await accessToken(sessions, fresh);
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[0], 'base64url')).kid, kid);
+    const jwks = idp.counts.jwks;
+    const results = await Promise.all(Array.from({ length: 10 }, () => verifier.verify(token)));
+    assert.ok(results.every((r) => r.valid && r.claims.sub === 'bob'), JSON.stringify(results.map((r) => r.reason ?? 'ok')));
+    assert.equal(idp.counts.jwks - jwks, 1, 'one refetch for ten concurrent verifications');
+  });
+
+  test('provider down: known keys keep working; a cold instance says retryable', async () => {
+    const token = await accessToken(sessions, jar);
+    const warm = await createTessera(config());
+    assert.equal((await warm.verify(token)).valid, true);
+    await idp.stop();
+    try {
+      assert.equal((await warm.verify(token)).valid, true);
+      const cold = await createTessera(config());
+      const r = await cold.verify(token);
+      assert.equal(r.valid, false);
+      assert.equal(r.retryable, true, `${r.reason}: ${r.message}`);
+      assert.equal(REASONS[r.reason][0], 503);
+    } finally {
+      await idp.start();
+    }
+  });
+});
+
+describe('the API surface', () => {
+  test('configuration errors name the field', async () => {
+    await assert.rejects(createTessera({ issuer: 'http://auth.example.com' }), (e) => e instanceof TesseraConfigError && e.field === 'issuer');
+    await assert.rejects(createTessera({ issuer: 'https://auth.example.com', verificaton: {} }), (e) => e instanceof TesseraConfigError && /verificaton/.test(e.message));
+    await assert.rejects(createTessera({ issuer: 'https://auth.example.com', cookieKeys: COOKIE_KEYS }), (e) => e.field === 'clientId');
+  });
+
+  test('malformed tokens are refused without any fetch', async () => {
+    let fetched = 0;
+    const t = await createTessera({ issuer: 'https://auth.example.com' }, { fetch: async () => { fetched += 1; throw new Error('offline'); } });
+    for (const bad of ['abc', 'a.b.c', 'x'.repeat(70_000), `${'e30'}.e30.`]) {
+      const r = await t.verify(bad);
+      assert.equal(r.valid, false);
+      assert.equal(r.retryable, false, `${bad.slice(0, 20)}: ${r.reason}`);
+    }
+    assert.equal(fetched, 0);
+  });
+
+  test('the TesseraReason table matches the core', async () => {
+    const { Core } = await import('../dist/wasm/tessera.js');
+    assert.deepEqual(Object.entries(REASONS).map(([code, [status, retry]]) => [code, status, retry]), Core.reasonCodes());
+  });
+});
