@@ -1402,6 +1402,56 @@ fn provider_key_rotation_is_seamless_and_unknown_kids_are_rate_limited() {
 }
 
 #[test]
+fn concurrent_requests_seeing_a_rotation_share_one_refetch() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let first = format!("Bearer {}", access_token(&keys, json!({})));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("authorization", &first)],
+        NOW,
+    );
+    assert_eq!(d.status, Status::SignedIn);
+
+    idp.jwks = json!({ "keys": [keys.ec_jwk("ec-2026")] }).to_string();
+    let new = keys.token(
+        "ES256",
+        &json!({"alg":"ES256","kid":"ec-2026"}),
+        &claims(json!({})),
+    );
+    // Ten requests with the new kid arrive before the refetch returns: the first
+    // starts it, the others wait for the same fetch instead of being refused.
+    let mut suspended = Vec::new();
+    for i in 0..10u64 {
+        match e.verify_token(&new, NOW + 1) {
+            Step::Fetch(p) => suspended.push(p),
+            other => panic!("request {i}: expected to wait for the key set, got {other:?}"),
+        }
+    }
+    let answer = idp.answer(suspended[0].request()).expect("the key set");
+    for (i, p) in suspended.into_iter().enumerate() {
+        let reply = Reply::Response {
+            status: answer.0,
+            cache_control: answer.1,
+            body: &answer.2,
+        };
+        match e.resume(p, reply, NOW + 1, seed(NOW, i as u64)) {
+            Step::Done(d) => assert_eq!(d.status, Status::SignedIn, "request {i}: {:?}", d.message),
+            other => panic!("request {i}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        idp.count(&format!("GET {ISS}/jwks")),
+        2,
+        "the host made one refetch for all ten"
+    );
+}
+
+#[test]
 fn stale_keys_are_revalidated_in_the_background_and_survive_an_outage() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
