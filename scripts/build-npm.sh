@@ -24,4 +24,4 @@ mkdir -p js/dist/wasm
 cp js/src/wasm/tessera.js js/src/wasm/tessera.d.ts js/src/wasm/tessera_bg.wasm js/dist/wasm/
 raw=$(wc -c < js/dist/wasm/tessera_bg.wasm)
 gz=$(gzip -9 -c js/dist/wasm/tessera_bg.wasm | wc -c)
-echo "tessera-edge: js/dist built; WebAssembly $raw bytes, $gz bytes gzipped ($((gz / 1024)) KiB)"
+echo "tessera-edge: js/dist built; WebAssembly $raw bytes, $gz bytes gzipped ($(awk "BEGIN { printf \"%.1f\", $gz / 1024 }") KiB)"

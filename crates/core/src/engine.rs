@@ -578,10 +578,7 @@ impl Engine {
                 let result = match reply {
                     Reply::Tokens(result) => result,
                     Reply::Response { status, body, .. } => oidc::token_response(status, body),
-                    Reply::Failed(why) => Err(refuse!(
-                        AuthApiUnavailable,
-                        "the token endpoint could not be reached: {why}"
-                    )),
+                    Reply::Failed(why) => Err(oidc::token_endpoint_unreachable(why)),
                     Reply::Signature(_) => {
                         Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
                     }

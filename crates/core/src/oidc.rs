@@ -382,6 +382,15 @@ impl core::fmt::Debug for TokenSet {
     }
 }
 
+/// The refusal for a token request that got no response (`why`: network
+/// error, timeout): an outage, never the end of a session.
+pub fn token_endpoint_unreachable(why: &str) -> Refusal {
+    refuse!(
+        AuthApiUnavailable,
+        "the token endpoint could not be reached: {why}"
+    )
+}
+
 /// Reads a token-endpoint response. Only `invalid_grant` and `invalid_client`
 /// are final (`refresh-token-invalid`: the session is over); 5xx, 429, network
 /// trouble and unreadable bodies are outages (`auth-api-unavailable`); other

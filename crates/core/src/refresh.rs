@@ -38,6 +38,16 @@ pub const LEAD_TIMEOUT: u64 = 15;
 /// also bounds how many secrets sit in memory.
 pub const MAX_REMEMBERED: usize = 1024;
 
+/// The refusal for a request that joined a refresh whose outcome never came
+/// (its leader went away): retry, rather than risk spending a rotated token
+/// twice.
+pub fn busy() -> Refusal {
+    Refusal::new(
+        crate::Reason::AuthApiUnavailable,
+        "another request is refreshing this session and did not finish; retry in a moment",
+    )
+}
+
 /// What a request holding an expired session should do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ticket {

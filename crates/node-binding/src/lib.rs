@@ -32,7 +32,7 @@ use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Event};
 use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step};
 use tessera_core::oidc::{self, TokenSet};
-use tessera_core::refresh::{RefreshCoordinator, Ticket};
+use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
 use tessera_core::{Alg, Identity, Reason, Refusal};
 use wasm_bindgen::prelude::*;
 
@@ -45,6 +45,9 @@ pub struct Core {
     pending: BTreeMap<u32, Pending>,
     next_id: u32,
     refresh: RefreshCoordinator,
+    /// Tessera's cookie names (session, refresh, transaction), computed once
+    /// for `stripCookies`, which runs per forwarded request.
+    cookie_names: [String; 3],
 }
 
 /// A configuration error, thrown to JavaScript as `{ field, message }`.
@@ -68,6 +71,8 @@ impl Core {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| problem("signatures", e))?;
         let replay_window = config.replay_window;
+        let n = config.cookie_names();
+        let cookie_names = [n.session, n.refresh, n.transaction];
         let engine = Engine::new(config)
             .map_err(|e| problem(&e.field, &e.message))?
             .with_host_signatures(&algs);
@@ -76,6 +81,7 @@ impl Core {
             pending: BTreeMap::new(),
             next_id: 0,
             refresh: RefreshCoordinator::new(replay_window),
+            cookie_names,
         })
     }
 
@@ -184,10 +190,7 @@ impl Core {
     ) -> Result<JsValue, JsValue> {
         let random = seed(random)?;
         let outcome: Outcome = match failed {
-            Some(why) => Err(Refusal::new(
-                Reason::AuthApiUnavailable,
-                format!("the token endpoint could not be reached: {why}"),
-            )),
+            Some(why) => Err(oidc::token_endpoint_unreachable(&why)),
             None => oidc::token_response(status, body),
         };
         if let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) {
@@ -227,8 +230,8 @@ impl Core {
     /// requests passed on to code that must not see them.
     #[wasm_bindgen(js_name = stripCookies)]
     pub fn strip_cookies(&self, cookie_header: &str) -> String {
-        let n = self.engine.config().cookie_names();
-        tessera_core::cookie::without(cookie_header, &[&n.session, &n.refresh, &n.transaction])
+        let [session, refresh, transaction] = &self.cookie_names;
+        tessera_core::cookie::without(cookie_header, &[session, refresh, transaction])
     }
 
     /// Drops a suspended request the host will not resume.
@@ -483,15 +486,6 @@ impl DecisionJs {
             background,
         }
     }
-}
-
-/// Another request is refreshing this session and its outcome is not
-/// available: retry rather than risk spending a rotated token twice.
-fn busy() -> Refusal {
-    Refusal::new(
-        Reason::AuthApiUnavailable,
-        "another request is refreshing this session and did not finish; retry in a moment",
-    )
 }
 
 /// The name of a refresh flight: SHA-256 of the refresh token, so the token

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use tessera_core::engine::HttpRequest;
 use tessera_core::oidc::{self, TokenSet};
-use tessera_core::refresh::{RefreshCoordinator, Ticket};
+use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
 use tessera_core::Refusal;
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
@@ -77,24 +77,11 @@ impl SingleFlight {
     }
 }
 
-/// A refresh of this session is running elsewhere and did not finish in time
-/// (its request went away). Asking the provider again could spend a rotated
-/// token twice, so this request is told to retry.
-fn busy() -> Refusal {
-    Refusal::new(
-        tessera_core::Reason::AuthApiUnavailable,
-        "another request is refreshing this session and did not finish; retry in a moment",
-    )
-}
-
 /// Sends the token request and reads the answer.
 pub async fn exchange(request: HttpRequest) -> Outcome {
     match host::http(&request).await {
         host::Fetched::Response { status, body, .. } => oidc::token_response(status, &body),
-        host::Fetched::Failed(why) => Err(Refusal::new(
-            tessera_core::Reason::AuthApiUnavailable,
-            format!("the token endpoint could not be reached: {why}"),
-        )),
+        host::Fetched::Failed(why) => Err(oidc::token_endpoint_unreachable(&why)),
     }
 }
 
