@@ -100,6 +100,12 @@ const JOIN_GIVE_UP_MS = 7_000;
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * What the framework adapters accept: a Tessera, or the promise `createTessera`
+ * returns (so a module can create it at load time without a top-level await).
+ */
+export type TesseraSource = Tessera | Promise<Tessera>;
+
 /** Tessera for one app: verify tokens, authenticate requests. Create with `createTessera`. */
 export class Tessera {
   readonly #core: WasmCore;
@@ -201,14 +207,14 @@ export class Tessera {
   }
 
   /**
-   * The request to pass on after `authenticateRequest` forwarded it: incoming
-   * `x-tessera-*` headers and Tessera's own cookies removed, the identity
-   * headers (`authorization`, `x-tessera-user`, …) set.
+   * The headers to pass on after `authenticateRequest` forwarded a request:
+   * the request's own, less incoming `x-tessera-*` headers and Tessera's
+   * cookies, plus the identity headers (`authorization`, `x-tessera-user`, …).
    */
-  forwardRequest(request: Request, result: AuthResult): Request {
+  forwardHeaders(request: Request, result: AuthResult): Headers {
     const headers = new Headers();
     request.headers.forEach((value, name) => {
-      if (!name.toLowerCase().startsWith('x-tessera-')) headers.append(name, value);
+      if (!name.startsWith('x-tessera-')) headers.append(name, value);
     });
     const cookie = headers.get('cookie');
     if (cookie !== null) {
@@ -217,17 +223,30 @@ export class Tessera {
       else headers.delete('cookie');
     }
     result.forwardHeaders?.forEach((value, name) => { headers.set(name, value); });
-    return new Request(request, { headers });
+    return headers;
   }
 
-  /** `response` with Tessera's headers (`Set-Cookie`, `x-tessera-*`) added. */
+  /**
+   * The request to pass on (to an origin with `fetch`, or your handler) after
+   * `authenticateRequest` forwarded it, with `forwardHeaders`. The body is
+   * passed through as a stream, not read.
+   */
+  forwardRequest(request: Request, result: AuthResult): Request {
+    return new Request(request, { headers: this.forwardHeaders(request, result) });
+  }
+
+  /** Adds Tessera's response headers (`Set-Cookie`, `x-tessera-*`) to `headers`. */
+  static addHeaders(headers: Headers, result: AuthResult): void {
+    result.headers.forEach((value, name) => {
+      if (name !== 'set-cookie') headers.set(name, value);
+    });
+    for (const c of result.headers.getSetCookie()) headers.append('set-cookie', c);
+  }
+
+  /** A copy of `response` with Tessera's response headers added (`addHeaders`). */
   static withHeaders(response: Response, result: AuthResult): Response {
     const out = new Response(response.body, response);
-    result.headers.forEach((value, name) => {
-      if (name === 'set-cookie') return;
-      out.headers.set(name, value);
-    });
-    for (const c of result.headers.getSetCookie()) out.headers.append('set-cookie', c);
+    Tessera.addHeaders(out.headers, result);
     return out;
   }
 

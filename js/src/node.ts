@@ -17,5 +17,5 @@ export async function createTessera(config: TesseraConfig, options?: TesseraOpti
   return create(Core as unknown as WasmCoreClass, config, options, nodeCrypto());
 }
 
-export { Tessera } from './core.js';
+export { Tessera, type TesseraSource } from './core.js';
 export * from './types.js';

@@ -1,0 +1,39 @@
+// tessera-edge/hono: Hono middleware. Runs wherever Hono does (Workers, Node
+// with @hono/node-server, Deno, Bun).
+import type { MiddlewareHandler } from 'hono';
+import type { TesseraSource } from '../core.js';
+import type { AuthResult } from '../types.js';
+
+/** The context variables the middleware sets: `c.get('tessera')`. */
+export type TesseraVariables = { tessera: AuthResult };
+
+/**
+ * Hono middleware that authenticates each request by the `routes` of your
+ * configuration: Tessera's own answers (sign-in redirects, 401s, its
+ * `/__tessera/*` endpoints) are returned as they are; a forwarded request goes
+ * on with the result in `c.get('tessera')` (`identity`, `status`) and its
+ * headers as an origin would receive them (`c.req.raw`: `authorization`,
+ * `x-tessera-user`, … replacing any a client sent; Tessera's cookies removed),
+ * and refreshed cookies are added to whatever response your handlers return.
+ *
+ * ```ts
+ * const app = new Hono<{ Variables: TesseraVariables }>();
+ * app.use(tesseraMiddleware(createTessera(config)));
+ * app.get('/api/me', (c) => c.json({ user: c.get('tessera').identity?.sub }));
+ * ```
+ */
+export function tesseraMiddleware(tessera: TesseraSource): MiddlewareHandler<{ Variables: TesseraVariables }> {
+  return async (c, next) => {
+    const t = await tessera;
+    const result = await t.authenticateRequest(c.req.raw);
+    if (result.response) return result.response;
+    c.set('tessera', result);
+    c.req.raw = t.forwardRequest(c.req.raw, result);
+    await next();
+    // `c.header` after the handler copies a response whose headers are immutable.
+    result.headers.forEach((value, name) => {
+      if (name !== 'set-cookie') c.header(name, value);
+    });
+    for (const cookie of result.headers.getSetCookie()) c.header('set-cookie', cookie, { append: true });
+  };
+}
