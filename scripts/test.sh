@@ -29,9 +29,10 @@ echo "== the worker (worker-build with local tools)"
 echo "== the worker end to end: workerd + oidc-provider + an origin, on 127.0.0.1"
 node --test --test-concurrency=1 tests/e2e/
 
-echo "== the npm package tessera-edge (js/): build, then Node tests against oidc-provider"
+echo "== the npm package tessera-edge (js/): build, then tests against oidc-provider: Node, the"
+echo "   adapters in Express, Hono and Next objects, the packed tarball in a scratch project and workerd"
 ./scripts/build-npm.sh
-node --test --test-concurrency=1 js/test/
+timeout 900 node --test --test-concurrency=1 js/test/
 
 echo "== the demo in headless Chromium (Debian's chromium, driven by playwright-core)"
 if [ -z "${CHROMIUM_PATH:-}" ] && ! [ -x /usr/bin/chromium ]; then
