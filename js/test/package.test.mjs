@@ -5,6 +5,7 @@
 // `node` export condition.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { createTessera, REASONS, TesseraConfigError } from 'tessera-edge';
 import { startIdp, CLIENT_ID, CLIENT_SECRET, API } from '../../tests/e2e/idp.mjs';
 import { APP, Jar, accessToken, request, signIn } from './helpers.mjs';
@@ -167,6 +168,30 @@ describe('the API surface', () => {
       assert.equal(r.retryable, false, `${bad.slice(0, 20)}: ${r.reason}`);
     }
     assert.equal(fetched, 0);
+  });
+
+  test('a verification-only host needs only issuer and jwks_uri in discovery', async () => {
+    const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'only', alg: 'ES256' };
+    const server = http.createServer((req, res) => {
+      const issuer = `http://127.0.0.1:${server.address().port}`;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : { issuer, jwks_uri: `${issuer}/jwks` }));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const issuer = `http://127.0.0.1:${server.address().port}`;
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'only' })
+        .setIssuer(issuer).setSubject('carol').setIssuedAt().setExpirationTime('1m').sign(privateKey);
+      const r = await (await createTessera({ issuer })).verify(token);
+      assert.deepEqual([r.valid, r.claims?.sub], [true, 'carol'], JSON.stringify(r));
+      const sessions = await createTessera({ issuer, clientId: CLIENT_ID, appOrigin: APP, cookieKeys: COOKIE_KEYS });
+      const refused = await sessions.authenticateRequest(request('/__tessera/sign-in'));
+      assert.equal(refused.reason, 'auth-api-unavailable', 'sessions still need the authorization endpoint');
+    } finally {
+      server.close();
+    }
   });
 
   test('the TesseraReason table matches the core', async () => {

@@ -609,7 +609,7 @@ impl Engine {
     pub fn restore(&mut self, snapshot: &Snapshot, now: u64) {
         if self.discovery.loaded.is_none() {
             if let Some(raw) = &snapshot.discovery {
-                if let Ok(d) = Discovery::parse(raw.as_bytes(), &self.config.issuer) {
+                if let Ok(d) = Discovery::parse(raw.as_bytes(), &self.config.issuer, self.keyring.is_some()) {
                     self.discovery.loaded = Some((d, raw.clone()));
                 }
             }
@@ -1504,8 +1504,10 @@ impl Engine {
                         status: 200..=299,
                         body,
                         ..
-                    } if body.len() <= MAX_RESPONSE_BYTES => Discovery::parse(body, &self.config.issuer)
-                        .map(|d| (d, String::from_utf8_lossy(body).into_owned())),
+                    } if body.len() <= MAX_RESPONSE_BYTES => {
+                        Discovery::parse(body, &self.config.issuer, self.keyring.is_some())
+                            .map(|d| (d, String::from_utf8_lossy(body).into_owned()))
+                    }
                     Reply::Response { status, .. } => Err(refuse!(
                         AuthApiUnavailable,
                         "{} answered HTTP {status} (or a body over {MAX_RESPONSE_BYTES} bytes)",

@@ -9,7 +9,7 @@
 //! use tessera_core::oidc::{Discovery, AuthorizeParams, Pkce};
 //! let d = Discovery::parse(br#"{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/auth",
 //!   "token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jwks",
-//!   "code_challenge_methods_supported":["S256"]}"#, "https://idp.example").unwrap();
+//!   "code_challenge_methods_supported":["S256"]}"#, "https://idp.example", true).unwrap();
 //! let pkce = Pkce::from_random([7; 32]);
 //! let url = d.authorize_url(&AuthorizeParams {
 //!     client_id: "app", redirect_uri: "https://app.example/__tessera/callback",
@@ -34,9 +34,11 @@ use sha2::{Digest, Sha256};
 pub struct Discovery {
     /// `issuer`, equal to the configured issuer.
     pub issuer: String,
-    /// `authorization_endpoint`.
+    /// `authorization_endpoint`; empty when a verification-only host parsed a
+    /// document without one (it never signs anyone in).
     pub authorization_endpoint: String,
-    /// `token_endpoint`.
+    /// `token_endpoint`; empty when a verification-only host parsed a document
+    /// without one (it never refreshes).
     pub token_endpoint: String,
     /// `jwks_uri`.
     pub jwks_uri: String,
@@ -51,7 +53,11 @@ impl Discovery {
     /// `issuer` must equal it exactly (OIDC Discovery §4.3: a mismatch is how a
     /// mix-up attack shows), endpoints must be `https` (or `http` on loopback,
     /// for local development and tests), and PKCE S256 must not be excluded.
-    pub fn parse(document: &[u8], expected_issuer: &str) -> Result<Discovery, Refusal> {
+    /// `sessions` says whether the host signs users in and refreshes: only then
+    /// are `authorization_endpoint` and `token_endpoint` required (a host that
+    /// only verifies tokens needs `jwks_uri`, which some providers publish
+    /// alone).
+    pub fn parse(document: &[u8], expected_issuer: &str, sessions: bool) -> Result<Discovery, Refusal> {
         let doc = json::parse_object(document)
             .map_err(|e| refuse!(AuthApiUnavailable, "the discovery document is not valid: {e}"))?;
         let issuer = required_url(&doc, "issuer")?;
@@ -61,7 +67,7 @@ impl Discovery {
                 "discovery says issuer {issuer:?}, configured is {expected_issuer:?}; they must be identical"
             ));
         }
-        if let Some(Value::Array(methods)) = doc.get("code_challenge_methods_supported") {
+        if let (true, Some(Value::Array(methods))) = (sessions, doc.get("code_challenge_methods_supported")) {
             if !methods.iter().any(|m| m == "S256") {
                 return Err(refuse!(
                     CallbackError,
@@ -71,8 +77,8 @@ impl Discovery {
         }
         Ok(Discovery {
             issuer,
-            authorization_endpoint: required_url(&doc, "authorization_endpoint")?,
-            token_endpoint: required_url(&doc, "token_endpoint")?,
+            authorization_endpoint: session_url(&doc, "authorization_endpoint", sessions)?,
+            token_endpoint: session_url(&doc, "token_endpoint", sessions)?,
             jwks_uri: required_url(&doc, "jwks_uri")?,
             revocation_endpoint: optional_url(&doc, "revocation_endpoint")?,
             end_session_endpoint: optional_url(&doc, "end_session_endpoint")?,
@@ -133,6 +139,15 @@ pub(crate) fn url_ok(url: &str) -> bool {
 fn required_url(doc: &Object, name: &str) -> Result<String, Refusal> {
     optional_url(doc, name)?
         .ok_or_else(|| refuse!(AuthApiUnavailable, "the discovery document has no {name}"))
+}
+
+/// An endpoint only sessions use: required with `sessions`, else empty when absent.
+fn session_url(doc: &Object, name: &str, sessions: bool) -> Result<String, Refusal> {
+    if sessions {
+        required_url(doc, name)
+    } else {
+        Ok(optional_url(doc, name)?.unwrap_or_default())
+    }
 }
 
 fn optional_url(doc: &Object, name: &str) -> Result<Option<String>, Refusal> {
@@ -573,38 +588,66 @@ mod tests {
 
     #[test]
     fn discovery_is_checked() {
-        let d = Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example").unwrap();
+        let d = Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example", true).unwrap();
         assert_eq!(
             d.revocation_endpoint.as_deref(),
             Some("https://idp.example/revoke")
         );
         assert_eq!(
-            Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example/")
+            Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example/", true)
                 .unwrap_err()
                 .reason
                 .code(),
             "issuer-invalid"
         );
         let http = DISCOVERY.replace("https://idp.example/token", "http://idp.example/token");
-        assert!(Discovery::parse(http.as_bytes(), "https://idp.example").is_err());
+        assert!(Discovery::parse(http.as_bytes(), "https://idp.example", true).is_err());
         let local = r#"{"issuer":"http://127.0.0.1:4000","authorization_endpoint":"http://127.0.0.1:4000/auth",
           "token_endpoint":"http://127.0.0.1:4000/token","jwks_uri":"http://127.0.0.1:4000/jwks"}"#;
-        assert!(Discovery::parse(local.as_bytes(), "http://127.0.0.1:4000").is_ok());
+        assert!(Discovery::parse(local.as_bytes(), "http://127.0.0.1:4000", true).is_ok());
         let sneaky = local.replace(
             "http://127.0.0.1:4000/token",
             "http://127.0.0.1.evil.example/token",
         );
-        assert!(Discovery::parse(sneaky.as_bytes(), "http://127.0.0.1:4000").is_err());
+        assert!(Discovery::parse(sneaky.as_bytes(), "http://127.0.0.1:4000", true).is_err());
         let no_s256 = DISCOVERY.replace(
             "\"jwks_uri\"",
             "\"code_challenge_methods_supported\":[\"plain\"],\"jwks_uri\"",
         );
-        assert!(Discovery::parse(no_s256.as_bytes(), "https://idp.example").is_err());
+        assert!(Discovery::parse(no_s256.as_bytes(), "https://idp.example", true).is_err());
+    }
+
+    #[test]
+    fn a_verification_only_host_needs_only_the_key_set() {
+        let keys_only = r#"{"issuer":"https://idp.example","jwks_uri":"https://idp.example/jwks"}"#;
+        let d = Discovery::parse(keys_only.as_bytes(), "https://idp.example", false).unwrap();
+        assert_eq!(d.jwks_uri, "https://idp.example/jwks");
+        assert_eq!(d.authorization_endpoint, "");
+        let sessions = Discovery::parse(keys_only.as_bytes(), "https://idp.example", true).unwrap_err();
+        assert_eq!(sessions.reason.code(), "auth-api-unavailable");
+        let bad = keys_only.replace(
+            "\"jwks_uri\"",
+            "\"token_endpoint\":\"http://idp.example/t\",\"jwks_uri\"",
+        );
+        assert!(
+            Discovery::parse(bad.as_bytes(), "https://idp.example", false).is_err(),
+            "a present endpoint is still checked"
+        );
+        let no_pkce = keys_only.replace(
+            "\"jwks_uri\"",
+            "\"code_challenge_methods_supported\":[\"plain\"],\"jwks_uri\"",
+        );
+        assert!(
+            Discovery::parse(no_pkce.as_bytes(), "https://idp.example", false).is_ok(),
+            "PKCE is a sign-in matter"
+        );
+        let no_keys = r#"{"issuer":"https://idp.example"}"#;
+        assert!(Discovery::parse(no_keys.as_bytes(), "https://idp.example", false).is_err());
     }
 
     #[test]
     fn authorize_and_end_session_urls_are_encoded() {
-        let d = Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example").unwrap();
+        let d = Discovery::parse(DISCOVERY.as_bytes(), "https://idp.example", true).unwrap();
         let pkce = Pkce::from_random([1; 32]);
         let url = d.authorize_url(&AuthorizeParams {
             client_id: "my app",
