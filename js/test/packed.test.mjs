@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,7 @@ describe('the packed package in a scratch project', { timeout: 180_000 }, () => 
     const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: path.join(root, 'js') });
     tarball = path.join(dir, stdout.trim().split('\n').pop());
     app = path.join(dir, 'app');
-    await run('mkdir', ['-p', app]);
+    await mkdir(app);
     await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module', dependencies: { 'tessera-edge': `file:${tarball}` } }));
     await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app });
     for (const alg of ALGS) {
@@ -128,7 +128,7 @@ describe('the packed package in a scratch project', { timeout: 180_000 }, () => 
     await writeFile(path.join(app, 'wrangler.toml'), 'name = "scratch"\nmain = "worker.mjs"\ncompatibility_date = "2026-04-20"\n');
     const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', XDG_CONFIG_HOME: path.join(dir, 'config') };
     await run(bin('wrangler'), ['deploy', '--dry-run', '--outdir', 'out'], { cwd: app, env });
-    const { stdout: bundle } = await run('cat', [path.join(app, 'out/worker.js')]);
+    const bundle = await readFile(path.join(app, 'out/worker.js'), 'utf8');
     assert.doesNotMatch(bundle, /node:fs|readFileSync/, 'the workerd condition, not the node one');
     mf = new Miniflare({
       modules: true,

@@ -625,18 +625,13 @@ mod tests {
         assert_eq!(d.authorization_endpoint, "");
         let sessions = Discovery::parse(keys_only.as_bytes(), "https://idp.example", true).unwrap_err();
         assert_eq!(sessions.reason.code(), "auth-api-unavailable");
-        let bad = keys_only.replace(
-            "\"jwks_uri\"",
-            "\"token_endpoint\":\"http://idp.example/t\",\"jwks_uri\"",
-        );
+        let with = |member: &str| keys_only.replace("\"jwks_uri\"", &format!("{member},\"jwks_uri\""));
+        let bad = with("\"token_endpoint\":\"http://idp.example/t\"");
         assert!(
             Discovery::parse(bad.as_bytes(), "https://idp.example", false).is_err(),
             "a present endpoint is still checked"
         );
-        let no_pkce = keys_only.replace(
-            "\"jwks_uri\"",
-            "\"code_challenge_methods_supported\":[\"plain\"],\"jwks_uri\"",
-        );
+        let no_pkce = with("\"code_challenge_methods_supported\":[\"plain\"]");
         assert!(
             Discovery::parse(no_pkce.as_bytes(), "https://idp.example", false).is_ok(),
             "PKCE is a sign-in matter"

@@ -131,14 +131,14 @@ impl Core {
             cache_control: cache_control.as_deref(),
             body,
         };
-        Ok(to_js(&self.resume(id, reply, now, seed(random)?)))
+        self.resume_js(id, reply, now, random)
     }
 
     /// Continues `id` after its request got no response (`why`: network
     /// error, timeout, oversized body).
     #[wasm_bindgen(js_name = resumeFailed)]
     pub fn resume_failed(&mut self, id: u32, why: &str, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
-        Ok(to_js(&self.resume(id, Reply::Failed(why), now, seed(random)?)))
+        self.resume_js(id, Reply::Failed(why), now, random)
     }
 
     /// Continues `id` with the host's signature verdict.
@@ -150,12 +150,7 @@ impl Core {
         now: f64,
         random: &[u8],
     ) -> Result<JsValue, JsValue> {
-        Ok(to_js(&self.resume(
-            id,
-            Reply::Signature(valid),
-            now,
-            seed(random)?,
-        )))
+        self.resume_js(id, Reply::Signature(valid), now, random)
     }
 
     /// Starts the refresh of `id`: `{ kind: "lead", key }`, `{ kind: "join",
@@ -218,12 +213,7 @@ impl Core {
         let outcome = outcome
             .and_then(|o| serde_json::from_str::<Outcome>(&o).ok())
             .unwrap_or_else(|| Err(busy()));
-        Ok(to_js(&self.resume(
-            id,
-            Reply::Tokens(outcome),
-            now,
-            seed(random)?,
-        )))
+        self.resume_js(id, Reply::Tokens(outcome), now, random)
     }
 
     /// `cookie_header` without Tessera's own cookies (whole or chunked), for
@@ -271,6 +261,12 @@ impl Core {
 }
 
 impl Core {
+    /// `resume` for the exported `resume*` methods: checks the randomness and
+    /// converts the step for JavaScript.
+    fn resume_js(&mut self, id: u32, reply: Reply<'_>, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
+        Ok(to_js(&self.resume(id, reply, now, seed(random)?)))
+    }
+
     fn resume(&mut self, id: u32, reply: Reply<'_>, now: f64, random: [u8; 32]) -> StepJs {
         match self.pending.remove(&id) {
             Some(pending) => {
@@ -279,6 +275,12 @@ impl Core {
             }
             None => StepJs::Gone { id },
         }
+    }
+
+    /// Keeps a request that waits on HTTP: its id and what the host is to send.
+    fn suspend(&mut self, pending: Pending) -> (u32, RequestJs) {
+        let request = RequestJs::from(pending.request());
+        (self.keep(pending), request)
     }
 
     fn keep(&mut self, pending: Pending) -> u32 {
@@ -298,11 +300,8 @@ impl Core {
                 let background = std::mem::take(&mut decision.background)
                     .into_iter()
                     .map(|p| {
-                        let request = RequestJs::from(p.request());
-                        StepJs::Fetch {
-                            id: self.keep(p),
-                            request,
-                        }
+                        let (id, request) = self.suspend(p);
+                        StepJs::Fetch { id, request }
                     })
                     .collect();
                 StepJs::Done {
@@ -310,18 +309,12 @@ impl Core {
                 }
             }
             Step::Fetch(p) => {
-                let request = RequestJs::from(p.request());
-                StepJs::Fetch {
-                    id: self.keep(p),
-                    request,
-                }
+                let (id, request) = self.suspend(p);
+                StepJs::Fetch { id, request }
             }
             Step::Refresh(p) => {
-                let request = RequestJs::from(p.request());
-                StepJs::Refresh {
-                    id: self.keep(p),
-                    request,
-                }
+                let (id, request) = self.suspend(p);
+                StepJs::Refresh { id, request }
             }
             Step::Verify(p) => match p.signature_check().cloned() {
                 Some(check) => StepJs::Verify {
