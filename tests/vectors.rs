@@ -96,6 +96,103 @@ fn rfc_signatures_verify_at_the_seam() {
     }
 }
 
+/// A stand-in native backend: checks ES256 with the p256 crate directly,
+/// answers `verdict` when set, leaves other algorithms to the core, and counts.
+struct Backend {
+    calls: std::sync::atomic::AtomicU32,
+    verdict: Option<bool>,
+}
+
+impl tessera_core::backend::SignatureBackend for Backend {
+    fn verify(&self, alg: Alg, key: &tessera_core::PublicKey, message: &[u8], sig: &[u8]) -> Option<bool> {
+        if alg != Alg::Es256 {
+            return None;
+        }
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        use p256::ecdsa::signature::Verifier as _;
+        use p256::pkcs8::DecodePublicKey;
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(key.spki_der()).ok()?;
+        let sig = p256::ecdsa::Signature::from_slice(sig).ok()?;
+        Some(self.verdict.unwrap_or(key.verify(message, &sig).is_ok()))
+    }
+}
+
+/// `token` with one character of its signature changed.
+fn tamper(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    let i = bytes.len() - 10;
+    bytes[i] = if bytes[i] == b'B' { b'C' } else { b'B' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn a_signature_backend_decides_the_signature_and_nothing_else() {
+    let keys = Keys::load();
+    let with = |verdict| {
+        let backend = Arc::new(Backend {
+            calls: Default::default(),
+            verdict,
+        });
+        let v = verifier(&keys.jwks(), Policy::for_issuer(ISS)).with_backend(backend.clone());
+        (v, backend)
+    };
+    let es = |c: serde_json::Value| keys.token("ES256", &json!({ "alg": "ES256", "kid": "ec" }), &claims(c));
+    let good = es(json!({}));
+
+    let (mut v, backend) = with(None);
+    assert_eq!(v.verify(&good, NOW).unwrap().sub, "user_1");
+    assert_eq!(
+        backend.calls.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the backend checked the signature"
+    );
+    assert_eq!(v.verify(&good, NOW).unwrap().sub, "user_1");
+    assert_eq!(
+        backend.calls.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "a repeat is a memo hit"
+    );
+    let forged = tamper(&good);
+    assert_eq!(
+        v.verify(&forged, NOW).unwrap_err().reason,
+        Reason::SignatureInvalid
+    );
+    assert_eq!(backend.calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+
+    // A wrong-length signature is refused before the backend, with the core's message.
+    let (mut v, backend) = with(Some(true));
+    let (input, _) = good.rsplit_once('.').unwrap();
+    let der = format!("{input}.{}", b64(&[0x30; 70]));
+    let refusal = v.verify(&der, NOW).unwrap_err();
+    assert_eq!(refusal.reason, Reason::SignatureInvalid);
+    assert!(refusal.message.contains("DER"), "{}", refusal.message);
+    assert_eq!(backend.calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // A backend's yes does not excuse the claims.
+    let expired = es(json!({ "exp": NOW - 100 }));
+    assert_eq!(v.verify(&expired, NOW).unwrap_err().reason, Reason::TokenExpired);
+
+    // A backend's no is final, whatever the pure-Rust check would say.
+    let (mut v, _) = with(Some(false));
+    let refusal = v.verify(&good, NOW).unwrap_err();
+    assert_eq!(refusal.reason, Reason::SignatureInvalid);
+    assert!(refusal.message.contains("does not match"), "{}", refusal.message);
+
+    // What the backend leaves (EdDSA here) is checked in pure Rust.
+    let (mut v, backend) = with(Some(false));
+    let ed = keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &claims(json!({})),
+    );
+    assert_eq!(v.verify(&ed, NOW).unwrap().sub, "user_1");
+    let ed_forged = tamper(&ed);
+    assert_eq!(
+        v.verify(&ed_forged, NOW).unwrap_err().reason,
+        Reason::SignatureInvalid
+    );
+    assert_eq!(backend.calls.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
 #[test]
 fn host_checked_signatures_flow_through_the_same_policy() {
     let keys = Keys::load();
@@ -112,7 +209,7 @@ fn host_checked_signatures_flow_through_the_same_policy() {
     // the p256 crate directly, standing in for WebCrypto).
     let spki = p.key().spki_der();
     use p256::pkcs8::DecodePublicKey;
-    let host_key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+    let host_key = p256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
     use p256::ecdsa::signature::Verifier as _;
     let sig = p256::ecdsa::Signature::from_slice(p.signature()).unwrap();
     let ok = host_key.verify(p.signing_input(), &sig).is_ok();

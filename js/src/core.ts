@@ -29,16 +29,23 @@ export interface SignatureCheck {
   signature: Uint8Array<ArrayBuffer>;
 }
 
-/** A native signature backend: the algorithms it checks and how. */
-export interface SignatureBackend {
-  readonly algorithms: readonly Algorithm[];
-  verify(check: SignatureCheck): boolean | Promise<boolean>;
-}
+/**
+ * A native signature backend: the algorithms it checks and how. A synchronous
+ * one (`node:crypto`) is called from inside the engine, mid-verification; an
+ * asynchronous one (WebCrypto) is driven through `verify` steps.
+ */
+export type SignatureBackend =
+  | { readonly algorithms: readonly Algorithm[]; readonly sync: true; verify(check: SignatureCheck): boolean }
+  | { readonly algorithms: readonly Algorithm[]; readonly sync: false; verify(check: SignatureCheck): Promise<boolean> };
+
+/** The synchronous check as the engine calls it. */
+type SyncCheck = (alg: Algorithm, keyId: string, spki: Uint8Array<ArrayBuffer>, signingInput: Uint8Array<ArrayBuffer>, signature: Uint8Array<ArrayBuffer>) => boolean;
 
 /** The generated wasm-bindgen class (crates/node-binding), as this host uses it. */
 export interface WasmCore {
   handle(method: string, url: string, headers: string[], now: number, random: Uint8Array): Step;
   verifyToken(token: string, now: number): Step;
+  verifyRemembered(token: string, now: number): Identity | undefined;
   resumeResponse(id: number, status: number, cacheControl: string | undefined, body: Uint8Array, now: number, random: Uint8Array): Step;
   resumeFailed(id: number, why: string, now: number, random: Uint8Array): Step;
   resumeSignature(id: number, valid: boolean, now: number, random: Uint8Array): Step;
@@ -53,7 +60,7 @@ export interface WasmCore {
 }
 
 export interface WasmCoreClass {
-  new (config: string, hostAlgorithms: string[]): WasmCore;
+  new (config: string, hostAlgorithms: string[], check: SyncCheck | undefined): WasmCore;
 }
 
 interface HttpRequest {
@@ -125,7 +132,11 @@ export class Tessera {
     const useNative = (options.signatures ?? 'native') === 'native' && signatures !== null;
     this.#signatures = useNative ? signatures : null;
     try {
-      this.#core = new Core(JSON.stringify(config), useNative ? [...signatures.algorithms] : []);
+      const algorithms = useNative ? [...signatures.algorithms] : [];
+      const check: SyncCheck | undefined = useNative && signatures.sync
+        ? (alg, keyId, spki, signingInput, signature) => signatures.verify({ alg, keyId, spki, signingInput, signature })
+        : undefined;
+      this.#core = new Core(JSON.stringify(config), algorithms, check);
     } catch (e) {
       if (e && typeof e === 'object' && 'field' in e && 'message' in e) {
         throw new TesseraConfigError(String(e.field), String(e.message));
@@ -156,14 +167,20 @@ export class Tessera {
   /**
    * Verifies a bearer token (no cookies, no request): `{ valid: true, identity,
    * claims }` or `{ valid: false, reason, message, retryable }`. `retryable` is
-   * true for outages (key set unreachable), never for bad tokens.
+   * true for outages (key set unreachable), never for bad tokens. `identity`
+   * (and `claims`, which is `identity.claims`) is frozen: a repeat of the same
+   * token returns the same object.
    */
   async verify(token: string): Promise<VerifyResult> {
     if (typeof token !== 'string' || token === '') {
       return { valid: false, reason: 'token-missing', message: 'no token was given', retryable: false };
     }
+    // A repeat token: one memo lookup in the engine, which hands back the
+    // identity object it built for this token before (no decision, no copy).
+    const remembered = this.#core.verifyRemembered(token, this.#seconds());
+    if (remembered !== undefined) return verified(remembered);
     const decision = await this.#drive(this.#core.verifyToken(token, this.#seconds()));
-    if (decision.identity) return { valid: true, identity: decision.identity, claims: decision.identity.claims };
+    if (decision.identity) return verified(decision.identity);
     return {
       valid: false,
       reason: decision.reason ?? 'token-malformed',
@@ -425,8 +442,32 @@ function giveUpAfter<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
 }
 
 /** 32 bytes from the platform CSPRNG, for state, nonce, PKCE and sealing. */
+/**
+ * 32 fresh random bytes for one engine call. Drawn 4 KiB at a time (one
+ * `getRandomValues` per 128 calls); every seed is handed out once, and the
+ * engine copies it before the pool is refilled.
+ */
 function random(): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(32));
+  if (poolAt === POOL.length) {
+    crypto.getRandomValues(POOL);
+    poolAt = 0;
+  }
+  poolAt += 32;
+  return POOL.subarray(poolAt - 32, poolAt);
+}
+const POOL = new Uint8Array(4096);
+let poolAt = POOL.length;
+
+/** A valid result; its identity is deep-frozen, since repeats share it. */
+function verified(identity: Identity): VerifyResult {
+  if (!Object.isFrozen(identity)) deepFreeze(identity);
+  return { valid: true, identity, claims: identity.claims };
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }
 
 /** Shared by the entry points: builds a Tessera once the WebAssembly is loaded. */

@@ -2,7 +2,7 @@
 // in Node hops to a thread pool (~60 µs per call), `crypto.verify` does not.
 // Used by the `node` export condition only. EdDSA stays in WebAssembly (the
 // core's strict Ed25519 check).
-import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, verify, type VerifyKeyObjectInput } from 'node:crypto';
 import type { Algorithm } from './types.js';
 import type { SignatureBackend, SignatureCheck } from './core.js';
 
@@ -20,21 +20,24 @@ const PARAMS: Partial<Record<Algorithm, Params>> = {
 
 const KEY_CACHE = 64;
 
-/** The node:crypto backend. */
+/** The node:crypto backend, called synchronously from inside the engine. */
 export function nodeCrypto(): SignatureBackend {
-  const keys = new Map<string, KeyObject>();
+  // Per algorithm and key: the imported key with its verify options, built once.
+  const prepared = new Map<string, VerifyKeyObjectInput>();
   return {
     algorithms: Object.keys(PARAMS) as Algorithm[],
+    sync: true,
     verify(check: SignatureCheck): boolean {
       const params = PARAMS[check.alg];
       if (!params) return false;
-      let key = keys.get(check.keyId);
+      const id = `${check.alg}:${check.keyId}`;
+      let key = prepared.get(id);
       if (!key) {
-        if (keys.size >= KEY_CACHE) keys.delete(keys.keys().next().value as string);
-        key = createPublicKey({ key: Buffer.from(check.spki), format: 'der', type: 'spki' });
-        keys.set(check.keyId, key);
+        if (prepared.size >= KEY_CACHE) prepared.delete(prepared.keys().next().value as string);
+        key = { key: createPublicKey({ key: Buffer.from(check.spki), format: 'der', type: 'spki' }), ...params.options };
+        prepared.set(id, key);
       }
-      return verify(params.hash, check.signingInput, { key, ...params.options }, check.signature);
+      return verify(params.hash, check.signingInput, key, check.signature);
     },
   };
 }

@@ -29,6 +29,7 @@ export function webCrypto(subtle: SubtleCrypto | undefined = globalThis.crypto?.
   const keys = new Map<string, Promise<CryptoKey>>();
   return {
     algorithms: Object.keys(PARAMS) as Algorithm[],
+    sync: false,
     async verify(check: SignatureCheck): Promise<boolean> {
       const params = PARAMS[check.alg];
       if (!params) return false;

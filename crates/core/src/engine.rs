@@ -51,6 +51,7 @@
 //! assert!(decision.response_headers().iter().any(|(n, v)| n == "set-cookie" && v.starts_with("__Host-tessera-tx=t1.k1.")));
 //! ```
 
+use crate::backend::SignatureBackend;
 use crate::config::{CookieNames, TesseraConfig};
 use crate::cookie::{self, CookieJar, SetCookie};
 use crate::decision::{
@@ -190,7 +191,7 @@ pub struct Pending {
     /// Background work found before the suspension, handed out with the decision.
     background: Vec<Pending>,
     /// Host signature checks done so far.
-    signatures: Vec<([u8; 32], bool)>,
+    signatures: Vec<(SignatureCheck, bool)>,
 }
 
 impl core::fmt::Debug for Pending {
@@ -371,8 +372,10 @@ struct Ctx {
     entropy: Entropy,
     event: Event,
     background: Vec<Pending>,
-    /// Host signature checks done for this request: (check id, valid).
-    signatures: Vec<([u8; 32], bool)>,
+    /// Host signature checks done for this request, with their verdicts. A
+    /// verdict counts only for the same key, bytes and signature (compared in
+    /// full, cheaper than hashing them).
+    signatures: Vec<(SignatureCheck, bool)>,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -507,6 +510,16 @@ impl Engine {
         self
     }
 
+    /// Checks signatures with `backend` (synchronously, in place of the
+    /// pure-Rust check) for the algorithms it takes: `node:crypto` in Node,
+    /// aws-lc-rs natively ([`crate::backend`]). Algorithms given to
+    /// [`Engine::with_host_signatures`] still suspend. Default: none.
+    pub fn with_signature_backend(mut self, backend: Arc<dyn SignatureBackend>) -> Engine {
+        self.verifier = self.verifier.with_backend(backend.clone());
+        self.id_verifier = self.id_verifier.with_backend(backend);
+        self
+    }
+
     /// The configuration.
     pub fn config(&self) -> &TesseraConfig {
         &self.config
@@ -546,6 +559,24 @@ impl Engine {
         ctx.finish(step)
     }
 
+    /// The memo lookup [`Engine::verify_token`] starts with, on its own: the
+    /// identity if exactly this token was verified (access-token policy) and
+    /// is still valid at `now`, else `None`. For hosts whose cost per call is
+    /// in building the decision rather than deciding (the npm package answers
+    /// a repeat `verify` from this, with no decision, headers or event); on
+    /// `None` they call `verify_token`, which gives the same identity on a hit.
+    ///
+    /// ```
+    /// use tessera_core::engine::Engine;
+    /// use tessera_core::config::TesseraConfig;
+    /// let config = TesseraConfig::from_json(r#"{"issuer":"https://auth.example.com"}"#).unwrap();
+    /// let mut engine = Engine::new(config).unwrap();
+    /// assert!(engine.remembered("eyJ.never.verified", 1_700_000_000).is_none());
+    /// ```
+    pub fn remembered(&mut self, token: &str, now: u64) -> Option<Arc<Identity>> {
+        self.verifier.remembered(token, now)
+    }
+
     /// Continues a suspended request with the reply to its [`HttpRequest`].
     pub fn resume(&mut self, pending: Pending, reply: Reply<'_>, now: u64, random: [u8; 32]) -> Step {
         let Pending {
@@ -564,10 +595,7 @@ impl Engine {
         let step = match wait {
             Wait::Signature(check, then) => {
                 let valid = matches!(reply, Reply::Signature(true));
-                ctx.signatures.push((
-                    check_id(&check.spki_der, &check.signing_input, &check.signature),
-                    valid,
-                ));
+                ctx.signatures.push((check, valid));
                 self.then(then, &mut ctx)
             }
             Wait::Fill(fill, then) => {
@@ -1365,14 +1393,19 @@ impl Engine {
             if !self.host_signatures.contains(&prepared.alg()) {
                 return prepared.check_signature().map(Ok);
             }
-            let spki_der = prepared.key().spki_der();
-            let id = check_id(&spki_der, prepared.signing_input(), prepared.signature());
-            match ctx.signatures.iter().find(|(done, _)| *done == id) {
+            let key = prepared.key();
+            let done = ctx.signatures.iter().find(|(c, _)| {
+                c.key_id == key.key_id()
+                    && c.alg == prepared.alg()
+                    && c.signature == prepared.signature()
+                    && c.signing_input == prepared.signing_input()
+            });
+            match done {
                 Some((_, valid)) => prepared.host_checked(*valid).map(Ok),
                 None => Ok(Err(SignatureCheck {
                     alg: prepared.alg(),
-                    key_id: hex(&Sha256::digest(&spki_der)),
-                    spki_der,
+                    key_id: key.key_id().to_owned(),
+                    spki_der: key.spki_der().to_vec(),
                     signing_input: prepared.signing_input().to_vec(),
                     signature: prepared.signature().to_vec(),
                 })),
@@ -1760,20 +1793,6 @@ fn borrow<'a>(req: &'a OwnedRequest, headers: &'a [(&'a str, &'a str)]) -> Reque
         url: &req.url,
         headers,
     }
-}
-
-/// Names one host signature check: the key, the signed bytes and the signature.
-fn check_id(spki_der: &[u8], signing_input: &[u8], signature: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [spki_der, signing_input, signature] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The refusal with its message put in context.

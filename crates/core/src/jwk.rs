@@ -110,11 +110,7 @@ impl KeySet {
     /// fits it. A PEM that cannot be used is a `key-unusable` refusal.
     pub fn from_pem(pem_text: &str) -> Result<KeySet, Refusal> {
         let material = pem::parse_spki(pem_text).map_err(|e| refuse!(KeyUnusable, "{e}"))?;
-        let key = PublicKey {
-            kid: None,
-            alg: None,
-            material,
-        };
+        let key = PublicKey::new(None, None, material);
         Ok(KeySet {
             entries: alloc::vec![Entry::Usable(Arc::new(key))],
             ignored: 0,
@@ -275,7 +271,7 @@ impl KeySet {
             return Ok(());
         }
         self.entries.push(match parse_supported(kty, jwk) {
-            Ok((material, alg)) => Entry::Usable(Arc::new(PublicKey { kid, alg, material })),
+            Ok((material, alg)) => Entry::Usable(Arc::new(PublicKey::new(kid, alg, material))),
             Err(why) => Entry::Unusable { kid, why },
         });
         Ok(())

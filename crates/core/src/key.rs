@@ -27,6 +27,10 @@ pub struct PublicKey {
     pub(crate) kid: Option<String>,
     pub(crate) alg: Option<Alg>,
     pub(crate) material: Material,
+    /// [`PublicKey::spki_der`] and [`PublicKey::key_id`], encoded once with the
+    /// key: hosts checking signatures natively are handed them per token.
+    spki_der: Vec<u8>,
+    key_id: String,
 }
 
 #[derive(Clone)]
@@ -55,6 +59,29 @@ impl Material {
 }
 
 impl PublicKey {
+    pub(crate) fn new(kid: Option<String>, alg: Option<Alg>, material: Material) -> PublicKey {
+        use spki::EncodePublicKey;
+        let doc = match &material {
+            Material::Rsa(k) => k.to_public_key_der(),
+            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der(),
+            Material::Ed25519(k) => k.to_public_key_der(),
+        };
+        // Encoding a key we decoded ourselves does not fail; were it to, the empty
+        // result would only make the host's import fail, never verify anything.
+        let spki_der = doc.map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        let key_id = Sha256::digest(&spki_der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        PublicKey {
+            kid,
+            alg,
+            material,
+            spki_der,
+            key_id,
+        }
+    }
+
     /// The key id (`kid`), if the key has one.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
@@ -83,16 +110,14 @@ impl PublicKey {
 
     /// The key as DER SubjectPublicKeyInfo, for hosts that import it into native
     /// crypto (WebCrypto `importKey("spki", …)`, `node:crypto`).
-    pub fn spki_der(&self) -> Vec<u8> {
-        use spki::EncodePublicKey;
-        let doc = match &self.material {
-            Material::Rsa(k) => k.to_public_key_der(),
-            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der(),
-            Material::Ed25519(k) => k.to_public_key_der(),
-        };
-        // Encoding a key we decoded ourselves does not fail; were it to, the empty
-        // result would only make the host's import fail, never verify anything.
-        doc.map(|d| d.as_bytes().to_vec()).unwrap_or_default()
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// A stable name for the key, for caching imported keys: the hex SHA-256 of
+    /// [`PublicKey::spki_der`].
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
     /// Checks `signature` over `message` with `alg`. Pure Rust; never panics.
@@ -100,17 +125,45 @@ impl PublicKey {
     /// The error says why the signature was refused (wrong length, DER encoding
     /// instead of raw `r‖s`, scalar out of range, or simply not matching).
     pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
+        self.precheck(alg, signature)?;
+        match &self.material {
+            Material::P256(key) => verify_es256(key, message, signature),
+            Material::Ed25519(key) => verify_ed25519(key, message, signature),
+            Material::Rsa(key) => verify_rsa(key, alg, message, signature),
+        }
+    }
+
+    /// The checks every backend shares, before any cryptography: the key fits
+    /// `alg` and the signature has the length `alg` and this key give it. A
+    /// refusal here names the problem (e.g. a DER-encoded ECDSA signature).
+    pub fn precheck(&self, alg: Alg, signature: &[u8]) -> Result<(), String> {
         if !self.fits(alg) {
             return Err(format!(
                 "{alg} cannot be verified with this {} key",
                 self.description()
             ));
         }
-        match (&self.material, alg) {
-            (Material::P256(key), _) => verify_es256(key, message, signature),
-            (Material::Ed25519(key), _) => verify_ed25519(key, message, signature),
-            (Material::Rsa(key), alg) => verify_rsa(key, alg, message, signature),
+        let expected = match &self.material {
+            Material::Rsa(k) => k.size(),
+            Material::P256(_) | Material::Ed25519(_) => 64,
+        };
+        if signature.len() == expected {
+            return Ok(());
         }
+        let der = alg == Alg::Es256 && signature.first() == Some(&0x30);
+        let hint = if der {
+            " (it looks DER-encoded; JWS requires the raw 64-byte r||s form)"
+        } else {
+            ""
+        };
+        let key = match &self.material {
+            Material::Rsa(_) => format!(" for this {} key", self.description()),
+            _ => String::new(),
+        };
+        Err(format!(
+            "{alg} signature is {} bytes, expected {expected}{key}{hint}",
+            signature.len()
+        ))
     }
 }
 
@@ -124,21 +177,12 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-const MISMATCH: &str = "the signature does not match the token and key";
+pub(crate) const MISMATCH: &str = "the signature does not match the token and key";
+
+// The three raw checks below run after `precheck`: the signature has its length.
 
 fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
     use p256::ecdsa::signature::Verifier;
-    if sig.len() != 64 {
-        let hint = if sig.first() == Some(&0x30) {
-            " (it looks DER-encoded; JWS requires the raw 64-byte r||s form)"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "ES256 signature is {} bytes, expected 64{hint}",
-            sig.len()
-        ));
-    }
     // `from_slice` refuses r or s equal to zero or not below the group order,
     // which is what defeats "psychic signatures" (r = s = 0).
     let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| {
@@ -148,9 +192,7 @@ fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], sig: &[u8]) -> 
 }
 
 fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
-    let bytes: &[u8; 64] = sig
-        .try_into()
-        .map_err(|_| format!("EdDSA signature is {} bytes, expected 64", sig.len()))?;
+    let bytes: &[u8; 64] = sig.try_into().map_err(|_| String::from(MISMATCH))?;
     let sig = ed25519_dalek::Signature::from_bytes(bytes);
     // Strict: refuses small-order R and non-canonical S, so one message has no
     // second valid signature under the same key.
@@ -159,14 +201,6 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8])
 }
 
 fn verify_rsa(key: &rsa::RsaPublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
-    if sig.len() != key.size() {
-        return Err(format!(
-            "{alg} signature is {} bytes, expected {} for this RSA-{} key",
-            sig.len(),
-            key.size(),
-            key.n().bits()
-        ));
-    }
     let result = match alg {
         Alg::Rs256 => key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), sig),
         Alg::Rs384 => key.verify(rsa::Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), sig),
@@ -175,7 +209,7 @@ fn verify_rsa(key: &rsa::RsaPublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> 
         Alg::Ps256 => key.verify(rsa::Pss::new::<Sha256>(), &Sha256::digest(message), sig),
         Alg::Ps384 => key.verify(rsa::Pss::new::<Sha384>(), &Sha384::digest(message), sig),
         Alg::Ps512 => key.verify(rsa::Pss::new::<Sha512>(), &Sha512::digest(message), sig),
-        // Not reachable: `fits` matched the family above.
+        // Not reachable: `precheck` matched the family.
         Alg::Es256 | Alg::EdDsa => Err(rsa::Error::Verification),
     };
     result.map_err(|_| String::from(MISMATCH))

@@ -29,7 +29,7 @@
 //!
 //! Modules, named for what they are: [`jws`] (compact JWS parsing and header rules),
 //! [`jwk`] (key sets and key selection), [`key`] (prepared keys and the raw
-//! signature check), [`policy`] (claim rules), [`identity`] (the result),
+//! signature check), [`backend`] (native signature checks), [`policy`] (claim rules), [`identity`] (the result),
 //! [`profile`] (provider presets), [`jwks_cache`] (when to fetch keys), [`reason`]
 //! (the one reason enum); for sessions [`cookie`], [`seal`], [`routes`],
 //! [`request`], [`oidc`], [`refresh`], [`forward`], [`config`], and the
@@ -42,6 +42,7 @@ extern crate alloc;
 
 pub mod alg;
 pub mod b64;
+pub mod backend;
 mod claims;
 pub mod config;
 pub mod cookie;

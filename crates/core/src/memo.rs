@@ -49,6 +49,10 @@ struct Entry {
 pub(crate) struct Memo {
     config: MemoConfig,
     entries: BTreeMap<u64, Entry>,
+    /// The entries' keys by `last_used`, least recently used first: eviction
+    /// is a lookup, not a scan (a scan of a full memo would cost more than a
+    /// fast native signature check, on every new token).
+    by_use: BTreeMap<u64, u64>,
     tick: u64,
 }
 
@@ -57,6 +61,7 @@ impl Memo {
         Memo {
             config,
             entries: BTreeMap::new(),
+            by_use: BTreeMap::new(),
             tick: 0,
         }
     }
@@ -67,6 +72,7 @@ impl Memo {
 
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.by_use.clear();
     }
 
     /// The remembered identity for exactly this token, if it is valid at `now`.
@@ -77,10 +83,12 @@ impl Memo {
             return None;
         }
         if now < entry.valid_from || now >= entry.valid_until {
-            self.entries.remove(&key);
+            self.remove(key);
             return None;
         }
         self.tick += 1;
+        self.by_use.remove(&entry.last_used);
+        self.by_use.insert(self.tick, key);
         entry.last_used = self.tick;
         Some(entry.identity.clone())
     }
@@ -98,23 +106,17 @@ impl Memo {
         }
         let valid_until = valid_until.min(now.saturating_add(self.config.max_age));
         let key = hash_key(token);
-        if self.entries.len() >= self.config.capacity && !self.entries.contains_key(&key) {
-            self.entries
-                .retain(|_, e| now >= e.valid_from && now < e.valid_until);
-            if self.entries.len() >= self.config.capacity {
-                // Least recently used goes. A linear scan: this runs only after a
-                // full signature check, which costs far more.
-                if let Some(lru) = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(k, _)| *k)
-                {
-                    self.entries.remove(&lru);
-                }
-            }
+        self.remove(key);
+        while self.entries.len() >= self.config.capacity {
+            // The least recently used goes; entries no longer valid are never
+            // used again, so they reach this end first.
+            match self.by_use.pop_first() {
+                Some((_, lru)) => self.entries.remove(&lru),
+                None => break,
+            };
         }
         self.tick += 1;
+        self.by_use.insert(self.tick, key);
         self.entries.insert(
             key,
             Entry {
@@ -125,6 +127,12 @@ impl Memo {
                 last_used: self.tick,
             },
         );
+    }
+
+    fn remove(&mut self, key: u64) {
+        if let Some(entry) = self.entries.remove(&key) {
+            self.by_use.remove(&entry.last_used);
+        }
     }
 }
 
@@ -140,4 +148,87 @@ fn hash_key(token: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::Alg;
+    use alloc::string::{String, ToString};
+    use alloc::vec::Vec;
+
+    fn identity(sub: &str) -> Arc<Identity> {
+        Arc::new(Identity {
+            sub: sub.to_string(),
+            sid: None,
+            iss: String::from("https://issuer.test"),
+            aud: Vec::new(),
+            azp: None,
+            exp: 2_000,
+            iat: None,
+            nbf: None,
+            jti: None,
+            scopes: Vec::new(),
+            org: None,
+            kid: None,
+            alg: Alg::EdDsa,
+            claims: crate::json::Object::new(),
+        })
+    }
+
+    fn memo(capacity: usize) -> Memo {
+        Memo::new(MemoConfig {
+            capacity,
+            max_age: 300,
+        })
+    }
+
+    fn sub(m: &mut Memo, token: &str, now: u64) -> Option<String> {
+        m.get(token, now).map(|i| i.sub.clone())
+    }
+
+    #[test]
+    fn the_least_recently_used_token_goes_first() {
+        let mut m = memo(2);
+        m.insert("a.b.one", identity("one"), 100, 0, 1_000);
+        m.insert("a.b.two", identity("two"), 100, 0, 1_000);
+        assert_eq!(sub(&mut m, "a.b.one", 101).as_deref(), Some("one"));
+        m.insert("a.b.three", identity("three"), 102, 0, 1_000);
+        assert_eq!(m.len(), 2);
+        assert_eq!(sub(&mut m, "a.b.two", 103), None, "two was least recently used");
+        assert_eq!(sub(&mut m, "a.b.one", 103).as_deref(), Some("one"));
+        assert_eq!(sub(&mut m, "a.b.three", 103).as_deref(), Some("three"));
+        assert_eq!(m.by_use.len(), m.entries.len());
+    }
+
+    #[test]
+    fn a_hit_is_only_for_the_same_token_within_its_window() {
+        let mut m = memo(8);
+        m.insert("a.b.sig", identity("one"), 100, 90, 160);
+        assert_eq!(sub(&mut m, "a.b.sig", 100).as_deref(), Some("one"));
+        assert_eq!(sub(&mut m, "a.B.sig", 100), None, "a different token never hits");
+        assert_eq!(sub(&mut m, "a.b.sig", 89), None, "before valid_from");
+        assert_eq!(sub(&mut m, "a.b.sig", 160), None, "at valid_until");
+        assert_eq!((m.len(), m.by_use.len()), (0, 0), "the expired entry is gone");
+        // max_age caps the window: verified at 100, reused until 400 at most.
+        m.insert("a.b.long", identity("long"), 100, 0, 10_000);
+        assert!(sub(&mut m, "a.b.long", 399).is_some());
+        assert!(sub(&mut m, "a.b.long", 400).is_none());
+    }
+
+    #[test]
+    fn reinserting_a_token_keeps_one_entry_and_a_full_memo_stays_full() {
+        let mut m = memo(3);
+        for round in 0..5u64 {
+            for t in ["x.y.1", "x.y.2", "x.y.3", "x.y.4"] {
+                m.insert(t, identity(t), 100 + round, 0, 1_000);
+            }
+        }
+        assert_eq!((m.len(), m.by_use.len()), (3, 3));
+        assert!(sub(&mut m, "x.y.1", 200).is_none(), "inserted least recently");
+        assert!(sub(&mut m, "x.y.4", 200).is_some());
+        let mut off = memo(0);
+        off.insert("x.y.1", identity("1"), 100, 0, 1_000);
+        assert_eq!(off.len(), 0, "capacity 0 disables the memo");
+    }
 }

@@ -5,11 +5,13 @@
 //! verify(token, now)
 //!   ├─ memo hit? ───────────────────────────────▶ Ok(identity)      (a lookup)
 //!   ├─ prepare(token)      parse, header rules, alg allowlist, key selection
-//!   ├─ check_signature()   pure Rust (default)  │ or host_checked(valid)
+//!   ├─ check_signature()   pure Rust, or the verifier's SignatureBackend
+//!   │                      │ or host_checked(valid) after an async host check
 //!   └─ finish(signed, now) claims against the policy, memo insert
 //! ```
 
 use crate::alg::Alg;
+use crate::backend::SignatureBackend;
 use crate::claims::{self, HeaderFacts};
 use crate::identity::Identity;
 use crate::jwk::{quoted, KeySet};
@@ -37,6 +39,7 @@ pub struct Verifier {
     keys: KeySet,
     policy: Policy,
     memo: Memo,
+    backend: Option<Arc<dyn SignatureBackend>>,
 }
 
 impl Verifier {
@@ -52,7 +55,15 @@ impl Verifier {
             keys,
             policy,
             memo: Memo::new(memo),
+            backend: None,
         })
+    }
+
+    /// Checks signatures with `backend` (for the algorithms it takes) instead
+    /// of the pure-Rust check. Default: none, pure Rust for every algorithm.
+    pub fn with_backend(mut self, backend: Arc<dyn SignatureBackend>) -> Verifier {
+        self.backend = Some(backend);
+        self
     }
 
     /// The policy in force.
@@ -77,7 +88,8 @@ impl Verifier {
         self.memo.len()
     }
 
-    /// Verifies `token` at `now` (unix seconds) with the pure-Rust signature check.
+    /// Verifies `token` at `now` (unix seconds), checking the signature in pure
+    /// Rust or with the verifier's backend ([`Verifier::with_backend`]).
     pub fn verify(&mut self, token: &str, now: u64) -> Result<Arc<Identity>, Refusal> {
         if let Some(hit) = self.memo.get(token, now) {
             return Ok(hit);
@@ -106,7 +118,12 @@ impl Verifier {
             ));
         }
         let key = self.keys.select(parsed.kid.as_deref(), parsed.alg)?;
-        Ok(Prepared { token, parsed, key })
+        Ok(Prepared {
+            token,
+            parsed,
+            key,
+            backend: self.backend.clone(),
+        })
     }
 
     /// Step 3 of the seam: apply the policy to the claims of a token whose
@@ -134,15 +151,26 @@ impl Verifier {
 
 /// A parsed token with its key selected, waiting for the raw signature check.
 ///
-/// Either call [`Prepared::check_signature`] (pure Rust), or perform the check
+/// Either call [`Prepared::check_signature`] (pure Rust or the verifier's
+/// [`SignatureBackend`]), or perform the check
 /// natively over [`Prepared::signing_input`] and [`Prepared::signature`] with
 /// [`Prepared::key`] and report it with [`Prepared::host_checked`]. Only a
 /// [`Signed`] can be finished, so the check cannot be skipped by accident.
-#[derive(Debug)]
 pub struct Prepared<'t> {
     token: &'t str,
     parsed: jws::Parsed<'t>,
     key: Arc<PublicKey>,
+    backend: Option<Arc<dyn SignatureBackend>>,
+}
+
+impl core::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("parsed", &self.parsed)
+            .field("key", &self.key)
+            .field("backend", &self.backend.is_some())
+            .finish()
+    }
 }
 
 impl<'t> Prepared<'t> {
@@ -166,12 +194,20 @@ impl<'t> Prepared<'t> {
         &self.parsed.signature
     }
 
-    /// Checks the signature in pure Rust.
+    /// Checks the signature with the verifier's backend, or in pure Rust for
+    /// what the backend leaves (or with no backend).
     pub fn check_signature(self) -> Result<Signed<'t>, Refusal> {
-        match self
-            .key
-            .verify(self.parsed.alg, self.signing_input(), self.signature())
-        {
+        let (alg, input, sig) = (self.parsed.alg, self.signing_input(), self.signature());
+        let native = self.backend.as_ref().and_then(|backend| {
+            Some(match self.key.precheck(alg, sig) {
+                Ok(()) => backend
+                    .verify(alg, &self.key, input, sig)?
+                    .then_some(())
+                    .ok_or_else(|| String::from(crate::key::MISMATCH)),
+                Err(why) => Err(why),
+            })
+        });
+        match native.unwrap_or_else(|| self.key.verify(alg, input, sig)) {
             Ok(()) => Ok(Signed {
                 token: self.token,
                 parsed: self.parsed,

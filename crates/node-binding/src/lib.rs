@@ -26,14 +26,15 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tessera_core::backend::SignatureBackend;
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Event};
 use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step};
 use tessera_core::oidc::{self, TokenSet};
 use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
-use tessera_core::{Alg, Identity, Reason, Refusal};
+use tessera_core::{Alg, Identity, PublicKey, Reason, Refusal};
 use wasm_bindgen::prelude::*;
 
 type Outcome = Result<TokenSet, Refusal>;
@@ -48,7 +49,18 @@ pub struct Core {
     /// Tessera's cookie names (session, refresh, transaction), computed once
     /// for `stripCookies`, which runs per forwarded request.
     cookie_names: [String; 3],
+    /// The JavaScript identity of each remembered token, built once per memo
+    /// entry and keyed by the address of the engine's `Arc<Identity>` (held
+    /// here, so the address is not reused while the entry lives).
+    identities: BTreeMap<usize, (Arc<Identity>, JsValue)>,
+    /// Suspended requests from `verifyToken` (their decisions are verdicts).
+    verdicts: BTreeSet<u32>,
+    /// Size at which `identities` drops what the memo has let go of.
+    prune_at: usize,
 }
+
+/// The smallest `prune_at`: below it, pruning is not worth a scan.
+const PRUNE_MIN: usize = 256;
 
 /// A configuration error, thrown to JavaScript as `{ field, message }`.
 #[derive(Serialize)]
@@ -60,9 +72,16 @@ struct ConfigProblem<'a> {
 #[wasm_bindgen]
 impl Core {
     /// Loads `config` (the shared JSON schema) and hands the signature checks of
-    /// `host_algs` (JOSE names) to the host. Throws `{ field, message }`.
+    /// `host_algs` (JOSE names) to the host: synchronously through `check`
+    /// when given (`(alg, keyId, spki, signingInput, signature) => boolean`,
+    /// e.g. `node:crypto.verify`), else as `verify` steps (WebCrypto is
+    /// asynchronous). Throws `{ field, message }`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &str, host_algs: Vec<String>) -> Result<Core, JsValue> {
+    pub fn new(
+        config: &str,
+        host_algs: Vec<String>,
+        check: Option<js_sys::Function>,
+    ) -> Result<Core, JsValue> {
         let problem = |field: &str, message: &str| to_js(&ConfigProblem { field, message });
         let config = TesseraConfig::from_json(config).map_err(|e| problem(&e.field, &e.message))?;
         let algs = host_algs
@@ -73,15 +92,20 @@ impl Core {
         let replay_window = config.replay_window;
         let n = config.cookie_names();
         let cookie_names = [n.session, n.refresh, n.transaction];
-        let engine = Engine::new(config)
-            .map_err(|e| problem(&e.field, &e.message))?
-            .with_host_signatures(&algs);
+        let engine = Engine::new(config).map_err(|e| problem(&e.field, &e.message))?;
+        let engine = match check {
+            Some(check) => engine.with_signature_backend(Arc::new(JsBackend { algs, check })),
+            None => engine.with_host_signatures(&algs),
+        };
         Ok(Core {
             engine,
             pending: BTreeMap::new(),
             next_id: 0,
             refresh: RefreshCoordinator::new(replay_window),
             cookie_names,
+            identities: BTreeMap::new(),
+            verdicts: BTreeSet::new(),
+            prune_at: PRUNE_MIN,
         })
     }
 
@@ -104,14 +128,26 @@ impl Core {
             headers: &pairs,
         };
         let step = self.engine.handle(&req, secs(now), seed(random)?);
-        Ok(to_js(&self.step(step)))
+        Ok(self.step(step, false))
     }
 
     /// Verifies a bearer token on its own ([`Engine::verify_token`]).
     #[wasm_bindgen(js_name = verifyToken)]
     pub fn verify_token(&mut self, token: &str, now: f64) -> JsValue {
         let step = self.engine.verify_token(token, secs(now));
-        to_js(&self.step(step))
+        self.step(step, true)
+    }
+
+    /// A repeat of a verified token ([`Engine::remembered`]): its identity as
+    /// `verifyToken` would give it, or `undefined` (then call `verifyToken`).
+    /// The object is built once per memo entry and returned to every caller
+    /// of the same token; the host freezes it.
+    #[wasm_bindgen(js_name = verifyRemembered)]
+    pub fn verify_remembered(&mut self, token: &str, now: f64) -> JsValue {
+        let Some(identity) = self.engine.remembered(token, secs(now)) else {
+            return JsValue::UNDEFINED;
+        };
+        self.identity_js(identity)
     }
 
     /// Continues `id` with an HTTP response (`body` as read, at most
@@ -159,11 +195,11 @@ impl Core {
     pub fn refresh_begin(&mut self, id: u32, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
         let random = seed(random)?;
         let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) else {
-            return Ok(to_js(&self.resume(id, Reply::Tokens(Err(busy())), now, random)));
+            return Ok(self.resume(id, Reply::Tokens(Err(busy())), now, random));
         };
         let key = flight_key(token);
         Ok(match self.refresh.begin(token, secs(now)) {
-            Ticket::Replay(outcome) => to_js(&self.resume(id, Reply::Tokens(outcome), now, random)),
+            Ticket::Replay(outcome) => self.resume(id, Reply::Tokens(outcome), now, random),
             Ticket::Lead => to_js(&Flight { kind: "lead", key }),
             Ticket::Join => to_js(&Flight { kind: "join", key }),
         })
@@ -193,10 +229,11 @@ impl Core {
         }
         let outcome_json = serde_json::to_string(&outcome).unwrap_or_default();
         let step = self.resume(id, Reply::Tokens(outcome), now, random);
-        Ok(to_js(&Finished {
-            outcome: outcome_json,
-            step,
-        }))
+        let finished = js_sys::Object::new();
+        // Setting a property on a fresh plain object does not fail.
+        let _ = js_sys::Reflect::set(&finished, &"outcome".into(), &outcome_json.into());
+        let _ = js_sys::Reflect::set(&finished, &"step".into(), &step);
+        Ok(finished.into())
     }
 
     /// Continues a request that joined another's refresh with that refresh's
@@ -227,6 +264,7 @@ impl Core {
     /// Drops a suspended request the host will not resume.
     pub fn forget(&mut self, id: u32) {
         self.pending.remove(&id);
+        self.verdicts.remove(&id);
     }
 
     /// Every reason code with its HTTP status and whether it is retryable, as
@@ -264,26 +302,27 @@ impl Core {
     /// `resume` for the exported `resume*` methods: checks the randomness and
     /// converts the step for JavaScript.
     fn resume_js(&mut self, id: u32, reply: Reply<'_>, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
-        Ok(to_js(&self.resume(id, reply, now, seed(random)?)))
+        Ok(self.resume(id, reply, now, seed(random)?))
     }
 
-    fn resume(&mut self, id: u32, reply: Reply<'_>, now: f64, random: [u8; 32]) -> StepJs {
+    fn resume(&mut self, id: u32, reply: Reply<'_>, now: f64, random: [u8; 32]) -> JsValue {
         match self.pending.remove(&id) {
             Some(pending) => {
+                let verdict = self.verdicts.remove(&id);
                 let step = self.engine.resume(pending, reply, secs(now), random);
-                self.step(step)
+                self.step(step, verdict)
             }
-            None => StepJs::Gone { id },
+            None => to_js(&StepJs::Gone { id }),
         }
     }
 
     /// Keeps a request that waits on HTTP: its id and what the host is to send.
-    fn suspend(&mut self, pending: Pending) -> (u32, RequestJs) {
+    fn suspend(&mut self, pending: Pending, verdict: bool) -> (u32, RequestJs) {
         let request = RequestJs::from(pending.request());
-        (self.keep(pending), request)
+        (self.keep(pending, verdict), request)
     }
 
-    fn keep(&mut self, pending: Pending) -> u32 {
+    fn keep(&mut self, pending: Pending, verdict: bool) -> u32 {
         loop {
             self.next_id = self.next_id.wrapping_add(1);
             if !self.pending.contains_key(&self.next_id) {
@@ -291,52 +330,139 @@ impl Core {
             }
         }
         self.pending.insert(self.next_id, pending);
+        if verdict {
+            self.verdicts.insert(self.next_id);
+        }
         self.next_id
     }
 
-    fn step(&mut self, step: Step) -> StepJs {
-        match step {
+    /// The step for JavaScript. `verdict`: the request came from `verifyToken`,
+    /// whose caller reads only the verdict, so its decision leaves out the
+    /// headers and response a request would get.
+    fn step(&mut self, step: Step, verdict: bool) -> JsValue {
+        let step = match step {
             Step::Done(mut decision) => {
                 let background = std::mem::take(&mut decision.background)
                     .into_iter()
                     .map(|p| {
-                        let (id, request) = self.suspend(p);
+                        // Revalidations stand alone: they end `idle`.
+                        let (id, request) = self.suspend(p, false);
                         StepJs::Fetch { id, request }
                     })
                     .collect();
-                StepJs::Done {
-                    decision: Box::new(DecisionJs::new(decision, background)),
+                let (mut decision, identity) = DecisionJs::new(decision, background, verdict);
+                // The identity object is built once per `Arc` (so once per memo
+                // entry): in the decision's JSON the first time, reused after.
+                let cached = identity.as_ref().and_then(|i| self.identities.get(&arc_key(i)));
+                let cached = cached.map(|(_, js)| js.clone());
+                if cached.is_none() {
+                    decision.identity = identity.clone();
                 }
+                let decision = to_js(&decision);
+                // Setting and getting properties of fresh plain objects does not fail.
+                if let Some(identity) = identity {
+                    let js = cached.unwrap_or_else(|| {
+                        js_sys::Reflect::get(&decision, &"identity".into()).unwrap_or(JsValue::NULL)
+                    });
+                    let _ = js_sys::Reflect::set(&decision, &"identity".into(), &js);
+                    self.remember(identity, js);
+                }
+                let done = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&done, &"kind".into(), &"done".into());
+                let _ = js_sys::Reflect::set(&done, &"decision".into(), &decision);
+                return done.into();
             }
             Step::Fetch(p) => {
-                let (id, request) = self.suspend(p);
+                let (id, request) = self.suspend(p, verdict);
                 StepJs::Fetch { id, request }
             }
             Step::Refresh(p) => {
-                let (id, request) = self.suspend(p);
+                let (id, request) = self.suspend(p, verdict);
                 StepJs::Refresh { id, request }
             }
             Step::Verify(p) => match p.signature_check().cloned() {
-                Some(check) => StepJs::Verify {
-                    id: self.keep(p),
-                    check: CheckJs {
-                        alg: check.alg.name(),
-                        key_id: check.key_id,
-                        spki: check.spki_der,
-                        signing_input: check.signing_input,
-                        signature: check.signature,
-                    },
-                },
+                Some(check) => {
+                    let step = StepJs::Verify {
+                        id: self.keep(p, verdict),
+                        check: CheckJs {
+                            alg: check.alg.name(),
+                            key_id: check.key_id,
+                            spki: check.spki_der,
+                            signing_input: check.signing_input,
+                            signature: check.signature,
+                        },
+                    };
+                    // The check's bytes become `Uint8Array`s.
+                    let bytes =
+                        serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
+                    return step.serialize(&bytes).unwrap_or(JsValue::NULL);
+                }
                 // A Verify step always carries its check; should one not, the
                 // request fails closed (the signature counts as invalid; a
                 // refusal needs no randomness).
                 None => {
-                    let id = self.keep(p);
-                    self.resume(id, Reply::Signature(false), 0.0, [0; 32])
+                    let id = self.keep(p, verdict);
+                    return self.resume(id, Reply::Signature(false), 0.0, [0; 32]);
                 }
             },
             Step::Idle => StepJs::Idle,
+        };
+        to_js(&step)
+    }
+
+    /// The JavaScript object for `identity`, built once per `Arc` (so once per
+    /// memo entry) and handed to every caller of the same token after that.
+    fn identity_js(&mut self, identity: Arc<Identity>) -> JsValue {
+        if let Some((_, js)) = self.identities.get(&arc_key(&identity)) {
+            return js.clone();
         }
+        let js = to_js(&*identity);
+        self.remember(identity, js.clone());
+        js
+    }
+
+    fn remember(&mut self, identity: Arc<Identity>, js: JsValue) {
+        if self.identities.len() >= self.prune_at {
+            // Only this map holds what the memo has evicted or expired.
+            self.identities.retain(|_, (id, _)| Arc::strong_count(id) > 1);
+            self.prune_at = PRUNE_MIN.max(2 * self.identities.len());
+        }
+        self.identities.insert(arc_key(&identity), (identity, js));
+    }
+}
+
+/// The key of `identities`: the address the `Arc` points to.
+fn arc_key(identity: &Arc<Identity>) -> usize {
+    Arc::as_ptr(identity) as usize
+}
+
+/// A synchronous signature check in JavaScript (`node:crypto`), for `algs`.
+struct JsBackend {
+    algs: Vec<Alg>,
+    check: js_sys::Function,
+}
+
+impl SignatureBackend for JsBackend {
+    fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool> {
+        if !self.algs.contains(&alg) {
+            return None;
+        }
+        let args = js_sys::Array::of5(
+            &alg.name().into(),
+            &key.key_id().into(),
+            &js_sys::Uint8Array::from(key.spki_der()),
+            &js_sys::Uint8Array::from(message),
+            &js_sys::Uint8Array::from(signature),
+        );
+        // A throw (a key the runtime cannot import) or anything but `true`
+        // is an invalid signature: never fail open.
+        Some(
+            self.check
+                .apply(&JsValue::NULL, &args)
+                .ok()
+                .and_then(|v| v.as_bool())
+                == Some(true),
+        )
     }
 }
 
@@ -347,19 +473,10 @@ struct Flight {
     key: String,
 }
 
-#[derive(Serialize)]
-struct Finished {
-    outcome: String,
-    step: StepJs,
-}
-
 /// A step, as JavaScript sees it.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum StepJs {
-    Done {
-        decision: Box<DecisionJs>,
-    },
     Fetch {
         id: u32,
         request: RequestJs,
@@ -424,8 +541,9 @@ struct DecisionJs {
     reason: Option<&'static str>,
     message: Option<String>,
     retryable: bool,
-    /// Who the request is from, when known.
-    identity: Option<Identity>,
+    /// Who the request is from, when known and not yet built in JavaScript
+    /// (see [`Core::step`]).
+    identity: Option<Arc<Identity>>,
     /// Forward to the origin with these headers set (`null`: respond instead).
     forward: Option<Vec<(String, String)>>,
     /// Answer the client directly.
@@ -446,12 +564,20 @@ struct RespondJs {
 }
 
 impl DecisionJs {
-    fn new(decision: Decision, background: Vec<StepJs>) -> DecisionJs {
-        let response_headers = decision.response_headers();
+    /// The decision (its `identity` left for [`Core::step`]) and who the request
+    /// is from. With `verdict`, only the verdict.
+    fn new(
+        decision: Decision,
+        background: Vec<StepJs>,
+        verdict: bool,
+    ) -> (DecisionJs, Option<Arc<Identity>>) {
+        let response_headers = if verdict {
+            Vec::new()
+        } else {
+            decision.response_headers()
+        };
         let (identity, forward, respond) = match decision.action {
-            Action::Forward { identity, headers } => {
-                (identity.map(Arc::unwrap_or_clone), Some(headers), None)
-            }
+            Action::Forward { identity, headers } => (identity, Some(headers), None),
             Action::Respond {
                 status,
                 headers,
@@ -466,18 +592,20 @@ impl DecisionJs {
                 }),
             ),
         };
-        DecisionJs {
+        let (forward, respond) = if verdict { (None, None) } else { (forward, respond) };
+        let js = DecisionJs {
             status: decision.status.as_str(),
             reason: decision.reason.map(Reason::code),
             message: decision.message,
             retryable: decision.reason.is_some_and(Reason::is_retryable),
-            identity,
+            identity: None,
             forward,
             respond,
             response_headers,
             event: decision.event,
             background,
-        }
+        };
+        (js, identity)
     }
 }
 
@@ -507,8 +635,13 @@ fn seed(random: &[u8]) -> Result<[u8; 32], JsValue> {
     })
 }
 
+/// `value` as a JavaScript value, through JSON: one string crosses into
+/// JavaScript and `JSON.parse` builds the objects natively, several times
+/// faster than one crossing per key and value (a decision with its claims has
+/// dozens). Signature checks, which carry bytes, are converted in [`Core::step`].
 fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false))
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|json| js_sys::JSON::parse(&json).ok())
         .unwrap_or(JsValue::NULL)
 }
