@@ -58,6 +58,12 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
       assert.equal(ok.valid, true, JSON.stringify(ok));
       assert.equal(ok.claims.sub, 'alice');
       assert.deepEqual(ok.identity.aud, [API]);
+      // A repeat is a memo hit: the same identity, shared, so frozen all the way down.
+      const again = await verifier.verify(token);
+      assert.equal(again.identity, ok.identity);
+      assert.ok(Object.isFrozen(ok.identity) && Object.isFrozen(ok.identity.aud) && Object.isFrozen(ok.claims));
+      assert.throws(() => { ok.identity.aud.push('https://evil.test'); }, TypeError);
+      assert.deepEqual((await verifier.verify(token)).identity.aud, [API]);
       const [h, p, s] = token.split('.');
       const flipped = `${s[0] === 'A' ? 'B' : 'A'}${s.slice(1)}`;
       assert.deepEqual(await verifier.verify(`${h}.${p}.${flipped}`).then((r) => [r.valid, r.reason]), [false, 'signature-invalid']);
