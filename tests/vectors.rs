@@ -32,6 +32,44 @@ fn every_case_gets_its_expected_verdict() {
 }
 
 #[test]
+fn every_case_gets_its_expected_verdict_with_aws_lc_rs() {
+    // The same suite with ES256 and RSA checked by AWS-LC: the verdicts must not
+    // depend on the backend. (Messages may: AWS-LC says only "does not match"
+    // where the pure-Rust check names an out-of-range scalar.)
+    let mut failures = Vec::new();
+    for case in suite() {
+        let got = verdicts(&run_aws_lc(&case.input));
+        if got != case.expect {
+            failures.push(format!(
+                "{}: expected {:?}, got {:?}",
+                case.name, case.expect, got
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn aws_lc_rs_itself_checks_es256_and_rsa_and_leaves_eddsa() {
+    use tessera_core::backend::{AwsLcRs, SignatureBackend};
+    let keys = Keys::load();
+    let backend = AwsLcRs::new();
+    let v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
+    for (alg, kid, expect) in [
+        ("ES256", "ec", Some(true)),
+        ("RS256", "rsa", Some(true)),
+        ("EdDSA", "ed", None),
+    ] {
+        let token = keys.token(alg, &json!({ "alg": alg, "kid": kid }), &claims(json!({})));
+        for (t, expect) in [(token.clone(), expect), (tamper(&token), expect.map(|_| false))] {
+            let p = v.prepare(&t).unwrap();
+            let got = backend.verify(p.alg(), p.key(), p.signing_input(), p.signature());
+            assert_eq!(got, expect, "{alg}");
+        }
+    }
+}
+
+#[test]
 fn every_reason_message_is_specific() {
     // Messages name what was wrong; a refusal never has an empty message.
     for case in suite() {

@@ -175,6 +175,12 @@ pub fn run_native(input: &Value) -> String {
     tessera_wasm_guest::run_case(input.to_string().as_bytes())
 }
 
+/// Runs a case natively with the aws-lc-rs signature backend.
+pub fn run_aws_lc(input: &Value) -> String {
+    let backend = std::sync::Arc::new(tessera_core::backend::AwsLcRs::new());
+    tessera_wasm_guest::run_case_with(input.to_string().as_bytes(), Some(backend))
+}
+
 /// The verdicts (`"valid"` or reason codes) in a guest output.
 pub fn verdicts(output: &str) -> Vec<String> {
     let v: Value =

@@ -35,3 +35,105 @@ pub trait SignatureBackend {
     /// import: never fail open), `None` to leave `alg` to the pure-Rust check.
     fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool>;
 }
+
+#[cfg(feature = "aws-lc-rs")]
+pub use aws_lc::AwsLcRs;
+
+#[cfg(feature = "aws-lc-rs")]
+mod aws_lc {
+    use super::SignatureBackend;
+    use crate::alg::Alg;
+    use crate::key::PublicKey;
+    use alloc::collections::BTreeMap;
+    use alloc::string::String;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+    use std::sync::Mutex;
+
+    /// One key parsed for each algorithm it was used with.
+    type PerAlg = Vec<(Alg, Arc<ParsedPublicKey>)>;
+
+    /// How many keys [`AwsLcRs`] keeps parsed; beyond it, the cache starts over
+    /// (key sets hold a handful of keys; rotation adds one at a time).
+    const KEYS: usize = 64;
+
+    /// Signature checks by [aws-lc-rs] (AWS-LC), for origin servers in Rust:
+    /// ES256, RS256/384/512 and PS256/384/512. Each key is parsed once per
+    /// algorithm and kept. EdDSA stays in pure Rust: ed25519-dalek is as fast
+    /// natively, and its strict check (no small-order R) is the contract.
+    /// Enable with the `aws-lc-rs` cargo feature (needs `std` and a C
+    /// toolchain).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tessera_core::{backend::AwsLcRs, KeySet, Policy, Verifier};
+    /// let keys = KeySet::from_jwks(br#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k",
+    ///   "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    ///   "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#).unwrap();
+    /// let verifier = Verifier::new(keys, Policy::for_issuer("https://auth.example.com"))
+    ///     .unwrap()
+    ///     .with_backend(Arc::new(AwsLcRs::new()));
+    /// # drop(verifier);
+    /// ```
+    ///
+    /// [aws-lc-rs]: https://docs.rs/aws-lc-rs
+    #[derive(Default)]
+    pub struct AwsLcRs {
+        /// Parsed keys by [`PublicKey::key_id`], one per algorithm used.
+        keys: Mutex<BTreeMap<String, PerAlg>>,
+    }
+
+    impl AwsLcRs {
+        /// A backend with an empty key cache.
+        pub fn new() -> AwsLcRs {
+            AwsLcRs::default()
+        }
+
+        fn parsed(
+            &self,
+            alg: Alg,
+            key: &PublicKey,
+            params: &'static dyn VerificationAlgorithm,
+        ) -> Option<Arc<ParsedPublicKey>> {
+            // A poisoned lock only means another thread panicked mid-insert;
+            // the map itself is still consistent.
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, parsed)) = keys
+                .get(key.key_id())
+                .and_then(|v| v.iter().find(|(a, _)| *a == alg))
+            {
+                return Some(parsed.clone());
+            }
+            let parsed = Arc::new(ParsedPublicKey::new(params, key.spki_der()).ok()?);
+            if keys.len() >= KEYS && !keys.contains_key(key.key_id()) {
+                keys.clear();
+            }
+            keys.entry(String::from(key.key_id()))
+                .or_default()
+                .push((alg, parsed.clone()));
+            Some(parsed)
+        }
+    }
+
+    impl SignatureBackend for AwsLcRs {
+        fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], sig: &[u8]) -> Option<bool> {
+            let params: &'static dyn VerificationAlgorithm = match alg {
+                Alg::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
+                Alg::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                Alg::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                Alg::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                // Salt length = hash length, as RFC 7518 §3.5 and the pure-Rust check require.
+                Alg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+                Alg::Ps384 => &signature::RSA_PSS_2048_8192_SHA384,
+                Alg::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
+                Alg::EdDsa => return None,
+            };
+            // A key aws-lc refuses to import never verifies anything.
+            Some(
+                self.parsed(alg, key, params)
+                    .is_some_and(|k| k.verify_sig(message, sig).is_ok()),
+            )
+        }
+    }
+}

@@ -39,6 +39,8 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
+#[cfg(feature = "aws-lc-rs")]
+extern crate std;
 
 pub mod alg;
 pub mod b64;

@@ -16,9 +16,11 @@
 extern crate alloc;
 
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tessera_core::backend::SignatureBackend;
 use tessera_core::{KeySet, MemoConfig, Policy, Refusal, Verifier};
 
 #[derive(Deserialize)]
@@ -42,6 +44,11 @@ fn refusal(r: &Refusal) -> Value {
 /// Runs one vector: loads the keys, builds a verifier, verifies the token at each
 /// `now` in turn, and reports every verdict as JSON.
 pub fn run_case(input: &[u8]) -> String {
+    run_case_with(input, None)
+}
+
+/// [`run_case`] with the signatures checked by `backend` where it takes them.
+pub fn run_case_with(input: &[u8], backend: Option<Arc<dyn SignatureBackend>>) -> String {
     let input: CaseInput = match serde_json::from_slice(input) {
         Ok(i) => i,
         Err(e) => return json!({ "error": alloc::format!("bad case input: {e}") }).to_string(),
@@ -58,6 +65,9 @@ pub fn run_case(input: &[u8]) -> String {
                 Ok(v) => v,
                 Err(e) => return json!({ "error": alloc::format!("{e}") }).to_string(),
             };
+            if let Some(backend) = backend {
+                verifier = verifier.with_backend(backend);
+            }
             input
                 .now
                 .iter()
