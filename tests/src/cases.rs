@@ -362,6 +362,47 @@ fn signature_attacks(s: &mut Suite) {
         b64(&sig)
     );
     s.std("RS256 signature labelled RS512", relabelled, "signature-invalid");
+    // RSA edge cases for the core's own RSA: signatures that are not below the
+    // modulus, trivial values, an unprefixed PKCS #1 digest, PSS salts of the
+    // wrong length. Each must be refused.
+    let t = s.tok("RS256", json!({}));
+    let input = t[..t.rfind('.').unwrap()].to_string();
+    let n = s.keys.rsa.to_public_key().n().to_bytes_be();
+    let mut one = vec![0u8; n.len()];
+    one[n.len() - 1] = 1;
+    let mut above = n.clone();
+    *above.last_mut().unwrap() ^= 2; // n is odd: flipping bit 1 gives n ± 2
+    if above < n {
+        above = vec![0xff; n.len()];
+    }
+    let pkcs1_raw = {
+        use rsa::signature::hazmat::PrehashSigner;
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(input.as_bytes());
+        let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new_unprefixed(s.keys.rsa.clone());
+        PrehashSigner::<rsa::pkcs1v15::Signature>::sign_prehash(&key, &digest).unwrap().to_vec()
+    };
+    for (name, sig) in [
+        ("RSA signature equal to the modulus", n.clone()),
+        ("RSA signature above the modulus", above),
+        ("RSA signature of all zeros", vec![0u8; n.len()]),
+        ("RSA signature 1 (1^e = 1)", one),
+        ("RS256 signature without the DigestInfo prefix", pkcs1_raw),
+    ] {
+        s.std(name, format!("{input}.{}", b64(&sig)), "signature-invalid");
+    }
+    let t = s.tok("PS256", json!({}));
+    let input = t[..t.rfind('.').unwrap()].to_string();
+    for salt in [0usize, 20, 64] {
+        use rsa::signature::RandomizedSigner;
+        let mut rng = <rand_chacha::ChaCha20Rng as rand_chacha::rand_core::SeedableRng>::seed_from_u64(9);
+        let key = rsa::pss::SigningKey::<sha2::Sha256>::new_with_salt_len(s.keys.rsa.clone(), salt);
+        let sig = key.sign_with_rng(&mut rng, input.as_bytes()).to_vec();
+        s.std(
+            &format!("PS256 with a {salt}-byte salt (JWA requires 32)"),
+            format!("{input}.{}", b64(&sig)),
+            "signature-invalid",
+        );
+    }
     let t = s.tok("ES256", json!({}));
     let mut parts: Vec<&str> = t.split('.').collect();
     let forged = b64(claims(json!({ "sub": "admin" })).as_bytes());

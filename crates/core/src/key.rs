@@ -11,9 +11,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use rsa::traits::PublicKeyParts;
-use rsa::BigUint;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use crate::rsa::{Hash, RsaKey, Scheme};
+use sha2::{Digest, Sha256};
 
 /// The smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048 bits).
 pub const RSA_MIN_BITS: usize = 2048;
@@ -35,7 +34,7 @@ pub struct PublicKey {
 
 #[derive(Clone)]
 pub(crate) enum Material {
-    Rsa(rsa::RsaPublicKey),
+    Rsa(RsaKey),
     P256(p256::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
@@ -51,7 +50,7 @@ impl Material {
 
     pub(crate) fn description(&self) -> String {
         match self {
-            Material::Rsa(k) => format!("RSA-{}", k.n().bits()),
+            Material::Rsa(k) => format!("RSA-{}", k.bits()),
             Material::P256(_) => String::from("EC P-256"),
             Material::Ed25519(_) => String::from("OKP Ed25519"),
         }
@@ -62,13 +61,13 @@ impl PublicKey {
     pub(crate) fn new(kid: Option<String>, alg: Option<Alg>, material: Material) -> PublicKey {
         use spki::EncodePublicKey;
         let doc = match &material {
-            Material::Rsa(k) => k.to_public_key_der(),
-            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der(),
-            Material::Ed25519(k) => k.to_public_key_der(),
+            Material::Rsa(k) => Ok(k.spki_der()),
+            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der().map(|d| d.into_vec()),
+            Material::Ed25519(k) => k.to_public_key_der().map(|d| d.into_vec()),
         };
         // Encoding a key we decoded ourselves does not fail; were it to, the empty
         // result would only make the host's import fail, never verify anything.
-        let spki_der = doc.map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+        let spki_der = doc.unwrap_or_default();
         let key_id = Sha256::digest(&spki_der)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -200,19 +199,23 @@ fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8])
         .map_err(|_| String::from(MISMATCH))
 }
 
-fn verify_rsa(key: &rsa::RsaPublicKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
-    let result = match alg {
-        Alg::Rs256 => key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), sig),
-        Alg::Rs384 => key.verify(rsa::Pkcs1v15Sign::new::<Sha384>(), &Sha384::digest(message), sig),
-        Alg::Rs512 => key.verify(rsa::Pkcs1v15Sign::new::<Sha512>(), &Sha512::digest(message), sig),
-        // RFC 7518 §3.5: salt length equals the hash length; `Pss::new` checks exactly that.
-        Alg::Ps256 => key.verify(rsa::Pss::new::<Sha256>(), &Sha256::digest(message), sig),
-        Alg::Ps384 => key.verify(rsa::Pss::new::<Sha384>(), &Sha384::digest(message), sig),
-        Alg::Ps512 => key.verify(rsa::Pss::new::<Sha512>(), &Sha512::digest(message), sig),
+fn verify_rsa(key: &RsaKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    let scheme = match alg {
+        Alg::Rs256 => Scheme::Pkcs1(Hash::Sha256),
+        Alg::Rs384 => Scheme::Pkcs1(Hash::Sha384),
+        Alg::Rs512 => Scheme::Pkcs1(Hash::Sha512),
+        // RFC 7518 §3.5: the salt is as long as the hash; the check requires exactly that.
+        Alg::Ps256 => Scheme::Pss(Hash::Sha256),
+        Alg::Ps384 => Scheme::Pss(Hash::Sha384),
+        Alg::Ps512 => Scheme::Pss(Hash::Sha512),
         // Not reachable: `precheck` matched the family.
-        Alg::Es256 | Alg::EdDsa => Err(rsa::Error::Verification),
+        Alg::Es256 | Alg::EdDsa => return Err(String::from(MISMATCH)),
     };
-    result.map_err(|_| String::from(MISMATCH))
+    if key.verify(scheme, message, sig) {
+        Ok(())
+    } else {
+        Err(String::from(MISMATCH))
+    }
 }
 
 /// Builds an RSA key from big-endian modulus and exponent bytes, enforcing the
@@ -250,13 +253,8 @@ pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
             "RSA exponent {exp} is even, so it is not a valid RSA exponent"
         ));
     }
-    let key = rsa::RsaPublicKey::new_with_max_size(
-        BigUint::from_bytes_be(n_trimmed),
-        BigUint::from(exp),
-        RSA_MAX_BITS,
-    )
-    .map_err(|e| format!("RSA key refused: {e}"))?;
-    Ok(Material::Rsa(key))
+    // `exp` fits 32 bits (checked above).
+    Ok(Material::Rsa(RsaKey::new(n_trimmed, exp as u32)))
 }
 
 /// Builds a P-256 key from a SEC1 point encoding, refusing points not on the curve.

@@ -66,6 +66,7 @@ pub mod reason;
 pub mod refresh;
 pub mod request;
 pub mod routes;
+mod rsa;
 pub mod seal;
 pub mod time;
 mod verifier;

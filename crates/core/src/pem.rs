@@ -6,7 +6,8 @@
 use crate::key::{self, Material};
 use alloc::format;
 use alloc::string::String;
-use spki::der::Decode;
+use spki::der::asn1::UintRef;
+use spki::der::{Decode, Reader, SliceReader};
 use spki::ObjectIdentifier;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -44,9 +45,14 @@ pub(crate) fn parse_spki(text: &str) -> Result<Material, String> {
         .ok_or("the public key BIT STRING has unused bits")?;
     let oid = spki.algorithm.oid;
     if oid == RSA_ENCRYPTION {
-        let rsa = rsa::pkcs1::RsaPublicKey::from_der(bits)
+        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1)
+        let (n, e) = SliceReader::new(bits)
+            .and_then(|mut r| {
+                let pair = r.sequence(|r| Ok((UintRef::decode(r)?, UintRef::decode(r)?)))?;
+                r.finish(pair)
+            })
             .map_err(|e| format!("the RSA public key is malformed ({e})"))?;
-        key::rsa_material(rsa.modulus.as_bytes(), rsa.public_exponent.as_bytes())
+        key::rsa_material(n.as_bytes(), e.as_bytes())
     } else if oid == EC_PUBLIC_KEY {
         let curve = spki
             .algorithm
