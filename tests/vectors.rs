@@ -52,13 +52,20 @@ fn every_case_gets_its_expected_verdict_with_aws_lc_rs() {
 #[test]
 fn keys_encode_the_same_spki_as_the_reference_crates() {
     use ed25519_dalek::pkcs8::EncodePublicKey as _;
-    use rsa::pkcs8::EncodePublicKey as _;
     let keys = Keys::load();
     let set = KeySet::from_jwks(keys.jwks().as_bytes()).unwrap();
-    let spki = |kid: &str| set.usable().find(|k| k.kid() == Some(kid)).unwrap().spki_der().to_vec();
+    let spki = |kid: &str| {
+        set.usable()
+            .find(|k| k.kid() == Some(kid))
+            .unwrap()
+            .spki_der()
+            .to_vec()
+    };
     let rsa = keys.rsa.to_public_key().to_public_key_der().unwrap();
     assert_eq!(spki("rsa"), rsa.as_bytes(), "RSA (our own DER)");
-    let ec = p256::PublicKey::from(keys.p256.verifying_key()).to_public_key_der().unwrap();
+    let ec = p256::PublicKey::from(keys.p256.verifying_key())
+        .to_public_key_der()
+        .unwrap();
     assert_eq!(spki("ec"), ec.as_bytes());
     let ed = keys.ed.verifying_key().to_public_key_der().unwrap();
     assert_eq!(spki("ed"), ed.as_bytes());

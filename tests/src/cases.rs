@@ -379,7 +379,9 @@ fn signature_attacks(s: &mut Suite) {
         use rsa::signature::hazmat::PrehashSigner;
         let digest = <sha2::Sha256 as sha2::Digest>::digest(input.as_bytes());
         let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new_unprefixed(s.keys.rsa.clone());
-        PrehashSigner::<rsa::pkcs1v15::Signature>::sign_prehash(&key, &digest).unwrap().to_vec()
+        PrehashSigner::<rsa::pkcs1v15::Signature>::sign_prehash(&key, &digest)
+            .unwrap()
+            .to_vec()
     };
     for (name, sig) in [
         ("RSA signature equal to the modulus", n.clone()),

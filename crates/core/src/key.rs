@@ -7,11 +7,11 @@
 //! the raw check themselves with [`PublicKey::spki_der`] and the same inputs.
 
 use crate::alg::{Alg, KeyFamily};
+use crate::rsa::{Hash, RsaKey, Scheme};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use crate::rsa::{Hash, RsaKey, Scheme};
 use sha2::{Digest, Sha256};
 
 /// The smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048 bits).

@@ -115,7 +115,10 @@ impl RsaKey {
 
     /// The key as DER SubjectPublicKeyInfo (rsaEncryption, RFC 3279).
     pub(crate) fn spki_der(&self) -> Vec<u8> {
-        let rsa_public_key = der(0x30, &[der_uint(&self.n_be), der_uint(&self.e.to_be_bytes())].concat());
+        let rsa_public_key = der(
+            0x30,
+            &[der_uint(&self.n_be), der_uint(&self.e.to_be_bytes())].concat(),
+        );
         let algorithm = [
             0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
         ];
@@ -158,50 +161,61 @@ impl RsaKey {
     /// form), left to right; `exp` ≥ 1.
     fn pow_mont(&self, base: &[Limb], exp: u64) -> Vec<Limb> {
         let mut acc = base.to_vec();
+        let mut out = vec![0; self.n.len()];
+        let mut t = vec![0; self.n.len() + 2];
         for bit in (0..63 - exp.leading_zeros()).rev() {
-            acc = self.mont_mul(&acc, &acc);
+            self.mont_mul_into(&acc, &acc, &mut out, &mut t);
             if exp >> bit & 1 == 1 {
-                acc = self.mont_mul(&acc, base);
+                self.mont_mul_into(&out, base, &mut acc, &mut t);
+            } else {
+                core::mem::swap(&mut acc, &mut out);
             }
         }
         acc
     }
 
-    /// `a · b · R⁻¹ mod n` for `a, b < n` (CIOS Montgomery multiplication).
+    /// `a · b · R⁻¹ mod n` for `a, b < n`.
     fn mont_mul(&self, a: &[Limb], b: &[Limb]) -> Vec<Limb> {
-        let n = &self.n;
-        let s = n.len();
-        // t has two extra limbs: the running value stays below 2n < 2R.
-        let mut t = vec![0 as Limb; s + 2];
-        for &bi in b {
-            let bi = Wide::from(bi);
-            let mut carry: Wide = 0;
-            for (tj, &aj) in t.iter_mut().zip(a) {
-                let x = Wide::from(*tj) + Wide::from(aj) * bi + carry;
-                *tj = x as Limb;
-                carry = x >> LIMB_BITS;
-            }
-            let x = Wide::from(t[s]) + carry;
-            t[s] = x as Limb;
-            t[s + 1] = (x >> LIMB_BITS) as Limb;
+        let mut out = vec![0; self.n.len()];
+        self.mont_mul_into(a, b, &mut out, &mut vec![0; self.n.len() + 2]);
+        out
+    }
 
-            let m = Wide::from(t[0].wrapping_mul(self.n0));
-            let mut carry = (Wide::from(t[0]) + m * Wide::from(n[0])) >> LIMB_BITS;
-            for j in 1..s {
-                let x = Wide::from(t[j]) + m * Wide::from(n[j]) + carry;
-                t[j - 1] = x as Limb;
-                carry = x >> LIMB_BITS;
+    /// `out = a · b · R⁻¹ mod n` for `a, b < n`, with scratch `t` of `limbs + 2`.
+    /// Finely integrated operand scanning: one pass per limb of `b` both adds
+    /// `a · b[i]` and the multiple of `n` that clears the low limb, then shifts.
+    fn mont_mul_into(&self, a: &[Limb], b: &[Limb], out: &mut [Limb], t: &mut [Limb]) {
+        let n = &self.n[..];
+        let s = n.len();
+        let (a, out, t) = (&a[..s], &mut out[..s], &mut t[..s + 2]);
+        t.fill(0);
+        for &bi in &b[..s] {
+            let bi = Wide::from(bi);
+            let x = Wide::from(t[0]) + Wide::from(a[0]) * bi;
+            let mut c1 = x >> LIMB_BITS;
+            let m = Wide::from((x as Limb).wrapping_mul(self.n0));
+            let mut c2 = (Wide::from(x as Limb) + m * Wide::from(n[0])) >> LIMB_BITS;
+            // t[j-1] = low limb of t[j] + a[j]·b[i] + m·n[j] + carries (iterators:
+            // no bounds checks in the loop that is the whole cost).
+            let mut limbs = t[..s].iter_mut();
+            let mut prev = limbs.next().expect("a modulus has limbs");
+            for ((tj, &aj), &nj) in limbs.zip(&a[1..]).zip(&n[1..]) {
+                let x = Wide::from(*tj) + Wide::from(aj) * bi + c1;
+                c1 = x >> LIMB_BITS;
+                let y = Wide::from(x as Limb) + m * Wide::from(nj) + c2;
+                c2 = y >> LIMB_BITS;
+                *prev = y as Limb;
+                prev = tj;
             }
-            let x = Wide::from(t[s]) + carry;
+            let x = Wide::from(t[s]) + c1 + c2;
             t[s - 1] = x as Limb;
-            t[s] = t[s + 1] + (x >> LIMB_BITS) as Limb;
+            t[s] = (x >> LIMB_BITS) as Limb;
         }
-        let overflow = t[s] != 0;
-        t.truncate(s);
-        if overflow || !less(&t, n) {
-            sub_in_place(&mut t, n);
+        out.copy_from_slice(&t[..s]);
+        // The result is below 2n: one subtraction at most.
+        if t[s] != 0 || !less(out, n) {
+            sub_in_place(out, n);
         }
-        t
     }
 }
 
@@ -274,7 +288,10 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 
 /// A DER INTEGER for an unsigned big-endian value.
 fn der_uint(be: &[u8]) -> Vec<u8> {
-    let first = be.iter().position(|&b| b != 0).unwrap_or(be.len().saturating_sub(1));
+    let first = be
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(be.len().saturating_sub(1));
     let be = &be[first..];
     if be.first().is_some_and(|&b| b & 0x80 != 0) {
         der(0x02, &[&[0u8][..], be].concat())
@@ -388,11 +405,14 @@ mod tests {
         assert_eq!(key.mont_mul(&xr, &one), x);
         // (x^e)^... : 2^e mod n computed two ways agree: by the public
         // operation, and by repeated modular doubling.
-        let two = to_be_bytes(&{
-            let mut t = vec![0 as Limb; key.n.len()];
-            t[0] = 2;
-            t
-        }, n.len());
+        let two = to_be_bytes(
+            &{
+                let mut t = vec![0 as Limb; key.n.len()];
+                t[0] = 2;
+                t
+            },
+            n.len(),
+        );
         let by_pow = key.public_op(&two).unwrap();
         let mut by_doubling = vec![0 as Limb; key.n.len()];
         by_doubling[0] = 1;
@@ -415,7 +435,10 @@ mod tests {
 
     #[test]
     fn der_integers_are_minimal_and_positive() {
-        assert_eq!(der_uint(&[0x00, 0x01, 0x00, 0x01]), [0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(
+            der_uint(&[0x00, 0x01, 0x00, 0x01]),
+            [0x02, 0x03, 0x01, 0x00, 0x01]
+        );
         assert_eq!(der_uint(&[0x80]), [0x02, 0x02, 0x00, 0x80]);
         assert_eq!(der(0x04, &[0; 300])[..4], [0x04, 0x82, 0x01, 0x2c]);
     }
