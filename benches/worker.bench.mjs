@@ -1,10 +1,17 @@
-// Which signature checks should the worker hand to WebCrypto? Measures, in one
-// run, the worker in workerd (miniflare) checking signatures of bearer tokens
-// it has never seen, with the pure-Rust check compiled to Wasm and with
-// WebCrypto, and `jose` in Node for scale. The tokens carry a foreign audience,
-// so each request costs a full signature check and ends in Tessera's own 401
-// (no origin round trip); the cost of a request that fails before any
-// signature check (a malformed token) is measured alongside and subtracted.
+// The Rust worker in workerd (miniflare), in one run:
+//
+// 1. Which signature checks should the worker hand to WebCrypto? Bearer tokens
+//    it has never seen, checked with the pure-Rust code compiled to Wasm and
+//    with WebCrypto, and `jose` in Node for scale. The tokens carry a foreign
+//    audience, so each request costs a full signature check and ends in
+//    Tessera's own 401 (no origin round trip); a request that fails before any
+//    signature check (a malformed token) is measured alongside.
+// 2. What does the worker add to a request? A valid token (warm memo) through
+//    Tessera to the origin, against a pass-through worker (a JS worker that
+//    only fetches the origin): p50 and p99 of each, and the difference.
+// 3. Start-up: the first request in a fresh workerd (compile + instantiate the
+//    Wasm, discovery and key set from 127.0.0.1, the first verification) minus
+//    the pass-through worker's first request.
 //
 //   node benches/worker.bench.mjs [requests-per-cell]
 import http from 'node:http';
@@ -59,15 +66,42 @@ async function worker(hostSignatures) {
   return mf;
 }
 
-async function time(fn, n) {
-  const samples = [];
+/** Request times in ms, sorted, `n` sequential calls. */
+async function samples(fn, n) {
+  const out = [];
   for (let i = 0; i < n; i += 1) {
     const t = performance.now();
     await fn(i);
-    samples.push(performance.now() - t);
+    out.push(performance.now() - t);
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(n / 2)];
+  return out.sort((a, b) => a - b);
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+async function time(fn, n) {
+  return quantile(await samples(fn, n), 0.5);
+}
+
+/** A worker that only passes requests to the origin (the baseline). */
+function passThrough() {
+  return new Miniflare({
+    modules: true,
+    script: `export default { fetch(request, env) {
+      const url = new URL(request.url);
+      return fetch(env.ORIGIN_URL + url.pathname + url.search, request);
+    } };`,
+    compatibilityDate: '2026-04-20',
+    bindings: { ORIGIN_URL: origin.url },
+  });
+}
+
+/** The first request's time in a fresh workerd, and the worker's own answer. */
+async function firstRequest(mf, headers) {
+  const t = performance.now();
+  const res = await mf.dispatchFetch('http://app.example/api/x', { headers });
+  await res.arrayBuffer();
+  return { ms: performance.now() - t, status: res.status };
 }
 
 /** One request; the signature must have been checked and accepted (the 401 is the audience). */
@@ -103,6 +137,58 @@ try {
     const webcryptoCell = alg === 'EdDSA' ? `${ms(w)} (EdDSA stays in Rust)` : ms(w);
     console.log(`| ${alg} | ${ms(r)} | ${webcryptoCell} | ${ms(r - w)} | ${ms(j)} |`);
   }
+
+  // 2. Overhead over a pass-through worker, warm memo, interleaved in rounds so
+  // drift on a noisy machine hits both alike.
+  const through = passThrough();
+  try {
+    const valid = await token('ES256', 7, 'api');
+    const headers = { authorization: `Bearer ${valid}` };
+    const get = async (mf) => {
+      const res = await mf.dispatchFetch('http://app.example/api/x', { headers });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`status ${res.status}`);
+    };
+    for (let i = 0; i < 50; i += 1) { await get(webcrypto); await get(through); }
+    const ours = [];
+    const theirs = [];
+    for (let round = 0; round < 10; round += 1) {
+      ours.push(...(await samples(() => get(webcrypto), Math.ceil(N / 2))));
+      theirs.push(...(await samples(() => get(through), Math.ceil(N / 2))));
+    }
+    ours.sort((a, b) => a - b);
+    theirs.sort((a, b) => a - b);
+    console.log(`\nrequest through the worker to the origin (valid ES256 token, warm memo) vs a pass-through worker, ${ours.length} requests each\n`);
+    console.log('| | p50 | p99 |');
+    console.log('|---|---|---|');
+    console.log(`| pass-through worker | ${ms(quantile(theirs, 0.5))} | ${ms(quantile(theirs, 0.99))} |`);
+    console.log(`| Tessera worker | ${ms(quantile(ours, 0.5))} | ${ms(quantile(ours, 0.99))} |`);
+    console.log(`| added by Tessera | ${ms(quantile(ours, 0.5) - quantile(theirs, 0.5))} | ${ms(quantile(ours, 0.99) - quantile(theirs, 0.99))} |`);
+  } finally {
+    await through.dispose();
+  }
+
+  // 3. Start-up, fresh workerd each time (median of 5).
+  const firsts = { tessera: [], through: [] };
+  for (let i = 0; i < 5; i += 1) {
+    const valid = await token('ES256', 100 + i, 'api');
+    const fresh = await worker('ES256,RS256,PS256');
+    const plain = passThrough();
+    try {
+      await fresh.ready;
+      await plain.ready;
+      const a = await firstRequest(fresh, { authorization: `Bearer ${valid}` });
+      const b = await firstRequest(plain, {});
+      if (a.status !== 200 || b.status !== 200) throw new Error(`first request: ${a.status} / ${b.status}`);
+      firsts.tessera.push(a.ms);
+      firsts.through.push(b.ms);
+    } finally {
+      await fresh.dispose();
+      await plain.dispose();
+    }
+  }
+  const med = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
+  console.log(`\nfirst request in a fresh workerd (median of 5): Tessera ${ms(med(firsts.tessera))} (compile + instantiate, discovery and keys from 127.0.0.1, first ES256 check), pass-through ${ms(med(firsts.through))}; start-up cost ${ms(med(firsts.tessera) - med(firsts.through))}`);
 } finally {
   await rust.dispose();
   await webcrypto.dispose();
