@@ -92,6 +92,27 @@ fn aws_lc_rs_itself_checks_es256_and_rsa_and_leaves_eddsa() {
 }
 
 #[test]
+fn repeated_checks_with_warm_key_tables_keep_every_verdict() {
+    // ES256 keys get precomputed tables after a few checks (src/es256.rs), and a
+    // case is usually checked once or twice. Check each case's token five times
+    // with the memo off, so the later checks run on the tables: same verdicts.
+    let mut failures = Vec::new();
+    for case in suite() {
+        let mut input = case.input.clone();
+        let Some(now) = input["now"][0].as_u64() else {
+            continue;
+        };
+        input["now"] = json!(vec![now; 5]);
+        input["memo"] = json!({ "capacity": 0, "maxAge": 0 });
+        let got = verdicts(&run_native(&input));
+        if got != vec![case.expect[0].to_string(); 5] {
+            failures.push(format!("{}: expected {}, got {got:?}", case.name, case.expect[0]));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_reason_message_is_specific() {
     // Messages name what was wrong; a refusal never has an empty message.
     for case in suite() {

@@ -20,21 +20,38 @@ use crate::key::PublicKey;
 /// use tessera_core::backend::SignatureBackend;
 /// use tessera_core::{Alg, PublicKey};
 ///
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
 /// /// Leaves everything to the pure-Rust check, but counts the calls.
-/// struct Counting(core::cell::Cell<u32>);
+/// struct Counting(AtomicU32);
 /// impl SignatureBackend for Counting {
 ///     fn verify(&self, _: Alg, _: &PublicKey, _: &[u8], _: &[u8]) -> Option<bool> {
-///         self.0.set(self.0.get() + 1);
+///         self.0.fetch_add(1, Ordering::Relaxed);
 ///         None
 ///     }
 /// }
 /// ```
-pub trait SignatureBackend {
+pub trait SignatureBackend: ThreadSafe {
     /// Checks `signature` over `message` with `key` for `alg`: `Some(true)` if
     /// it is valid, `Some(false)` if not (including a key the backend cannot
     /// import: never fail open), `None` to leave `alg` to the pure-Rust check.
     fn verify(&self, alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool>;
 }
+
+/// `Send + Sync` natively, so a [`crate::Verifier`] with a backend can be
+/// shared across threads; nothing on wasm32, where runtimes are
+/// single-threaded and backends hold JavaScript values (which are neither).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait ThreadSafe: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync> ThreadSafe for T {}
+/// `Send + Sync` natively, so a [`crate::Verifier`] with a backend can be
+/// shared across threads; nothing on wasm32, where runtimes are
+/// single-threaded and backends hold JavaScript values (which are neither).
+#[cfg(target_arch = "wasm32")]
+pub trait ThreadSafe {}
+#[cfg(target_arch = "wasm32")]
+impl<T> ThreadSafe for T {}
 
 #[cfg(feature = "aws-lc-rs")]
 pub use aws_lc::AwsLcRs;

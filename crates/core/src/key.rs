@@ -7,6 +7,7 @@
 //! the raw check themselves with [`PublicKey::spki_der`] and the same inputs.
 
 use crate::alg::{Alg, KeyFamily};
+use crate::es256::Es256Key;
 use crate::rsa::{Hash, RsaKey, Scheme};
 use alloc::format;
 use alloc::string::String;
@@ -35,7 +36,7 @@ pub struct PublicKey {
 #[derive(Clone)]
 pub(crate) enum Material {
     Rsa(RsaKey),
-    P256(p256::ecdsa::VerifyingKey),
+    P256(Es256Key),
     Ed25519(ed25519_dalek::VerifyingKey),
 }
 
@@ -62,7 +63,9 @@ impl PublicKey {
         use spki::EncodePublicKey;
         let doc = match &material {
             Material::Rsa(k) => Ok(k.spki_der()),
-            Material::P256(k) => p256::PublicKey::from(k).to_public_key_der().map(|d| d.into_vec()),
+            Material::P256(k) => p256::PublicKey::from(k.verifying_key())
+                .to_public_key_der()
+                .map(|d| d.into_vec()),
             Material::Ed25519(k) => k.to_public_key_der().map(|d| d.into_vec()),
         };
         // Encoding a key we decoded ourselves does not fail; were it to, the empty
@@ -126,7 +129,7 @@ impl PublicKey {
     pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         self.precheck(alg, signature)?;
         match &self.material {
-            Material::P256(key) => verify_es256(key, message, signature),
+            Material::P256(key) => key.verify(message, signature),
             Material::Ed25519(key) => verify_ed25519(key, message, signature),
             Material::Rsa(key) => verify_rsa(key, alg, message, signature),
         }
@@ -179,16 +182,6 @@ impl fmt::Debug for PublicKey {
 pub(crate) const MISMATCH: &str = "the signature does not match the token and key";
 
 // The three raw checks below run after `precheck`: the signature has its length.
-
-fn verify_es256(key: &p256::ecdsa::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
-    use p256::ecdsa::signature::Verifier;
-    // `from_slice` refuses r or s equal to zero or not below the group order,
-    // which is what defeats "psychic signatures" (r = s = 0).
-    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| {
-        String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
-    })?;
-    key.verify(message, &sig).map_err(|_| String::from(MISMATCH))
-}
 
 fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
     let bytes: &[u8; 64] = sig.try_into().map_err(|_| String::from(MISMATCH))?;
@@ -260,7 +253,7 @@ pub(crate) fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, String> {
 /// Builds a P-256 key from a SEC1 point encoding, refusing points not on the curve.
 pub(crate) fn p256_material(sec1: &[u8]) -> Result<Material, String> {
     p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
-        .map(Material::P256)
+        .map(|key| Material::P256(Es256Key::new(key)))
         .map_err(|_| String::from("the P-256 point is not on the curve (or is the identity)"))
 }
 

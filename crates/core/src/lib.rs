@@ -50,6 +50,7 @@ pub mod config;
 pub mod cookie;
 pub mod decision;
 pub mod engine;
+mod es256;
 pub mod forward;
 pub mod identity;
 pub mod json;
