@@ -215,7 +215,7 @@ export class Tessera {
       reason: d.reason,
       message: d.message,
       retryable: d.retryable,
-      identity: d.identity,
+      identity: d.identity && frozen(d.identity),
       forwardHeaders: d.forward ? new Headers(d.forward) : null,
       headers: out,
       response,
@@ -441,11 +441,11 @@ function giveUpAfter<T>(promise: Promise<T>, ms: number): Promise<T | undefined>
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** 32 bytes from the platform CSPRNG, for state, nonce, PKCE and sealing. */
 /**
- * 32 fresh random bytes for one engine call. Drawn 4 KiB at a time (one
- * `getRandomValues` per 128 calls); every seed is handed out once, and the
- * engine copies it before the pool is refilled.
+ * 32 fresh bytes from the platform CSPRNG for one engine call (state, nonce,
+ * PKCE, sealing). Drawn 4 KiB at a time (one `getRandomValues` per 128 calls);
+ * every seed is handed out once, and the engine copies it before the pool is
+ * refilled.
  */
 function random(): Uint8Array {
   if (poolAt === POOL.length) {
@@ -458,10 +458,16 @@ function random(): Uint8Array {
 const POOL = new Uint8Array(4096);
 let poolAt = POOL.length;
 
-/** A valid result; its identity is deep-frozen, since repeats share it. */
+/** A valid result. */
 function verified(identity: Identity): VerifyResult {
-  if (!Object.isFrozen(identity)) deepFreeze(identity);
+  frozen(identity);
   return { valid: true, identity, claims: identity.claims };
+}
+
+/** `identity`, deep-frozen: the engine hands every request with the same token the same object. */
+function frozen(identity: Identity): Identity {
+  if (!Object.isFrozen(identity)) deepFreeze(identity);
+  return identity;
 }
 
 function deepFreeze(value: unknown): void {

@@ -181,7 +181,7 @@ export interface Organization {
   permissions: string[];
 }
 
-/** The verified identity. `claims` holds every claim of the token. */
+/** The verified identity. `claims` holds every claim of the token. Frozen: requests with the same token share it. */
 export interface Identity {
   sub: string;
   sid: string | null;

@@ -46,6 +46,9 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
       assert.equal(r.status, 'signed-in');
       assert.equal(r.identity.sub, 'alice');
       assert.equal(r.identity.alg, alg);
+      const again = await sessions.authenticateRequest(request('/api/me', jar));
+      assert.equal(again.identity, r.identity, 'a memo hit shares the identity object');
+      assert.ok(Object.isFrozen(r.identity.claims), 'so it is frozen');
       assert.equal(r.forwardHeaders.get('x-tessera-user'), 'alice');
       const forwarded = sessions.forwardRequest(request('/api/me', jar, { headers: { 'x-tessera-user': 'admin', cookie: `${jar.header()}; theme=dark` } }), r);
       assert.equal(forwarded.headers.get('x-tessera-user'), 'alice', 'the spoofed header is replaced');
