@@ -14,3 +14,12 @@ WASM_BINDGEN_BIN=$(command -v wasm-bindgen) \
 ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
 WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt" \
   worker-build --release
+# worker-build keeps the function names (for stack traces in workerd logs): about
+# 30 KiB of the gzipped module. They go, unless TESSERA_KEEP_NAMES=1.
+if [ "${TESSERA_KEEP_NAMES:-0}" != 1 ]; then
+  "$ROOT/node_modules/.bin/wasm-opt" build/index_bg.wasm -o build/index_bg.wasm --strip-debug \
+    --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
+    --enable-multivalue --enable-reference-types --enable-exception-handling
+fi
+gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
+echo "tessera-worker: crates/worker/build/index_bg.wasm $(wc -c < build/index_bg.wasm) bytes, $gz bytes gzipped ($(awk "BEGIN { printf \"%.1f\", $gz / 1024 }") KiB)"
