@@ -5,12 +5,12 @@
 //! multiplications: 512 point doublings, 128 additions and thousands of
 //! constant-time table selections. Verification handles only public values, so
 //! once a key has shown it is in use ([`TABLE_AFTER`] checks) it gets
-//! fixed-base comb tables (`j·16^i·P` for every 4-bit window `i` and digit `j`)
-//! for the generator and for itself, and a check becomes one table lookup and
-//! one addition per non-zero digit: about 128 additions, no doublings. A key
-//! used once or twice never pays for its tables (about 2,000 point additions;
-//! 180 KiB per key), and hosts that check ES256 natively (WebCrypto,
-//! `node:crypto`) never build them.
+//! a fixed-base comb table (`j·16^i·Q` for every 4-bit window `i` and digit
+//! `j`), the generator has one shared by all keys, and a check becomes one table
+//! lookup and one addition per non-zero digit: about 128 additions, no
+//! doublings. A key used once or twice never pays for its table (about 1,000
+//! point additions, 90 KiB), and hosts that check ES256 natively (WebCrypto,
+//! `node:crypto`) never build any.
 //!
 //! The group law is `p256`'s (complete formulas); only the schedule differs.
 //! Refusals are the same as `p256`'s: `r` and `s` in `[1, n−1]`, the point sum
@@ -30,7 +30,7 @@ use p256::elliptic_curve::PrimeField;
 use p256::{ProjectivePoint, Scalar, U256};
 use sha2::{Digest, Sha256};
 
-/// How many checks a key does the plain way before its tables are built.
+/// How many checks a key does the plain way before its table is built.
 const TABLE_AFTER: u32 = 2;
 
 /// 4-bit windows in a 256-bit scalar.
@@ -40,19 +40,19 @@ const WINDOWS: usize = 64;
 pub(crate) struct Es256Key {
     key: VerifyingKey,
     uses: AtomicU32,
-    tables: OnceBox<Tables>,
+    /// The key's comb, built after [`TABLE_AFTER`] checks.
+    table: OnceBox<Comb>,
 }
 
-/// A clone starts without tables (they are rebuilt if the clone is used).
+/// The generator's comb, built once per process (with the first key's) and
+/// shared by every key.
+static GENERATOR: OnceBox<Comb> = OnceBox::new();
+
+/// A clone starts without its table (rebuilt if the clone is used).
 impl Clone for Es256Key {
     fn clone(&self) -> Es256Key {
         Es256Key::new(self.key)
     }
-}
-
-struct Tables {
-    generator: Comb,
-    key: Comb,
 }
 
 impl Es256Key {
@@ -60,7 +60,7 @@ impl Es256Key {
         Es256Key {
             key,
             uses: AtomicU32::new(0),
-            tables: OnceBox::new(),
+            table: OnceBox::new(),
         }
     }
 
@@ -75,28 +75,26 @@ impl Es256Key {
         let sig = Signature::from_slice(sig).map_err(|_| {
             String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
         })?;
-        let tables = match self.tables.get() {
-            Some(tables) => tables,
+        let table = match self.table.get() {
+            Some(table) => table,
             None if self.uses.fetch_add(1, Ordering::Relaxed) < TABLE_AFTER => {
                 return self
                     .key
                     .verify(message, &sig)
                     .map_err(|_| String::from(crate::key::MISMATCH));
             }
-            // Threads that race here may each build tables; one set is kept.
-            None => self.tables.get_or_init(|| {
-                Box::new(Tables {
-                    generator: Comb::new(ProjectivePoint::GENERATOR),
-                    key: Comb::new(self.key.as_affine().into()),
-                })
-            }),
+            // Threads that race here may each build a table; one is kept.
+            None => self
+                .table
+                .get_or_init(|| Box::new(Comb::new(self.key.as_affine().into()))),
         };
+        let generator = GENERATOR.get_or_init(|| Box::new(Comb::new(ProjectivePoint::GENERATOR)));
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
         let s_inv = *s.invert_vartime();
         let mut sum = ProjectivePoint::IDENTITY;
-        tables.generator.add_multiple(&(z * s_inv), &mut sum);
-        tables.key.add_multiple(&(*r * s_inv), &mut sum);
+        generator.add_multiple(&(z * s_inv), &mut sum);
+        table.add_multiple(&(*r * s_inv), &mut sum);
         // The identity's affine x is 0, which never equals a non-zero r.
         let x = sum.to_affine().x();
         if *r == <Scalar as Reduce<U256>>::reduce_bytes(&x) {
@@ -157,8 +155,8 @@ mod tests {
             let message = [b'm', i];
             let sig: Signature = signing.sign(&message);
             let foreign: Signature = other.sign(&message);
-            // The first TABLE_AFTER checks (half of round 0) run without tables.
-            assert_eq!(key.tables.get().is_some(), i > 0);
+            // The first TABLE_AFTER checks (half of round 0) run without a table.
+            assert_eq!(key.table.get().is_some(), i > 0);
             assert!(key.verify(&message, &sig.to_bytes()).is_ok(), "check {i}");
             assert!(key.verify(&[b'x', i], &sig.to_bytes()).is_err());
             assert!(key.verify(&message, &foreign.to_bytes()).is_err());
