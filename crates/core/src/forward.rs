@@ -155,29 +155,18 @@ fn header_safe(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Alg, Organization};
+    use crate::Organization;
 
     fn identity(sub: &str) -> Identity {
         Identity {
-            sub: sub.into(),
             sid: Some("sess_1".into()),
-            iss: "i".into(),
-            aud: Vec::new(),
-            azp: None,
-            exp: 2_000,
-            iat: None,
-            nbf: None,
-            jti: None,
-            scopes: Vec::new(),
             org: Some(Organization {
                 id: "org_1".into(),
                 slug: None,
                 role: None,
                 permissions: Vec::new(),
             }),
-            kid: None,
-            alg: Alg::Es256,
-            claims: Default::default(),
+            ..crate::identity::for_tests(sub)
         }
     }
 

@@ -147,6 +147,27 @@ fn clerk_v2_org(o: &Object, fea: Option<&str>) -> Option<Organization> {
     })
 }
 
+/// A minimal identity for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn for_tests(sub: &str) -> Identity {
+    Identity {
+        sub: sub.into(),
+        sid: None,
+        iss: "https://issuer.test".into(),
+        aud: Vec::new(),
+        azp: None,
+        exp: 2_000,
+        iat: None,
+        nbf: None,
+        jti: None,
+        scopes: Vec::new(),
+        org: None,
+        kid: None,
+        alg: Alg::Es256,
+        claims: Object::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

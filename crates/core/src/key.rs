@@ -128,6 +128,11 @@ impl PublicKey {
     /// instead of raw `r‖s`, scalar out of range, or simply not matching).
     pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         self.precheck(alg, signature)?;
+        self.verify_prechecked(alg, message, signature)
+    }
+
+    /// [`PublicKey::verify`] after [`PublicKey::precheck`] passed.
+    pub(crate) fn verify_prechecked(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         match &self.material {
             Material::P256(key) => key.verify(message, signature),
             Material::Ed25519(key) => verify_ed25519(key, message, signature),

@@ -153,27 +153,10 @@ fn hash_key(token: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alg::Alg;
-    use alloc::string::{String, ToString};
-    use alloc::vec::Vec;
+    use alloc::string::String;
 
     fn identity(sub: &str) -> Arc<Identity> {
-        Arc::new(Identity {
-            sub: sub.to_string(),
-            sid: None,
-            iss: String::from("https://issuer.test"),
-            aud: Vec::new(),
-            azp: None,
-            exp: 2_000,
-            iat: None,
-            nbf: None,
-            jti: None,
-            scopes: Vec::new(),
-            org: None,
-            kid: None,
-            alg: Alg::EdDsa,
-            claims: crate::json::Object::new(),
-        })
+        Arc::new(crate::identity::for_tests(sub))
     }
 
     fn memo(capacity: usize) -> Memo {

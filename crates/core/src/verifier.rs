@@ -198,16 +198,18 @@ impl<'t> Prepared<'t> {
     /// what the backend leaves (or with no backend).
     pub fn check_signature(self) -> Result<Signed<'t>, Refusal> {
         let (alg, input, sig) = (self.parsed.alg, self.signing_input(), self.signature());
-        let native = self.backend.as_ref().and_then(|backend| {
-            Some(match self.key.precheck(alg, sig) {
-                Ok(()) => backend
-                    .verify(alg, &self.key, input, sig)?
-                    .then_some(())
-                    .ok_or_else(|| String::from(crate::key::MISMATCH)),
-                Err(why) => Err(why),
-            })
+        let checked = self.key.precheck(alg, sig).and_then(|()| {
+            match self
+                .backend
+                .as_ref()
+                .and_then(|b| b.verify(alg, &self.key, input, sig))
+            {
+                Some(true) => Ok(()),
+                Some(false) => Err(String::from(crate::key::MISMATCH)),
+                None => self.key.verify_prechecked(alg, input, sig),
+            }
         });
-        match native.unwrap_or_else(|| self.key.verify(alg, input, sig)) {
+        match checked {
             Ok(()) => Ok(Signed {
                 token: self.token,
                 parsed: self.parsed,
