@@ -228,6 +228,10 @@ describe('a cold isolate', { timeout: 60_000 }, () => {
     assert.deepEqual([stack.idp.counts.discovery, stack.idp.counts.jwks], [1, 1]);
     await sleep(200); // the snapshot is written after the response (waitUntil)
     await stack.restartWorker(); // a new isolate: a new engine with empty caches; the Cache API stays
+    // A request that needs no keys comes first: the snapshot is read when the
+    // engine first asks for the provider's documents, not before.
+    const anonymous = await fetch(`${stack.app}/api/items`);
+    assert.deepEqual(status(anonymous), [401, 'signed-out', 'token-missing']);
     const res = await b.fetch('/api/items');
     assert.deepEqual(status(res), [200, 'signed-in', null]);
     assert.deepEqual([stack.idp.counts.discovery, stack.idp.counts.jwks], [1, 1], 'nothing refetched');

@@ -32,6 +32,8 @@ pub(crate) struct HeaderFacts<'a> {
     pub typ: Option<&'a str>,
 }
 
+// Out of line on purpose: see "Start-up" in the crate docs.
+#[inline(never)]
 pub(crate) fn check(
     policy: &Policy,
     header: &HeaderFacts<'_>,

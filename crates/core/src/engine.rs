@@ -1437,6 +1437,8 @@ impl Engine {
     }
 
     /// Makes sure the verifiers hold usable keys.
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
     fn keys(&mut self, ctx: &mut Ctx) -> Result<(), Verified> {
         if self.static_keys {
             return Ok(());
@@ -1824,17 +1826,9 @@ fn jar(headers: &[(&str, &str)]) -> CookieJar {
     CookieJar::parse(&all)
 }
 
-/// The path and query of a request URL (absolute or origin-form); the fragment
-/// is dropped.
+/// The path and query of a request URL (absolute or origin-form).
 fn split_target(url: &str) -> (&str, &str) {
-    let rest = match url.find("://") {
-        Some(i) => {
-            let after = &url[i + 3..];
-            after.find('/').map_or("/", |j| &after[j..])
-        }
-        None => url,
-    };
-    let rest = rest.split('#').next().unwrap_or("");
+    let rest = crate::request::origin_form(url);
     match rest.split_once('?') {
         Some((p, q)) => (p, q),
         None => (rest, ""),

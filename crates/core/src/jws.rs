@@ -47,6 +47,8 @@ pub struct Parsed<'t> {
 /// let err = jws::parse("eyJhbGciOiJub25lIn0.e30.").unwrap_err();
 /// assert_eq!(err.reason.code(), "alg-not-allowed");
 /// ```
+// Out of line on purpose: see "Start-up" in the crate docs.
+#[inline(never)]
 pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
     if token.is_empty() {
         return Err(refuse!(TokenMissing, "the token is empty"));
@@ -126,6 +128,8 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
 }
 
 /// Decodes the payload (after the signature verified) into a claims object.
+// Out of line on purpose: see "Start-up" in the crate docs.
+#[inline(never)]
 pub(crate) fn decode_payload(payload_b64: &str) -> Result<Object, Refusal> {
     let bytes = b64::decode(payload_b64)
         .map_err(|e| refuse!(TokenMalformed, "the payload is not strict base64url: {e}"))?;

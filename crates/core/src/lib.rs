@@ -34,6 +34,15 @@
 //! (the one reason enum); for sessions [`cookie`], [`seal`], [`routes`],
 //! [`request`], [`oidc`], [`refresh`], [`forward`], [`config`], and the
 //! [`engine`] with its [`decision`]s.
+//!
+//! # Start-up
+//!
+//! V8 compiles a WebAssembly function on its first call, the whole function at
+//! once, and a fresh isolate pays that before its first answer. The stages of
+//! a verification (parse, key lookup, signature, claims) are therefore kept
+//! out of line (`#[inline(never)]`, and wasm-opt's one-caller inlining capped
+//! in the build scripts): a request compiles the stages it reaches instead of
+//! one 64 KB function holding all of them.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -122,6 +122,26 @@ pub fn csrf_check(
     }
 }
 
+/// The request target in origin form (path and query, the fragment dropped)
+/// of an absolute or origin-form URL: what a proxy appends to the origin.
+///
+/// ```
+/// use tessera_core::request::origin_form;
+/// assert_eq!(origin_form("https://app.example/a/b?x=1#top"), "/a/b?x=1");
+/// assert_eq!(origin_form("https://app.example"), "/");
+/// assert_eq!(origin_form("/api?q"), "/api?q");
+/// ```
+pub fn origin_form(url: &str) -> &str {
+    let rest = match url.find("://") {
+        Some(i) => {
+            let after = &url[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => url,
+    };
+    rest.split('#').next().unwrap_or("")
+}
+
 /// The request headers without any `x-tessera-*` header.
 pub fn without_identity_headers<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     headers

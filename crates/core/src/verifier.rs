@@ -106,6 +106,8 @@ impl Verifier {
 
     /// Step 1 of the seam: parse the token, apply the header rules and the
     /// algorithm allowlist, select the key. No signature is checked yet.
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
     pub fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, Refusal> {
         let parsed = jws::parse(token)?;
         if !self.policy.algorithms.contains(&parsed.alg) {
@@ -128,6 +130,8 @@ impl Verifier {
 
     /// Step 3 of the seam: apply the policy to the claims of a token whose
     /// signature verified, and remember the result.
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
     pub fn finish(&mut self, signed: Signed<'_>, now: u64) -> Result<Arc<Identity>, Refusal> {
         let Signed { token, parsed, .. } = signed;
         let claims = jws::decode_payload(parsed.payload_b64)?;
@@ -196,6 +200,8 @@ impl<'t> Prepared<'t> {
 
     /// Checks the signature with the verifier's backend, or in pure Rust for
     /// what the backend leaves (or with no backend).
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
     pub fn check_signature(self) -> Result<Signed<'t>, Refusal> {
         let (alg, input, sig) = (self.parsed.alg, self.signing_input(), self.signature());
         let checked = self.key.precheck(alg, sig).and_then(|()| {

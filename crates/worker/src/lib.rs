@@ -17,12 +17,15 @@ use config::{Log, WorkerConfig};
 use host::Flights;
 use refresh::SingleFlight;
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use tessera_core::config::CookieNames;
 use tessera_core::decision::{Action, Decision};
 use tessera_core::engine::{Engine, Pending, Request as EngineRequest, Snapshot, Step};
 use tessera_core::ConfigError;
-use worker::{console_error, console_log, event, Cache, Context, Env, Request, Response, Result};
+use worker::worker_sys::web_sys::{Request, Response};
+use worker::{console_error, console_log, event, Cache, Context, Env, Result};
 
 pub use refresh::RefreshSession;
 
@@ -34,7 +37,8 @@ struct Isolate {
     refreshes: SingleFlight,
     /// Tessera's cookie names, kept out of forwarded requests.
     cookie_names: CookieNames,
-    /// Whether the shared snapshot (Cache API) has been read into the engine.
+    /// Whether the shared snapshot (Cache API) has been consulted: once, when
+    /// the engine first asks for a `GET`.
     restored: Cell<bool>,
 }
 
@@ -42,13 +46,15 @@ thread_local! {
     static ISOLATE: RefCell<Option<std::result::Result<Rc<Isolate>, ConfigError>>> = const { RefCell::new(None) };
 }
 
+#[inline(never)]
 fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
     ISOLATE.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
                 let config = WorkerConfig::from_env(env)?;
                 let engine = Engine::new(config.tessera.clone())?.with_host_signatures(&config.host_signatures);
-                console_log!(
+                if config.log != Log::Off {
+                    console_log!(
                     "tessera: protecting {} for issuer {}; refresh coordination: {}",
                     config.origin,
                     config.tessera.issuer,
@@ -56,8 +62,9 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
                         "Durable Object TESSERA_REFRESH (across isolates)"
                     } else {
                         "in-isolate only (bind the TESSERA_REFRESH Durable Object to coordinate across isolates)"
-                    }
-                );
+                        }
+                    );
+                }
                 Ok(Rc::new(Isolate {
                     refreshes: SingleFlight::new(config.tessera.replay_window),
                     cookie_names: config.tessera.cookie_names(),
@@ -89,28 +96,40 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
                 ("content-type".into(), "text/plain; charset=utf-8".into()),
                 ("x-tessera-status".into(), "error".into()),
             ];
-            return proxy::respond(500, &headers, &body);
+            return Ok(proxy::respond(500, &headers, &body)?);
         }
     };
-    if !iso.restored.replace(true) {
-        restore(&iso).await;
-    }
-    let method = req.method().to_string();
-    let url = req.url()?.to_string();
-    let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let method = req.method();
+    let url = req.url();
+    let incoming = proxy::headers(&req);
+    let borrowed: Vec<(&str, &str)> = incoming.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let request = EngineRequest {
         method: &method,
         url: &url,
         headers: &borrowed,
     };
-    let step = iso
-        .engine
-        .borrow_mut()
-        .handle(&request, host::now(), host::random());
+    let handle = || {
+        iso.engine
+            .borrow_mut()
+            .handle(&request, host::now(), host::random())
+    };
+    let mut step = handle();
+    // The shared snapshot is read when the engine first asks for the provider's
+    // documents, not on every isolate's first request: a request that needs no
+    // keys (public route, no token, malformed token) pays no Cache API read.
+    if matches!(&step, Step::Fetch(p) if p.request().method == "GET")
+        && !iso.restored.replace(true)
+        && apart(restore(&iso)).await
+    {
+        step = handle();
+    }
     let Some((mut decision, filled)) = drive(&iso, &env, step).await else {
         let headers = [("x-tessera-status".into(), "error".into())];
-        return proxy::respond(500, &headers, "the engine ended without a decision\n");
+        return Ok(proxy::respond(
+            500,
+            &headers,
+            "the engine ended without a decision\n",
+        )?);
     };
     log(iso.config.log, &decision);
     for pending in std::mem::take(&mut decision.background) {
@@ -135,11 +154,20 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             body,
         } => proxy::respond(*status, headers, body)?,
         Action::Forward { headers, .. } => {
-            match proxy::forward(&req, &iso.config.origin, headers, &iso.cookie_names).await {
+            match apart(proxy::forward(
+                &req,
+                &url,
+                &incoming,
+                &iso.config.origin,
+                headers,
+                &iso.cookie_names,
+            ))
+            .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     console_error!(
-                        "tessera: the origin {} could not be reached: {e}",
+                        "tessera: the origin {} could not be reached: {e:?}",
                         iso.config.origin
                     );
                     let headers = [("content-type".into(), "text/plain; charset=utf-8".into())];
@@ -148,7 +176,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             }
         }
     };
-    proxy::finish(response, &decision)
+    Ok(proxy::finish(response, &decision)?)
+}
+
+/// Boxes an I/O step's future so that its code stays a function of its own.
+///
+/// V8 compiles WebAssembly functions lazily, each whole on its first call: the
+/// request future, with every awaited future inlined into it, was an 82 KB
+/// function that a fresh isolate compiled before answering anything, even a
+/// request that never reaches that I/O. One allocation per I/O step.
+fn apart<'a, T>(work: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
+    Box::pin(work)
 }
 
 /// Runs the engine's host loop; also says whether a cache was filled (so the
@@ -160,16 +198,16 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision
             Step::Done(decision) => return Some((decision, filled)),
             Step::Fetch(pending) => {
                 filled |= pending.request().method == "GET";
-                let fetched = iso.flights.fetch(pending.request()).await;
+                let fetched = apart(iso.flights.fetch(pending.request())).await;
                 resume(iso, pending, fetched.reply())
             }
             Step::Refresh(pending) => {
-                let outcome = refresh(iso, env, &pending).await;
+                let outcome = apart(refresh(iso, env, &pending)).await;
                 resume(iso, pending, tessera_core::engine::Reply::Tokens(outcome))
             }
             Step::Verify(pending) => {
                 let valid = match pending.signature_check() {
-                    Some(check) => webcrypto::verify(check).await,
+                    Some(check) => apart(webcrypto::verify(check)).await,
                     None => false,
                 };
                 resume(iso, pending, tessera_core::engine::Reply::Signature(valid))
@@ -212,21 +250,23 @@ fn snapshot_key(iso: &Isolate) -> String {
 }
 
 /// Reads the shared snapshot so a cold isolate starts with the keys another
-/// isolate fetched.
-async fn restore(iso: &Isolate) {
+/// isolate fetched; says whether there was one.
+async fn restore(iso: &Isolate) -> bool {
     let cache = Cache::default();
     let Ok(Some(mut response)) = cache.get(snapshot_key(iso).as_str(), false).await else {
-        return;
+        return false;
     };
-    if let Ok(snapshot) = response.json::<Snapshot>().await {
-        iso.engine.borrow_mut().restore(&snapshot, host::now());
-    }
+    let Ok(snapshot) = response.json::<Snapshot>().await else {
+        return false;
+    };
+    iso.engine.borrow_mut().restore(&snapshot, host::now());
+    true
 }
 
 /// Writes the engine's snapshot to the Cache API for other isolates.
 async fn save(iso: &Isolate) {
     let snapshot = iso.engine.borrow().snapshot();
-    let Ok(response) = Response::from_json(&snapshot) else {
+    let Ok(response) = worker::Response::from_json(&snapshot) else {
         return;
     };
     let headers = worker::Headers::new();
@@ -242,6 +282,7 @@ async fn save(iso: &Isolate) {
 
 /// One log line per decision worth logging: the event (no secrets) and the
 /// reason's message.
+#[inline(never)]
 fn log(level: Log, decision: &Decision) {
     let problem = decision
         .reason
