@@ -3,7 +3,8 @@
 # in the same run (ratios, not absolute numbers):
 #   1. the core natively, with the aws-lc-rs backend and in wasmtime, against the
 #      raw aws-lc-rs signature check (criterion: cargo bench -p tessera-benches);
-#   2. the npm package in Node against jose (js/bench/verify.mjs);
+#   2. the npm package against jose, in Node (js/bench/verify.mjs) and inside
+#      workerd (js/bench/workerd.mjs);
 #   3. the Rust worker in workerd: WebCrypto vs Wasm signature checks, overhead
 #      over a pass-through worker, start-up (benches/worker.bench.mjs).
 # `--quick` shortens every run. Installs what it needs, like scripts/test.sh.
@@ -24,9 +25,10 @@ else
   cargo bench -p tessera-benches
 fi
 
-echo "== 2. tessera-edge in Node against jose"
+echo "== 2. tessera-edge against jose, in Node and in workerd"
 ./scripts/build-npm.sh
 node js/bench/verify.mjs ${QUICK:+--quick}
+node js/bench/workerd.mjs ${QUICK:+--quick}
 
 echo "== 3. the worker in workerd"
 ./scripts/build-worker.sh

@@ -8,15 +8,21 @@
 //   mix   1,000 sessions with 60 s tokens, picked Zipf(1)-distributed, over a
 //         simulated 3 minutes: each session's token is reissued every minute
 //
+// Each library first verifies WARMUP new tokens: V8 runs WebAssembly (and
+// JavaScript) in a baseline tier first and optimizes the hot functions after
+// some thousands of calls, so a fresh process verifies its first ~1,000 tokens
+// several times slower than the figures below, which are a busy server's.
+//
 // Prints µs per verification (median of rounds) and how many times faster
 // tessera-edge is than each jose setup. Run: node js/bench/verify.mjs [--quick]
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { SignJWT, createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { createTessera } from 'tessera-edge';
+import { startKeyServer } from './keys.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 3 : 7;
+const WARMUP = QUICK ? 1500 : 4000;
 const AUDIENCE = 'https://api.bench.test';
 const SESSIONS = 1000;
 const TOKEN_TTL = 60;
@@ -53,23 +59,9 @@ function zipf(n, count, random) {
   return out;
 }
 
-/** A provider stand-in: discovery and one key set on 127.0.0.1. */
-async function startKeyServer(jwks) {
-  const server = http.createServer((req, res) => {
-    const issuer = `http://127.0.0.1:${server.address().port}`;
-    const body = req.url === '/.well-known/openid-configuration'
-      ? { issuer, jwks_uri: `${issuer}/jwks`, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token` }
-      : req.url === '/jwks' ? jwks : null;
-    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json', 'cache-control': 'max-age=3600' });
-    res.end(JSON.stringify(body ?? {}));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, issuer: `http://127.0.0.1:${server.address().port}` };
-}
-
 /** Median µs per call of `fn(i)` over `ops` sequential calls, `ROUNDS` times. */
 async function measure(ops, fn) {
-  for (let i = 0; i < Math.min(ops, 200); i += 1) await fn(i); // warm-up
+  for (let i = 0; i < Math.min(ops, 200); i += 1) await fn(i);
   const rounds = [];
   for (let r = 0; r < ROUNDS; r += 1) {
     const t0 = performance.now();
@@ -129,8 +121,12 @@ async function benchAlg(alg) {
   const mixToken = (i) => mixTokens.get(`${picks[i]}:${epochOf(i, picks[i])}`);
   const mixClock = (i) => (START + (i * span) / mixOps) * 1000;
 
+  const warm = await Promise.all(Array.from({ length: WARMUP }, (_, i) => sign(i % SESSIONS, START, `warm-${i}`)));
+
   const out = { alg, distinctMixTokens: mixTokens.size };
   for (const [name, verify] of Object.entries(libs)) {
+    clock = (START + 1) * 1000;
+    for (const token of warm) await verify(token);
     let round = 0;
     out[name] = {
       cold: await measure(coldOps, (i) => { clock = (START + 1) * 1000; if (i === 0) round += 1; return verify(cold[(round % (ROUNDS + 1)) * coldOps + i]); }),
