@@ -7,6 +7,7 @@
 //! the raw check themselves with [`PublicKey::spki_der`] and the same inputs.
 
 use crate::alg::{Alg, KeyFamily};
+use crate::ed25519::Ed25519Key;
 use crate::es256::Es256Key;
 use crate::rsa::{Hash, RsaKey, Scheme};
 use alloc::format;
@@ -37,7 +38,7 @@ pub struct PublicKey {
 pub(crate) enum Material {
     Rsa(RsaKey),
     P256(Es256Key),
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Ed25519(Ed25519Key),
 }
 
 impl Material {
@@ -66,7 +67,7 @@ impl PublicKey {
             Material::P256(k) => p256::PublicKey::from(k.verifying_key())
                 .to_public_key_der()
                 .map(|d| d.into_vec()),
-            Material::Ed25519(k) => k.to_public_key_der().map(|d| d.into_vec()),
+            Material::Ed25519(k) => k.verifying_key().to_public_key_der().map(|d| d.into_vec()),
         };
         // Encoding a key we decoded ourselves does not fail; were it to, the empty
         // result would only make the host's import fail, never verify anything.
@@ -135,7 +136,7 @@ impl PublicKey {
     pub(crate) fn verify_prechecked(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         match &self.material {
             Material::P256(key) => key.verify(message, signature),
-            Material::Ed25519(key) => verify_ed25519(key, message, signature),
+            Material::Ed25519(key) => key.verify(message, signature),
             Material::Rsa(key) => verify_rsa(key, alg, message, signature),
         }
     }
@@ -186,17 +187,7 @@ impl fmt::Debug for PublicKey {
 
 pub(crate) const MISMATCH: &str = "the signature does not match the token and key";
 
-// The three raw checks below run after `precheck`: the signature has its length.
-
-fn verify_ed25519(key: &ed25519_dalek::VerifyingKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
-    let bytes: &[u8; 64] = sig.try_into().map_err(|_| String::from(MISMATCH))?;
-    let sig = ed25519_dalek::Signature::from_bytes(bytes);
-    // Strict: refuses small-order R and non-canonical S, so one message has no
-    // second valid signature under the same key.
-    key.verify_strict(message, &sig)
-        .map_err(|_| String::from(MISMATCH))
-}
-
+// Runs after `precheck`: the signature has the key's length.
 fn verify_rsa(key: &RsaKey, alg: Alg, message: &[u8], sig: &[u8]) -> Result<(), String> {
     let scheme = match alg {
         Alg::Rs256 => Scheme::Pkcs1(Hash::Sha256),
@@ -274,7 +265,7 @@ pub(crate) fn ed25519_material(x: &[u8]) -> Result<Material, String> {
             "the Ed25519 public key has small order (a known-weak key)",
         ));
     }
-    Ok(Material::Ed25519(key))
+    Ok(Material::Ed25519(Ed25519Key::new(key)))
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {

@@ -58,6 +58,7 @@ mod claims;
 pub mod config;
 pub mod cookie;
 pub mod decision;
+mod ed25519;
 pub mod engine;
 mod es256;
 pub mod forward;

@@ -1,0 +1,196 @@
+//! EdDSA (Ed25519) verification in pure Rust, strict, with per-key
+//! precomputed tables.
+//!
+//! ed25519-dalek's `verify_strict` computes `[s]B − [k]A` with one shared
+//! double-and-add: about 253 point doublings and 70 additions, most of the
+//! cost of a check. Once a key has shown it is in use ([`TABLE_AFTER`] checks)
+//! it gets curve25519-dalek's radix-16 table of `−A` (the kind the crate keeps
+//! for `B`), and a check becomes two fixed-base multiplications: 64 table
+//! additions each and 8 doublings in all. A key used once or twice never pays
+//! for its table (about 32 KiB, the work of a few checks).
+//!
+//! The rules are `verify_strict`'s, and the first checks of every key go
+//! through it: `s` canonical (below ℓ), `R` a valid encoding of a point that
+//! is not of small order (the key's order is checked when it is loaded), and
+//! the recomputed `R`, compressed, equal to the signature's bytes (so a
+//! non-canonical `R` never verifies).
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::sync::atomic::{AtomicU32, Ordering};
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable};
+use curve25519_dalek::traits::BasepointTable;
+use curve25519_dalek::Scalar;
+use ed25519_dalek::VerifyingKey;
+use once_cell::race::OnceBox;
+use sha2::{Digest, Sha512};
+
+use crate::key::MISMATCH;
+
+/// How many checks a key does the plain way before its table is built.
+const TABLE_AFTER: u32 = 2;
+
+/// An Ed25519 public key (valid point, not of small order) for EdDSA.
+pub(crate) struct Ed25519Key {
+    key: VerifyingKey,
+    uses: AtomicU32,
+    /// Multiples of `−A`, built after [`TABLE_AFTER`] checks.
+    table: OnceBox<EdwardsBasepointTable>,
+}
+
+/// A clone starts without its table (rebuilt if the clone is used).
+impl Clone for Ed25519Key {
+    fn clone(&self) -> Ed25519Key {
+        Ed25519Key::new(self.key)
+    }
+}
+
+impl Ed25519Key {
+    pub(crate) fn new(key: VerifyingKey) -> Ed25519Key {
+        Ed25519Key {
+            key,
+            uses: AtomicU32::new(0),
+            table: OnceBox::new(),
+        }
+    }
+
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    /// Checks a 64-byte `R‖s` signature over `message`.
+    pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
+        let bytes: &[u8; 64] = sig.try_into().map_err(|_| String::from(MISMATCH))?;
+        let table = match self.table.get() {
+            Some(table) => table,
+            None if self.uses.fetch_add(1, Ordering::Relaxed) < TABLE_AFTER => {
+                let sig = ed25519_dalek::Signature::from_bytes(bytes);
+                return self
+                    .key
+                    .verify_strict(message, &sig)
+                    .map_err(|_| String::from(MISMATCH));
+            }
+            // Threads that race here may each build a table; one is kept.
+            None => self
+                .table
+                .get_or_init(|| Box::new(EdwardsBasepointTable::create(&-self.key.to_edwards()))),
+        };
+        let (r_bytes, s_bytes) = bytes.split_at(32);
+        let r = CompressedEdwardsY::from_slice(r_bytes).map_err(|_| String::from(MISMATCH))?;
+        let s = s_bytes.try_into().map_err(|_| String::from(MISMATCH))?;
+        let s =
+            Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).ok_or_else(|| String::from(MISMATCH))?;
+        match r.decompress() {
+            Some(point) if !point.is_small_order() => {}
+            _ => return Err(String::from(MISMATCH)),
+        }
+        let mut hash = Sha512::new();
+        hash.update(r_bytes);
+        hash.update(self.key.as_bytes());
+        hash.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+        let expected = ED25519_BASEPOINT_TABLE * &s + table * &k;
+        if expected.compress() == r {
+            Ok(())
+        } else {
+            Err(String::from(MISMATCH))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn signing_key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// The table path and `verify_strict` agree on valid signatures and on
+    /// every single-bit corruption of the signature and the message.
+    #[test]
+    fn tables_agree_with_verify_strict() {
+        for seed in 1..4u8 {
+            let signer = signing_key(seed);
+            let key = Ed25519Key::new(signer.verifying_key());
+            for round in 0..4u8 {
+                let message = [round; 40];
+                let sig = signer.sign(&message).to_bytes();
+                // The first TABLE_AFTER checks go through verify_strict.
+                assert_eq!(key.verify(&message, &sig), Ok(()));
+                for bit in (0..512).step_by(7) {
+                    let mut bad = sig;
+                    bad[bit / 8] ^= 1 << (bit % 8);
+                    let strict = signer
+                        .verifying_key()
+                        .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&bad))
+                        .is_ok();
+                    assert_eq!(key.verify(&message, &bad).is_ok(), strict, "bit {bit}");
+                }
+                let mut other = message;
+                other[0] ^= 1;
+                assert!(key.verify(&other, &sig).is_err());
+            }
+            assert!(key.table.get().is_some(), "the table was built");
+        }
+    }
+
+    /// `s + ℓ` verifies the same equation but is not canonical; a small-order
+    /// `R` (here the identity) and a non-canonical `R` encoding are refused.
+    #[test]
+    fn malleable_and_small_order_signatures_are_refused() {
+        let signer = signing_key(9);
+        let key = Ed25519Key::new(signer.verifying_key());
+        for _ in 0..TABLE_AFTER {
+            key.verify(b"warm", &signer.sign(b"warm").to_bytes()).unwrap();
+        }
+        let message = b"message";
+        let sig = signer.sign(message).to_bytes();
+        assert_eq!(key.verify(message, &sig), Ok(()));
+        assert!(key.table.get().is_some());
+
+        // s + ℓ (little-endian addition; s < ℓ < 2^253, so no overflow of 256 bits).
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut malleable = sig;
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(malleable[32 + i]) + u16::from(L[i]) + carry;
+            malleable[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(key.verify(message, &malleable).is_err());
+
+        // R = the identity (small order), s = k·a: the equation holds, so only the
+        // small-order rule refuses it (verify_strict does too).
+        let mut identity = [0u8; 64];
+        identity[0] = 1;
+        let mut hash = Sha512::new();
+        hash.update(&identity[..32]);
+        hash.update(signer.verifying_key().as_bytes());
+        hash.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+        identity[32..].copy_from_slice((k * signer.to_scalar()).as_bytes());
+        let table = key.table.get().unwrap();
+        let s = Scalar::from_canonical_bytes(identity[32..].try_into().unwrap()).unwrap();
+        assert_eq!(
+            (ED25519_BASEPOINT_TABLE * &s + table * &k).compress().as_bytes(),
+            &identity[..32]
+        );
+        assert!(key.verify(message, &identity).is_err());
+        let strict = ed25519_dalek::Signature::from_bytes(&identity);
+        assert!(signer.verifying_key().verify_strict(message, &strict).is_err());
+
+        // A non-canonical encoding of R: y + p (only possible for y < 19).
+        // 2^255 − 19 + 1 encodes y = 1 non-canonically.
+        let mut non_canonical = [0xffu8; 64];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        non_canonical[32..].copy_from_slice(&[0; 32]);
+        assert!(key.verify(message, &non_canonical).is_err());
+    }
+}
