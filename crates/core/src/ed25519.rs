@@ -4,9 +4,9 @@
 //! ed25519-dalek's `verify_strict` computes `[s]B − [k]A` with one shared
 //! double-and-add: about 253 point doublings and 70 additions, most of the
 //! cost of a check. Once a key has shown it is in use ([`TABLE_AFTER`] checks)
-//! it gets curve25519-dalek's radix-16 table of `−A` (the kind the crate keeps
-//! for `B`), and a check becomes two fixed-base multiplications: 64 table
-//! additions each and 8 doublings in all. A key used once or twice never pays
+//! it gets curve25519-dalek's radix-16 table of `−A` (`B` has one per process),
+//! and a check becomes two fixed-base multiplications: 64 table additions each
+//! and 8 doublings in all. A key used once or twice never pays
 //! for its table (about 32 KiB, the work of a few checks).
 //!
 //! The rules are `verify_strict`'s, and the first checks of every key go
@@ -18,7 +18,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU32, Ordering};
-use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable};
 use curve25519_dalek::traits::BasepointTable;
 use curve25519_dalek::Scalar;
@@ -30,6 +30,11 @@ use crate::key::MISMATCH;
 
 /// How many checks a key does the plain way before its table is built.
 const TABLE_AFTER: u32 = 2;
+
+/// The base point's table, built once per process (with the first key's) and
+/// shared by every key. curve25519-dalek's constant one would add 30 KiB of
+/// incompressible data to every WebAssembly build.
+static BASEPOINT: OnceBox<EdwardsBasepointTable> = OnceBox::new();
 
 /// An Ed25519 public key (valid point, not of small order) for EdDSA.
 pub(crate) struct Ed25519Key {
@@ -90,7 +95,9 @@ impl Ed25519Key {
         hash.update(self.key.as_bytes());
         hash.update(message);
         let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
-        let expected = ED25519_BASEPOINT_TABLE * &s + table * &k;
+        let basepoint =
+            BASEPOINT.get_or_init(|| Box::new(EdwardsBasepointTable::create(&ED25519_BASEPOINT_POINT)));
+        let expected = basepoint * &s + table * &k;
         if expected.compress() == r {
             Ok(())
         } else {
@@ -177,8 +184,9 @@ mod tests {
         identity[32..].copy_from_slice((k * signer.to_scalar()).as_bytes());
         let table = key.table.get().unwrap();
         let s = Scalar::from_canonical_bytes(identity[32..].try_into().unwrap()).unwrap();
+        let basepoint = BASEPOINT.get().unwrap();
         assert_eq!(
-            (ED25519_BASEPOINT_TABLE * &s + table * &k).compress().as_bytes(),
+            (basepoint * &s + table * &k).compress().as_bytes(),
             &identity[..32]
         );
         assert!(key.verify(message, &identity).is_err());
