@@ -46,6 +46,7 @@ thread_local! {
     static ISOLATE: RefCell<Option<std::result::Result<Rc<Isolate>, ConfigError>>> = const { RefCell::new(None) };
 }
 
+// Out of line, like the futures `apart` boxes: run once per isolate.
 #[inline(never)]
 fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
     ISOLATE.with(|cell| {
@@ -282,6 +283,7 @@ async fn save(iso: &Isolate) {
 
 /// One log line per decision worth logging: the event (no secrets) and the
 /// reason's message.
+// Out of line: see `apart`.
 #[inline(never)]
 fn log(level: Log, decision: &Decision) {
     let problem = decision
