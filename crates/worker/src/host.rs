@@ -23,11 +23,30 @@ pub fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-/// 32 bytes from the runtime's CSPRNG (`crypto.getRandomValues`).
+/// Random bytes drawn from the runtime at a time, handed out 32 at a time.
+const POOL: usize = 4096;
+
+thread_local! {
+    /// Bytes from `crypto.getRandomValues` and how many are handed out.
+    static RANDOM: RefCell<([u8; POOL], usize)> = const { RefCell::new(([0; POOL], POOL)) };
+}
+
+/// 32 bytes from the runtime's CSPRNG (`crypto.getRandomValues`), from a pool
+/// refilled every 128 requests rather than a call into JavaScript per request
+/// (most requests never use them: the engine only draws on them for sign-in
+/// state and sealing). Every byte is handed out once.
 pub fn random() -> [u8; 32] {
-    let mut buf = [0u8; 32];
-    get_random_values(&mut buf);
-    buf
+    RANDOM.with(|cell| {
+        let (pool, used) = &mut *cell.borrow_mut();
+        if *used == POOL {
+            get_random_values(pool);
+            *used = 0;
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&pool[*used..*used + 32]);
+        *used += 32;
+        out
+    })
 }
 
 /// What a fetch produced, owned so it can be shared and kept.
