@@ -6,8 +6,8 @@
 //! cost of a check. Once a key has shown it is in use ([`TABLE_AFTER`] checks)
 //! it gets curve25519-dalek's radix-16 table of `−A` (`B` has one per process),
 //! and a check becomes two fixed-base multiplications: 64 table additions each
-//! and 8 doublings in all. A key used once or twice never pays
-//! for its table (about 32 KiB, the work of a few checks).
+//! and 8 doublings in all. A key used once or twice never pays for its table
+//! (30 KiB, the work of a few checks).
 //!
 //! The rules are `verify_strict`'s, and the first checks of every key go
 //! through it: `s` canonical (below ℓ), `R` a valid encoding of a point that
