@@ -22,7 +22,7 @@ import { startKeyServer } from './keys.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 3 : 7;
-const WARMUP = QUICK ? 1500 : 4000;
+const WARMUP = QUICK ? 2000 : 10000;
 const AUDIENCE = 'https://api.bench.test';
 const SESSIONS = 1000;
 const TOKEN_TTL = 60;
