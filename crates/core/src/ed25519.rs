@@ -3,7 +3,7 @@
 //!
 //! ed25519-dalek's `verify_strict` computes `[s]B − [k]A` with one shared
 //! double-and-add: about 253 point doublings and 70 additions, most of the
-//! cost of a check. Once a key has shown it is in use ([`TABLE_AFTER`] checks)
+//! cost of a check. Once a key has shown it is in use (two checks, [`KeyTable`])
 //! it gets curve25519-dalek's radix-16 table of `−A` (`B` has one per process),
 //! and a check becomes two fixed-base multiplications: 64 table additions each
 //! and 8 doublings in all. A key used once or twice never pays for its table
@@ -17,7 +17,6 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
-use core::sync::atomic::{AtomicU32, Ordering};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsBasepointTable};
 use curve25519_dalek::traits::BasepointTable;
@@ -27,9 +26,7 @@ use once_cell::race::OnceBox;
 use sha2::{Digest, Sha512};
 
 use crate::key::MISMATCH;
-
-/// How many checks a key does the plain way before its table is built.
-const TABLE_AFTER: u32 = 2;
+use crate::key_table::KeyTable;
 
 /// The base point's table, built once per process (with the first key's) and
 /// shared by every key. curve25519-dalek's constant one would add 30 KiB of
@@ -37,26 +34,18 @@ const TABLE_AFTER: u32 = 2;
 static BASEPOINT: OnceBox<EdwardsBasepointTable> = OnceBox::new();
 
 /// An Ed25519 public key (valid point, not of small order) for EdDSA.
+#[derive(Clone)]
 pub(crate) struct Ed25519Key {
     key: VerifyingKey,
-    uses: AtomicU32,
-    /// Multiples of `−A`, built after [`TABLE_AFTER`] checks.
-    table: OnceBox<EdwardsBasepointTable>,
-}
-
-/// A clone starts without its table (rebuilt if the clone is used).
-impl Clone for Ed25519Key {
-    fn clone(&self) -> Ed25519Key {
-        Ed25519Key::new(self.key)
-    }
+    /// Multiples of `−A`, built once the key is in use.
+    table: KeyTable<EdwardsBasepointTable>,
 }
 
 impl Ed25519Key {
     pub(crate) fn new(key: VerifyingKey) -> Ed25519Key {
         Ed25519Key {
             key,
-            uses: AtomicU32::new(0),
-            table: OnceBox::new(),
+            table: KeyTable::new(),
         }
     }
 
@@ -67,19 +56,15 @@ impl Ed25519Key {
     /// Checks a 64-byte `R‖s` signature over `message`.
     pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
         let bytes: &[u8; 64] = sig.try_into().map_err(|_| String::from(MISMATCH))?;
-        let table = match self.table.get() {
-            Some(table) => table,
-            None if self.uses.fetch_add(1, Ordering::Relaxed) < TABLE_AFTER => {
-                let sig = ed25519_dalek::Signature::from_bytes(bytes);
-                return self
-                    .key
-                    .verify_strict(message, &sig)
-                    .map_err(|_| String::from(MISMATCH));
-            }
-            // Threads that race here may each build a table; one is kept.
-            None => self
-                .table
-                .get_or_init(|| Box::new(EdwardsBasepointTable::create(&-self.key.to_edwards()))),
+        let Some(table) = self
+            .table
+            .get_or_build(|| EdwardsBasepointTable::create(&-self.key.to_edwards()))
+        else {
+            let sig = ed25519_dalek::Signature::from_bytes(bytes);
+            return self
+                .key
+                .verify_strict(message, &sig)
+                .map_err(|_| String::from(MISMATCH));
         };
         let (r_bytes, s_bytes) = bytes.split_at(32);
         let r = CompressedEdwardsY::from_slice(r_bytes).map_err(|_| String::from(MISMATCH))?;
@@ -109,6 +94,7 @@ impl Ed25519Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key_table::TABLE_AFTER;
     use ed25519_dalek::{Signer, SigningKey};
 
     fn signing_key(seed: u8) -> SigningKey {
@@ -140,7 +126,7 @@ mod tests {
                 other[0] ^= 1;
                 assert!(key.verify(&other, &sig).is_err());
             }
-            assert!(key.table.get().is_some(), "the table was built");
+            assert!(key.table.built().is_some(), "the table was built");
         }
     }
 
@@ -156,7 +142,7 @@ mod tests {
         let message = b"message";
         let sig = signer.sign(message).to_bytes();
         assert_eq!(key.verify(message, &sig), Ok(()));
-        assert!(key.table.get().is_some());
+        assert!(key.table.built().is_some());
 
         // s + ℓ (little-endian addition; s < ℓ < 2^253, so no overflow of 256 bits).
         const L: [u8; 32] = [
@@ -182,7 +168,7 @@ mod tests {
         hash.update(message);
         let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
         identity[32..].copy_from_slice((k * signer.to_scalar()).as_bytes());
-        let table = key.table.get().unwrap();
+        let table = key.table.built().unwrap();
         let s = Scalar::from_canonical_bytes(identity[32..].try_into().unwrap()).unwrap();
         let basepoint = BASEPOINT.get().unwrap();
         assert_eq!(

@@ -4,7 +4,7 @@
 //! `p256`'s verification computes `u1·G + u2·Q` as two constant-time scalar
 //! multiplications: 512 point doublings, 128 additions and thousands of
 //! constant-time table selections. Verification handles only public values, so
-//! once a key has shown it is in use ([`TABLE_AFTER`] checks) it gets
+//! once a key has shown it is in use (two checks, [`KeyTable`]) it gets
 //! a fixed-base comb table (`j·16^i·Q` for every 4-bit window `i` and digit
 //! `j`), the generator has one shared by all keys, and a check becomes one table
 //! lookup and one addition per non-zero digit: about 128 additions, no
@@ -19,7 +19,6 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
 use once_cell::race::OnceBox;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -30,37 +29,28 @@ use p256::elliptic_curve::PrimeField;
 use p256::{ProjectivePoint, Scalar, U256};
 use sha2::{Digest, Sha256};
 
-/// How many checks a key does the plain way before its table is built.
-const TABLE_AFTER: u32 = 2;
+use crate::key_table::KeyTable;
 
 /// 4-bit windows in a 256-bit scalar.
 const WINDOWS: usize = 64;
 
 /// A P-256 public key for ES256.
+#[derive(Clone)]
 pub(crate) struct Es256Key {
     key: VerifyingKey,
-    uses: AtomicU32,
-    /// The key's comb, built after [`TABLE_AFTER`] checks.
-    table: OnceBox<Comb>,
+    /// The key's comb, built once the key is in use.
+    table: KeyTable<Comb>,
 }
 
 /// The generator's comb, built once per process (with the first key's) and
 /// shared by every key.
 static GENERATOR: OnceBox<Comb> = OnceBox::new();
 
-/// A clone starts without its table (rebuilt if the clone is used).
-impl Clone for Es256Key {
-    fn clone(&self) -> Es256Key {
-        Es256Key::new(self.key)
-    }
-}
-
 impl Es256Key {
     pub(crate) fn new(key: VerifyingKey) -> Es256Key {
         Es256Key {
             key,
-            uses: AtomicU32::new(0),
-            table: OnceBox::new(),
+            table: KeyTable::new(),
         }
     }
 
@@ -75,18 +65,11 @@ impl Es256Key {
         let sig = Signature::from_slice(sig).map_err(|_| {
             String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
         })?;
-        let table = match self.table.get() {
-            Some(table) => table,
-            None if self.uses.fetch_add(1, Ordering::Relaxed) < TABLE_AFTER => {
-                return self
-                    .key
-                    .verify(message, &sig)
-                    .map_err(|_| String::from(crate::key::MISMATCH));
-            }
-            // Threads that race here may each build a table; one is kept.
-            None => self
-                .table
-                .get_or_init(|| Box::new(Comb::new(self.key.as_affine().into()))),
+        let Some(table) = self.table.get_or_build(|| Comb::new(self.key.as_affine().into())) else {
+            return self
+                .key
+                .verify(message, &sig)
+                .map_err(|_| String::from(crate::key::MISMATCH));
         };
         let generator = GENERATOR.get_or_init(|| Box::new(Comb::new(ProjectivePoint::GENERATOR)));
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
@@ -156,7 +139,7 @@ mod tests {
             let sig: Signature = signing.sign(&message);
             let foreign: Signature = other.sign(&message);
             // The first TABLE_AFTER checks (half of round 0) run without a table.
-            assert_eq!(key.table.get().is_some(), i > 0);
+            assert_eq!(key.table.built().is_some(), i > 0);
             assert!(key.verify(&message, &sig.to_bytes()).is_ok(), "check {i}");
             assert!(key.verify(&[b'x', i], &sig.to_bytes()).is_err());
             assert!(key.verify(&message, &foreign.to_bytes()).is_err());

@@ -68,6 +68,7 @@ pub mod jwk;
 pub mod jwks_cache;
 pub mod jws;
 pub mod key;
+mod key_table;
 mod memo;
 pub mod oidc;
 mod pem;
