@@ -17,7 +17,11 @@ import {
   type VerifyResult,
 } from './types.js';
 
-/** A raw signature check the engine hands to the host. */
+/**
+ * A raw signature check the engine hands to the host. In a synchronous check
+ * the byte arrays are views of the engine's memory, valid during the call
+ * only: read them before returning, copy what you keep.
+ */
 export interface SignatureCheck {
   alg: Algorithm;
   /** Stable name of the key (hex SHA-256 of `spki`), for caching imported keys. */
@@ -85,8 +89,21 @@ interface Decision {
   background: Step[];
 }
 
+/** How a `verifyToken` ends: the verdict alone (no headers, no event). */
+interface Verdict {
+  kind: 'verdict';
+  identity: Identity | null;
+  reason: TesseraReason | null;
+  message: string | null;
+  retryable: boolean;
+  /** HTTP fetches made on the way: the key set is persisted when some were. */
+  fetches: number;
+  background: Step[];
+}
+
 type Step =
   | { kind: 'done'; decision: Decision }
+  | Verdict
   | { kind: 'fetch'; id: number; request: HttpRequest }
   | { kind: 'refresh'; id: number; request: HttpRequest }
   | { kind: 'verify'; id: number; check: SignatureCheck }
@@ -179,13 +196,14 @@ export class Tessera {
     // identity object it built for this token before (no decision, no copy).
     const remembered = this.#core.verifyRemembered(token, this.#seconds());
     if (remembered !== undefined) return verified(remembered);
-    const decision = await this.#drive(this.#core.verifyToken(token, this.#seconds()));
-    if (decision.identity) return verified(decision.identity);
+    const verdict = await this.#drive(this.#core.verifyToken(token, this.#seconds()));
+    if (verdict.kind !== 'verdict') throw new Error('tessera: verifyToken ended without a verdict');
+    if (verdict.identity) return verified(verdict.identity);
     return {
       valid: false,
-      reason: decision.reason ?? 'token-malformed',
-      message: decision.message ?? 'the token was refused',
-      retryable: decision.retryable,
+      reason: verdict.reason ?? 'token-malformed',
+      message: verdict.message ?? 'the token was refused',
+      retryable: verdict.retryable,
     };
   }
 
@@ -200,7 +218,9 @@ export class Tessera {
     const headers: string[] = [];
     request.headers.forEach((value, name) => { headers.push(name, value); });
     const step = this.#core.handle(request.method, request.url, headers, this.#seconds(), random());
-    const d = await this.#drive(step);
+    const end = await this.#drive(step);
+    if (end.kind !== 'done') throw new Error('tessera: a request ended without a decision');
+    const d = end.decision;
     const out = new Headers();
     for (const [n, v] of d.responseHeaders) out.append(n, v);
     let response: Response | null = null;
@@ -276,14 +296,17 @@ export class Tessera {
     return Math.floor(this.#now() / 1000);
   }
 
-  async #drive(first: Step): Promise<Decision> {
+  /** Runs a request's steps to its end: a decision, or a verdict for `verifyToken`. */
+  async #drive(first: Step): Promise<Extract<Step, { kind: 'done' | 'verdict' }>> {
     let step: Step = first;
     for (;;) {
       switch (step.kind) {
         case 'done':
-          if (step.decision.background.length) void this.#background(step.decision.background);
-          if (step.decision.event.fetches > 0) this.#persist();
-          return step.decision;
+          this.#ended(step.decision.background, step.decision.event.fetches);
+          return step;
+        case 'verdict':
+          this.#ended(step.background, step.fetches);
+          return step;
         case 'fetch':
         case 'refresh':
         case 'verify':
@@ -294,6 +317,12 @@ export class Tessera {
           throw new Error(`tessera: unexpected step ${step.kind}`);
       }
     }
+  }
+
+  /** After a request: starts its revalidations, persists fetched keys. */
+  #ended(background: Step[], fetches: number): void {
+    if (background.length) void this.#background(background);
+    if (fetches > 0) this.#persist();
   }
 
   /** Does what one suspended step asks; on a host failure the engine forgets it. */

@@ -21,6 +21,16 @@
 //! `refreshFinish`), `join` (another request of this process is refreshing
 //! this session: wait for its outcome, keyed by `key`, then `resumeTokens`),
 //! or replays a recent outcome and returns the next step directly.
+//!
+//! Every export that returns a JavaScript value returns it as a `Result`,
+//! even where it cannot fail. Node 20's V8 inlines calls to WebAssembly
+//! functions with one `externref` result into the optimized JavaScript that
+//! calls them, and aborts the process ("unreachable code" in
+//! `Deoptimizer::DoComputeBuiltinContinuation`) when that JavaScript is
+//! deoptimized while the call is running, which happens when the engine calls
+//! back into JavaScript (the synchronous signature check, `JSON.parse`). A
+//! `Result` is returned as several values, which V8 does not inline.
+//! `js/test/deopt.test.mjs` provokes exactly that deoptimization.
 
 #![forbid(unsafe_code)]
 
@@ -94,7 +104,10 @@ impl Core {
         let cookie_names = [n.session, n.refresh, n.transaction];
         let engine = Engine::new(config).map_err(|e| problem(&e.field, &e.message))?;
         let engine = match check {
-            Some(check) => engine.with_signature_backend(Arc::new(JsBackend { algs, check })),
+            Some(check) => engine.with_signature_backend(Arc::new(JsBackend {
+                algs,
+                check: check.unchecked_into(),
+            })),
             None => engine.with_host_signatures(&algs),
         };
         Ok(Core {
@@ -133,9 +146,9 @@ impl Core {
 
     /// Verifies a bearer token on its own ([`Engine::verify_token`]).
     #[wasm_bindgen(js_name = verifyToken)]
-    pub fn verify_token(&mut self, token: &str, now: f64) -> JsValue {
+    pub fn verify_token(&mut self, token: &str, now: f64) -> Result<JsValue, JsValue> {
         let step = self.engine.verify_token(token, secs(now));
-        self.step(step, true)
+        Ok(self.step(step, true))
     }
 
     /// A repeat of a verified token ([`Engine::remembered`]): its identity as
@@ -143,11 +156,11 @@ impl Core {
     /// The object is built once per memo entry and returned to every caller
     /// of the same token; the host freezes it.
     #[wasm_bindgen(js_name = verifyRemembered)]
-    pub fn verify_remembered(&mut self, token: &str, now: f64) -> JsValue {
+    pub fn verify_remembered(&mut self, token: &str, now: f64) -> Result<JsValue, JsValue> {
         let Some(identity) = self.engine.remembered(token, secs(now)) else {
-            return JsValue::UNDEFINED;
+            return Ok(JsValue::UNDEFINED);
         };
-        self.identity_js(identity)
+        Ok(self.identity_js(identity))
     }
 
     /// Continues `id` with an HTTP response (`body` as read, at most
@@ -270,12 +283,12 @@ impl Core {
     /// Every reason code with its HTTP status and whether it is retryable, as
     /// `[code, status, retryable]` (the TypeScript union is checked against it).
     #[wasm_bindgen(js_name = reasonCodes)]
-    pub fn reason_codes() -> JsValue {
+    pub fn reason_codes() -> Result<JsValue, JsValue> {
         let all: Vec<(&str, u16, bool)> = Reason::ALL
             .iter()
             .map(|r| (r.code(), r.http_status(), r.is_retryable()))
             .collect();
-        to_js(&all)
+        Ok(to_js(&all))
     }
 
     /// How many requests are suspended (for tests and leak checks).
@@ -350,27 +363,11 @@ impl Core {
                         StepJs::Fetch { id, request }
                     })
                     .collect();
-                let (mut decision, identity) = DecisionJs::new(decision, background, verdict);
-                // The identity object is built once per `Arc` (so once per memo
-                // entry): in the decision's JSON the first time, reused after.
-                let cached = identity.as_ref().and_then(|i| self.identities.get(&arc_key(i)));
-                let cached = cached.map(|(_, js)| js.clone());
-                if cached.is_none() {
-                    decision.identity = identity.clone();
-                }
-                let decision = to_js(&decision);
-                // Setting and getting properties of fresh plain objects does not fail.
-                if let Some(identity) = identity {
-                    let js = cached.unwrap_or_else(|| {
-                        js_sys::Reflect::get(&decision, &"identity".into()).unwrap_or(JsValue::NULL)
-                    });
-                    let _ = js_sys::Reflect::set(&decision, &"identity".into(), &js);
-                    self.remember(identity, js);
-                }
-                let done = js_sys::Object::new();
-                let _ = js_sys::Reflect::set(&done, &"kind".into(), &"done".into());
-                let _ = js_sys::Reflect::set(&done, &"decision".into(), &decision);
-                return done.into();
+                return if verdict {
+                    self.verdict_js(decision, background)
+                } else {
+                    self.done_js(decision, background)
+                };
             }
             Step::Fetch(p) => {
                 let (id, request) = self.suspend(p, verdict);
@@ -410,11 +407,77 @@ impl Core {
         to_js(&step)
     }
 
+    /// A request's decision: `{ kind: "done", decision }`.
+    fn done_js(&mut self, decision: Decision, background: Vec<StepJs>) -> JsValue {
+        let (mut decision, identity) = DecisionJs::new(decision, background);
+        let cached = self.cached_identity(identity.as_ref());
+        if cached.is_none() {
+            decision.identity = identity.clone();
+        }
+        let done = to_js(&DoneJs {
+            kind: "done",
+            decision: &decision,
+        });
+        // Getting a property of the object `JSON.parse` just built does not fail.
+        let decision = js_sys::Reflect::get(&done, &"decision".into()).unwrap_or(JsValue::NULL);
+        self.attach_identity(&decision, identity, cached);
+        done
+    }
+
+    /// A `verifyToken` decision: `{ kind: "verdict", … }`, the verdict alone
+    /// (no headers, no response, no event but its fetch count): JSON is most
+    /// of what a new token costs the engine here.
+    fn verdict_js(&mut self, decision: Decision, background: Vec<StepJs>) -> JsValue {
+        let identity = match decision.action {
+            Action::Forward { identity, .. } => identity,
+            Action::Respond { .. } => None,
+        };
+        let cached = self.cached_identity(identity.as_ref());
+        let verdict = to_js(&VerdictJs {
+            kind: "verdict",
+            reason: decision.reason.map(Reason::code),
+            message: decision.message.as_deref(),
+            retryable: decision.reason.is_some_and(Reason::is_retryable),
+            identity: identity.as_deref().filter(|_| cached.is_none()),
+            fetches: decision.event.fetches,
+            background,
+        });
+        self.attach_identity(&verdict, identity, cached);
+        verdict
+    }
+
+    /// The JavaScript object already built for `identity`, if any.
+    fn cached_identity(&self, identity: Option<&Arc<Identity>>) -> Option<JsValue> {
+        let (_, js) = self.identities.get(&arc_key(identity?))?;
+        Some(js.clone())
+    }
+
+    /// Puts the identity object on `target` (`cached`, or the one `JSON.parse`
+    /// built there) and remembers it: each identity object is built once per
+    /// `Arc` (so once per memo entry) and handed to every caller of the token.
+    fn attach_identity(
+        &mut self,
+        target: &JsValue,
+        identity: Option<Arc<Identity>>,
+        cached: Option<JsValue>,
+    ) {
+        let Some(identity) = identity else { return };
+        // Getting and setting properties of plain objects does not fail.
+        let js = match cached {
+            Some(js) => {
+                let _ = js_sys::Reflect::set(target, &"identity".into(), &js);
+                js
+            }
+            None => js_sys::Reflect::get(target, &"identity".into()).unwrap_or(JsValue::NULL),
+        };
+        self.remember(identity, js);
+    }
+
     /// The JavaScript object for `identity`, built once per `Arc` (so once per
     /// memo entry) and handed to every caller of the same token after that.
     fn identity_js(&mut self, identity: Arc<Identity>) -> JsValue {
-        if let Some((_, js)) = self.identities.get(&arc_key(&identity)) {
-            return js.clone();
+        if let Some(js) = self.cached_identity(Some(&identity)) {
+            return js;
         }
         let js = to_js(&*identity);
         self.remember(identity, js.clone());
@@ -439,7 +502,26 @@ fn arc_key(identity: &Arc<Identity>) -> usize {
 /// A synchronous signature check in JavaScript (`node:crypto`), for `algs`.
 struct JsBackend {
     algs: Vec<Alg>,
-    check: js_sys::Function,
+    check: SyncCheck,
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's `(alg, keyId, spki, signingInput, signature) => boolean`.
+    /// The byte arguments are views of this module's memory, valid during the
+    /// call only (no copies per check: the host reads them before returning).
+    type SyncCheck;
+
+    #[wasm_bindgen(method, catch, js_name = call)]
+    fn run(
+        this: &SyncCheck,
+        this_arg: &JsValue,
+        alg: &str,
+        key_id: &str,
+        spki: &[u8],
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<JsValue, JsValue>;
 }
 
 impl SignatureBackend for JsBackend {
@@ -447,22 +529,17 @@ impl SignatureBackend for JsBackend {
         if !self.algs.contains(&alg) {
             return None;
         }
-        let args = js_sys::Array::of5(
-            &alg.name().into(),
-            &key.key_id().into(),
-            &js_sys::Uint8Array::from(key.spki_der()),
-            &js_sys::Uint8Array::from(message),
-            &js_sys::Uint8Array::from(signature),
+        let answer = self.check.run(
+            &JsValue::NULL,
+            alg.name(),
+            key.key_id(),
+            key.spki_der(),
+            message,
+            signature,
         );
         // A throw (a key the runtime cannot import) or anything but `true`
         // is an invalid signature: never fail open.
-        Some(
-            self.check
-                .apply(&JsValue::NULL, &args)
-                .ok()
-                .and_then(|v| v.as_bool())
-                == Some(true),
-        )
+        Some(answer.ok().and_then(|v| v.as_bool()) == Some(true))
     }
 }
 
@@ -542,7 +619,7 @@ struct DecisionJs {
     message: Option<String>,
     retryable: bool,
     /// Who the request is from, when known and not yet built in JavaScript
-    /// (see [`Core::step`]).
+    /// (see [`Core::done_js`]).
     identity: Option<Arc<Identity>>,
     /// Forward to the origin with these headers set (`null`: respond instead).
     forward: Option<Vec<(String, String)>>,
@@ -564,18 +641,10 @@ struct RespondJs {
 }
 
 impl DecisionJs {
-    /// The decision (its `identity` left for [`Core::step`]) and who the request
-    /// is from. With `verdict`, only the verdict.
-    fn new(
-        decision: Decision,
-        background: Vec<StepJs>,
-        verdict: bool,
-    ) -> (DecisionJs, Option<Arc<Identity>>) {
-        let response_headers = if verdict {
-            Vec::new()
-        } else {
-            decision.response_headers()
-        };
+    /// The decision (its `identity` left for [`Core::done_js`]) and who the
+    /// request is from.
+    fn new(decision: Decision, background: Vec<StepJs>) -> (DecisionJs, Option<Arc<Identity>>) {
+        let response_headers = decision.response_headers();
         let (identity, forward, respond) = match decision.action {
             Action::Forward { identity, headers } => (identity, Some(headers), None),
             Action::Respond {
@@ -592,7 +661,6 @@ impl DecisionJs {
                 }),
             ),
         };
-        let (forward, respond) = if verdict { (None, None) } else { (forward, respond) };
         let js = DecisionJs {
             status: decision.status.as_str(),
             reason: decision.reason.map(Reason::code),
@@ -607,6 +675,30 @@ impl DecisionJs {
         };
         (js, identity)
     }
+}
+
+/// The step that ends a request.
+#[derive(Serialize)]
+struct DoneJs<'a> {
+    kind: &'static str,
+    decision: &'a DecisionJs,
+}
+
+/// The step that ends a `verifyToken`: the verdict alone.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerdictJs<'a> {
+    kind: &'static str,
+    reason: Option<&'static str>,
+    message: Option<&'a str>,
+    retryable: bool,
+    /// The token's identity when it verified and its object is not yet built.
+    identity: Option<&'a Identity>,
+    /// HTTP fetches made on the way (discovery, key set): the host persists
+    /// the key set when there were some.
+    fetches: u32,
+    /// Revalidations to run in the background (`fetch` steps).
+    background: Vec<StepJs>,
 }
 
 /// The name of a refresh flight: SHA-256 of the refresh token, so the token
