@@ -101,12 +101,26 @@ interface Verdict {
   background: Step[];
 }
 
+/**
+ * A signature check for the host: `bytes` holds the key's SPKI, the signing
+ * input and the signature, one after the other (one array crosses, not three).
+ */
+interface VerifyStep {
+  kind: 'verify';
+  id: number;
+  alg: Algorithm;
+  keyId: string;
+  spkiLength: number;
+  signingInputLength: number;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
 type Step =
   | { kind: 'done'; decision: Decision }
   | Verdict
   | { kind: 'fetch'; id: number; request: HttpRequest }
   | { kind: 'refresh'; id: number; request: HttpRequest }
-  | { kind: 'verify'; id: number; check: SignatureCheck }
+  | VerifyStep
   | { kind: 'idle' }
   | { kind: 'gone'; id: number };
 
@@ -338,7 +352,7 @@ export class Tessera {
         case 'verify': {
           let valid = false;
           try {
-            valid = (await this.#signatures?.verify(step.check)) === true;
+            valid = (await this.#signatures?.verify(checkOf(step))) === true;
           } catch {
             valid = false; // a key the runtime cannot import never verifies
           }
@@ -431,6 +445,19 @@ export class Tessera {
       return { ok: false, why };
     }
   }
+}
+
+/** The check a `verify` step asks for, its byte ranges as views of `bytes`. */
+function checkOf(step: VerifyStep): SignatureCheck {
+  const { alg, keyId, bytes } = step;
+  const inputEnd = step.spkiLength + step.signingInputLength;
+  return {
+    alg,
+    keyId,
+    spki: bytes.subarray(0, step.spkiLength),
+    signingInput: bytes.subarray(step.spkiLength, inputEnd),
+    signature: bytes.subarray(inputEnd),
+  };
 }
 
 /** Reads at most `limit` bytes of the body (the engine refuses what is longer). */
