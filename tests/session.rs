@@ -1440,7 +1440,17 @@ fn concurrent_requests_seeing_a_rotation_share_one_refetch() {
             body: &answer.2,
         };
         match e.resume(p, reply, NOW + 1, seed(NOW, i as u64)) {
-            Step::Done(d) => assert_eq!(d.status, Status::SignedIn, "request {i}: {:?}", d.message),
+            Step::Done(d) => {
+                assert_eq!(d.status, Status::SignedIn, "request {i}: {:?}", d.message);
+                // A verdict: the identity, and no headers to forward.
+                match &d.action {
+                    Action::Forward {
+                        identity: Some(identity),
+                        headers,
+                    } => assert!(identity.sub == "user_1" && headers.is_empty(), "{headers:?}"),
+                    other => panic!("request {i}: {other:?}"),
+                }
+            }
             other => panic!("request {i}: {other:?}"),
         }
     }

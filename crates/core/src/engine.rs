@@ -537,10 +537,10 @@ impl Engine {
     /// than requests (origin servers, `tessera.verify` in the npm package): the
     /// access-token policy, the same key-set cache and memo, and the same
     /// suspensions ([`Step::Fetch`], [`Step::Verify`]) as a request. The
-    /// decision is `signed-in` with the identity in [`Action::Forward`] (and
-    /// the headers an origin would receive), or a refusal answered as an API
-    /// request would be (401 with a challenge, 503 for outages). Needs no
-    /// randomness.
+    /// decision is `signed-in` with the identity in [`Action::Forward`] (with
+    /// no headers: there is no request to pass on, and building them would
+    /// cost every new token), or a refusal answered as an API request would
+    /// be (401 with a challenge, 503 for outages). Needs no randomness.
     ///
     /// ```
     /// use tessera_core::engine::{Engine, Step};
@@ -1348,14 +1348,15 @@ impl Engine {
 
     fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
         match self.verify(&token, true, ctx) {
-            Verified::Ok(identity) => self.signed_in(
-                Target::Route(Access::Api, true),
-                identity,
-                &token,
-                Status::SignedIn,
-                Vec::new(),
-                ctx,
-            ),
+            // A token is not a request to pass on: no identity headers.
+            Verified::Ok(identity) => {
+                ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+                let action = Action::Forward {
+                    identity: Some(identity),
+                    headers: Vec::new(),
+                };
+                Step::Done(ctx.decide(Status::SignedIn, None, action, Vec::new()))
+            }
             Verified::Need(need) => ctx.wait(need, Then::Token(token)),
             Verified::Err(refusal) => {
                 let req = Request {

@@ -23,7 +23,8 @@
 //! or replays a recent outcome and returns the next step directly.
 //!
 //! Every export that returns a JavaScript value returns it as a `Result`,
-//! even where it cannot fail. Node 20's V8 inlines calls to WebAssembly
+//! even where it cannot fail (except `verifyRemembered`, which never calls
+//! into JavaScript and is the memo's hit path). Node 20's V8 inlines calls to WebAssembly
 //! functions with one `externref` result into the optimized JavaScript that
 //! calls them, and aborts the process ("unreachable code" in
 //! `Deoptimizer::DoComputeBuiltinContinuation`) when that JavaScript is
@@ -151,16 +152,18 @@ impl Core {
         Ok(self.step(step, true))
     }
 
-    /// A repeat of a verified token ([`Engine::remembered`]): its identity as
-    /// `verifyToken` would give it, or `undefined` (then call `verifyToken`).
-    /// The object is built once per memo entry and returned to every caller
-    /// of the same token; the host freezes it.
+    /// A repeat of a verified token ([`Engine::remembered`]): its identity
+    /// object as `verifyToken` gave it, or `undefined` (then call
+    /// `verifyToken`). The object was built once per memo entry, when the
+    /// token was verified; the host freezes it. This is the memo's hit path:
+    /// the one export that returns a JavaScript value directly rather than
+    /// as a `Result` (see the module docs), which it may because it never
+    /// calls into JavaScript (an identity not built yet is `undefined`).
     #[wasm_bindgen(js_name = verifyRemembered)]
-    pub fn verify_remembered(&mut self, token: &str, now: f64) -> Result<JsValue, JsValue> {
-        let Some(identity) = self.engine.remembered(token, secs(now)) else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        Ok(self.identity_js(identity))
+    pub fn verify_remembered(&mut self, token: &str, now: f64) -> JsValue {
+        let identity = self.engine.remembered(token, secs(now));
+        self.cached_identity(identity.as_ref())
+            .unwrap_or(JsValue::UNDEFINED)
     }
 
     /// Continues `id` with an HTTP response (`body` as read, at most
@@ -395,7 +398,8 @@ impl Core {
                         signing_input_length,
                     });
                     // Setting a property of the object `JSON.parse` built does not fail.
-                    let _ = js_sys::Reflect::set(&step, &"bytes".into(), &js_sys::Uint8Array::from(&bytes[..]));
+                    let _ =
+                        js_sys::Reflect::set(&step, &"bytes".into(), &js_sys::Uint8Array::from(&bytes[..]));
                     return step;
                 }
                 // A Verify step always carries its check; should one not, the
@@ -475,17 +479,6 @@ impl Core {
             None => js_sys::Reflect::get(target, &"identity".into()).unwrap_or(JsValue::NULL),
         };
         self.remember(identity, js);
-    }
-
-    /// The JavaScript object for `identity`, built once per `Arc` (so once per
-    /// memo entry) and handed to every caller of the same token after that.
-    fn identity_js(&mut self, identity: Arc<Identity>) -> JsValue {
-        if let Some(js) = self.cached_identity(Some(&identity)) {
-            return js;
-        }
-        let js = to_js(&*identity);
-        self.remember(identity, js.clone());
-        js
     }
 
     fn remember(&mut self, identity: Arc<Identity>, js: JsValue) {
