@@ -471,14 +471,15 @@ impl Core {
     ) {
         let Some(identity) = identity else { return };
         // Getting and setting properties of plain objects does not fail.
-        let js = match cached {
+        match cached {
             Some(js) => {
                 let _ = js_sys::Reflect::set(target, &"identity".into(), &js);
-                js
             }
-            None => js_sys::Reflect::get(target, &"identity".into()).unwrap_or(JsValue::NULL),
-        };
-        self.remember(identity, js);
+            None => {
+                let js = js_sys::Reflect::get(target, &"identity".into()).unwrap_or(JsValue::NULL);
+                self.remember(identity, js);
+            }
+        }
     }
 
     fn remember(&mut self, identity: Arc<Identity>, js: JsValue) {
