@@ -8,9 +8,10 @@
 //! | `kind` | the host… |
 //! |---|---|
 //! | `done` | applies `decision` (and runs its `background` fetch steps) |
+//! | `verdict` | (`verifyToken` only) reads `identity` or `reason`, runs `background` |
 //! | `fetch` | makes `request` and calls `resumeResponse`/`resumeFailed` with `id` |
 //! | `refresh` | calls `refreshBegin(id)`: one refresh per session, see below |
-//! | `verify` | checks `check` natively and calls `resumeSignature(id, valid)` |
+//! | `verify` | checks the signature in `bytes` natively, calls `resumeSignature(id, valid)` |
 //! | `idle` | nothing (a background revalidation finished) |
 //!
 //! Suspended requests live here under their `id` until resumed; a host that
@@ -23,10 +24,10 @@
 //! or replays a recent outcome and returns the next step directly.
 //!
 //! Every export that returns a JavaScript value returns it as a `Result`,
-//! even where it cannot fail (except `verifyRemembered`, which never calls
-//! into JavaScript and is the memo's hit path). Node 20's V8 inlines calls to WebAssembly
-//! functions with one `externref` result into the optimized JavaScript that
-//! calls them, and aborts the process ("unreachable code" in
+//! even where it cannot fail, except `verifyRemembered` (the memo's hit
+//! path), which never calls into JavaScript. Node 20's V8 inlines calls to
+//! WebAssembly functions with one `externref` result into the optimized
+//! JavaScript that calls them, and aborts the process ("unreachable code" in
 //! `Deoptimizer::DoComputeBuiltinContinuation`) when that JavaScript is
 //! deoptimized while the call is running, which happens when the engine calls
 //! back into JavaScript (the synchronous signature check, `JSON.parse`). A
@@ -145,7 +146,8 @@ impl Core {
         Ok(self.step(step, false))
     }
 
-    /// Verifies a bearer token on its own ([`Engine::verify_token`]).
+    /// Verifies a bearer token on its own ([`Engine::verify_token`]); ends in
+    /// a `verdict` step.
     #[wasm_bindgen(js_name = verifyToken)]
     pub fn verify_token(&mut self, token: &str, now: f64) -> Result<JsValue, JsValue> {
         let step = self.engine.verify_token(token, secs(now));
@@ -460,9 +462,10 @@ impl Core {
         Some(js.clone())
     }
 
-    /// Puts the identity object on `target` (`cached`, or the one `JSON.parse`
-    /// built there) and remembers it: each identity object is built once per
-    /// `Arc` (so once per memo entry) and handed to every caller of the token.
+    /// Puts the identity object on `target`: `cached`, or the one `JSON.parse`
+    /// built there, which is then remembered. Each identity object is built
+    /// once per `Arc` (so once per memo entry) and handed to every caller of
+    /// the token.
     fn attach_identity(
         &mut self,
         target: &JsValue,
