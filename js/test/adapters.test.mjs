@@ -4,6 +4,7 @@
 // handler wrapper called with next's own NextRequest and NextResponse.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import express from 'express';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
@@ -132,6 +133,37 @@ httpAppSuite('express', async (tessera, port) => {
   const server = app.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return { get posts() { return state.posts; }, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+});
+
+test('tessera-edge/express answers TRACE with 405 (a Fetch Request cannot carry it); the app never sees it', async () => {
+  const app = express();
+  let reached = 0;
+  // Verification only: nothing is fetched, the refusal comes first.
+  app.use(expressMiddleware(createTessera({ issuer: 'http://127.0.0.1:9', routes: [{ pattern: '/', access: 'public' }] })));
+  app.use((req, res) => { reached += 1; res.end('app'); });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  try {
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: server.address().port, path: '/', method: 'TRACE' }, (r) => {
+        let body = '';
+        r.on('data', (c) => { body += c; });
+        r.on('end', () => resolve({ status: r.statusCode, allow: r.headers.allow, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(res.status, 405);
+    assert.match(res.allow, /\bGET\b/);
+    assert.match(res.body, /TRACE requests are refused/);
+    assert.equal(reached, 0);
+    // A public route still reaches the app.
+    const ok = await fetch(`http://127.0.0.1:${server.address().port}/`);
+    assert.equal(await ok.text(), 'app');
+    assert.equal(reached, 1);
+  } finally {
+    server.close();
+  }
 });
 
 httpAppSuite('hono', async (tessera, port) => {

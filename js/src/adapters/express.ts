@@ -46,8 +46,22 @@ export function tesseraMiddleware(tessera: TesseraSource): (req: TesseraIncoming
   };
 }
 
+/**
+ * Methods a Fetch API Request cannot carry that reach a Node server (Node's
+ * parser refuses TRACK itself and hands CONNECT to its own event): such a
+ * request cannot be authenticated, so it is answered 405 here, never passed on.
+ */
+const UNREPRESENTABLE = new Set(['TRACE']);
+const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
 /** Answers or rewrites the request; true when it goes on to the app. */
 async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage, res: ServerResponse): Promise<boolean> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  if (UNREPRESENTABLE.has(method)) {
+    res.writeHead(405, { allow: ALLOW, 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`tessera: ${method} requests are refused: they cannot be authenticated\n`);
+    return false;
+  }
   const t = await tessera;
   const request = toRequest(req);
   const result = await t.authenticateRequest(request);
