@@ -42,13 +42,16 @@ execFileSync(path.join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-ru
   env: { ...process.env, WRANGLER_SEND_METRICS: 'false', XDG_CONFIG_HOME: path.join(out, 'config') },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
-const mf = new Miniflare({
+// A fresh workerd per algorithm (all libraries in it), as in verify.mjs: an
+// algorithm measured after others inherits their heap and compiled code.
+const start = () => new Miniflare({
   modules: true,
   scriptPath: path.join(out, 'dist/workerd-worker.js'),
   modulesRoot: path.join(out, 'dist'),
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
   compatibilityDate: '2026-04-20',
 });
+let mf = null;
 
 async function run(job) {
   const res = await mf.dispatchFetch('http://bench.test/', { method: 'POST', body: JSON.stringify(job) });
@@ -64,6 +67,7 @@ try {
     const { privateKey, publicKey } = await generateKeyPair(alg, { crv: alg === 'EdDSA' ? 'Ed25519' : undefined, extractable: true });
     const jwk = { ...(await exportJWK(publicKey)), kid: `bench-${alg}`, alg, use: 'sig' };
     const { server, issuer } = await startKeyServer({ keys: [jwk] });
+    mf = start();
     try {
       const now = Math.floor(Date.now() / 1000);
       const sign = (i) => new SignJWT({ sid: `sess_${i}`, scope: 'read write' })
@@ -88,10 +92,12 @@ try {
       rows.push({ alg, ...figures });
     } finally {
       server.close();
+      await mf.dispose();
+      mf = null;
     }
   }
 } finally {
-  await mf.dispose();
+  await mf?.dispose();
   fs.rmSync(out, { recursive: true, force: true });
 }
 
