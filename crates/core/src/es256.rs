@@ -12,7 +12,9 @@
 //! point additions, 90 KiB), and hosts that check ES256 natively (WebCrypto,
 //! `node:crypto`) never build any.
 //!
-//! The group law is `p256`'s (complete formulas); only the schedule differs.
+//! The group law is `p256`'s complete formulas, on 32-bit targets over our own
+//! 32-bit field arithmetic ([`crate::p256_group`]: `p256`'s costs a software
+//! 128-bit multiply per limb product on wasm32); only the schedule differs.
 //! Refusals are the same as `p256`'s: `r` and `s` in `[1, n−1]`, the point sum
 //! not the identity, `x(R) mod n = r`.
 
@@ -24,12 +26,12 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::elliptic_curve::ops::Invert;
 use p256::elliptic_curve::ops::Reduce;
-use p256::elliptic_curve::point::AffineCoordinates;
 use p256::elliptic_curve::PrimeField;
-use p256::{ProjectivePoint, Scalar, U256};
+use p256::{AffinePoint, Scalar, U256};
 use sha2::{Digest, Sha256};
 
 use crate::key_table::KeyTable;
+use crate::p256_group::Point;
 
 /// 4-bit windows in a 256-bit scalar.
 const WINDOWS: usize = 64;
@@ -65,58 +67,59 @@ impl Es256Key {
         let sig = Signature::from_slice(sig).map_err(|_| {
             String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
         })?;
-        let Some(table) = self.table.get_or_build(|| Comb::new(self.key.as_affine().into())) else {
+        let Some(table) = self
+            .table
+            .get_or_build(|| Comb::new(Point::from_affine(self.key.as_affine())))
+        else {
             return self
                 .key
                 .verify(message, &sig)
                 .map_err(|_| String::from(crate::key::MISMATCH));
         };
-        let generator = GENERATOR.get_or_init(|| Box::new(Comb::new(ProjectivePoint::GENERATOR)));
+        let generator =
+            GENERATOR.get_or_init(|| Box::new(Comb::new(Point::from_affine(&AffinePoint::GENERATOR))));
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
         let s_inv = *s.invert_vartime();
-        let mut sum = ProjectivePoint::IDENTITY;
+        let mut sum = Point::IDENTITY;
         generator.add_multiple(&(z * s_inv), &mut sum);
         table.add_multiple(&(*r * s_inv), &mut sum);
-        // The identity's affine x is 0, which never equals a non-zero r.
-        let x = sum.to_affine().x();
-        if *r == <Scalar as Reduce<U256>>::reduce_bytes(&x) {
-            Ok(())
-        } else {
-            Err(String::from(crate::key::MISMATCH))
+        // The identity has no affine x: refused, as p256 refuses it.
+        match sum.affine_x() {
+            Some(x) if *r == <Scalar as Reduce<U256>>::reduce_bytes(&x) => Ok(()),
+            _ => Err(String::from(crate::key::MISMATCH)),
         }
     }
 }
 
 /// `j · 16^i · P` for window `i` in `0..64` and digit `j` in `1..16`, at
-/// `15·i + j − 1`. Projective: p256 0.13 offers no batch inversion to make
-/// them affine, and its complete mixed addition would save only one
-/// multiplication in twelve.
-struct Comb(Vec<ProjectivePoint>);
+/// `15·i + j − 1`, in projective coordinates (complete mixed addition would
+/// save only one multiplication in twelve).
+struct Comb(Vec<Point>);
 
 impl Comb {
-    fn new(point: ProjectivePoint) -> Comb {
+    fn new(point: Point) -> Comb {
         let mut points = Vec::with_capacity(WINDOWS * 15);
         let mut base = point;
         for _ in 0..WINDOWS {
             let mut multiple = base;
             points.push(multiple);
             for _ in 2..16 {
-                multiple += base;
+                multiple = multiple.add(&base);
                 points.push(multiple);
             }
-            base = multiple + base;
+            base = multiple.add(&base);
         }
         Comb(points)
     }
 
     /// `sum += k · P`, in variable time.
-    fn add_multiple(&self, k: &Scalar, sum: &mut ProjectivePoint) {
+    fn add_multiple(&self, k: &Scalar, sum: &mut Point) {
         let repr = k.to_repr();
         for (i, byte) in repr.iter().rev().enumerate() {
             for (window, digit) in [(2 * i, byte & 0xf), (2 * i + 1, byte >> 4)] {
                 if digit != 0 {
-                    *sum += &self.0[15 * window + usize::from(digit) - 1];
+                    *sum = sum.add(&self.0[15 * window + usize::from(digit) - 1]);
                 }
             }
         }

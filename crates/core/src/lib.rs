@@ -71,6 +71,7 @@ pub mod key;
 mod key_table;
 mod memo;
 pub mod oidc;
+mod p256_group;
 mod pem;
 pub mod policy;
 pub mod profile;

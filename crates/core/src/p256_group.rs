@@ -1,0 +1,369 @@
+//! The P-256 group law for ES256's comb tables: [`Point`].
+//!
+//! On 64-bit targets it is `p256`'s own (64-bit limbs, 128-bit products:
+//! native there). On 32-bit targets (wasm32) it is [`Point32`]: `p256` 0.13
+//! implements its 32-bit field with the same 64-bit limbs and 128-bit
+//! products, which wasm32 has no instruction for (each is a call to a software
+//! multiply; one field multiplication cost ~230 ns in wasmtime). There a field
+//! element is eight 32-bit limbs in Montgomery form and every product is one
+//! native 32×32→64 multiply. The point formulas are the complete ones `p256`
+//! uses (Renes–Costello–Batina 2015, algorithm 4, `a = −3`). Everything here
+//! handles public values only (keys, signatures), so nothing needs constant
+//! time. [`Point32`] is built and tested against `p256` on every target.
+#![cfg_attr(not(target_pointer_width = "32"), allow(dead_code))]
+
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::{AffinePoint, FieldBytes};
+
+/// The point type ES256's tables use on this target.
+#[cfg(target_pointer_width = "32")]
+pub(crate) type Point = Point32;
+/// The point type ES256's tables use on this target.
+#[cfg(not(target_pointer_width = "32"))]
+pub(crate) type Point = Point64;
+
+/// `p256`'s projective point behind the same interface as [`Point32`].
+#[cfg(any(test, not(target_pointer_width = "32")))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Point64(p256::ProjectivePoint);
+
+#[cfg(any(test, not(target_pointer_width = "32")))]
+impl Point64 {
+    pub(crate) const IDENTITY: Point64 = Point64(p256::ProjectivePoint::IDENTITY);
+
+    pub(crate) fn from_affine(point: &AffinePoint) -> Point64 {
+        Point64(point.into())
+    }
+
+    pub(crate) fn add(&self, other: &Point64) -> Point64 {
+        Point64(self.0 + other.0)
+    }
+
+    /// The affine x coordinate, or `None` for the identity.
+    pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+        let encoded = self.0.to_affine().to_encoded_point(false);
+        encoded.x().copied()
+    }
+}
+
+/// A field element mod p, in Montgomery form (`x·2^256 mod p`), little-endian limbs.
+pub(crate) type Fe = [u32; 8];
+
+/// p = 2^256 − 2^224 + 2^192 + 2^96 − 1.
+const P: Fe = [0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0, 0, 0, 1, 0xffff_ffff];
+
+/// `2^256 mod p`: one, in Montgomery form.
+const ONE: Fe = sub_p(&[0; 8]);
+
+/// `2^512 mod p`, to enter Montgomery form.
+const R2: Fe = {
+    let mut r = ONE;
+    let mut i = 0;
+    while i < 256 {
+        r = add(&r, &r);
+        i += 1;
+    }
+    r
+};
+
+/// The curve's `b`, in Montgomery form.
+const B: Fe = mul(
+    &from_be(&[
+        0x5a, 0xc6, 0x35, 0xd8, 0xaa, 0x3a, 0x93, 0xe7, 0xb3, 0xeb, 0xbd, 0x55, 0x76, 0x98, 0x86, 0xbc, 0x65,
+        0x1d, 0x06, 0xb0, 0xcc, 0x53, 0xb0, 0xf6, 0x3b, 0xce, 0x3c, 0x3e, 0x27, 0xd2, 0x60, 0x4b,
+    ]),
+    &R2,
+);
+
+/// Big-endian bytes as limbs (not reduced, not in Montgomery form).
+const fn from_be(bytes: &[u8; 32]) -> Fe {
+    let mut out = [0u32; 8];
+    let mut i = 0;
+    while i < 8 {
+        let k = 28 - 4 * i;
+        out[i] = u32::from_be_bytes([bytes[k], bytes[k + 1], bytes[k + 2], bytes[k + 3]]);
+        i += 1;
+    }
+    out
+}
+
+/// `a − p mod 2^256`. Where `a` stands for `a + 2^256` (a carry out of the
+/// eight limbs), the wrapped result is still the right one: callers only
+/// subtract when the true value is in `[p, 2p)`.
+const fn sub_p(a: &Fe) -> Fe {
+    let mut out = [0u32; 8];
+    let mut borrow = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let d = (a[i] as u64).wrapping_sub(P[i] as u64).wrapping_sub(borrow);
+        out[i] = d as u32;
+        borrow = (d >> 63) & 1;
+        i += 1;
+    }
+    out
+}
+
+/// Whether `a ≥ p`.
+const fn geq_p(a: &Fe) -> bool {
+    let mut i = 8;
+    while i > 0 {
+        i -= 1;
+        if a[i] != P[i] {
+            return a[i] > P[i];
+        }
+    }
+    true
+}
+
+/// `a + b mod p` for `a, b < p`.
+pub(crate) const fn add(a: &Fe, b: &Fe) -> Fe {
+    let mut out = [0u32; 8];
+    let mut carry = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let s = a[i] as u64 + b[i] as u64 + carry;
+        out[i] = s as u32;
+        carry = s >> 32;
+        i += 1;
+    }
+    if carry != 0 || geq_p(&out) {
+        sub_p(&out)
+    } else {
+        out
+    }
+}
+
+/// `a − b mod p` for `a, b < p`.
+pub(crate) const fn sub(a: &Fe, b: &Fe) -> Fe {
+    let mut out = [0u32; 8];
+    let mut borrow = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let d = (a[i] as u64).wrapping_sub(b[i] as u64).wrapping_sub(borrow);
+        out[i] = d as u32;
+        borrow = (d >> 63) & 1;
+        i += 1;
+    }
+    if borrow == 0 {
+        return out;
+    }
+    // Went below zero: add p back (the carry out cancels the borrow).
+    let mut carry = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let s = out[i] as u64 + P[i] as u64 + carry;
+        out[i] = s as u32;
+        carry = s >> 32;
+        i += 1;
+    }
+    out
+}
+
+/// `a·b·2^−256 mod p` (Montgomery multiplication, operand scanning with the
+/// reduction interleaved; `−p⁻¹ mod 2^32 = 1` because p ≡ −1 mod 2^32).
+pub(crate) const fn mul(a: &Fe, b: &Fe) -> Fe {
+    let mut t = [0u32; 10];
+    let mut i = 0;
+    while i < 8 {
+        let bi = b[i] as u64;
+        let mut c = 0u64;
+        let mut j = 0;
+        while j < 8 {
+            let x = t[j] as u64 + a[j] as u64 * bi + c;
+            t[j] = x as u32;
+            c = x >> 32;
+            j += 1;
+        }
+        let x = t[8] as u64 + c;
+        t[8] = x as u32;
+        t[9] = (x >> 32) as u32;
+        // m = t[0]·(−p⁻¹) mod 2^32 = t[0]; add m·p and shift one limb down.
+        let m = t[0] as u64;
+        let x = t[0] as u64 + m * P[0] as u64;
+        let mut c = x >> 32;
+        let mut j = 1;
+        while j < 8 {
+            let x = t[j] as u64 + m * P[j] as u64 + c;
+            t[j - 1] = x as u32;
+            c = x >> 32;
+            j += 1;
+        }
+        let x = t[8] as u64 + c;
+        t[7] = x as u32;
+        let x = t[9] as u64 + (x >> 32);
+        t[8] = x as u32;
+        t[9] = 0;
+        i += 1;
+    }
+    let out = [t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]];
+    // The result is below 2p: at most one subtraction.
+    if t[8] != 0 || geq_p(&out) {
+        sub_p(&out)
+    } else {
+        out
+    }
+}
+
+/// Big-endian bytes of a coordinate below p, into Montgomery form.
+pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Fe {
+    mul(&from_be(bytes), &R2)
+}
+
+/// A field element out of Montgomery form, as big-endian bytes.
+pub(crate) fn to_bytes(a: &Fe) -> [u8; 32] {
+    let mut one = [0u32; 8];
+    one[0] = 1;
+    let x = mul(a, &one);
+    let mut out = [0u8; 32];
+    for (i, limb) in x.iter().enumerate() {
+        let k = 28 - 4 * i;
+        out[k..k + 4].copy_from_slice(&limb.to_be_bytes());
+    }
+    out
+}
+
+fn is_zero(a: &Fe) -> bool {
+    a.iter().all(|&l| l == 0)
+}
+
+/// `a^(p−2) = a⁻¹` (Fermat), or zero for zero.
+fn invert(a: &Fe) -> Fe {
+    // p − 2, most significant limb first.
+    const E: [u32; 8] = [0xffff_ffff, 1, 0, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_fffd];
+    let mut acc = ONE;
+    for limb in E {
+        for bit in (0..32).rev() {
+            acc = mul(&acc, &acc);
+            if limb >> bit & 1 == 1 {
+                acc = mul(&acc, a);
+            }
+        }
+    }
+    acc
+}
+
+/// A point in projective coordinates `(X : Y : Z)`, `x = X/Z`, `y = Y/Z`, on
+/// 32-bit limbs; the identity is `(0 : 1 : 0)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Point32 {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Point32 {
+    pub(crate) const IDENTITY: Point32 = Point32 {
+        x: [0; 8],
+        y: ONE,
+        z: [0; 8],
+    };
+
+    /// A validated affine point (a public key, checked when it was imported;
+    /// the generator). The identity has no affine form in `p256`.
+    pub(crate) fn from_affine(point: &AffinePoint) -> Point32 {
+        let encoded = point.to_encoded_point(false);
+        let coordinate = |c: Option<&FieldBytes>| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(c.map(|c| &c[..]).unwrap_or(&[0; 32]));
+            from_bytes(&out)
+        };
+        Point32 {
+            x: coordinate(encoded.x()),
+            y: coordinate(encoded.y()),
+            z: ONE,
+        }
+    }
+
+    /// `self + other`: complete addition (also doubles, and handles the identity).
+    pub(crate) fn add(&self, other: &Point32) -> Point32 {
+        let (l, r) = (self, other);
+        let xx = mul(&l.x, &r.x);
+        let yy = mul(&l.y, &r.y);
+        let zz = mul(&l.z, &r.z);
+        let xy_pairs = sub(&mul(&add(&l.x, &l.y), &add(&r.x, &r.y)), &add(&xx, &yy));
+        let yz_pairs = sub(&mul(&add(&l.y, &l.z), &add(&r.y, &r.z)), &add(&yy, &zz));
+        let xz_pairs = sub(&mul(&add(&l.x, &l.z), &add(&r.x, &r.z)), &add(&xx, &zz));
+
+        let bzz_part = sub(&xz_pairs, &mul(&B, &zz));
+        let bzz3_part = add(&add(&bzz_part, &bzz_part), &bzz_part);
+        let yy_m_bzz3 = sub(&yy, &bzz3_part);
+        let yy_p_bzz3 = add(&yy, &bzz3_part);
+
+        let zz3 = add(&add(&zz, &zz), &zz);
+        let bxz_part = sub(&mul(&B, &xz_pairs), &add(&zz3, &xx));
+        let bxz3_part = add(&add(&bxz_part, &bxz_part), &bxz_part);
+        let xx3_m_zz3 = sub(&add(&add(&xx, &xx), &xx), &zz3);
+
+        Point32 {
+            x: sub(&mul(&yy_p_bzz3, &xy_pairs), &mul(&yz_pairs, &bxz3_part)),
+            y: add(&mul(&yy_p_bzz3, &yy_m_bzz3), &mul(&xx3_m_zz3, &bxz3_part)),
+            z: add(&mul(&yy_m_bzz3, &yz_pairs), &mul(&xy_pairs, &xx3_m_zz3)),
+        }
+    }
+
+    /// The affine x coordinate, or `None` for the identity.
+    pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+        if is_zero(&self.z) {
+            return None;
+        }
+        Some(FieldBytes::from(to_bytes(&mul(&self.x, &invert(&self.z)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::{ProjectivePoint, Scalar};
+
+    fn bytes(x: &FieldBytes) -> [u8; 32] {
+        x[..].try_into().unwrap()
+    }
+
+    #[test]
+    fn constants_and_field_laws() {
+        assert_eq!(to_bytes(&ONE)[31], 1);
+        assert!(to_bytes(&ONE)[..31].iter().all(|&b| b == 0));
+        // The generator is on the curve: y² = x³ − 3x + b.
+        let g = Point32::from_affine(&AffinePoint::GENERATOR);
+        let (x, y) = (g.x, g.y);
+        let x3 = mul(&mul(&x, &x), &x);
+        let rhs = add(&sub(&x3, &add(&add(&x, &x), &x)), &B);
+        assert_eq!(to_bytes(&mul(&y, &y)), to_bytes(&rhs));
+        assert_eq!(to_bytes(&mul(&x, &invert(&x))), to_bytes(&ONE));
+        // p − 1 squared is 1; (p − 1) + 1 is 0.
+        let minus_one = sub(&[0; 8], &ONE);
+        assert_eq!(to_bytes(&mul(&minus_one, &minus_one)), to_bytes(&ONE));
+        assert!(is_zero(&add(&minus_one, &ONE)));
+    }
+
+    #[test]
+    fn the_32_bit_group_law_matches_p256() {
+        // Sums of G and another point both ways, with doublings (P + P), the
+        // identity and P + (−P).
+        let q = ProjectivePoint::GENERATOR * Scalar::from(0x1234_5678_9abc_u64);
+        let g32 = Point32::from_affine(&AffinePoint::GENERATOR);
+        let q32 = Point32::from_affine(&q.to_affine());
+        let (mut theirs, mut ours) = (ProjectivePoint::IDENTITY, Point32::IDENTITY);
+        for i in 0..300u32 {
+            let (t, o) = if i % 3 == 0 {
+                (q, q32)
+            } else {
+                (ProjectivePoint::GENERATOR, g32)
+            };
+            theirs += t;
+            ours = ours.add(&o);
+            if i % 7 == 0 {
+                theirs += theirs;
+                ours = ours.add(&ours);
+            }
+            assert_eq!(ours.affine_x(), Point64(theirs).affine_x(), "step {i}");
+        }
+        let gx = Point64::from_affine(&AffinePoint::GENERATOR).affine_x();
+        assert_eq!(Point32::IDENTITY.add(&g32).affine_x(), gx);
+        assert_eq!(Point32::IDENTITY.add(&Point32::IDENTITY).affine_x(), None);
+        let minus_q = Point32::from_affine(&(-q).to_affine());
+        assert_eq!(q32.add(&minus_q).affine_x(), None);
+        assert_eq!(Point64::IDENTITY.affine_x(), None);
+        assert!(gx.is_some_and(|x| bytes(&x) != [0; 32]));
+    }
+}
