@@ -39,6 +39,10 @@ impl Point64 {
         Point64(self.0 + other.0)
     }
 
+    pub(crate) fn neg(&self) -> Point64 {
+        Point64(-self.0)
+    }
+
     /// The affine x coordinate, or `None` for the identity.
     pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
         let encoded = self.0.to_affine().to_encoded_point(false);
@@ -274,6 +278,15 @@ impl Point32 {
         }
     }
 
+    /// `−self`: `(X : −Y : Z)`.
+    pub(crate) fn neg(&self) -> Point32 {
+        Point32 {
+            x: self.x,
+            y: sub(&[0; 8], &self.y),
+            z: self.z,
+        }
+    }
+
     /// `self + other`: complete addition (also doubles, and handles the identity).
     pub(crate) fn add(&self, other: &Point32) -> Point32 {
         let (l, r) = (self, other);
@@ -363,6 +376,11 @@ mod tests {
         assert_eq!(Point32::IDENTITY.add(&Point32::IDENTITY).affine_x(), None);
         let minus_q = Point32::from_affine(&(-q).to_affine());
         assert_eq!(q32.add(&minus_q).affine_x(), None);
+        assert_eq!(q32.add(&q32.neg()).affine_x(), None);
+        assert_eq!(
+            ours.neg().add(&g32).affine_x(),
+            Point64(-theirs + ProjectivePoint::GENERATOR).affine_x()
+        );
         assert_eq!(Point64::IDENTITY.affine_x(), None);
         assert!(gx.is_some_and(|x| bytes(&x) != [0; 32]));
     }
