@@ -45,8 +45,9 @@ impl Point64 {
 
     /// The affine x coordinate, or `None` for the identity.
     pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
-        let encoded = self.0.to_affine().to_encoded_point(false);
-        encoded.x().copied()
+        use p256::elliptic_curve::point::AffineCoordinates;
+        let affine = self.0.to_affine();
+        (!bool::from(affine.is_identity())).then(|| affine.x())
     }
 }
 
@@ -91,20 +92,41 @@ const fn from_be(bytes: &[u8; 32]) -> Fe {
     out
 }
 
-/// `a − p mod 2^256`. Where `a` stands for `a + 2^256` (a carry out of the
-/// eight limbs), the wrapped result is still the right one: callers only
-/// subtract when the true value is in `[p, 2p)`.
-const fn sub_p(a: &Fe) -> Fe {
+/// `a + b` over the eight limbs, and the carry out.
+#[inline(always)]
+const fn adc(a: &Fe, b: &Fe) -> (Fe, bool) {
+    let mut out = [0u32; 8];
+    let mut carry = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        let s = a[i] as u64 + b[i] as u64 + carry;
+        out[i] = s as u32;
+        carry = s >> 32;
+        i += 1;
+    }
+    (out, carry != 0)
+}
+
+/// `a − b` over the eight limbs (wrapping), and the borrow out.
+#[inline(always)]
+const fn sbb(a: &Fe, b: &Fe) -> (Fe, bool) {
     let mut out = [0u32; 8];
     let mut borrow = 0u64;
     let mut i = 0;
     while i < 8 {
-        let d = (a[i] as u64).wrapping_sub(P[i] as u64).wrapping_sub(borrow);
+        let d = (a[i] as u64).wrapping_sub(b[i] as u64).wrapping_sub(borrow);
         out[i] = d as u32;
         borrow = (d >> 63) & 1;
         i += 1;
     }
-    out
+    (out, borrow != 0)
+}
+
+/// `a − p mod 2^256`. Where `a` stands for `a + 2^256` (a carry out of the
+/// eight limbs), the wrapped result is still the right one: callers only
+/// subtract when the true value is in `[p, 2p)`.
+const fn sub_p(a: &Fe) -> Fe {
+    sbb(a, &P).0
 }
 
 /// Whether `a ≥ p`.
@@ -121,16 +143,8 @@ const fn geq_p(a: &Fe) -> bool {
 
 /// `a + b mod p` for `a, b < p`.
 pub(crate) const fn add(a: &Fe, b: &Fe) -> Fe {
-    let mut out = [0u32; 8];
-    let mut carry = 0u64;
-    let mut i = 0;
-    while i < 8 {
-        let s = a[i] as u64 + b[i] as u64 + carry;
-        out[i] = s as u32;
-        carry = s >> 32;
-        i += 1;
-    }
-    if carry != 0 || geq_p(&out) {
+    let (out, carry) = adc(a, b);
+    if carry || geq_p(&out) {
         sub_p(&out)
     } else {
         out
@@ -139,28 +153,13 @@ pub(crate) const fn add(a: &Fe, b: &Fe) -> Fe {
 
 /// `a − b mod p` for `a, b < p`.
 pub(crate) const fn sub(a: &Fe, b: &Fe) -> Fe {
-    let mut out = [0u32; 8];
-    let mut borrow = 0u64;
-    let mut i = 0;
-    while i < 8 {
-        let d = (a[i] as u64).wrapping_sub(b[i] as u64).wrapping_sub(borrow);
-        out[i] = d as u32;
-        borrow = (d >> 63) & 1;
-        i += 1;
+    let (out, borrow) = sbb(a, b);
+    // Below zero: add p back (the carry out cancels the borrow).
+    if borrow {
+        adc(&out, &P).0
+    } else {
+        out
     }
-    if borrow == 0 {
-        return out;
-    }
-    // Went below zero: add p back (the carry out cancels the borrow).
-    let mut carry = 0u64;
-    let mut i = 0;
-    while i < 8 {
-        let s = out[i] as u64 + P[i] as u64 + carry;
-        out[i] = s as u32;
-        carry = s >> 32;
-        i += 1;
-    }
-    out
 }
 
 /// `a·b·2^−256 mod p` (Montgomery multiplication, operand scanning with the
