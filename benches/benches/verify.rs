@@ -13,79 +13,12 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
+use tessera_benches::{verifier, WasmVerifier, NO_MEMO};
 use tessera_core::backend::AwsLcRs;
-use tessera_core::{KeySet, MemoConfig, Policy, Verifier};
-use tessera_tests::{claims, kid_for, Keys, ISS, NOW};
-use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+use tessera_core::{KeySet, MemoConfig};
+use tessera_tests::{claims, kid_for, Keys, NOW};
 
 const ALGS: [&str; 4] = ["ES256", "EdDSA", "RS256", "PS256"];
-
-fn policy() -> Policy {
-    let mut p = Policy::for_issuer(ISS);
-    p.algorithms = tessera_core::Alg::ALL.to_vec();
-    p
-}
-
-fn verifier(jwks: &str, memo: MemoConfig) -> Verifier {
-    Verifier::with_memo(KeySet::from_jwks(jwks.as_bytes()).unwrap(), policy(), memo).unwrap()
-}
-
-const NO_MEMO: MemoConfig = MemoConfig {
-    capacity: 0,
-    max_age: 0,
-};
-
-/// The core compiled to wasm32, driven through the guest's bench exports.
-struct WasmVerifier {
-    store: Store<()>,
-    memory: Memory,
-    alloc: TypedFunc<u32, u32>,
-    setup: TypedFunc<(u32, u32), u32>,
-    verify: TypedFunc<(u32, u32, u64), u32>,
-    parse: TypedFunc<(u32, u32), u32>,
-}
-
-impl WasmVerifier {
-    fn load() -> WasmVerifier {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm");
-        let engine = Engine::default();
-        let module = Module::from_file(&engine, &path).unwrap_or_else(|e| {
-            panic!("{}: {e}; build it with `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release`", path.display())
-        });
-        let mut store = Store::new(&engine, ());
-        let instance = Instance::new(&mut store, &module, &[]).unwrap();
-        WasmVerifier {
-            memory: instance.get_memory(&mut store, "memory").unwrap(),
-            alloc: instance.get_typed_func(&mut store, "guest_alloc").unwrap(),
-            setup: instance.get_typed_func(&mut store, "guest_bench_setup").unwrap(),
-            verify: instance.get_typed_func(&mut store, "guest_bench_verify").unwrap(),
-            parse: instance
-                .get_typed_func(&mut store, "guest_bench_parse_jwks")
-                .unwrap(),
-            store,
-        }
-    }
-
-    /// Copies bytes into guest memory (kept for the whole run).
-    fn put(&mut self, bytes: &[u8]) -> (u32, u32) {
-        let ptr = self.alloc.call(&mut self.store, bytes.len() as u32).unwrap();
-        self.memory.write(&mut self.store, ptr as usize, bytes).unwrap();
-        (ptr, bytes.len() as u32)
-    }
-
-    fn install(&mut self, jwks: &str, memo: MemoConfig) {
-        let input = json!({ "jwks": jwks, "policy": policy(), "memo": memo }).to_string();
-        let (p, l) = self.put(input.as_bytes());
-        assert_eq!(self.setup.call(&mut self.store, (p, l)).unwrap(), 0);
-    }
-
-    fn verify(&mut self, token: (u32, u32)) -> u32 {
-        self.verify
-            .call(&mut self.store, (token.0, token.1, NOW))
-            .unwrap()
-    }
-}
 
 /// The floor: aws-lc-rs with the key parsed once.
 fn floor_key(keys: &Keys, alg: &str) -> aws_lc_rs::signature::ParsedPublicKey {
@@ -128,7 +61,7 @@ fn main() {
 
     let keys = Keys::load();
     let jwks = keys.jwks();
-    let mut wasm = WasmVerifier::load();
+    let mut wasm = WasmVerifier::load(&WasmVerifier::built());
 
     for alg in ALGS {
         let token = keys.token(

@@ -89,9 +89,10 @@ impl Es256Key {
         generator.add_multiple(&(z * s_inv), &mut sum);
         table.add_multiple(&(*r * s_inv), &mut sum);
         // The identity has no affine x: refused, as p256 refuses it.
-        match sum.affine_x() {
-            Some(x) if *r == <Scalar as Reduce<U256>>::reduce_bytes(&x) => Ok(()),
-            _ => Err(String::from(crate::key::MISMATCH)),
+        if sum.x_mod_n_is(&r) {
+            Ok(())
+        } else {
+            Err(String::from(crate::key::MISMATCH))
         }
     }
 }

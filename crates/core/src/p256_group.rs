@@ -13,7 +13,8 @@
 #![cfg_attr(not(target_pointer_width = "32"), allow(dead_code))]
 
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use p256::{AffinePoint, FieldBytes};
+use p256::elliptic_curve::PrimeField;
+use p256::{AffinePoint, FieldBytes, Scalar};
 
 /// The point type ES256's tables use on this target.
 #[cfg(target_pointer_width = "32")]
@@ -49,6 +50,14 @@ impl Point64 {
         let affine = self.0.to_affine();
         (!bool::from(affine.is_identity())).then(|| affine.x())
     }
+
+    /// Whether the point is not the identity and `x mod n = r` (ECDSA's final
+    /// check; `r < n`).
+    pub(crate) fn x_mod_n_is(&self, r: &Scalar) -> bool {
+        use p256::elliptic_curve::ops::Reduce;
+        self.affine_x()
+            .is_some_and(|x| <Scalar as Reduce<p256::U256>>::reduce_bytes(&x) == *r)
+    }
 }
 
 /// A field element mod p, in Montgomery form (`x·2^256 mod p`), little-endian limbs.
@@ -56,6 +65,12 @@ pub(crate) type Fe = [u32; 8];
 
 /// p = 2^256 − 2^224 + 2^192 + 2^96 − 1.
 const P: Fe = [0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0, 0, 0, 1, 0xffff_ffff];
+
+/// n, the group order (not a field element: ECDSA's `r + n` candidate).
+const N: Fe = from_be(&[
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+    0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+]);
 
 /// `2^256 mod p`: one, in Montgomery form.
 const ONE: Fe = sub_p(&[0; 8]);
@@ -212,37 +227,8 @@ pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Fe {
     mul(&from_be(bytes), &R2)
 }
 
-/// A field element out of Montgomery form, as big-endian bytes.
-pub(crate) fn to_bytes(a: &Fe) -> [u8; 32] {
-    let mut one = [0u32; 8];
-    one[0] = 1;
-    let x = mul(a, &one);
-    let mut out = [0u8; 32];
-    for (i, limb) in x.iter().enumerate() {
-        let k = 28 - 4 * i;
-        out[k..k + 4].copy_from_slice(&limb.to_be_bytes());
-    }
-    out
-}
-
 fn is_zero(a: &Fe) -> bool {
     a.iter().all(|&l| l == 0)
-}
-
-/// `a^(p−2) = a⁻¹` (Fermat), or zero for zero.
-fn invert(a: &Fe) -> Fe {
-    // p − 2, most significant limb first.
-    const E: [u32; 8] = [0xffff_ffff, 1, 0, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_fffd];
-    let mut acc = ONE;
-    for limb in E {
-        for bit in (0..32).rev() {
-            acc = mul(&acc, &acc);
-            if limb >> bit & 1 == 1 {
-                acc = mul(&acc, a);
-            }
-        }
-    }
-    acc
 }
 
 /// A point in projective coordinates `(X : Y : Z)`, `x = X/Z`, `y = Y/Z`, on
@@ -313,12 +299,22 @@ impl Point32 {
         }
     }
 
-    /// The affine x coordinate, or `None` for the identity.
-    pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+    /// Whether the point is not the identity and `x mod n = r` (ECDSA's final
+    /// check; `r < n`), without leaving projective coordinates: `x = X/Z` is
+    /// `r` or `r + n` (the only other value below p) exactly when `X = r·Z`
+    /// or `X = (r + n)·Z`. Two multiplications instead of an inversion
+    /// (~270).
+    pub(crate) fn x_mod_n_is(&self, r: &Scalar) -> bool {
         if is_zero(&self.z) {
-            return None;
+            return false;
         }
-        Some(FieldBytes::from(to_bytes(&mul(&self.x, &invert(&self.z)))))
+        let r = from_be(&r.to_repr().into());
+        let is_x = |candidate: &Fe| mul(&mul(candidate, &R2), &self.z) == self.x;
+        if is_x(&r) {
+            return true;
+        }
+        let (r_plus_n, carry) = adc(&r, &N);
+        !carry && !geq_p(&r_plus_n) && is_x(&r_plus_n)
     }
 }
 
@@ -327,8 +323,88 @@ mod tests {
     use super::*;
     use p256::{ProjectivePoint, Scalar};
 
+    /// A field element out of Montgomery form, as big-endian bytes.
+    fn to_bytes(a: &Fe) -> [u8; 32] {
+        let mut one = [0u32; 8];
+        one[0] = 1;
+        let x = mul(a, &one);
+        let mut out = [0u8; 32];
+        for (i, limb) in x.iter().enumerate() {
+            let k = 28 - 4 * i;
+            out[k..k + 4].copy_from_slice(&limb.to_be_bytes());
+        }
+        out
+    }
+
+    /// `a^(p−2) = a⁻¹` (Fermat), or zero for zero.
+    fn invert(a: &Fe) -> Fe {
+        // p − 2, most significant limb first.
+        const E: [u32; 8] = [0xffff_ffff, 1, 0, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_fffd];
+        let mut acc = ONE;
+        for limb in E {
+            for bit in (0..32).rev() {
+                acc = mul(&acc, &acc);
+                if limb >> bit & 1 == 1 {
+                    acc = mul(&acc, a);
+                }
+            }
+        }
+        acc
+    }
+
+    impl Point32 {
+        /// The affine x coordinate, or `None` for the identity.
+        pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+            if is_zero(&self.z) {
+                return None;
+            }
+            Some(FieldBytes::from(to_bytes(&mul(&self.x, &invert(&self.z)))))
+        }
+    }
+
     fn bytes(x: &FieldBytes) -> [u8; 32] {
         x[..].try_into().unwrap()
+    }
+
+    #[test]
+    fn x_mod_n_is_checks_the_projective_x() {
+        use p256::elliptic_curve::ops::Reduce;
+        use p256::elliptic_curve::sec1::FromEncodedPoint;
+        let g32 = Point32::from_affine(&AffinePoint::GENERATOR);
+        // Points with Z ≠ 1 (P + G − G), against the affine x reduced mod n.
+        let q = ProjectivePoint::GENERATOR * Scalar::from(0xdead_beef_u64);
+        let q32 = Point32::from_affine(&q.to_affine()).add(&g32).add(&g32.neg());
+        let r = <Scalar as Reduce<p256::U256>>::reduce_bytes(&Point64(q).affine_x().unwrap());
+        assert!(q32.x_mod_n_is(&r) && Point64(q).x_mod_n_is(&r));
+        assert!(!q32.x_mod_n_is(&(r + Scalar::ONE)) && !Point64(q).x_mod_n_is(&(r + Scalar::ONE)));
+        assert!(!Point32::IDENTITY.x_mod_n_is(&Scalar::ZERO));
+        assert!(!Point64::IDENTITY.x_mod_n_is(&Scalar::ZERO));
+        // A point whose x is n + t (x ≥ n, so r = t): the first t for which
+        // 02‖x is on the curve.
+        let (point, t) = (0u64..)
+            .find_map(|t| {
+                let (x, carry) = adc(
+                    &N,
+                    &from_be(&{
+                        let mut b = [0u8; 32];
+                        b[24..].copy_from_slice(&t.to_be_bytes());
+                        b
+                    }),
+                );
+                assert!(!carry && !geq_p(&x));
+                let mut sec1 = [0u8; 33];
+                sec1[0] = 2;
+                for (i, limb) in x.iter().enumerate() {
+                    sec1[29 - 4 * i..33 - 4 * i].copy_from_slice(&limb.to_be_bytes());
+                }
+                let encoded = p256::EncodedPoint::from_bytes(sec1).unwrap();
+                Option::from(AffinePoint::from_encoded_point(&encoded)).map(|p| (p, t))
+            })
+            .unwrap();
+        let p32 = Point32::from_affine(&point).add(&g32).add(&g32.neg());
+        assert!(p32.x_mod_n_is(&Scalar::from(t)));
+        assert!(Point64::from_affine(&point).x_mod_n_is(&Scalar::from(t)));
+        assert!(!p32.x_mod_n_is(&Scalar::from(t + 1)));
     }
 
     #[test]
