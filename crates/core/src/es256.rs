@@ -9,12 +9,15 @@
 //! `j ≤ 16`, for signed digits), the generator has one shared by all keys, and
 //! a check becomes one table lookup and one addition per non-zero digit: about
 //! 100 additions, no doublings. A key used once or twice never pays for its
-//! table (about 830 point additions, 78 KiB), and hosts that check ES256
+//! table (about 830 point additions, 53 KiB), and hosts that check ES256
 //! natively (WebCrypto, `node:crypto`) never build any.
 //!
-//! The group law is `p256`'s complete formulas, on 32-bit targets over our own
-//! 32-bit field arithmetic ([`crate::p256_group`]: `p256`'s costs a software
-//! 128-bit multiply per limb product on wasm32); only the schedule differs.
+//! The tables are built with `p256`'s complete formulas and stored in affine
+//! coordinates; a check adds entries into a running sum (on 32-bit targets
+//! over our own 32-bit field arithmetic, [`crate::p256_group`]: `p256`'s
+//! costs a software 128-bit multiply per limb product on wasm32) and compares
+//! its x with `r` without an inversion.
+//!
 //! Refusals are the same as `p256`'s: `r` and `s` in `[1, n−1]`, the point sum
 //! not the identity, `x(R) mod n = r`.
 
@@ -31,7 +34,7 @@ use p256::{AffinePoint, Scalar, U256};
 use sha2::{Digest, Sha256};
 
 use crate::key_table::KeyTable;
-use crate::p256_group::Point;
+use crate::p256_group::{Entry, Point, Sum};
 
 /// 5-bit windows covering a 256-bit scalar (260 bits: room for the last carry
 /// of the signed recoding).
@@ -85,7 +88,7 @@ impl Es256Key {
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
         let s_inv = *s.invert_vartime();
-        let mut sum = Point::IDENTITY;
+        let mut sum = Sum::IDENTITY;
         generator.add_multiple(&(z * s_inv), &mut sum);
         table.add_multiple(&(*r * s_inv), &mut sum);
         // The identity has no affine x: refused, as p256 refuses it.
@@ -98,11 +101,12 @@ impl Es256Key {
 }
 
 /// `j · 32^i · P` for window `i` in `0..52` and `j` in `1..=16`, at
-/// `16·i + j − 1`, in projective coordinates (complete mixed addition would
-/// save only one multiplication in twelve). Scalars are recoded into signed
-/// 5-bit digits in `[−16, 15]`, a negative digit adding the negated entry:
-/// about 50 additions per scalar, against 60 for unsigned 4-bit windows.
-struct Comb(Vec<Point>);
+/// `16·i + j − 1`, in affine coordinates (adding an affine point costs less:
+/// 11 multiplications instead of 14 on 32-bit targets). Scalars are recoded
+/// into signed 5-bit digits in `[−16, 15]`, a negative digit adding the
+/// negated entry: about 50 additions per scalar, against 60 for unsigned
+/// 4-bit windows.
+struct Comb(Vec<Entry>);
 
 impl Comb {
     fn new(point: Point) -> Comb {
@@ -118,11 +122,11 @@ impl Comb {
             // 32·base = 16·base + 16·base.
             base = multiple.add(&multiple);
         }
-        Comb(points)
+        Comb(Point::entries(&points))
     }
 
     /// `sum += k · P`, in variable time.
-    fn add_multiple(&self, k: &Scalar, sum: &mut Point) {
+    fn add_multiple(&self, k: &Scalar, sum: &mut Sum) {
         let repr = k.to_repr();
         let bit = |i: usize| i < 256 && repr[31 - i / 8] >> (i % 8) & 1 == 1;
         let mut carry = 0i32;
@@ -134,11 +138,9 @@ impl Comb {
             // digit in [0, 32]: map [16, 32] to [−16, 0] and carry one.
             carry = i32::from(digit >= 16);
             digit -= carry << 5;
-            let entry = |d: i32| &self.0[PER_WINDOW * window + d.unsigned_abs() as usize - 1];
-            if digit > 0 {
-                *sum = sum.add(entry(digit));
-            } else if digit < 0 {
-                *sum = sum.add(&entry(digit).neg());
+            if digit != 0 {
+                let entry = &self.0[PER_WINDOW * window + digit.unsigned_abs() as usize - 1];
+                sum.add(entry, digit < 0);
             }
         }
     }
@@ -170,7 +172,7 @@ mod tests {
             cases.push(k);
         }
         for k in cases {
-            let mut sum = Point::IDENTITY;
+            let mut sum = Sum::IDENTITY;
             comb.add_multiple(&k, &mut sum);
             let expected = (ProjectivePoint::GENERATOR * k)
                 .to_affine()

@@ -1,27 +1,53 @@
-//! The P-256 group law for ES256's comb tables: [`Point`].
+//! The P-256 group law for ES256's comb tables.
 //!
-//! On 64-bit targets it is `p256`'s own (64-bit limbs, 128-bit products:
-//! native there). On 32-bit targets (wasm32) it is [`Point32`]: `p256` 0.13
-//! implements its 32-bit field with the same 64-bit limbs and 128-bit
-//! products, which wasm32 has no instruction for (each is a call to a software
-//! multiply; one field multiplication cost ~230 ns in wasmtime). There a field
-//! element is eight 32-bit limbs in Montgomery form and every product is one
-//! native 32×32→64 multiply. The point formulas are the complete ones `p256`
-//! uses (Renes–Costello–Batina 2015, algorithm 4, `a = −3`). Everything here
-//! handles public values only (keys, signatures), so nothing needs constant
-//! time. [`Point32`] is built and tested against `p256` on every target.
+//! A table is built with [`Point`] (complete projective additions) and
+//! stored as [`Entry`]s (affine: one inversion for the whole table); a check
+//! adds entries into a [`Sum`] and compares its x with `r` without leaving
+//! its coordinates.
+//!
+//! On 64-bit targets all three are `p256`'s own (64-bit limbs, 128-bit
+//! products: native there; the sum is projective and adds entries with
+//! `p256`'s complete mixed formula). On 32-bit targets (wasm32) they are
+//! [`Point32`], [`Affine32`] and [`Jacobian32`]: `p256` 0.13 implements its
+//! 32-bit field with the same 64-bit limbs and 128-bit products, which wasm32
+//! has no instruction for (each is a call to a software multiply; one field
+//! multiplication cost ~230 ns in wasmtime). There a field element is eight
+//! 32-bit limbs in Montgomery form and every product is one native 32×32→64
+//! multiply; [`Point32`] uses the complete formulas `p256` uses
+//! (Renes–Costello–Batina 2015, algorithm 4, `a = −3`: 14 multiplications),
+//! and [`Jacobian32`] adds an affine entry in 11 (`madd-2007-bl`), with its
+//! exceptional cases (equal or opposite points) handled separately.
+//! Everything here handles public values only (keys, signatures), so nothing
+//! needs constant time. The 32-bit types are built and tested against `p256`
+//! on every target.
 #![cfg_attr(not(target_pointer_width = "32"), allow(dead_code))]
 
+use alloc::vec;
+use alloc::vec::Vec;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::elliptic_curve::PrimeField;
 use p256::{AffinePoint, FieldBytes, Scalar};
 
-/// The point type ES256's tables use on this target.
+/// The point type ES256's tables are built with on this target.
 #[cfg(target_pointer_width = "32")]
 pub(crate) type Point = Point32;
-/// The point type ES256's tables use on this target.
+/// The point type ES256's tables are built with on this target.
 #[cfg(not(target_pointer_width = "32"))]
 pub(crate) type Point = Point64;
+
+/// A table entry on this target: an affine point, never the identity.
+#[cfg(target_pointer_width = "32")]
+pub(crate) type Entry = Affine32;
+/// A table entry on this target: an affine point, never the identity.
+#[cfg(not(target_pointer_width = "32"))]
+pub(crate) type Entry = AffinePoint;
+
+/// The running sum of a check on this target.
+#[cfg(target_pointer_width = "32")]
+pub(crate) type Sum = Jacobian32;
+/// The running sum of a check on this target.
+#[cfg(not(target_pointer_width = "32"))]
+pub(crate) type Sum = Sum64;
 
 /// `p256`'s projective point behind the same interface as [`Point32`].
 #[cfg(any(test, not(target_pointer_width = "32")))]
@@ -40,6 +66,7 @@ impl Point64 {
         Point64(self.0 + other.0)
     }
 
+    #[cfg(test)]
     pub(crate) fn neg(&self) -> Point64 {
         Point64(-self.0)
     }
@@ -51,12 +78,42 @@ impl Point64 {
         (!bool::from(affine.is_identity())).then(|| affine.x())
     }
 
-    /// Whether the point is not the identity and `x mod n = r` (ECDSA's final
+    /// The points in affine form, with one inversion for all of them.
+    pub(crate) fn entries(points: &[Point64]) -> Vec<AffinePoint> {
+        use p256::elliptic_curve::group::Curve;
+        let projective: Vec<p256::ProjectivePoint> = points.iter().map(|p| p.0).collect();
+        let mut affine = vec![AffinePoint::IDENTITY; points.len()];
+        p256::ProjectivePoint::batch_normalize(&projective, &mut affine);
+        affine
+    }
+}
+
+/// `p256`'s projective point as the sum of a check.
+#[cfg(any(test, not(target_pointer_width = "32")))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sum64(p256::ProjectivePoint);
+
+#[cfg(any(test, not(target_pointer_width = "32")))]
+impl Sum64 {
+    pub(crate) const IDENTITY: Sum64 = Sum64(p256::ProjectivePoint::IDENTITY);
+
+    /// `self += entry`, or `−entry` if `negative`.
+    pub(crate) fn add(&mut self, entry: &AffinePoint, negative: bool) {
+        self.0 += if negative { -*entry } else { *entry };
+    }
+
+    /// Whether the sum is not the identity and `x mod n = r` (ECDSA's final
     /// check; `r < n`).
     pub(crate) fn x_mod_n_is(&self, r: &Scalar) -> bool {
         use p256::elliptic_curve::ops::Reduce;
-        self.affine_x()
+        Point64(self.0)
+            .affine_x()
             .is_some_and(|x| <Scalar as Reduce<p256::U256>>::reduce_bytes(&x) == *r)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+        Point64(self.0).affine_x()
     }
 }
 
@@ -241,6 +298,7 @@ pub(crate) struct Point32 {
 }
 
 impl Point32 {
+    #[cfg(test)]
     pub(crate) const IDENTITY: Point32 = Point32 {
         x: [0; 8],
         y: ONE,
@@ -264,6 +322,7 @@ impl Point32 {
     }
 
     /// `−self`: `(X : −Y : Z)`.
+    #[cfg(test)]
     pub(crate) fn neg(&self) -> Point32 {
         Point32 {
             x: self.x,
@@ -299,22 +358,154 @@ impl Point32 {
         }
     }
 
-    /// Whether the point is not the identity and `x mod n = r` (ECDSA's final
-    /// check; `r < n`), without leaving projective coordinates: `x = X/Z` is
-    /// `r` or `r + n` (the only other value below p) exactly when `X = r·Z`
-    /// or `X = (r + n)·Z`. Two multiplications instead of an inversion
-    /// (~270).
+    /// The points in affine form (none may be the identity), with one
+    /// inversion for all of them (Montgomery's trick: three multiplications
+    /// a point).
+    pub(crate) fn entries(points: &[Point32]) -> Vec<Affine32> {
+        let mut prefix = Vec::with_capacity(points.len());
+        let mut product = ONE;
+        for point in points {
+            product = mul(&product, &point.z);
+            prefix.push(product);
+        }
+        // inverse = (z_0 · … · z_i)⁻¹ as i walks down.
+        let mut inverse = invert(&product);
+        let mut out = vec![Affine32 { x: [0; 8], y: [0; 8] }; points.len()];
+        for (i, point) in points.iter().enumerate().rev() {
+            let z_inv = match i {
+                0 => inverse,
+                _ => mul(&inverse, &prefix[i - 1]),
+            };
+            inverse = mul(&inverse, &point.z);
+            out[i] = Affine32 {
+                x: mul(&point.x, &z_inv),
+                y: mul(&point.y, &z_inv),
+            };
+        }
+        out
+    }
+}
+
+/// `a^(p−2) = a⁻¹` (Fermat), or zero for zero.
+fn invert(a: &Fe) -> Fe {
+    // p − 2, most significant limb first.
+    const E: [u32; 8] = [0xffff_ffff, 1, 0, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_fffd];
+    let mut acc = ONE;
+    for limb in E {
+        for bit in (0..32).rev() {
+            acc = mul(&acc, &acc);
+            if limb >> bit & 1 == 1 {
+                acc = mul(&acc, a);
+            }
+        }
+    }
+    acc
+}
+
+/// An affine point `(x, y)` on 32-bit limbs (a table entry; never the identity).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Affine32 {
+    x: Fe,
+    y: Fe,
+}
+
+/// A point in Jacobian coordinates `(X : Y : Z)`, `x = X/Z²`, `y = Y/Z³`, on
+/// 32-bit limbs; the identity has `Z = 0`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Jacobian32 {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Jacobian32 {
+    pub(crate) const IDENTITY: Jacobian32 = Jacobian32 {
+        x: ONE,
+        y: ONE,
+        z: [0; 8],
+    };
+
+    /// `self += entry`, or `−entry` if `negative`: `madd-2007-bl` (7
+    /// multiplications, 4 squarings), with the identity, equal points and
+    /// opposite points taken apart first.
+    pub(crate) fn add(&mut self, entry: &Affine32, negative: bool) {
+        let (x2, y2) = (entry.x, if negative { sub(&[0; 8], &entry.y) } else { entry.y });
+        if is_zero(&self.z) {
+            *self = Jacobian32 { x: x2, y: y2, z: ONE };
+            return;
+        }
+        let z1z1 = mul(&self.z, &self.z);
+        let h = sub(&mul(&x2, &z1z1), &self.x);
+        let s = sub(&mul(&y2, &mul(&self.z, &z1z1)), &self.y);
+        if is_zero(&h) {
+            // Same x: the same point (double it) or its opposite (the identity).
+            *self = if is_zero(&s) {
+                Jacobian32::double(&x2, &y2)
+            } else {
+                Jacobian32::IDENTITY
+            };
+            return;
+        }
+        let r = add(&s, &s);
+        let hh = mul(&h, &h);
+        let hh2 = add(&hh, &hh);
+        let i = add(&hh2, &hh2);
+        let j = mul(&h, &i);
+        let v = mul(&self.x, &i);
+        let x3 = sub(&sub(&mul(&r, &r), &j), &add(&v, &v));
+        let y1j = mul(&self.y, &j);
+        let y3 = sub(&mul(&r, &sub(&v, &x3)), &add(&y1j, &y1j));
+        let z1h = add(&self.z, &h);
+        let z3 = sub(&sub(&mul(&z1h, &z1h), &z1z1), &hh);
+        *self = Jacobian32 { x: x3, y: y3, z: z3 };
+    }
+
+    /// `2·(x, y)` for an affine point (`dbl-2001-b` with `Z = 1`, `a = −3`):
+    /// only reached when a sum meets the entry it adds.
+    fn double(x: &Fe, y: &Fe) -> Jacobian32 {
+        let gamma = mul(y, y);
+        let beta = mul(x, &gamma);
+        let alpha = {
+            let t = mul(&sub(x, &ONE), &add(x, &ONE));
+            add(&add(&t, &t), &t)
+        };
+        let beta2 = add(&beta, &beta);
+        let beta4 = add(&beta2, &beta2);
+        let x3 = sub(&mul(&alpha, &alpha), &add(&beta4, &beta4));
+        let gamma2 = mul(&gamma, &gamma);
+        let gamma2_2 = add(&gamma2, &gamma2);
+        let gamma2_4 = add(&gamma2_2, &gamma2_2);
+        let y3 = sub(&mul(&alpha, &sub(&beta4, &x3)), &add(&gamma2_4, &gamma2_4));
+        Jacobian32 {
+            x: x3,
+            y: y3,
+            z: add(y, y),
+        }
+    }
+
+    /// Whether the sum is not the identity and `x mod n = r` (ECDSA's final
+    /// check; `r < n`), without an inversion (~270 multiplications): `x =
+    /// X/Z²` is `r` or `r + n` (the only other value below p) exactly when
+    /// `X = r·Z²` or `X = (r + n)·Z²`.
     pub(crate) fn x_mod_n_is(&self, r: &Scalar) -> bool {
         if is_zero(&self.z) {
             return false;
         }
+        let zz = mul(&self.z, &self.z);
         let r = from_be(&r.to_repr().into());
-        let is_x = |candidate: &Fe| mul(&mul(candidate, &R2), &self.z) == self.x;
+        let is_x = |candidate: &Fe| mul(&mul(candidate, &R2), &zz) == self.x;
         if is_x(&r) {
             return true;
         }
         let (r_plus_n, carry) = adc(&r, &N);
         !carry && !geq_p(&r_plus_n) && is_x(&r_plus_n)
+    }
+
+    /// The affine x coordinate, or `None` for the identity.
+    #[cfg(test)]
+    pub(crate) fn affine_x(&self) -> Option<FieldBytes> {
+        let z_inv = invert(&self.z);
+        (!is_zero(&self.z)).then(|| FieldBytes::from(tests::to_bytes(&mul(&self.x, &mul(&z_inv, &z_inv)))))
     }
 }
 
@@ -324,7 +515,7 @@ mod tests {
     use p256::{ProjectivePoint, Scalar};
 
     /// A field element out of Montgomery form, as big-endian bytes.
-    fn to_bytes(a: &Fe) -> [u8; 32] {
+    pub(super) fn to_bytes(a: &Fe) -> [u8; 32] {
         let mut one = [0u32; 8];
         one[0] = 1;
         let x = mul(a, &one);
@@ -334,22 +525,6 @@ mod tests {
             out[k..k + 4].copy_from_slice(&limb.to_be_bytes());
         }
         out
-    }
-
-    /// `a^(p−2) = a⁻¹` (Fermat), or zero for zero.
-    fn invert(a: &Fe) -> Fe {
-        // p − 2, most significant limb first.
-        const E: [u32; 8] = [0xffff_ffff, 1, 0, 0, 0, 0xffff_ffff, 0xffff_ffff, 0xffff_fffd];
-        let mut acc = ONE;
-        for limb in E {
-            for bit in (0..32).rev() {
-                acc = mul(&acc, &acc);
-                if limb >> bit & 1 == 1 {
-                    acc = mul(&acc, a);
-                }
-            }
-        }
-        acc
     }
 
     impl Point32 {
@@ -366,31 +541,92 @@ mod tests {
         x[..].try_into().unwrap()
     }
 
+    /// The entries for `points`, each computed as `p + G − G` with the
+    /// complete formulas first, so that its Z is not 1 before normalization.
+    fn entries_of(points: &[ProjectivePoint]) -> Vec<Affine32> {
+        let g32 = Point32::from_affine(&AffinePoint::GENERATOR);
+        let projective: Vec<Point32> = points
+            .iter()
+            .map(|p| Point32::from_affine(&p.to_affine()).add(&g32).add(&g32.neg()))
+            .collect();
+        Point32::entries(&projective)
+    }
+
     #[test]
-    fn x_mod_n_is_checks_the_projective_x() {
+    fn jacobian_sums_match_p256() {
+        let g = ProjectivePoint::GENERATOR;
+        let q = g * Scalar::from(0x1234_5678_9abc_u64);
+        let points = [g, q, g + g + g, q + g, q + q];
+        let entries = entries_of(&points);
+        let x_of = |p: ProjectivePoint| Point64(p).affine_x();
+        // Pseudo-random sums of ± entries, against p256 at every step.
+        let (mut theirs, mut ours) = (ProjectivePoint::IDENTITY, Jacobian32::IDENTITY);
+        let mut seed = 0x9e37_79b9_u32;
+        for step in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let (i, negative) = (seed as usize % points.len(), seed & 0x100 != 0);
+            theirs += if negative { -points[i] } else { points[i] };
+            ours.add(&entries[i], negative);
+            assert_eq!(ours.affine_x(), x_of(theirs), "step {step}");
+        }
+        // The exceptional cases: the identity plus an entry; a sum equal to
+        // the entry it adds, from Z = 1 (q + q) and from Z ≠ 1 (2q + 2q); a
+        // sum opposite to it (2q − 2q), and going on from the identity.
+        let mut sum = Jacobian32::IDENTITY;
+        assert_eq!(sum.affine_x(), None);
+        sum.add(&entries[1], false);
+        assert_eq!(sum.affine_x(), x_of(q));
+        sum.add(&entries[1], false);
+        assert_eq!(sum.affine_x(), x_of(q + q));
+        let two_q = sum;
+        sum.add(&entries[4], false);
+        assert_eq!(sum.affine_x(), x_of(q + q + q + q));
+        let mut sum = two_q;
+        sum.add(&entries[4], true);
+        assert_eq!(sum.affine_x(), None);
+        sum.add(&entries[0], true);
+        assert_eq!(sum.affine_x(), x_of(-g));
+        // The 64-bit sum, through the same exceptional cases.
+        let affine: Vec<AffinePoint> = Point64::entries(&points.map(Point64));
+        let mut sum = Sum64::IDENTITY;
+        sum.add(&affine[1], false);
+        sum.add(&affine[1], false);
+        sum.add(&affine[4], true);
+        assert_eq!(sum.affine_x(), None);
+        sum.add(&affine[3], false);
+        assert_eq!(sum.affine_x(), x_of(q + g));
+    }
+
+    #[test]
+    fn x_mod_n_is_checks_x_without_inverting() {
         use p256::elliptic_curve::ops::Reduce;
         use p256::elliptic_curve::sec1::FromEncodedPoint;
-        let g32 = Point32::from_affine(&AffinePoint::GENERATOR);
-        // Points with Z ≠ 1 (P + G − G), against the affine x reduced mod n.
-        let q = ProjectivePoint::GENERATOR * Scalar::from(0xdead_beef_u64);
-        let q32 = Point32::from_affine(&q.to_affine()).add(&g32).add(&g32.neg());
+        let g = ProjectivePoint::GENERATOR;
+        // A sum with Z ≠ 1 (G + q − G), against the affine x reduced mod n.
+        let q = g * Scalar::from(0xdead_beef_u64);
+        let sum = |point: ProjectivePoint| {
+            let entries = entries_of(&[g, point]);
+            let mut ours = Jacobian32::IDENTITY;
+            ours.add(&entries[0], false);
+            ours.add(&entries[1], false);
+            ours.add(&entries[0], true);
+            (ours, Sum64(point))
+        };
+        let (q32, q64) = sum(q);
         let r = <Scalar as Reduce<p256::U256>>::reduce_bytes(&Point64(q).affine_x().unwrap());
-        assert!(q32.x_mod_n_is(&r) && Point64(q).x_mod_n_is(&r));
-        assert!(!q32.x_mod_n_is(&(r + Scalar::ONE)) && !Point64(q).x_mod_n_is(&(r + Scalar::ONE)));
-        assert!(!Point32::IDENTITY.x_mod_n_is(&Scalar::ZERO));
-        assert!(!Point64::IDENTITY.x_mod_n_is(&Scalar::ZERO));
+        assert!(q32.x_mod_n_is(&r) && q64.x_mod_n_is(&r));
+        assert!(!q32.x_mod_n_is(&(r + Scalar::ONE)) && !q64.x_mod_n_is(&(r + Scalar::ONE)));
+        assert!(!Jacobian32::IDENTITY.x_mod_n_is(&Scalar::ZERO));
+        assert!(!Sum64::IDENTITY.x_mod_n_is(&Scalar::ZERO));
         // A point whose x is n + t (x ≥ n, so r = t): the first t for which
         // 02‖x is on the curve.
         let (point, t) = (0u64..)
             .find_map(|t| {
-                let (x, carry) = adc(
-                    &N,
-                    &from_be(&{
-                        let mut b = [0u8; 32];
-                        b[24..].copy_from_slice(&t.to_be_bytes());
-                        b
-                    }),
-                );
+                let mut low = [0u8; 32];
+                low[24..].copy_from_slice(&t.to_be_bytes());
+                let (x, carry) = adc(&N, &from_be(&low));
                 assert!(!carry && !geq_p(&x));
                 let mut sec1 = [0u8; 33];
                 sec1[0] = 2;
@@ -398,13 +634,12 @@ mod tests {
                     sec1[29 - 4 * i..33 - 4 * i].copy_from_slice(&limb.to_be_bytes());
                 }
                 let encoded = p256::EncodedPoint::from_bytes(sec1).unwrap();
-                Option::from(AffinePoint::from_encoded_point(&encoded)).map(|p| (p, t))
+                Option::<AffinePoint>::from(AffinePoint::from_encoded_point(&encoded)).map(|p| (p, t))
             })
             .unwrap();
-        let p32 = Point32::from_affine(&point).add(&g32).add(&g32.neg());
-        assert!(p32.x_mod_n_is(&Scalar::from(t)));
-        assert!(Point64::from_affine(&point).x_mod_n_is(&Scalar::from(t)));
-        assert!(!p32.x_mod_n_is(&Scalar::from(t + 1)));
+        let (p32, p64) = sum(point.into());
+        assert!(p32.x_mod_n_is(&Scalar::from(t)) && p64.x_mod_n_is(&Scalar::from(t)));
+        assert!(!p32.x_mod_n_is(&Scalar::from(t + 1)) && !p64.x_mod_n_is(&Scalar::from(t + 1)));
     }
 
     #[test]
