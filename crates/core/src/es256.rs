@@ -27,7 +27,6 @@ use alloc::vec::Vec;
 use once_cell::race::OnceBox;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
-use p256::elliptic_curve::ops::Invert;
 use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::PrimeField;
 use p256::{AffinePoint, Scalar, U256};
@@ -87,7 +86,7 @@ impl Es256Key {
             GENERATOR.get_or_init(|| Box::new(Comb::new(Point::from_affine(&AffinePoint::GENERATOR))));
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
-        let s_inv = *s.invert_vartime();
+        let s_inv = invert_mod_n(&s);
         let mut sum = Sum::IDENTITY;
         generator.add_multiple(&(z * s_inv), &mut sum);
         table.add_multiple(&(*r * s_inv), &mut sum);
@@ -97,6 +96,105 @@ impl Es256Key {
         } else {
             Err(String::from(crate::key::MISMATCH))
         }
+    }
+}
+
+/// n, the group order, in little-endian 64-bit limbs.
+const N: [u64; 4] = [
+    0xf3b9_cac2_fc63_2551,
+    0xbce6_faad_a717_9e84,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_0000_0000,
+];
+
+/// `s⁻¹ mod n` for a non-zero scalar, in variable time (`s` is public): the
+/// binary extended Euclidean algorithm (HAC 14.61) on 64-bit limbs, which
+/// wasm32 adds, subtracts and shifts natively. `p256`'s `invert_vartime`
+/// goes through constant-time primitives (a `black_box` per step) and was
+/// ~14% of a check in WebAssembly.
+fn invert_mod_n(s: &Scalar) -> Scalar {
+    const ONE: [u64; 4] = [1, 0, 0, 0];
+    let repr = s.to_repr();
+    let mut u = [0u64; 4];
+    for (i, limb) in u.iter_mut().enumerate() {
+        let at = 24 - 8 * i;
+        *limb = u64::from_be_bytes(repr[at..at + 8].try_into().expect("8 bytes"));
+    }
+    // x1·s ≡ u and x2·s ≡ v (mod n) throughout; n is prime and 0 < s < n, so
+    // gcd(u, v) = 1: neither reaches zero before one of them reaches one.
+    let (mut v, mut x1, mut x2) = (N, ONE, [0u64; 4]);
+    while u != ONE && v != ONE {
+        while u[0] & 1 == 0 {
+            shr1(&mut u, false);
+            halve_mod_n(&mut x1);
+        }
+        while v[0] & 1 == 0 {
+            shr1(&mut v, false);
+            halve_mod_n(&mut x2);
+        }
+        if less(&u, &v) {
+            sub(&mut v, &u);
+            sub_mod_n(&mut x2, &x1);
+        } else {
+            sub(&mut u, &v);
+            sub_mod_n(&mut x1, &x2);
+        }
+    }
+    let x = if u == ONE { x1 } else { x2 };
+    let mut bytes = p256::FieldBytes::default();
+    for (i, limb) in x.iter().enumerate() {
+        let at = 24 - 8 * i;
+        bytes[at..at + 8].copy_from_slice(&limb.to_be_bytes());
+    }
+    Scalar::from_repr(bytes).expect("below n")
+}
+
+/// `a >>= 1`, with `top` shifted in as the new top bit.
+fn shr1(a: &mut [u64; 4], top: bool) {
+    for i in 0..3 {
+        a[i] = a[i] >> 1 | a[i + 1] << 63;
+    }
+    a[3] = a[3] >> 1 | u64::from(top) << 63;
+}
+
+fn less(a: &[u64; 4], b: &[u64; 4]) -> bool {
+    a.iter().rev().cmp(b.iter().rev()).is_lt()
+}
+
+/// `a += b`, returning the carry out.
+fn add(a: &mut [u64; 4], b: &[u64; 4]) -> bool {
+    let mut carry = false;
+    for (x, &y) in a.iter_mut().zip(b) {
+        let (s, c1) = x.overflowing_add(y);
+        let (s, c2) = s.overflowing_add(u64::from(carry));
+        *x = s;
+        carry = c1 || c2;
+    }
+    carry
+}
+
+/// `a −= b`, returning the borrow out.
+fn sub(a: &mut [u64; 4], b: &[u64; 4]) -> bool {
+    let mut borrow = false;
+    for (x, &y) in a.iter_mut().zip(b) {
+        let (d, b1) = x.overflowing_sub(y);
+        let (d, b2) = d.overflowing_sub(u64::from(borrow));
+        *x = d;
+        borrow = b1 || b2;
+    }
+    borrow
+}
+
+/// `x / 2 mod n` for `x < n`: `x + n` is even when `x` is odd.
+fn halve_mod_n(x: &mut [u64; 4]) {
+    let carry = x[0] & 1 == 1 && add(x, &N);
+    shr1(x, carry);
+}
+
+/// `a − b mod n` for `a, b < n`.
+fn sub_mod_n(a: &mut [u64; 4], b: &[u64; 4]) {
+    if sub(a, b) {
+        add(a, &N);
     }
 }
 
@@ -178,6 +276,23 @@ mod tests {
                 .to_affine()
                 .to_encoded_point(false);
             assert_eq!(sum.affine_x(), expected.x().copied(), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn scalar_inversion_agrees_with_p256() {
+        use p256::elliptic_curve::ops::Invert;
+        let mut cases = alloc::vec![Scalar::ONE, Scalar::from(2u64), -Scalar::ONE, -Scalar::from(2u64)];
+        cases.push(Scalar::from(2u64).pow_vartime(&[255]));
+        let mut k = Scalar::from(0x9e37_79b9_u64);
+        for i in 0..200u64 {
+            k = k * k + Scalar::from(i);
+            cases.push(k);
+        }
+        for s in cases {
+            let inverse = invert_mod_n(&s);
+            assert_eq!(inverse, s.invert_vartime().unwrap(), "{s:?}");
+            assert_eq!(inverse * s, Scalar::ONE);
         }
     }
 
