@@ -5,12 +5,12 @@
 //! multiplications: 512 point doublings, 128 additions and thousands of
 //! constant-time table selections. Verification handles only public values, so
 //! once a key has shown it is in use (two checks, [`KeyTable`]) it gets
-//! a fixed-base comb table (`j·32^i·Q` for every 5-bit window `i` and
-//! `j ≤ 16`, for signed digits), the generator has one shared by all keys, and
-//! a check becomes one table lookup and one addition per non-zero digit: about
-//! 100 additions, no doublings. A key used once or twice never pays for its
-//! table (about 830 point additions, 53 KiB), and hosts that check ES256
-//! natively (WebCrypto, `node:crypto`) never build any.
+//! a fixed-base comb table (`j·64^i·Q` for every 6-bit window `i` and
+//! `j ≤ 32`, for signed digits), the generator has one shared by all keys
+//! (7-bit windows), and a check becomes one table lookup and one addition per
+//! non-zero digit: about 80 additions, no doublings. A key used once or twice
+//! never pays for its table (about 1,400 point additions, 88 KiB), and hosts
+//! that check ES256 natively (WebCrypto, `node:crypto`) never build any.
 //!
 //! The tables are built with `p256`'s complete formulas and stored in affine
 //! coordinates; a check adds entries into a running sum (on 32-bit targets
@@ -35,24 +35,26 @@ use sha2::{Digest, Sha256};
 use crate::key_table::KeyTable;
 use crate::p256_group::{Entry, Point, Sum};
 
-/// 5-bit windows covering a 256-bit scalar (260 bits: room for the last carry
-/// of the signed recoding).
-const WINDOWS: usize = 52;
+/// The window width of a key's table: 43 windows of 32 entries (88 KiB),
+/// about 43 additions a check.
+const KEY_WINDOW: usize = 6;
 
-/// Table entries per window: the multiples `1..=16` (signed digits reach ±16).
-const PER_WINDOW: usize = 16;
+/// The window width of the generator's table, which one process builds once
+/// for every key: 37 windows of 64 entries (148 KiB), about 37 additions a
+/// check.
+const GENERATOR_WINDOW: usize = 7;
 
 /// A P-256 public key for ES256.
 #[derive(Clone)]
 pub(crate) struct Es256Key {
     key: VerifyingKey,
     /// The key's comb, built once the key is in use.
-    table: KeyTable<Comb>,
+    table: KeyTable<Comb<KEY_WINDOW>>,
 }
 
 /// The generator's comb, built once per process (with the first key's) and
 /// shared by every key.
-static GENERATOR: OnceBox<Comb> = OnceBox::new();
+static GENERATOR: OnceBox<Comb<GENERATOR_WINDOW>> = OnceBox::new();
 
 impl Es256Key {
     pub(crate) fn new(key: VerifyingKey) -> Es256Key {
@@ -198,26 +200,32 @@ fn sub_mod_n(a: &mut [u64; 4], b: &[u64; 4]) {
     }
 }
 
-/// `j · 32^i · P` for window `i` in `0..52` and `j` in `1..=16`, at
-/// `16·i + j − 1`, in affine coordinates (adding an affine point costs less:
-/// 11 multiplications instead of 14 on 32-bit targets). Scalars are recoded
-/// into signed 5-bit digits in `[−16, 15]`, a negative digit adding the
-/// negated entry: about 50 additions per scalar, against 60 for unsigned
-/// 4-bit windows.
-struct Comb(Vec<Entry>);
+/// `j · 2^(W·i) · P` for every window `i` of `W` bits and `j` in
+/// `1..=2^(W−1)`, at `2^(W−1)·i + j − 1`, in affine coordinates (adding an
+/// affine point costs less: 11 multiplications instead of 14 on 32-bit
+/// targets). Scalars are recoded into signed `W`-bit digits in `[−2^(W−1),
+/// 2^(W−1))`, a negative digit adding the negated entry: one addition per
+/// non-zero digit, and half the entries unsigned digits would need.
+struct Comb<const W: usize>(Vec<Entry>);
 
-impl Comb {
-    fn new(point: Point) -> Comb {
-        let mut points = Vec::with_capacity(WINDOWS * PER_WINDOW);
+impl<const W: usize> Comb<W> {
+    /// Entries per window: the multiples `1..=2^(W−1)`.
+    const PER_WINDOW: usize = 1 << (W - 1);
+    /// Windows covering a 256-bit scalar, with room for the last carry of
+    /// the signed recoding.
+    const WINDOWS: usize = 257usize.div_ceil(W);
+
+    fn new(point: Point) -> Comb<W> {
+        let mut points = Vec::with_capacity(Self::WINDOWS * Self::PER_WINDOW);
         let mut base = point;
-        for _ in 0..WINDOWS {
+        for _ in 0..Self::WINDOWS {
             let mut multiple = base;
             points.push(multiple);
-            for _ in 1..PER_WINDOW {
+            for _ in 1..Self::PER_WINDOW {
                 multiple = multiple.add(&base);
                 points.push(multiple);
             }
-            // 32·base = 16·base + 16·base.
+            // 2^W·base = 2^(W−1)·base + 2^(W−1)·base.
             base = multiple.add(&multiple);
         }
         Comb(Point::entries(&points))
@@ -227,17 +235,18 @@ impl Comb {
     fn add_multiple(&self, k: &Scalar, sum: &mut Sum) {
         let repr = k.to_repr();
         let bit = |i: usize| i < 256 && repr[31 - i / 8] >> (i % 8) & 1 == 1;
+        let half = Self::PER_WINDOW as i32;
         let mut carry = 0i32;
-        for window in 0..WINDOWS {
+        for window in 0..Self::WINDOWS {
             let mut digit = carry;
-            for b in 0..5 {
-                digit += i32::from(bit(5 * window + b)) << b;
+            for b in 0..W {
+                digit += i32::from(bit(W * window + b)) << b;
             }
-            // digit in [0, 32]: map [16, 32] to [−16, 0] and carry one.
-            carry = i32::from(digit >= 16);
-            digit -= carry << 5;
+            // digit in [0, 2^W]: map [2^(W−1), 2^W] to [−2^(W−1), 0] and carry one.
+            carry = i32::from(digit >= half);
+            digit -= carry << W;
             if digit != 0 {
-                let entry = &self.0[PER_WINDOW * window + digit.unsigned_abs() as usize - 1];
+                let entry = &self.0[Self::PER_WINDOW * window + digit.unsigned_abs() as usize - 1];
                 sum.add(entry, digit < 0);
             }
         }
@@ -254,28 +263,35 @@ mod tests {
     fn signed_windows_give_k_times_the_point() {
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         use p256::ProjectivePoint;
-        let comb = Comb::new(Point::from_affine(&AffinePoint::GENERATOR));
-        let mut cases: Vec<Scalar> = [0u64, 1, 15, 16, 17, 31, 32, 33, 0x8421_0842_1084_2108]
+        // Every window edge of the widths in use (2^(W−1) ± 1, 2^W ± 1),
+        // −1, −2^(W−1), 2^255 and pseudo-random scalars.
+        let mut cases: Vec<Scalar> = [0u64, 1, 0x8421_0842_1084_2108]
             .iter()
             .map(|&k| Scalar::from(k))
             .collect();
-        cases.extend([
-            -Scalar::ONE,
-            -Scalar::from(16u64),
-            Scalar::from(2u64).pow_vartime(&[255]),
-        ]);
+        for w in [KEY_WINDOW, GENERATOR_WINDOW] {
+            for edge in [1u64 << (w - 1), 1 << w] {
+                cases.extend([edge - 1, edge, edge + 1].map(Scalar::from));
+            }
+            cases.push(-Scalar::from(1u64 << (w - 1)));
+        }
+        cases.extend([-Scalar::ONE, Scalar::from(2u64).pow_vartime(&[255])]);
         let mut k = Scalar::from(0x9e37_79b9_u64);
         for i in 0..50u64 {
             k = k * k + Scalar::from(i);
             cases.push(k);
         }
+        let g = Point::from_affine(&AffinePoint::GENERATOR);
+        let (key, generator) = (Comb::<KEY_WINDOW>::new(g), Comb::<GENERATOR_WINDOW>::new(g));
         for k in cases {
-            let mut sum = Sum::IDENTITY;
-            comb.add_multiple(&k, &mut sum);
             let expected = (ProjectivePoint::GENERATOR * k)
                 .to_affine()
                 .to_encoded_point(false);
-            assert_eq!(sum.affine_x(), expected.x().copied(), "{k:?}");
+            let (mut by_key, mut by_generator) = (Sum::IDENTITY, Sum::IDENTITY);
+            key.add_multiple(&k, &mut by_key);
+            generator.add_multiple(&k, &mut by_generator);
+            assert_eq!(by_key.affine_x(), expected.x().copied(), "{k:?}");
+            assert_eq!(by_generator.affine_x(), expected.x().copied(), "{k:?}");
         }
     }
 
