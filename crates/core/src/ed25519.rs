@@ -71,10 +71,10 @@ impl Ed25519Key {
         let s = s_bytes.try_into().map_err(|_| String::from(MISMATCH))?;
         let s =
             Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).ok_or_else(|| String::from(MISMATCH))?;
-        match r.decompress() {
-            Some(point) if !point.is_small_order() => {}
+        let point = match r.decompress() {
+            Some(point) if canonical_y(r_bytes) && !point.is_small_order() => point,
             _ => return Err(String::from(MISMATCH)),
-        }
+        };
         let mut hash = Sha512::new();
         hash.update(r_bytes);
         hash.update(self.key.as_bytes());
@@ -82,13 +82,24 @@ impl Ed25519Key {
         let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
         let basepoint =
             BASEPOINT.get_or_init(|| Box::new(EdwardsBasepointTable::create(&ED25519_BASEPOINT_POINT)));
-        let expected = basepoint * &s + table * &k;
-        if expected.compress() == r {
+        // Compared as points (projectively: no inversion, which compressing
+        // `expected` would need). `R` is canonical and not of small order (so
+        // its x is not zero and its sign bit means what it says): equal
+        // points are exactly `expected.compress() == R`.
+        if basepoint * &s + table * &k == point {
             Ok(())
         } else {
             Err(String::from(MISMATCH))
         }
     }
+}
+
+/// Whether `R`'s bytes encode its y canonically: the low 255 bits (the top
+/// bit is the sign of x) below p = 2^255 − 19. curve25519-dalek decodes
+/// `y + p` as `y` (RFC 8032 §5.1.7 refuses it; `verify_strict` does by
+/// comparing re-encoded bytes).
+fn canonical_y(bytes: &[u8]) -> bool {
+    !(bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed)
 }
 
 #[cfg(test)]
@@ -128,6 +139,23 @@ mod tests {
             }
             assert!(key.table.built().is_some(), "the table was built");
         }
+    }
+
+    #[test]
+    fn y_encodings_below_p_are_canonical() {
+        let with = |low: u8, middle: u8, top: u8| {
+            let mut bytes = [middle; 32];
+            bytes[0] = low;
+            bytes[31] = top;
+            bytes
+        };
+        assert!(canonical_y(&[0; 32]));
+        assert!(canonical_y(&with(0xec, 0xff, 0x7f))); // p − 1
+        assert!(canonical_y(&with(0xec, 0xff, 0xff))); // p − 1, x negative
+        assert!(canonical_y(&with(0xff, 0xfe, 0x7f)));
+        assert!(!canonical_y(&with(0xed, 0xff, 0x7f))); // p, which is 0
+        assert!(!canonical_y(&with(0xee, 0xff, 0xff))); // p + 1, x negative
+        assert!(!canonical_y(&with(0xff, 0xff, 0x7f))); // 2^255 − 1
     }
 
     /// `s + ℓ` verifies the same equation but is not canonical; a small-order
