@@ -49,12 +49,12 @@ const GENERATOR_WINDOW: usize = 7;
 pub(crate) struct Es256Key {
     key: VerifyingKey,
     /// The key's comb, built once the key is in use.
-    table: KeyTable<Comb<KEY_WINDOW>>,
+    table: KeyTable<Comb>,
 }
 
 /// The generator's comb, built once per process (with the first key's) and
 /// shared by every key.
-static GENERATOR: OnceBox<Comb<GENERATOR_WINDOW>> = OnceBox::new();
+static GENERATOR: OnceBox<Comb> = OnceBox::new();
 
 impl Es256Key {
     pub(crate) fn new(key: VerifyingKey) -> Es256Key {
@@ -77,15 +77,19 @@ impl Es256Key {
         })?;
         let Some(table) = self
             .table
-            .get_or_build(|| Comb::new(Point::from_affine(self.key.as_affine())))
+            .get_or_build(|| Comb::new(Point::from_affine(self.key.as_affine()), KEY_WINDOW))
         else {
             return self
                 .key
                 .verify(message, &sig)
                 .map_err(|_| String::from(crate::key::MISMATCH));
         };
-        let generator =
-            GENERATOR.get_or_init(|| Box::new(Comb::new(Point::from_affine(&AffinePoint::GENERATOR))));
+        let generator = GENERATOR.get_or_init(|| {
+            Box::new(Comb::new(
+                Point::from_affine(&AffinePoint::GENERATOR),
+                GENERATOR_WINDOW,
+            ))
+        });
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
         let s_inv = invert_mod_n(&s);
@@ -200,53 +204,61 @@ fn sub_mod_n(a: &mut [u64; 4], b: &[u64; 4]) {
     }
 }
 
-/// `j · 2^(W·i) · P` for every window `i` of `W` bits and `j` in
-/// `1..=2^(W−1)`, at `2^(W−1)·i + j − 1`, in affine coordinates (adding an
+/// `j · 2^(w·i) · P` for every window `i` of `w` bits and `j` in
+/// `1..=2^(w−1)`, at `2^(w−1)·i + j − 1`, in affine coordinates (adding an
 /// affine point costs less: 11 multiplications instead of 14 on 32-bit
-/// targets). Scalars are recoded into signed `W`-bit digits in `[−2^(W−1),
-/// 2^(W−1))`, a negative digit adding the negated entry: one addition per
+/// targets). Scalars are recoded into signed `w`-bit digits in `[−2^(w−1),
+/// 2^(w−1))`, a negative digit adding the negated entry: one addition per
 /// non-zero digit, and half the entries unsigned digits would need.
-struct Comb<const W: usize>(Vec<Entry>);
+struct Comb {
+    /// The window width `w`.
+    width: usize,
+    entries: Vec<Entry>,
+}
 
-impl<const W: usize> Comb<W> {
-    /// Entries per window: the multiples `1..=2^(W−1)`.
-    const PER_WINDOW: usize = 1 << (W - 1);
-    /// Windows covering a 256-bit scalar, with room for the last carry of
-    /// the signed recoding.
-    const WINDOWS: usize = 257usize.div_ceil(W);
-
-    fn new(point: Point) -> Comb<W> {
-        let mut points = Vec::with_capacity(Self::WINDOWS * Self::PER_WINDOW);
+impl Comb {
+    fn new(point: Point, width: usize) -> Comb {
+        let (windows, per_window) = Comb::shape(width);
+        let mut points = Vec::with_capacity(windows * per_window);
         let mut base = point;
-        for _ in 0..Self::WINDOWS {
+        for _ in 0..windows {
             let mut multiple = base;
             points.push(multiple);
-            for _ in 1..Self::PER_WINDOW {
+            for _ in 1..per_window {
                 multiple = multiple.add(&base);
                 points.push(multiple);
             }
-            // 2^W·base = 2^(W−1)·base + 2^(W−1)·base.
+            // 2^w·base = 2^(w−1)·base + 2^(w−1)·base.
             base = multiple.add(&multiple);
         }
-        Comb(Point::entries(&points))
+        Comb {
+            width,
+            entries: Point::entries(&points),
+        }
+    }
+
+    /// The windows covering a 256-bit scalar (with room for the last carry of
+    /// the signed recoding) and the entries per window (`2^(w−1)`).
+    fn shape(width: usize) -> (usize, usize) {
+        (257usize.div_ceil(width), 1 << (width - 1))
     }
 
     /// `sum += k · P`, in variable time.
     fn add_multiple(&self, k: &Scalar, sum: &mut Sum) {
         let repr = k.to_repr();
         let bit = |i: usize| i < 256 && repr[31 - i / 8] >> (i % 8) & 1 == 1;
-        let half = Self::PER_WINDOW as i32;
+        let (windows, per_window) = Comb::shape(self.width);
         let mut carry = 0i32;
-        for window in 0..Self::WINDOWS {
+        for window in 0..windows {
             let mut digit = carry;
-            for b in 0..W {
-                digit += i32::from(bit(W * window + b)) << b;
+            for b in 0..self.width {
+                digit += i32::from(bit(self.width * window + b)) << b;
             }
-            // digit in [0, 2^W]: map [2^(W−1), 2^W] to [−2^(W−1), 0] and carry one.
-            carry = i32::from(digit >= half);
-            digit -= carry << W;
+            // digit in [0, 2^w]: map [2^(w−1), 2^w] to [−2^(w−1), 0] and carry one.
+            carry = i32::from(digit >= per_window as i32);
+            digit -= carry << self.width;
             if digit != 0 {
-                let entry = &self.0[Self::PER_WINDOW * window + digit.unsigned_abs() as usize - 1];
+                let entry = &self.entries[per_window * window + digit.unsigned_abs() as usize - 1];
                 sum.add(entry, digit < 0);
             }
         }
@@ -282,7 +294,7 @@ mod tests {
             cases.push(k);
         }
         let g = Point::from_affine(&AffinePoint::GENERATOR);
-        let (key, generator) = (Comb::<KEY_WINDOW>::new(g), Comb::<GENERATOR_WINDOW>::new(g));
+        let (key, generator) = (Comb::new(g, KEY_WINDOW), Comb::new(g, GENERATOR_WINDOW));
         for k in cases {
             let expected = (ProjectivePoint::GENERATOR * k)
                 .to_affine()
