@@ -106,7 +106,7 @@ impl Es256Key {
 }
 
 /// n, the group order, in little-endian 64-bit limbs.
-const N: [u64; 4] = [
+pub(crate) const N: [u64; 4] = [
     0xf3b9_cac2_fc63_2551,
     0xbce6_faad_a717_9e84,
     0xffff_ffff_ffff_ffff,

@@ -123,11 +123,17 @@ pub(crate) type Fe = [u32; 8];
 /// p = 2^256 − 2^224 + 2^192 + 2^96 − 1.
 const P: Fe = [0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0, 0, 0, 1, 0xffff_ffff];
 
-/// n, the group order (not a field element: ECDSA's `r + n` candidate).
-const N: Fe = from_be(&[
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
-    0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
-]);
+/// n, the group order, as eight 32-bit limbs (not a field element: ECDSA's
+/// `r + n` candidate).
+const N: Fe = {
+    let mut out = [0u32; 8];
+    let mut i = 0;
+    while i < 8 {
+        out[i] = (crate::es256::N[i / 2] >> (32 * (i % 2))) as u32;
+        i += 1;
+    }
+    out
+};
 
 /// `2^256 mod p`: one, in Montgomery form.
 const ONE: Fe = sub_p(&[0; 8]);
