@@ -4,7 +4,9 @@
 //! modules and compares their medians.
 //!
 //! `cargo run --release -p tessera-benches --example guest_ab -- A.wasm B.wasm [ALG…]`
-//! (default ES256 EdDSA RS256 PS256; memo off, keys on their tables).
+//! (default ES256 EdDSA RS256 PS256; memo off, keys on their tables). It also
+//! prints the first four checks of each module's fresh verifier: a key's
+//! first checks go without its precomputed table, and the third builds it.
 
 use serde_json::json;
 use std::path::Path;
@@ -34,12 +36,20 @@ fn main() {
             &json!({ "alg": alg, "kid": kid_for(alg) }),
             &claims(json!({})),
         );
+        // A fresh verifier's first checks (a key's first ones go without its
+        // precomputed table; the third builds it), then the steady state.
+        let mut first = [Vec::new(), Vec::new()];
         let tokens: Vec<(u32, u32)> = modules
             .iter_mut()
-            .map(|m| {
+            .zip(&mut first)
+            .map(|(m, first)| {
                 let t = m.put(token.as_bytes());
                 m.install(&jwks, NO_MEMO);
-                assert_eq!(m.verify(t), 0, "{alg} must verify");
+                for _ in 0..4 {
+                    let started = Instant::now();
+                    assert_eq!(m.verify(t), 0, "{alg} must verify");
+                    first.push(format!("{:.0}", started.elapsed().as_secs_f64() * 1e6));
+                }
                 t
             })
             .collect();
@@ -64,6 +74,11 @@ fn main() {
             v[v.len() / 2]
         };
         let (ma, mb) = (median(&mut us[0]), median(&mut us[1]));
-        println!("{alg:<6} A {ma:>8.1} µs  B {mb:>8.1} µs  B/A {:.3}", mb / ma);
+        println!(
+            "{alg:<6} A {ma:>8.1} µs  B {mb:>8.1} µs  B/A {:.3}   first checks (µs): A {}, B {}",
+            mb / ma,
+            first[0].join(" "),
+            first[1].join(" ")
+        );
     }
 }

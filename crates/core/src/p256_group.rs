@@ -102,6 +102,12 @@ impl Sum64 {
         self.0 += if negative { -*entry } else { *entry };
     }
 
+    /// `self = 2·self`.
+    pub(crate) fn double(&mut self) {
+        use p256::elliptic_curve::group::Group;
+        self.0 = self.0.double();
+    }
+
     /// Whether the sum is not the identity and `x mod n = r` (ECDSA's final
     /// check; `r < n`).
     pub(crate) fn x_mod_n_is(&self, r: &Scalar) -> bool {
@@ -446,7 +452,7 @@ impl Jacobian32 {
         if is_zero(&h) {
             // Same x: the same point (double it) or its opposite (the identity).
             *self = if is_zero(&s) {
-                Jacobian32::double(&x2, &y2)
+                Jacobian32::double_affine(&x2, &y2)
             } else {
                 Jacobian32::IDENTITY
             };
@@ -466,27 +472,34 @@ impl Jacobian32 {
         *self = Jacobian32 { x: x3, y: y3, z: z3 };
     }
 
-    /// `2·(x, y)` for an affine point (`dbl-2001-b` with `Z = 1`, `a = −3`):
-    /// only reached when a sum meets the entry it adds.
-    fn double(x: &Fe, y: &Fe) -> Jacobian32 {
-        let gamma = mul(y, y);
-        let beta = mul(x, &gamma);
+    /// `2·(x, y)` for an affine point: only reached when a sum meets the
+    /// entry it adds.
+    fn double_affine(x: &Fe, y: &Fe) -> Jacobian32 {
+        let mut point = Jacobian32 { x: *x, y: *y, z: ONE };
+        point.double();
+        point
+    }
+
+    /// `self = 2·self` (`dbl-2001-b`, `a = −3`: 3 multiplications, 5
+    /// squarings); the identity stays the identity (`Z` stays zero).
+    pub(crate) fn double(&mut self) {
+        let delta = mul(&self.z, &self.z);
+        let gamma = mul(&self.y, &self.y);
+        let beta = mul(&self.x, &gamma);
         let alpha = {
-            let t = mul(&sub(x, &ONE), &add(x, &ONE));
+            let t = mul(&sub(&self.x, &delta), &add(&self.x, &delta));
             add(&add(&t, &t), &t)
         };
         let beta2 = add(&beta, &beta);
         let beta4 = add(&beta2, &beta2);
         let x3 = sub(&mul(&alpha, &alpha), &add(&beta4, &beta4));
+        let yz = add(&self.y, &self.z);
+        let z3 = sub(&sub(&mul(&yz, &yz), &gamma), &delta);
         let gamma2 = mul(&gamma, &gamma);
         let gamma2_2 = add(&gamma2, &gamma2);
         let gamma2_4 = add(&gamma2_2, &gamma2_2);
         let y3 = sub(&mul(&alpha, &sub(&beta4, &x3)), &add(&gamma2_4, &gamma2_4));
-        Jacobian32 {
-            x: x3,
-            y: y3,
-            z: add(y, y),
-        }
+        *self = Jacobian32 { x: x3, y: y3, z: z3 };
     }
 
     /// Whether the sum is not the identity and `x mod n = r` (ECDSA's final
@@ -560,6 +573,7 @@ mod tests {
 
     #[test]
     fn jacobian_sums_match_p256() {
+        use p256::elliptic_curve::group::Group;
         let g = ProjectivePoint::GENERATOR;
         let q = g * Scalar::from(0x1234_5678_9abc_u64);
         let points = [g, q, g + g + g, q + g, q + q];
@@ -575,12 +589,17 @@ mod tests {
             let (i, negative) = (seed as usize % points.len(), seed & 0x100 != 0);
             theirs += if negative { -points[i] } else { points[i] };
             ours.add(&entries[i], negative);
+            if step % 5 == 0 {
+                theirs = theirs.double();
+                ours.double();
+            }
             assert_eq!(ours.affine_x(), x_of(theirs), "step {step}");
         }
         // The exceptional cases: the identity plus an entry; a sum equal to
         // the entry it adds, from Z = 1 (q + q) and from Z ≠ 1 (2q + 2q); a
         // sum opposite to it (2q − 2q), and going on from the identity.
         let mut sum = Jacobian32::IDENTITY;
+        sum.double();
         assert_eq!(sum.affine_x(), None);
         sum.add(&entries[1], false);
         assert_eq!(sum.affine_x(), x_of(q));
