@@ -242,13 +242,19 @@ const SMALL_WINDOW: usize = 5;
 /// `1..=16 · P` in affine coordinates: the table of [`double_scalar`].
 fn multiples(point: Point) -> Vec<Entry> {
     let mut points = Vec::with_capacity(1 << (SMALL_WINDOW - 1));
-    let mut multiple = point;
+    push_multiples(&mut points, point, 1 << (SMALL_WINDOW - 1));
+    Point::entries(&points)
+}
+
+/// Pushes `1..=count` times `base`; returns the last.
+fn push_multiples(points: &mut Vec<Point>, base: Point, count: usize) -> Point {
+    let mut multiple = base;
     points.push(multiple);
-    for _ in 1..1 << (SMALL_WINDOW - 1) {
-        multiple = multiple.add(&point);
+    for _ in 1..count {
+        multiple = multiple.add(&base);
         points.push(multiple);
     }
-    Point::entries(&points)
+    multiple
 }
 
 /// `u1·G + u2·Q` for a key without its comb: both scalars in signed 5-bit
@@ -292,14 +298,9 @@ impl Comb {
         let mut points = Vec::with_capacity(windows * per_window);
         let mut base = point;
         for _ in 0..windows {
-            let mut multiple = base;
-            points.push(multiple);
-            for _ in 1..per_window {
-                multiple = multiple.add(&base);
-                points.push(multiple);
-            }
+            let last = push_multiples(&mut points, base, per_window);
             // 2^w·base = 2^(w−1)·base + 2^(w−1)·base.
-            base = multiple.add(&multiple);
+            base = last.add(&last);
         }
         Comb {
             width,
