@@ -217,23 +217,23 @@ fn sub_mod_n(a: &mut [u64; 4], b: &[u64; 4]) {
 
 /// Signed windows of width `w`, least significant first, digits in
 /// `[−2^(w−1), 2^(w−1))` with `k = Σ digit_i · 2^(w·i)`, over enough windows
-/// for a 256-bit scalar and the last carry.
-fn signed_digits(k: &Scalar, width: usize) -> Vec<i32> {
+/// for a 256-bit scalar and the last carry; as they come, so a check adds
+/// them without a vector.
+fn signed_digits(k: &Scalar, width: usize) -> impl Iterator<Item = i32> {
     let repr = k.to_repr();
-    let bit = |i: usize| i < 256 && repr[31 - i / 8] >> (i % 8) & 1 == 1;
     let half = 1i32 << (width - 1);
     let mut carry = 0i32;
-    (0..257usize.div_ceil(width))
-        .map(|window| {
-            let mut digit = carry;
-            for b in 0..width {
-                digit += i32::from(bit(width * window + b)) << b;
-            }
-            // digit in [0, 2^w]: map [2^(w−1), 2^w] to [−2^(w−1), 0] and carry one.
-            carry = i32::from(digit >= half);
-            digit - (carry << width)
-        })
-        .collect()
+    (0..257usize.div_ceil(width)).map(move |window| {
+        let mut digit = carry;
+        for b in 0..width {
+            let i = width * window + b;
+            let bit = i < 256 && repr[31 - i / 8] >> (i % 8) & 1 == 1;
+            digit += i32::from(bit) << b;
+        }
+        // digit in [0, 2^w]: map [2^(w−1), 2^w] to [−2^(w−1), 0] and carry one.
+        carry = i32::from(digit >= half);
+        digit - (carry << width)
+    })
 }
 
 /// The window width of [`double_scalar`].
@@ -265,7 +265,9 @@ fn push_multiples(points: &mut Vec<Point>, base: Point, count: usize) -> Point {
 /// `p256`'s constant-time verification, which keys used once or twice paid
 /// before.
 fn double_scalar(generator: &[Entry], key: &[Entry], u1: &Scalar, u2: &Scalar) -> Sum {
-    let (d1, d2) = (signed_digits(u1, SMALL_WINDOW), signed_digits(u2, SMALL_WINDOW));
+    // From the top: the digits come least significant first.
+    let d1: Vec<i32> = signed_digits(u1, SMALL_WINDOW).collect();
+    let d2: Vec<i32> = signed_digits(u2, SMALL_WINDOW).collect();
     let mut sum = Sum::IDENTITY;
     for (&a, &b) in d1.iter().zip(&d2).rev() {
         for _ in 0..SMALL_WINDOW {
@@ -317,7 +319,7 @@ impl Comb {
     /// `sum += k · P`, in variable time.
     fn add_multiple(&self, k: &Scalar, sum: &mut Sum) {
         let (_, per_window) = Comb::shape(self.width);
-        for (window, digit) in signed_digits(k, self.width).into_iter().enumerate() {
+        for (window, digit) in signed_digits(k, self.width).enumerate() {
             if digit != 0 {
                 let entry = &self.entries[per_window * window + digit.unsigned_abs() as usize - 1];
                 sum.add(entry, digit < 0);
