@@ -48,7 +48,8 @@ type SyncCheck = (alg: Algorithm, keyId: string, spki: Uint8Array<ArrayBuffer>, 
 /** The generated wasm-bindgen class (crates/node-binding), as this host uses it. */
 export interface WasmCore {
   handle(method: string, url: string, headers: string[], now: number, random: Uint8Array): Step;
-  verifyToken(token: string, now: number): Step;
+  /** `token` undefined: the token of the last `verifyRemembered` that returned undefined. */
+  verifyToken(token: string | undefined, now: number): Step;
   verifyRemembered(token: string, now: number): Identity | undefined;
   resumeResponse(id: number, status: number, cacheControl: string | undefined, body: Uint8Array, now: number, random: Uint8Array): Step;
   resumeFailed(id: number, why: string, now: number, random: Uint8Array): Step;
@@ -208,9 +209,10 @@ export class Tessera {
     }
     // A repeat token: one memo lookup in the engine, which hands back the
     // identity object it built for this token before (no decision, no copy).
+    // A new one: the engine kept the token, `verifyToken` verifies it.
     const remembered = this.#core.verifyRemembered(token, this.#seconds());
     if (remembered !== undefined) return verified(remembered);
-    const verdict = await this.#drive(this.#core.verifyToken(token, this.#seconds()));
+    const verdict = await this.#drive(this.#core.verifyToken(undefined, this.#seconds()));
     if (verdict.kind !== 'verdict') throw new Error('tessera: verifyToken ended without a verdict');
     if (verdict.identity) return verified(verdict.identity);
     return {

@@ -69,6 +69,18 @@ pub struct Core {
     verdicts: BTreeSet<u32>,
     /// Size at which `identities` drops what the memo has let go of.
     prune_at: usize,
+    /// The token of the last `verifyRemembered` that found nothing, for
+    /// `verifyToken` to verify without a second copy.
+    missed: String,
+    /// Property names read and set on every new token's step, as JavaScript
+    /// strings made once (each `&str` crossing is a `TextDecoder` call).
+    names: Names,
+}
+
+struct Names {
+    bytes: JsValue,
+    decision: JsValue,
+    identity: JsValue,
 }
 
 /// The smallest `prune_at`: below it, pruning is not worth a scan.
@@ -121,6 +133,12 @@ impl Core {
             identities: BTreeMap::new(),
             verdicts: BTreeSet::new(),
             prune_at: PRUNE_MIN,
+            missed: String::new(),
+            names: Names {
+                bytes: "bytes".into(),
+                decision: "decision".into(),
+                identity: "identity".into(),
+            },
         })
     }
 
@@ -147,10 +165,14 @@ impl Core {
     }
 
     /// Verifies a bearer token on its own ([`Engine::verify_token`]); ends in
-    /// a `verdict` step.
+    /// a `verdict` step. `token` undefined: the token of the last
+    /// `verifyRemembered` that found nothing, so a new token crosses into
+    /// WebAssembly once, not twice (each crossing copies it character by
+    /// character).
     #[wasm_bindgen(js_name = verifyToken)]
-    pub fn verify_token(&mut self, token: &str, now: f64) -> Result<JsValue, JsValue> {
-        let step = self.engine.verify_token(token, secs(now));
+    pub fn verify_token(&mut self, token: Option<String>, now: f64) -> Result<JsValue, JsValue> {
+        let token = token.unwrap_or_else(|| core::mem::take(&mut self.missed));
+        let step = self.engine.verify_token(&token, secs(now));
         Ok(self.step(step, true))
     }
 
@@ -162,10 +184,15 @@ impl Core {
     /// as a `Result` (see the module docs), which it may because it never
     /// calls into JavaScript (an identity not built yet is `undefined`).
     #[wasm_bindgen(js_name = verifyRemembered)]
-    pub fn verify_remembered(&mut self, token: &str, now: f64) -> JsValue {
-        let identity = self.engine.remembered(token, secs(now));
-        self.cached_identity(identity.as_ref())
-            .unwrap_or(JsValue::UNDEFINED)
+    pub fn verify_remembered(&mut self, token: String, now: f64) -> JsValue {
+        let identity = self.engine.remembered(&token, secs(now));
+        match self.cached_identity(identity.as_ref()) {
+            Some(identity) => identity,
+            None => {
+                self.missed = token;
+                JsValue::UNDEFINED
+            }
+        }
     }
 
     /// Continues `id` with an HTTP response (`body` as read, at most
@@ -401,7 +428,7 @@ impl Core {
                     });
                     // Setting a property of the object `JSON.parse` built does not fail.
                     let _ =
-                        js_sys::Reflect::set(&step, &"bytes".into(), &js_sys::Uint8Array::from(&bytes[..]));
+                        js_sys::Reflect::set(&step, &self.names.bytes, &js_sys::Uint8Array::from(&bytes[..]));
                     return step;
                 }
                 // A Verify step always carries its check; should one not, the
@@ -429,7 +456,7 @@ impl Core {
             decision: &decision,
         });
         // Getting a property of the object `JSON.parse` just built does not fail.
-        let decision = js_sys::Reflect::get(&done, &"decision".into()).unwrap_or(JsValue::NULL);
+        let decision = js_sys::Reflect::get(&done, &self.names.decision).unwrap_or(JsValue::NULL);
         self.attach_identity(&decision, identity, cached);
         done
     }
@@ -476,10 +503,10 @@ impl Core {
         // Getting and setting properties of plain objects does not fail.
         match cached {
             Some(js) => {
-                let _ = js_sys::Reflect::set(target, &"identity".into(), &js);
+                let _ = js_sys::Reflect::set(target, &self.names.identity, &js);
             }
             None => {
-                let js = js_sys::Reflect::get(target, &"identity".into()).unwrap_or(JsValue::NULL);
+                let js = js_sys::Reflect::get(target, &self.names.identity).unwrap_or(JsValue::NULL);
                 self.remember(identity, js);
             }
         }
