@@ -1782,6 +1782,109 @@ fn host_signature_checks_are_asked_once_per_token_and_trusted_only_for_their_alg
     );
 }
 
+/// A lenient native Ed25519 check: RFC 8032's cofactorless equation with `R`
+/// compared as bytes (BoringSSL's, as in workerd's WebCrypto), no strict rules
+/// (any `s` taken mod ℓ, small-order `R` allowed).
+fn lenient_ed25519(check: &tessera_core::engine::SignatureCheck) -> bool {
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::Scalar;
+    use sha2::Digest;
+    assert_eq!(check.alg, tessera_core::Alg::EdDsa);
+    let a_bytes = &check.spki_der[check.spki_der.len() - 32..];
+    let a = CompressedEdwardsY::from_slice(a_bytes)
+        .unwrap()
+        .decompress()
+        .unwrap();
+    let (r, s) = check.signature.split_at(32);
+    let s = Scalar::from_bytes_mod_order(s.try_into().unwrap());
+    let k = Scalar::from_bytes_mod_order_wide(
+        &sha2::Sha512::new()
+            .chain_update(r)
+            .chain_update(a_bytes)
+            .chain_update(&check.signing_input)
+            .finalize()
+            .into(),
+    );
+    EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s)
+        .compress()
+        .as_bytes()
+        == r
+}
+
+#[test]
+fn host_eddsa_checks_get_the_strict_rules_first() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({})).with_host_signatures(&[tessera_core::Alg::EdDsa]);
+    let header = json!({"alg":"EdDSA","kid":"ed"});
+    let token = keys.token("EdDSA", &header, &claims(json!({ "sid": "s" })));
+    let input = &token[..token.rfind('.').unwrap()];
+    // (the signature, what the decision must be, whether the host is asked)
+    let mut malleated = keys.sign("EdDSA", input.as_bytes());
+    // s + ℓ: the same scalar mod ℓ, not canonical.
+    tessera_tests::add_l(&mut malleated[32..]);
+    let small_order = keys.small_order_r_signature(input.as_bytes());
+    let cases: [(&[u8], Option<&str>, usize); 3] = [
+        (&keys.sign("EdDSA", input.as_bytes()), None, 1),
+        (&malleated, Some("not below the group order"), 0),
+        (&small_order, Some("small order"), 0),
+    ];
+    for (sig, refused, asked_expected) in cases {
+        // The lenient check accepts all three: only the engine's rules differ.
+        let check = tessera_core::engine::SignatureCheck {
+            alg: tessera_core::Alg::EdDsa,
+            spki_der: tessera_core::KeySet::from_jwks(keys.jwks().as_bytes())
+                .unwrap()
+                .select(Some("ed"), tessera_core::Alg::EdDsa)
+                .unwrap()
+                .spki_der()
+                .to_vec(),
+            key_id: String::new(),
+            signing_input: input.as_bytes().to_vec(),
+            signature: sig.to_vec(),
+        };
+        assert!(lenient_ed25519(&check));
+        let auth = format!("Bearer {input}.{}", tessera_tests::b64(sig));
+        let headers = [("authorization", auth.as_str())];
+        let req = Request {
+            method: "GET",
+            url: "/api/x",
+            headers: &headers,
+        };
+        let mut step = e.handle(&req, NOW, seed(NOW, 0));
+        let mut asked = 0;
+        let d = loop {
+            step = match step {
+                Step::Done(d) => break d,
+                Step::Fetch(p) => {
+                    let (status, cc, body) = idp.answer(p.request()).unwrap();
+                    let reply = Reply::Response {
+                        status,
+                        cache_control: cc,
+                        body: &body,
+                    };
+                    e.resume(p, reply, NOW, seed(NOW, 1))
+                }
+                Step::Verify(p) => {
+                    asked += 1;
+                    let check = p.signature_check().unwrap().clone();
+                    e.resume(p, Reply::Signature(lenient_ed25519(&check)), NOW, seed(NOW, 2))
+                }
+                other => panic!("{other:?}"),
+            };
+        };
+        assert_eq!(asked, asked_expected, "{refused:?}");
+        match refused {
+            None => assert_eq!(d.status, Status::SignedIn),
+            Some(why) => {
+                assert_eq!(d.reason.map(|r| r.code()), Some("signature-invalid"));
+                let message = d.message.unwrap_or_default();
+                assert!(message.contains(why), "{message}");
+            }
+        }
+    }
+}
+
 #[test]
 fn static_keys_verify_without_any_fetch() {
     let keys = Keys::load();

@@ -1,11 +1,15 @@
 // Signature checks through WebCrypto (`crypto.subtle`): native and direct in
-// workerd and browsers. EdDSA stays in WebAssembly: the core checks Ed25519
-// strictly (`verify_strict`: no small-order keys, canonical S), which
-// WebCrypto implementations do not all promise.
+// workerd and browsers. EdDSA only where the runtime's Ed25519 is known
+// (`ed25519: true`, the workerd entry): the core refuses what the strict rules
+// refuse before any check (`s` not canonical, `R` of small order or not
+// canonical; keys of small order when loaded), and what is left must pass RFC
+// 8032's cofactorless equation, which is what workerd's BoringSSL checks. A
+// browser's Ed25519 may be cofactored, so there EdDSA stays in WebAssembly.
 import type { Algorithm } from './types.js';
 import type { SignatureBackend, SignatureCheck } from './core.js';
 
-type Params = { importParams: RsaHashedImportParams | EcKeyImportParams; verifyParams: AlgorithmIdentifier | RsaPssParams | EcdsaParams };
+type Params = { importParams: RsaHashedImportParams | EcKeyImportParams | Algorithm25519; verifyParams: AlgorithmIdentifier | RsaPssParams | EcdsaParams };
+type Algorithm25519 = { name: 'Ed25519' };
 
 const rsa = (hash: string): Params => ({ importParams: { name: 'RSASSA-PKCS1-v1_5', hash }, verifyParams: 'RSASSA-PKCS1-v1_5' });
 const pss = (hash: string, saltLength: number): Params => ({ importParams: { name: 'RSA-PSS', hash }, verifyParams: { name: 'RSA-PSS', saltLength } });
@@ -23,15 +27,28 @@ const PARAMS: Partial<Record<Algorithm, Params>> = {
 /** Imported keys kept (a provider publishes a handful). */
 const KEY_CACHE = 64;
 
+const ED25519: Params = { importParams: { name: 'Ed25519' }, verifyParams: { name: 'Ed25519' } };
+
+/** Which algorithms go to WebCrypto beyond ECDSA and RSA. */
+export interface WebCryptoOptions {
+  /**
+   * EdDSA through the runtime's Ed25519. Default `false`: only where that
+   * check is known to be RFC 8032's cofactorless one (workerd), so that with
+   * the core's strict rules it decides exactly as the WebAssembly check does.
+   */
+  ed25519?: boolean;
+}
+
 /** A WebCrypto backend over `subtle` (default: `globalThis.crypto.subtle`). */
-export function webCrypto(subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle): SignatureBackend | null {
+export function webCrypto(subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle, options: WebCryptoOptions = {}): SignatureBackend | null {
   if (!subtle) return null;
   const keys = new Map<string, Promise<CryptoKey>>();
+  const table: Partial<Record<Algorithm, Params>> = options.ed25519 ? { ...PARAMS, EdDSA: ED25519 } : PARAMS;
   return {
-    algorithms: Object.keys(PARAMS) as Algorithm[],
+    algorithms: Object.keys(table) as Algorithm[],
     sync: false,
     async verify(check: SignatureCheck): Promise<boolean> {
-      const params = PARAMS[check.alg];
+      const params = table[check.alg];
       if (!params) return false;
       const id = `${check.alg}:${check.keyId}`;
       let key = keys.get(id);

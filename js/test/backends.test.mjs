@@ -11,13 +11,14 @@ import { Core, initSync } from '../dist/wasm/tessera.js';
 import { create } from '../dist/core.js';
 import { nodeCrypto } from '../dist/node-crypto.js';
 import { webCrypto } from '../dist/webcrypto.js';
+import { lenientOnly, lenientOnlyTokens } from '../../tests/e2e/ed25519.mjs';
 
 const ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'];
 const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
 const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
 
 /** A valid token and mutations of it: each is a case every backend must decide alike. */
-function cases(alg, token) {
+function cases(alg, token, jwk) {
   const [h, p, s] = token.split('.');
   const sig = Buffer.from(s, 'base64url');
   const flip = (i) => { const x = Buffer.from(sig); x[i] ^= 1; return `${h}.${p}.${b64(x)}`; };
@@ -39,6 +40,7 @@ function cases(alg, token) {
     out['s replaced by n - s'] = `${h}.${p}.${b64(Buffer.concat([r, Buffer.from(high, 'hex')]))}`;
     out['r = n'] = `${h}.${p}.${b64(Buffer.concat([P256_N, sig.subarray(32)]))}`;
   }
+  if (alg === 'EdDSA') Object.assign(out, lenientOnlyTokens(jwk, token));
   return out;
 }
 
@@ -46,6 +48,7 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
   let server;
   let issuer;
   const tokens = {};
+  const privateJwks = {};
   const jwks = { keys: [] };
 
   before(async () => {
@@ -59,6 +62,7 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
     for (const alg of ALGS) {
       const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
       jwks.keys.push({ ...(await exportJWK(publicKey)), kid: alg, alg });
+      privateJwks[alg] = await exportJWK(privateKey);
       tokens[alg] = await new SignJWT({ scope: 'read' }).setProtectedHeader({ alg, kid: alg })
         .setIssuer(issuer).setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(privateKey);
     }
@@ -67,16 +71,31 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
 
   test('node:crypto, WebCrypto and WebAssembly give the same verdict on every case', async () => {
     const config = { issuer, verification: { algorithms: ALGS } };
-    const calls = { 'node:crypto': 0, WebCrypto: 0 };
-    const counted = (name, backend) => ({ algorithms: backend.algorithms, verify: (check) => { calls[name] += 1; return backend.verify(check); } });
+    const calls = { 'node:crypto': 0, WebCrypto: 0, 'WebCrypto with Ed25519': 0 };
+    const checked = [];
+    const counted = (name, backend) => ({
+      algorithms: backend.algorithms,
+      sync: backend.sync,
+      verify: (check) => {
+        calls[name] += 1;
+        checked.push(`${name} ${check.alg} ${Buffer.from(check.signature).toString('base64url')}`);
+        return backend.verify(check);
+      },
+    });
     const backends = {
       'node:crypto': await create(Core, config, {}, counted('node:crypto', nodeCrypto())),
       WebCrypto: await create(Core, config, {}, counted('WebCrypto', webCrypto())),
+      'WebCrypto with Ed25519': await create(Core, config, {}, counted('WebCrypto with Ed25519', webCrypto(undefined, { ed25519: true }))),
       WebAssembly: await create(Core, config, { signatures: 'wasm' }, null),
     };
+    // Node's WebCrypto Ed25519 (OpenSSL) checks the cofactorless equation only:
+    // the small-order case below passes it, so only the core's strict rules refuse it.
+    const lenient = lenientOnly(privateJwks.EdDSA, 'x', Buffer.alloc(64))['R of small order (the identity), s = k·a'];
+    const key = await crypto.subtle.importKey('jwk', { ...privateJwks.EdDSA, d: undefined }, { name: 'Ed25519' }, false, ['verify']);
+    assert.equal(await crypto.subtle.verify('Ed25519', key, lenient, Buffer.from('x')), true, 'the runtime check alone accepts it');
     let valid = 0;
     for (const alg of ALGS) {
-      for (const [name, token] of Object.entries(cases(alg, tokens[alg]))) {
+      for (const [name, token] of Object.entries(cases(alg, tokens[alg], privateJwks[alg]))) {
         const verdicts = {};
         for (const [backend, tessera] of Object.entries(backends)) {
           const r = await tessera.verify(token);
@@ -93,7 +112,13 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
       }
     }
     assert.equal(valid, ALGS.length + 1);
-    // ES256, RS256, PS256: the host checked them (EdDSA stays in WebAssembly everywhere).
+    // ES256, RS256, PS256: the hosts checked them; EdDSA only where Ed25519 is enabled.
     assert.ok(calls['node:crypto'] >= 15 && calls.WebCrypto === calls['node:crypto'], JSON.stringify(calls));
+    assert.ok(!checked.some((c) => c.includes(' EdDSA ') && !c.startsWith('WebCrypto with Ed25519')), 'EdDSA stays in WebAssembly by default');
+    // The valid EdDSA signature reached the host; what the strict rules refuse never did.
+    const sent = (token) => checked.includes(`WebCrypto with Ed25519 EdDSA ${token.split('.')[2]}`);
+    const ed = cases('EdDSA', tokens.EdDSA, privateJwks.EdDSA);
+    assert.ok(sent(ed.valid));
+    assert.ok(!sent(ed['s + l (not canonical)']) && !sent(ed['R of small order (the identity), s = k·a']));
   });
 });

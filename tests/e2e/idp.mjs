@@ -135,6 +135,8 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
   return {
     issuer,
     counts,
+    /** The current signing key, private (tests forge signatures with it). */
+    get signingKey() { return keys[0]; },
     /** Publishes a new signing key (it signs from now on); the old one stays published. */
     async rotateKeys() {
       keys = [await signingKey(alg, `${alg.toLowerCase()}-${keys.length + 1}`), ...keys];

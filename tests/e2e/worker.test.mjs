@@ -4,6 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, Browser, sleep } from './stack.mjs';
+import { lenientOnlyTokens } from './ed25519.mjs';
 
 const status = (res) => [res.status, res.headers.get('x-tessera-status'), res.headers.get('x-tessera-reason')];
 
@@ -214,6 +215,27 @@ describe('the worker with RS256 tokens checked in Rust and in-isolate refresh on
     const out = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
     assert.equal(out.status, 303);
     assert.deepEqual(status(await b.fetch('/api/x')), [401, 'signed-out', 'token-missing']);
+  });
+});
+
+describe('the worker with EdDSA tokens (WebCrypto Ed25519)', { timeout: 60_000 }, () => {
+  let stack;
+  before(async () => { stack = await startStack({ alg: 'EdDSA' }); });
+  after(async () => { await stack?.close(); });
+
+  test('a session works and what only the strict rules refuse is refused', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/home');
+    const page = await b.navigate('/home');
+    assert.deepEqual(status(page), [200, 'signed-in', null]);
+    const token = (await page.json()).headers.authorization.slice('Bearer '.length);
+    const bearer = (t) => fetch(`${stack.app}/api/x`, { headers: { authorization: `Bearer ${t}` } });
+    assert.deepEqual(status(await bearer(token)), [200, 'signed-in', null]);
+    // workerd's Ed25519 alone would accept these.
+    for (const [name, forged] of Object.entries(lenientOnlyTokens(stack.idp.signingKey, token))) {
+      const res = await bearer(forged);
+      assert.deepEqual(status(res), [401, 'signed-out', 'signature-invalid'], name);
+    }
   });
 });
 

@@ -343,6 +343,14 @@ fn signature_attacks(s: &mut Suite) {
         format!("{input}.{}", b64(&non_canonical)),
         "signature-invalid",
     );
+    s.std(
+        "Ed25519 small-order R (the identity, s = k·a: only the strict rules refuse it)",
+        format!(
+            "{input}.{}",
+            b64(&s.keys.small_order_r_signature(input.as_bytes()))
+        ),
+        "signature-invalid",
+    );
     let t = s.tok("RS256", json!({}));
     let input = &t[..t.rfind('.').unwrap()];
     let mut short = s.keys.sign("RS256", input.as_bytes());
@@ -425,7 +433,7 @@ fn hex32(h: &str) -> [u8; 32] {
 }
 
 /// Adds the Ed25519 group order L to a little-endian 32-byte scalar.
-fn add_l(s: &mut [u8]) {
+pub fn add_l(s: &mut [u8]) {
     const L: [u8; 32] = [
         0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0,
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,

@@ -82,6 +82,24 @@ impl Keys {
         }
     }
 
+    /// An Ed25519 signature of `message` whose `R` is the identity (a point of
+    /// small order) and `s = k·a`, `k = H(R ‖ A ‖ message)`: RFC 8032's
+    /// cofactorless equation `[s]B = R + [k]A` holds, so only the strict rules
+    /// (no small-order `R`) refuse it. A lenient native check accepts it.
+    pub fn small_order_r_signature(&self, message: &[u8]) -> [u8; 64] {
+        use curve25519_dalek::Scalar;
+        use sha2::Digest;
+        let mut sig = [0u8; 64];
+        sig[0] = 1; // the identity: y = 1
+        let mut hash = sha2::Sha512::new();
+        hash.update(&sig[..32]);
+        hash.update(self.ed.verifying_key().as_bytes());
+        hash.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+        sig[32..].copy_from_slice((k * self.ed.to_scalar()).as_bytes());
+        sig
+    }
+
     /// A JWS over raw header and claims texts, signed with the key for `alg`.
     pub fn token_raw(&self, alg: &str, header: &str, claims: &str) -> String {
         let input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
@@ -242,7 +260,7 @@ pub mod rfc {
 
 mod cases;
 
-pub use cases::suite;
+pub use cases::{add_l, suite};
 
 /// The demo's bundled sample: a Clerk-shaped session token (ES256, 60 s) and the
 /// key set that verifies it. Deterministic (RFC 6979), so the committed files in

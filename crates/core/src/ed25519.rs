@@ -94,6 +94,62 @@ impl Ed25519Key {
     }
 }
 
+/// The strict rules on the signature alone, checked before any cryptography
+/// (by [`crate::PublicKey::precheck`], for every backend): `s` canonical
+/// (below ℓ, RFC 8032 §5.1.7), `R` encoding its y canonically and not a point
+/// of small order. With them, a host whose Ed25519 check is RFC 8032's
+/// cofactorless equation with `R` compared as bytes (BoringSSL's, which
+/// workerd's WebCrypto uses) gives exactly `verify_strict`'s verdicts: the
+/// key's own order and encoding are checked when it is loaded.
+pub(crate) fn precheck(sig: &[u8]) -> Result<(), String> {
+    let (r, s) = sig.split_at(32);
+    let canonical_s = s
+        .try_into()
+        .is_ok_and(|s| Scalar::from_canonical_bytes(s).is_some().into());
+    if !canonical_s {
+        return Err(String::from(
+            "EdDSA signature has s not below the group order (a malleated signature, refused by RFC 8032)",
+        ));
+    }
+    if !canonical_y(r) {
+        return Err(String::from(
+            "EdDSA signature's R is not canonically encoded (y not below 2^255 - 19)",
+        ));
+    }
+    let mut y = [0u8; 32];
+    y.copy_from_slice(r);
+    y[31] &= 0x7f;
+    if SMALL_ORDER_Y.contains(&y) {
+        return Err(String::from("EdDSA signature's R is a point of small order"));
+    }
+    Ok(())
+}
+
+/// The y coordinates of the eight points of small order (with either sign of
+/// x): `R` is of small order exactly when its canonical y is one of these.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    // y = 1: the identity (and its "negative zero" encoding).
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ],
+    // y = p − 1: order 2.
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    // y = 0: order 4.
+    [0; 32],
+    // Order 8.
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a,
+        0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5,
+        0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+];
+
 /// Whether `R`'s bytes encode its y canonically: the low 255 bits (the top
 /// bit is the sign of x) below p = 2^255 − 19. curve25519-dalek decodes
 /// `y + p` as `y` (RFC 8032 §5.1.7 refuses it; `verify_strict` does by
@@ -106,6 +162,7 @@ fn canonical_y(bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::key_table::TABLE_AFTER;
+    use alloc::vec::Vec;
     use ed25519_dalek::{Signer, SigningKey};
 
     fn signing_key(seed: u8) -> SigningKey {
@@ -139,6 +196,37 @@ mod tests {
             }
             assert!(key.table.built().is_some(), "the table was built");
         }
+    }
+
+    /// The list is exactly the y coordinates of curve25519-dalek's eight
+    /// torsion points, and an `R` that decodes to one of them is refused
+    /// before any cryptography, whatever the sign bit; other points pass.
+    #[test]
+    fn small_order_r_is_refused_by_its_encoding() {
+        let ys: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|t| {
+                let mut y = t.compress().to_bytes();
+                y[31] &= 0x7f;
+                y
+            })
+            .collect();
+        for y in &ys {
+            assert!(SMALL_ORDER_Y.contains(y));
+        }
+        for y in &SMALL_ORDER_Y {
+            assert!(ys.contains(y));
+            for sign in [0, 0x80] {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(y);
+                sig[31] |= sign;
+                let why = precheck(&sig).unwrap_err();
+                assert!(why.contains("small order"), "{why}");
+            }
+        }
+        let signer = signing_key(3);
+        let sig = signer.sign(b"message").to_bytes();
+        assert_eq!(precheck(&sig), Ok(()));
     }
 
     #[test]

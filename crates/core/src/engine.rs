@@ -1394,6 +1394,8 @@ impl Engine {
             if !self.host_signatures.contains(&prepared.alg()) {
                 return prepared.check_signature().map(Ok);
             }
+            // What needs no cryptography is refused here, without a host check.
+            prepared.precheck()?;
             let key = prepared.key();
             let done = ctx.signatures.iter().find(|(c, _)| {
                 c.key_id == key.key_id()

@@ -142,8 +142,11 @@ impl PublicKey {
     }
 
     /// The checks every backend shares, before any cryptography: the key fits
-    /// `alg` and the signature has the length `alg` and this key give it. A
-    /// refusal here names the problem (e.g. a DER-encoded ECDSA signature).
+    /// `alg`, the signature has the length `alg` and this key give it, and an
+    /// EdDSA signature follows the strict rules (`s` canonical, `R` canonical
+    /// and not of small order), so a host's native Ed25519 check cannot be
+    /// more lenient than the pure-Rust one. A refusal here names the problem
+    /// (e.g. a DER-encoded ECDSA signature).
     pub fn precheck(&self, alg: Alg, signature: &[u8]) -> Result<(), String> {
         if !self.fits(alg) {
             return Err(format!(
@@ -156,7 +159,10 @@ impl PublicKey {
             Material::P256(_) | Material::Ed25519(_) => 64,
         };
         if signature.len() == expected {
-            return Ok(());
+            return match &self.material {
+                Material::Ed25519(_) => crate::ed25519::precheck(signature),
+                _ => Ok(()),
+            };
         }
         let der = alg == Alg::Es256 && signature.first() == Some(&0x30);
         let hint = if der {

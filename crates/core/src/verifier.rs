@@ -158,8 +158,9 @@ impl Verifier {
 /// Either call [`Prepared::check_signature`] (pure Rust or the verifier's
 /// [`SignatureBackend`]), or perform the check
 /// natively over [`Prepared::signing_input`] and [`Prepared::signature`] with
-/// [`Prepared::key`] and report it with [`Prepared::host_checked`]. Only a
-/// [`Signed`] can be finished, so the check cannot be skipped by accident.
+/// [`Prepared::key`] (after [`Prepared::precheck`]) and report it with
+/// [`Prepared::host_checked`]. Only a [`Signed`] can be finished, so the check
+/// cannot be skipped by accident.
 pub struct Prepared<'t> {
     token: &'t str,
     parsed: jws::Parsed<'t>,
@@ -203,18 +204,17 @@ impl<'t> Prepared<'t> {
     // Out of line on purpose: see "Start-up" in the crate docs.
     #[inline(never)]
     pub fn check_signature(self) -> Result<Signed<'t>, Refusal> {
+        self.precheck()?;
         let (alg, input, sig) = (self.parsed.alg, self.signing_input(), self.signature());
-        let checked = self.key.precheck(alg, sig).and_then(|()| {
-            match self
-                .backend
-                .as_ref()
-                .and_then(|b| b.verify(alg, &self.key, input, sig))
-            {
-                Some(true) => Ok(()),
-                Some(false) => Err(String::from(crate::key::MISMATCH)),
-                None => self.key.verify_prechecked(alg, input, sig),
-            }
-        });
+        let checked = match self
+            .backend
+            .as_ref()
+            .and_then(|b| b.verify(alg, &self.key, input, sig))
+        {
+            Some(true) => Ok(()),
+            Some(false) => Err(String::from(crate::key::MISMATCH)),
+            None => self.key.verify_prechecked(alg, input, sig),
+        };
         match checked {
             Ok(()) => Ok(Signed {
                 token: self.token,
@@ -224,8 +224,20 @@ impl<'t> Prepared<'t> {
         }
     }
 
-    /// Reports the result of a signature check the host performed itself.
+    /// The checks on the signature that need no cryptography
+    /// ([`PublicKey::precheck`]): a host checking signatures natively calls
+    /// this before its check, and [`Prepared::host_checked`] applies it again,
+    /// so a native check can never be more lenient than the pure-Rust one.
+    pub fn precheck(&self) -> Result<(), Refusal> {
+        self.key
+            .precheck(self.parsed.alg, self.signature())
+            .map_err(|why| self.bad_signature(&why))
+    }
+
+    /// Reports the result of a signature check the host performed itself
+    /// (after [`Prepared::precheck`], which applies here too).
     pub fn host_checked(self, valid: bool) -> Result<Signed<'t>, Refusal> {
+        self.precheck()?;
         if valid {
             Ok(Signed {
                 token: self.token,

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `TESSERA_CONFIG` | var | the configuration JSON (no secrets in it) |
 //! | `ORIGIN_URL` | var | where to proxy, e.g. `https://app-origin.example.com` |
-//! | `TESSERA_HOST_SIGNATURES` | var | algorithms checked with WebCrypto (default `ES256,RS256,RS384,RS512,PS256,PS384,PS512`; `none` keeps every check in Rust) |
+//! | `TESSERA_HOST_SIGNATURES` | var | algorithms checked with WebCrypto (default all: `ES256,EdDSA,RS256,RS384,RS512,PS256,PS384,PS512`; `none` keeps every check in Rust) |
 //! | `TESSERA_LOG` | var | `problems` (default: refusals and errors), `all` (one event per request), `off` |
 //! | `TESSERA_CLIENT_SECRET` | secret | the OAuth client secret (omit for a public client) |
 //! | `TESSERA_COOKIE_KEYS` | secret | the cookie sealing keyring `id:base64url32,…` |
@@ -100,20 +100,17 @@ impl WorkerConfig {
             }
         };
         let host_signatures = match env.var("TESSERA_HOST_SIGNATURES").map(|v| v.to_string()) {
-            Err(_) => Alg::ALL.into_iter().filter(|a| crate::webcrypto::supports(*a)).collect(),
+            Err(_) => Alg::ALL.to_vec(),
             Ok(list) if list.trim() == "none" => Vec::new(),
             Ok(list) => list
                 .split(',')
                 .map(|name| {
-                    Alg::from_name(name.trim())
-                        .ok()
-                        .filter(|a| crate::webcrypto::supports(*a))
-                        .ok_or_else(|| {
-                            ConfigError::new(
-                                "TESSERA_HOST_SIGNATURES",
-                                format!("{name:?} is not one of ES256, RS256, RS384, RS512, PS256, PS384, PS512 (or `none`); EdDSA is always checked in Rust"),
-                            )
-                        })
+                    Alg::from_name(name.trim()).map_err(|_| {
+                        ConfigError::new(
+                            "TESSERA_HOST_SIGNATURES",
+                            format!("{name:?} is not one of ES256, EdDSA, RS256, RS384, RS512, PS256, PS384, PS512 (or `none`)"),
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         };

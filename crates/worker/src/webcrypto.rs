@@ -4,8 +4,11 @@
 //! (header, key selection, claims); only the raw check of the signature over
 //! the signing input happens here. Imported keys are cached per isolate.
 //!
-//! EdDSA stays in Rust on purpose: the core checks Ed25519 strictly (no
-//! small-order keys, canonical `S`), which WebCrypto does not promise.
+//! EdDSA too: the core refuses what the strict rules refuse before handing a
+//! check out (`s` not canonical, `R` of small order or not canonical; keys of
+//! small order are refused when loaded), and workerd's Ed25519 is BoringSSL's
+//! cofactorless check with `R` compared as bytes, so the verdicts are exactly
+//! those of the core's own `verify_strict`.
 
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
@@ -38,12 +41,6 @@ thread_local! {
     static KEYS: RefCell<HashMap<(String, Alg), JsValue>> = RefCell::new(HashMap::new());
 }
 
-/// Whether this module can check `alg` (every algorithm but EdDSA, see the
-/// module docs).
-pub fn supports(alg: Alg) -> bool {
-    alg != Alg::EdDsa
-}
-
 fn object(pairs: &[(&str, JsValue)]) -> Object {
     let o = Object::new();
     for (k, v) in pairs {
@@ -64,6 +61,10 @@ fn hash(alg: Alg) -> &'static str {
 fn params(alg: Alg) -> (Object, Object) {
     let s = JsValue::from_str;
     match alg {
+        Alg::EdDsa => (
+            object(&[("name", s("Ed25519"))]),
+            object(&[("name", s("Ed25519"))]),
+        ),
         Alg::Es256 => (
             object(&[("name", s("ECDSA")), ("namedCurve", s("P-256"))]),
             object(&[("name", s("ECDSA")), ("hash", s("SHA-256"))]),
