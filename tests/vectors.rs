@@ -72,23 +72,37 @@ fn keys_encode_the_same_spki_as_the_reference_crates() {
 }
 
 #[test]
-fn aws_lc_rs_itself_checks_es256_and_rsa_and_leaves_eddsa() {
+fn aws_lc_rs_itself_checks_every_algorithm() {
     use tessera_core::backend::{AwsLcRs, SignatureBackend};
     let keys = Keys::load();
-    let backend = AwsLcRs::new();
+    let backend = Arc::new(AwsLcRs::new());
     let v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
-    for (alg, kid, expect) in [
-        ("ES256", "ec", Some(true)),
-        ("RS256", "rsa", Some(true)),
-        ("EdDSA", "ed", None),
-    ] {
+    for (alg, kid) in [("ES256", "ec"), ("RS256", "rsa"), ("EdDSA", "ed")] {
         let token = keys.token(alg, &json!({ "alg": alg, "kid": kid }), &claims(json!({})));
-        for (t, expect) in [(token.clone(), expect), (tamper(&token), expect.map(|_| false))] {
+        for (t, expect) in [(token.clone(), true), (tamper(&token), false)] {
             let p = v.prepare(&t).unwrap();
             let got = backend.verify(p.alg(), p.key(), p.signing_input(), p.signature());
-            assert_eq!(got, expect, "{alg}");
+            assert_eq!(got, Some(expect), "{alg}");
         }
     }
+    // AWS-LC's Ed25519 alone accepts a signature with R of small order (the
+    // cofactorless equation holds); the verifier's strict rules refuse it first.
+    let token = keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &claims(json!({})),
+    );
+    let input = &token[..token.rfind('.').unwrap()];
+    let weak = format!("{input}.{}", b64(&keys.small_order_r_signature(input.as_bytes())));
+    let p = v.prepare(&weak).unwrap();
+    assert_eq!(
+        backend.verify(p.alg(), p.key(), p.signing_input(), p.signature()),
+        Some(true)
+    );
+    let mut with_backend = verifier(&keys.jwks(), Policy::for_issuer(ISS)).with_backend(backend);
+    let refusal = with_backend.verify(&weak, NOW).unwrap_err();
+    assert_eq!(refusal.reason.code(), "signature-invalid");
+    assert!(refusal.message.contains("small order"), "{}", refusal.message);
 }
 
 #[test]

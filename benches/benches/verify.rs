@@ -142,7 +142,7 @@ fn report(dir: &Path, since: SystemTime) {
         _ => format!("{:>8}", "-"),
     };
     println!("\nVerification cost, medians of this run; ratios are against the aws-lc-rs floor of the same algorithm.");
-    println!("+aws-lc-rs: the whole verification (parse, claims, policy) with the core's aws-lc-rs backend; EdDSA stays pure Rust.");
+    println!("+aws-lc-rs: the whole verification (parse, claims, policy) with the core's aws-lc-rs backend.");
     println!(
         "{:<6} {:>12} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>12}",
         "alg",

@@ -76,9 +76,10 @@ mod aws_lc {
     const KEYS: usize = 64;
 
     /// Signature checks by [aws-lc-rs] (AWS-LC), for origin servers in Rust:
-    /// ES256, RS256/384/512 and PS256/384/512. Each key is parsed once per
-    /// algorithm and kept. EdDSA stays in pure Rust: ed25519-dalek is as fast
-    /// natively, and its strict check (no small-order R) is the contract.
+    /// every algorithm. Each key is parsed once per algorithm and kept.
+    /// AWS-LC's Ed25519 is RFC 8032's cofactorless check with `R` compared as
+    /// bytes; with the strict rules the verifier applies first
+    /// ([`PublicKey::precheck`]) its verdicts are the pure-Rust check's.
     /// Enable with the `aws-lc-rs` cargo feature (needs `std` and a C
     /// toolchain).
     ///
@@ -144,7 +145,7 @@ mod aws_lc {
                 Alg::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
                 Alg::Ps384 => &signature::RSA_PSS_2048_8192_SHA384,
                 Alg::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
-                Alg::EdDsa => return None,
+                Alg::EdDsa => &signature::ED25519,
             };
             // A key aws-lc refuses to import never verifies anything.
             Some(
