@@ -212,7 +212,12 @@ export class Tessera {
     // A new one: the engine kept the token, `verifyToken` verifies it.
     const remembered = this.#core.verifyRemembered(token, this.#seconds());
     if (remembered !== undefined) return verified(remembered);
-    const verdict = await this.#drive(this.#core.verifyToken(undefined, this.#seconds()));
+    let step = this.#core.verifyToken(undefined, this.#seconds());
+    // A host signature check, the one suspension of a new token once the keys
+    // are loaded, is awaited here rather than through `#drive`, whose async
+    // frames cost a few turns of the microtask queue per token.
+    if (step.kind === 'verify') step = this.#resumeSignature(step, await this.#check(step));
+    const verdict = step.kind === 'verdict' ? this.#ended(step) : await this.#drive(step);
     if (verdict.kind !== 'verdict') throw new Error('tessera: verifyToken ended without a verdict');
     if (verdict.identity) return verified(verdict.identity);
     return {
@@ -318,11 +323,8 @@ export class Tessera {
     for (;;) {
       switch (step.kind) {
         case 'done':
-          this.#ended(step.decision.background, step.decision.event.fetches);
-          return step;
         case 'verdict':
-          this.#ended(step.background, step.fetches);
-          return step;
+          return this.#ended(step);
         case 'fetch':
         case 'refresh':
         case 'verify':
@@ -336,9 +338,11 @@ export class Tessera {
   }
 
   /** After a request: starts its revalidations, persists fetched keys. */
-  #ended(background: Step[], fetches: number): void {
+  #ended<T extends Extract<Step, { kind: 'done' | 'verdict' }>>(end: T): T {
+    const { background, fetches } = end.kind === 'done' ? { ...end.decision, fetches: end.decision.event.fetches } : end;
     if (background.length) void this.#background(background);
     if (fetches > 0) this.#persist();
+    return end;
   }
 
   /** Does what one suspended step asks; on a host failure the engine forgets it. */
@@ -351,20 +355,33 @@ export class Tessera {
             ? this.#core.resumeResponse(step.id, r.status, r.cacheControl, r.body, this.#seconds(), random())
             : this.#core.resumeFailed(step.id, r.why, this.#seconds(), random());
         }
-        case 'verify': {
-          let valid = false;
-          try {
-            valid = (await this.#signatures?.verify(checkOf(step))) === true;
-          } catch {
-            valid = false; // a key the runtime cannot import never verifies
-          }
-          return this.#core.resumeSignature(step.id, valid, this.#seconds(), random());
-        }
+        case 'verify':
+          return this.#resumeSignature(step, await this.#check(step));
         case 'refresh':
           return await this.#refresh(step);
         default:
           throw new Error(`tessera: request ${step.id} is not suspended`);
       }
+    } catch (e) {
+      this.#core.forget(step.id);
+      throw e;
+    }
+  }
+
+  /** The host's signature check of a `verify` step (`false` if it throws: a key the runtime cannot import never verifies). */
+  #check(step: VerifyStep): Promise<boolean> {
+    try {
+      const valid = this.#signatures?.verify(checkOf(step));
+      return valid instanceof Promise ? valid.then((v) => v === true, () => false) : Promise.resolve(valid === true);
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+
+  /** Continues a `verify` step with the host's verdict; on a host failure the engine forgets it. */
+  #resumeSignature(step: VerifyStep, valid: boolean): Step {
+    try {
+      return this.#core.resumeSignature(step.id, valid, this.#seconds(), random());
     } catch (e) {
       this.#core.forget(step.id);
       throw e;

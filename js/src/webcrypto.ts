@@ -42,23 +42,37 @@ export interface WebCryptoOptions {
 /** A WebCrypto backend over `subtle` (default: `globalThis.crypto.subtle`). */
 export function webCrypto(subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle, options: WebCryptoOptions = {}): SignatureBackend | null {
   if (!subtle) return null;
-  const keys = new Map<string, Promise<CryptoKey>>();
+  // Imported keys, and the imports in flight (concurrent first uses share one).
+  const keys = new Map<string, CryptoKey>();
+  const importing = new Map<string, Promise<CryptoKey>>();
   const table: Partial<Record<Algorithm, Params>> = options.ed25519 ? { ...PARAMS, EdDSA: ED25519 } : PARAMS;
+  const imported = async (id: string, check: SignatureCheck, params: Params): Promise<CryptoKey> => {
+    let key = importing.get(id);
+    if (!key) {
+      key = subtle.importKey('spki', check.spki, params.importParams, false, ['verify']);
+      importing.set(id, key);
+    }
+    try {
+      const ready = await key;
+      if (keys.size >= KEY_CACHE) keys.delete(keys.keys().next().value as string);
+      keys.set(id, ready);
+      return ready;
+    } finally {
+      importing.delete(id);
+    }
+  };
   return {
     algorithms: Object.keys(table) as Algorithm[],
     sync: false,
-    async verify(check: SignatureCheck): Promise<boolean> {
+    // Not `async`: with the key imported, the check is WebCrypto's own promise,
+    // with no extra turns of the microtask queue (it runs for every new token).
+    verify(check: SignatureCheck): Promise<boolean> {
       const params = table[check.alg];
-      if (!params) return false;
+      if (!params) return Promise.resolve(false);
       const id = `${check.alg}:${check.keyId}`;
-      let key = keys.get(id);
-      if (!key) {
-        if (keys.size >= KEY_CACHE) keys.delete(keys.keys().next().value as string);
-        key = subtle.importKey('spki', check.spki, params.importParams, false, ['verify']);
-        keys.set(id, key);
-        key.catch(() => keys.delete(id));
-      }
-      return subtle.verify(params.verifyParams, await key, check.signature, check.signingInput);
+      const key = keys.get(id);
+      if (key) return subtle.verify(params.verifyParams, key, check.signature, check.signingInput);
+      return imported(id, check, params).then((k) => subtle.verify(params.verifyParams, k, check.signature, check.signingInput));
     },
   };
 }
