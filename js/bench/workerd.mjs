@@ -10,7 +10,8 @@
 //   memo  one token verified again and again
 //
 // Each library first verifies WARMUP new tokens (V8 optimizes hot code after
-// some thousands of calls). workerd's clock advances in whole milliseconds, so
+// some thousands of calls); then the rounds interleave the libraries, each
+// verifying the same new tokens. workerd's clock advances in whole milliseconds, so
 // every timed batch runs for tens of milliseconds. Prints µs per verification
 // (median of rounds) and the ratio jose ÷ tessera-edge.
 // Run: node js/bench/workerd.mjs [--quick]
@@ -77,18 +78,24 @@ try {
         .sign(privateKey);
       const tokens = await Promise.all(Array.from({ length: WARMUP + COLD * ROUNDS }, (_, i) => sign(i)));
       const job = { issuer, audience: AUDIENCE, alg, jwks: { keys: [jwk] } };
-      const figures = {};
-      for (const lib of ['tessera', 'jose', 'subtle', 'wasm']) {
+      const libs = ['tessera', 'jose', 'subtle', 'wasm'];
+      for (const lib of libs) {
         for (let i = 0; i < WARMUP; i += COLD) await run({ ...job, lib, tokens: tokens.slice(i, i + COLD), repeat: 1 });
-        const cold = [];
-        const memo = [];
-        for (let r = 0; r < ROUNDS; r += 1) {
-          const from = WARMUP + r * COLD;
-          cold.push(await run({ ...job, lib, tokens: tokens.slice(from, from + COLD), repeat: 1 }));
-          if (lib === 'tessera' || lib === 'jose') memo.push(await run({ ...job, lib, tokens: [tokens[0]], repeat: MEMO }));
-        }
-        figures[lib] = { cold: median(cold), memo: memo.length ? median(memo) : null };
       }
+      // Rounds interleave the libraries (in a rotating order): the same build's
+      // speed moves between workerds and over time on this machine, and a
+      // library measured only after another would carry that drift into the ratio.
+      const cold = Object.fromEntries(libs.map((lib) => [lib, []]));
+      const memo = { tessera: [], jose: [] };
+      for (let r = 0; r < ROUNDS; r += 1) {
+        const from = WARMUP + r * COLD;
+        for (let k = 0; k < libs.length; k += 1) {
+          const lib = libs[(r + k) % libs.length];
+          cold[lib].push(await run({ ...job, lib, tokens: tokens.slice(from, from + COLD), repeat: 1 }));
+          if (lib in memo) memo[lib].push(await run({ ...job, lib, tokens: [tokens[0]], repeat: MEMO }));
+        }
+      }
+      const figures = Object.fromEntries(libs.map((lib) => [lib, { cold: median(cold[lib]), memo: lib in memo ? median(memo[lib]) : null }]));
       rows.push({ alg, ...figures });
     } finally {
       server.close();
