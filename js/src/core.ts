@@ -210,9 +210,10 @@ export class Tessera {
     // A repeat token: one memo lookup in the engine, which hands back the
     // identity object it built for this token before (no decision, no copy).
     // A new one: the engine kept the token, `verifyToken` verifies it.
-    const remembered = this.#core.verifyRemembered(token, this.#seconds());
+    const now = this.#seconds(); // read once: nothing runs between the two calls
+    const remembered = this.#core.verifyRemembered(token, now);
     if (remembered !== undefined) return verified(remembered);
-    let step = this.#core.verifyToken(undefined, this.#seconds());
+    let step = this.#core.verifyToken(undefined, now);
     // A host signature check, the one suspension of a new token once the keys
     // are loaded, is awaited here rather than through `#drive`, whose async
     // frames cost a few turns of the microtask queue per token.
@@ -371,8 +372,7 @@ export class Tessera {
   /** The host's signature check of a `verify` step (`false` if it throws: a key the runtime cannot import never verifies). */
   #check(step: VerifyStep): Promise<boolean> {
     try {
-      const valid = this.#signatures?.verify(checkOf(step));
-      return valid instanceof Promise ? valid.then((v) => v === true, () => false) : Promise.resolve(valid === true);
+      return Promise.resolve(this.#signatures?.verify(checkOf(step))).then((v) => v === true, () => false);
     } catch {
       return Promise.resolve(false);
     }
