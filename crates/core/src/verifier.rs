@@ -231,7 +231,7 @@ impl<'t> Prepared<'t> {
     pub fn precheck(&self) -> Result<(), Refusal> {
         self.key
             .precheck(self.parsed.alg, self.signature())
-            .map_err(|why| self.bad_signature(&why))
+            .map_err(|why| self.malformed_signature(&why))
     }
 
     /// Reports the result of a signature check the host performed itself
@@ -248,7 +248,20 @@ impl<'t> Prepared<'t> {
         }
     }
 
+    /// A signature that does not verify: `why`, then what it means.
     fn bad_signature(&self, why: &str) -> Refusal {
+        self.refused(why, "the token was altered or signed by another key")
+    }
+
+    /// A signature refused before any cryptography ([`Prepared::precheck`]).
+    fn malformed_signature(&self, why: &str) -> Refusal {
+        self.refused(
+            why,
+            "no correct signer produces it: a signer bug, or a forged token",
+        )
+    }
+
+    fn refused(&self, why: &str, meaning: &str) -> Refusal {
         let kid = self
             .key
             .kid()
@@ -256,7 +269,7 @@ impl<'t> Prepared<'t> {
             .unwrap_or_else(|| String::from("(no kid)"));
         refuse!(
             SignatureInvalid,
-            "{} signature invalid with key {kid} ({}): {why}; the token was altered or signed by another key",
+            "{} signature invalid with key {kid} ({}): {why}; {meaning}",
             self.parsed.alg,
             self.key.description()
         )
