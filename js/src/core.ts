@@ -340,7 +340,8 @@ export class Tessera {
 
   /** After a request: starts its revalidations, persists fetched keys. */
   #ended<T extends Extract<Step, { kind: 'done' | 'verdict' }>>(end: T): T {
-    const { background, fetches } = end.kind === 'done' ? { ...end.decision, fetches: end.decision.event.fetches } : end;
+    const background = end.kind === 'done' ? end.decision.background : end.background;
+    const fetches = end.kind === 'done' ? end.decision.event.fetches : end.fetches;
     if (background.length) void this.#background(background);
     if (fetches > 0) this.#persist();
     return end;
