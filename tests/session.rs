@@ -172,7 +172,8 @@ fn seed(now: u64, salt: u64) -> [u8; 32] {
     s
 }
 
-/// The host loop: run the request, answer every fetch from `idp`.
+/// The host loop: run the request, answer every fetch from `idp`, check
+/// signatures with [`host_verify`].
 fn drive(
     engine: &mut Engine,
     idp: &mut Idp,
@@ -180,6 +181,19 @@ fn drive(
     url: &str,
     headers: &[(&str, &str)],
     now: u64,
+) -> Decision {
+    drive_with(engine, idp, method, url, headers, now, host_verify)
+}
+
+/// [`drive`] with the host's signature check `host`.
+fn drive_with(
+    engine: &mut Engine,
+    idp: &mut Idp,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    now: u64,
+    mut host: impl FnMut(&tessera_core::engine::SignatureCheck) -> bool,
 ) -> Decision {
     let req = Request { method, url, headers };
     let mut step = engine.handle(&req, now, seed(now, 1));
@@ -201,7 +215,7 @@ fn drive(
             }
             Step::Verify(p) => {
                 let check = p.signature_check().expect("a check").clone();
-                engine.resume(p, Reply::Signature(host_verify(&check)), now, seed(now, round))
+                engine.resume(p, Reply::Signature(host(&check)), now, seed(now, round))
             }
             Step::Idle => panic!("Idle for a request"),
         };
@@ -1709,40 +1723,14 @@ fn host_signature_checks_are_asked_once_per_token_and_trusted_only_for_their_alg
     let token = access_token(&keys, json!({}));
     let auth = format!("Bearer {token}");
     let headers = [("authorization", auth.as_str())];
-    let req = Request {
-        method: "GET",
-        url: "/api/x",
-        headers: &headers,
-    };
     // Discovery and keys first, then the signature goes to the host.
-    let mut step = e.handle(&req, NOW, seed(NOW, 0));
     let mut asked = 0;
-    let d = loop {
-        step = match step {
-            Step::Done(d) => break d,
-            Step::Fetch(p) => {
-                let (status, cc, body) = idp.answer(p.request()).unwrap();
-                e.resume(
-                    p,
-                    Reply::Response {
-                        status,
-                        cache_control: cc,
-                        body: &body,
-                    },
-                    NOW,
-                    seed(NOW, 1),
-                )
-            }
-            Step::Verify(p) => {
-                asked += 1;
-                let check = p.signature_check().unwrap().clone();
-                assert_eq!(check.key_id.len(), 64);
-                assert!(token.starts_with(std::str::from_utf8(&check.signing_input).unwrap()));
-                e.resume(p, Reply::Signature(host_verify(&check)), NOW, seed(NOW, 2))
-            }
-            other => panic!("{other:?}"),
-        };
-    };
+    let d = drive_with(&mut e, &mut idp, "GET", "/api/x", &headers, NOW, |check| {
+        asked += 1;
+        assert_eq!(check.key_id.len(), 64);
+        assert!(token.starts_with(std::str::from_utf8(&check.signing_input).unwrap()));
+        host_verify(check)
+    });
     assert_eq!((d.status, asked), (Status::SignedIn, 1));
     // A repeat is a memo hit: no host check.
     let d = drive(&mut e, &mut idp, "GET", "/api/x", &headers, NOW);
@@ -1845,34 +1833,12 @@ fn host_eddsa_checks_get_the_strict_rules_first() {
         };
         assert!(lenient_ed25519(&check));
         let auth = format!("Bearer {input}.{}", tessera_tests::b64(sig));
-        let headers = [("authorization", auth.as_str())];
-        let req = Request {
-            method: "GET",
-            url: "/api/x",
-            headers: &headers,
-        };
-        let mut step = e.handle(&req, NOW, seed(NOW, 0));
         let mut asked = 0;
-        let d = loop {
-            step = match step {
-                Step::Done(d) => break d,
-                Step::Fetch(p) => {
-                    let (status, cc, body) = idp.answer(p.request()).unwrap();
-                    let reply = Reply::Response {
-                        status,
-                        cache_control: cc,
-                        body: &body,
-                    };
-                    e.resume(p, reply, NOW, seed(NOW, 1))
-                }
-                Step::Verify(p) => {
-                    asked += 1;
-                    let check = p.signature_check().unwrap().clone();
-                    e.resume(p, Reply::Signature(lenient_ed25519(&check)), NOW, seed(NOW, 2))
-                }
-                other => panic!("{other:?}"),
-            };
-        };
+        let headers = [("authorization", auth.as_str())];
+        let d = drive_with(&mut e, &mut idp, "GET", "/api/x", &headers, NOW, |check| {
+            asked += 1;
+            lenient_ed25519(check)
+        });
         assert_eq!(asked, asked_expected, "{refused:?}");
         match refused {
             None => assert_eq!(d.status, Status::SignedIn),

@@ -1394,8 +1394,6 @@ impl Engine {
             if !self.host_signatures.contains(&prepared.alg()) {
                 return prepared.check_signature().map(Ok);
             }
-            // What needs no cryptography is refused here, without a host check.
-            prepared.precheck()?;
             let key = prepared.key();
             let done = ctx.signatures.iter().find(|(c, _)| {
                 c.key_id == key.key_id()
@@ -1404,14 +1402,18 @@ impl Engine {
                     && c.signing_input == prepared.signing_input()
             });
             match done {
+                // `host_checked` applies the precheck too.
                 Some((_, valid)) => prepared.host_checked(*valid).map(Ok),
-                None => Ok(Err(SignatureCheck {
-                    alg: prepared.alg(),
-                    key_id: key.key_id().to_owned(),
-                    spki_der: key.spki_der().to_vec(),
-                    signing_input: prepared.signing_input().to_vec(),
-                    signature: prepared.signature().to_vec(),
-                })),
+                // What needs no cryptography is refused here, without a host check.
+                None => prepared.precheck().map(|()| {
+                    Err(SignatureCheck {
+                        alg: prepared.alg(),
+                        key_id: key.key_id().to_owned(),
+                        spki_der: key.spki_der().to_vec(),
+                        signing_input: prepared.signing_input().to_vec(),
+                        signature: prepared.signature().to_vec(),
+                    })
+                }),
             }
         });
         match signed {
