@@ -185,22 +185,61 @@ impl Policy {
 }
 
 /// Accepts `"x"` or `["x", "y"]`.
+///
+/// A visitor rather than an untagged enum: serde buffers an untagged value
+/// (its `Content` type) and tries each variant on the copy, which is more
+/// code for V8 to compile on an isolate's first request, and its error
+/// ("did not match any variant") does not say what was expected.
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<String>, E> {
+            Ok(alloc::vec![String::from(s)])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut all = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                all.push(s);
+            }
+            Ok(all)
+        }
     }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => alloc::vec![s],
-        OneOrMany::Many(v) => v,
-    })
+    d.deserialize_any(OneOrMany)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_or_many_takes_a_string_or_an_array_of_strings() {
+        let p: Policy =
+            serde_json::from_str(r#"{"issuer":"https://i","audience":"api","authorizedParties":[]}"#)
+                .unwrap();
+        assert_eq!(
+            (p.issuers, p.audiences, p.authorized_parties),
+            (
+                alloc::vec!["https://i".into()],
+                alloc::vec!["api".into()],
+                alloc::vec![]
+            )
+        );
+        let p: Policy = serde_json::from_str(r#"{"issuers":["a","b"]}"#).unwrap();
+        assert_eq!(p.issuers, ["a", "b"]);
+        for bad in [
+            r#"{"issuer":5}"#,
+            r#"{"issuer":{"a":"b"}}"#,
+            r#"{"audience":["api",5]}"#,
+            r#"{"audience":null}"#,
+        ] {
+            let e = alloc::format!("{}", serde_json::from_str::<Policy>(bad).unwrap_err());
+            assert!(e.contains("expected a string"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn validation_names_the_field() {
