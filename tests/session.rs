@@ -182,7 +182,9 @@ fn drive(
     headers: &[(&str, &str)],
     now: u64,
 ) -> Decision {
-    drive_with(engine, idp, method, url, headers, now, host_verify)
+    drive_with(engine, idp, method, url, headers, now, |check| {
+        Reply::Signature(host_verify(check))
+    })
 }
 
 /// [`drive`] with the host's signature check `host`.
@@ -193,7 +195,7 @@ fn drive_with(
     url: &str,
     headers: &[(&str, &str)],
     now: u64,
-    mut host: impl FnMut(&tessera_core::engine::SignatureCheck) -> bool,
+    mut host: impl FnMut(&tessera_core::engine::SignatureCheck) -> Reply<'static>,
 ) -> Decision {
     let req = Request { method, url, headers };
     let mut step = engine.handle(&req, now, seed(now, 1));
@@ -215,7 +217,7 @@ fn drive_with(
             }
             Step::Verify(p) => {
                 let check = p.signature_check().expect("a check").clone();
-                engine.resume(p, Reply::Signature(host(&check)), now, seed(now, round))
+                engine.resume(p, host(&check), now, seed(now, round))
             }
             Step::Idle => panic!("Idle for a request"),
         };
@@ -1729,7 +1731,7 @@ fn host_signature_checks_are_asked_once_per_token_and_trusted_only_for_their_alg
         asked += 1;
         assert_eq!(check.key_id.len(), 64);
         assert!(token.starts_with(std::str::from_utf8(&check.signing_input).unwrap()));
-        host_verify(check)
+        Reply::Signature(host_verify(check))
     });
     assert_eq!((d.status, asked), (Status::SignedIn, 1));
     // A repeat is a memo hit: no host check.
@@ -1837,7 +1839,7 @@ fn host_eddsa_checks_get_the_strict_rules_first() {
         let headers = [("authorization", auth.as_str())];
         let d = drive_with(&mut e, &mut idp, "GET", "/api/x", &headers, NOW, |check| {
             asked += 1;
-            lenient_ed25519(check)
+            Reply::Signature(lenient_ed25519(check))
         });
         assert_eq!(asked, asked_expected, "{refused:?}");
         match refused {
@@ -1849,6 +1851,61 @@ fn host_eddsa_checks_get_the_strict_rules_first() {
             }
         }
     }
+}
+
+#[test]
+fn a_host_that_cannot_check_an_algorithm_hands_it_back_to_the_engine() {
+    // A runtime whose WebCrypto lacks Ed25519 (an older workerd) answers
+    // "unsupported": the engine checks that token itself, with the same
+    // verdicts, and stops asking the host for EdDSA; ES256 still goes to it.
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({})).with_host_signatures(&[tessera_core::Alg::Es256, tessera_core::Alg::EdDsa]);
+    let ed = |sid: &str| {
+        keys.token(
+            "EdDSA",
+            &json!({"alg":"EdDSA","kid":"ed"}),
+            &claims(json!({ "sid": sid })),
+        )
+    };
+    let mut asked = Vec::new();
+    let mut run = |e: &mut Engine, token: &str, asked: &mut Vec<tessera_core::Alg>| {
+        let auth = format!("Bearer {token}");
+        drive_with(
+            e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("authorization", auth.as_str())],
+            NOW,
+            |check| {
+                asked.push(check.alg);
+                match check.alg {
+                    tessera_core::Alg::EdDsa => Reply::SignatureUnsupported,
+                    _ => Reply::Signature(host_verify(check)),
+                }
+            },
+        )
+    };
+    let d = run(&mut e, &ed("a"), &mut asked);
+    assert_eq!(d.status, Status::SignedIn);
+    assert_eq!(asked, [tessera_core::Alg::EdDsa]);
+    // Never again for EdDSA, and a forged EdDSA signature is still refused.
+    let d = run(&mut e, &ed("b"), &mut asked);
+    assert_eq!(d.status, Status::SignedIn);
+    let good = ed("c");
+    let forged = format!(
+        "{}{}",
+        &good[..good.len() - 3],
+        if good.ends_with("AAA") { "BBB" } else { "AAA" }
+    );
+    let d = run(&mut e, &forged, &mut asked);
+    assert_eq!(d.reason.map(|r| r.code()), Some("signature-invalid"));
+    assert_eq!(asked, [tessera_core::Alg::EdDsa]);
+    // ES256 is still the host's.
+    let d = run(&mut e, &access_token(&keys, json!({})), &mut asked);
+    assert_eq!(d.status, Status::SignedIn);
+    assert_eq!(asked, [tessera_core::Alg::EdDsa, tessera_core::Alg::Es256]);
 }
 
 #[test]

@@ -36,11 +36,14 @@ export interface SignatureCheck {
 /**
  * A native signature backend: the algorithms it checks and how. A synchronous
  * one (`node:crypto`) is called from inside the engine, mid-verification; an
- * asynchronous one (WebCrypto) is driven through `verify` steps.
+ * asynchronous one (WebCrypto) is driven through `verify` steps, and may
+ * resolve `undefined` when the runtime cannot check the algorithm at all (a
+ * WebCrypto without `Ed25519`): the engine then checks it in WebAssembly, that
+ * token and every later one of its algorithm.
  */
 export type SignatureBackend =
   | { readonly algorithms: readonly Algorithm[]; readonly sync: true; verify(check: SignatureCheck): boolean }
-  | { readonly algorithms: readonly Algorithm[]; readonly sync: false; verify(check: SignatureCheck): Promise<boolean> };
+  | { readonly algorithms: readonly Algorithm[]; readonly sync: false; verify(check: SignatureCheck): Promise<boolean | undefined> };
 
 /** The synchronous check as the engine calls it. */
 type SyncCheck = (alg: Algorithm, keyId: string, spki: Uint8Array<ArrayBuffer>, signingInput: Uint8Array<ArrayBuffer>, signature: Uint8Array<ArrayBuffer>) => boolean;
@@ -53,7 +56,8 @@ export interface WasmCore {
   verifyRemembered(token: string, now: number): Identity | undefined;
   resumeResponse(id: number, status: number, cacheControl: string | undefined, body: Uint8Array, now: number, random: Uint8Array): Step;
   resumeFailed(id: number, why: string, now: number, random: Uint8Array): Step;
-  resumeSignature(id: number, valid: boolean, now: number, random: Uint8Array): Step;
+  /** `valid` undefined: the host cannot check this algorithm (the engine does, from now on). */
+  resumeSignature(id: number, valid: boolean | undefined, now: number, random: Uint8Array): Step;
   refreshBegin(id: number, now: number, random: Uint8Array): Step | Flight;
   refreshFinish(id: number, status: number, body: Uint8Array, failed: string | undefined, now: number, random: Uint8Array): { outcome: string; step: Step };
   resumeTokens(id: number, outcome: string | undefined, now: number, random: Uint8Array): Step;
@@ -370,17 +374,21 @@ export class Tessera {
     }
   }
 
-  /** The host's signature check of a `verify` step (`false` if it throws: a key the runtime cannot import never verifies). */
-  #check(step: VerifyStep): Promise<boolean> {
+  /**
+   * The host's signature check of a `verify` step: `undefined` if the backend
+   * cannot check the algorithm, else whether it verified (`false` if it
+   * throws: a key the runtime refuses never verifies).
+   */
+  #check(step: VerifyStep): Promise<boolean | undefined> {
     try {
-      return Promise.resolve(this.#signatures?.verify(checkOf(step))).then((v) => v === true, () => false);
+      return Promise.resolve(this.#signatures?.verify(checkOf(step))).then((v) => (v === undefined ? v : v === true), () => false);
     } catch {
       return Promise.resolve(false);
     }
   }
 
   /** Continues a `verify` step with the host's verdict; on a host failure the engine forgets it. */
-  #resumeSignature(step: VerifyStep, valid: boolean): Step {
+  #resumeSignature(step: VerifyStep, valid: boolean | undefined): Step {
     try {
       return this.#core.resumeSignature(step.id, valid, this.#seconds(), random());
     } catch (e) {

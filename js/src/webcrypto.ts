@@ -66,13 +66,22 @@ export function webCrypto(subtle: SubtleCrypto | undefined = globalThis.crypto?.
     sync: false,
     // Not `async`: with the key imported, the check is WebCrypto's own promise,
     // with no extra turns of the microtask queue (it runs for every new token).
-    verify(check: SignatureCheck): Promise<boolean> {
+    // `undefined` when this runtime's WebCrypto does not know the algorithm
+    // (NotSupportedError on import, e.g. a workerd without `Ed25519`): the
+    // engine checks it in WebAssembly instead of refusing every such token.
+    verify(check: SignatureCheck): Promise<boolean | undefined> {
       const params = table[check.alg];
-      if (!params) return Promise.resolve(false);
+      if (!params) return Promise.resolve(undefined);
       const id = `${check.alg}:${check.keyId}`;
       const key = keys.get(id);
       if (key) return subtle.verify(params.verifyParams, key, check.signature, check.signingInput);
-      return imported(id, check, params).then((k) => subtle.verify(params.verifyParams, k, check.signature, check.signingInput));
+      return imported(id, check, params).then(
+        (k) => subtle.verify(params.verifyParams, k, check.signature, check.signingInput),
+        (e: unknown) => {
+          if ((e as { name?: unknown } | null)?.name === 'NotSupportedError') return undefined;
+          throw e;
+        },
+      );
     },
   };
 }

@@ -71,7 +71,19 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
 
   test('node:crypto, WebCrypto and WebAssembly give the same verdict on every case', async () => {
     const config = { issuer, verification: { algorithms: ALGS } };
-    const calls = { 'node:crypto': 0, WebCrypto: 0, 'WebCrypto with Ed25519': 0 };
+    const calls = { 'node:crypto': 0, WebCrypto: 0, 'WebCrypto with Ed25519': 0, 'WebCrypto without Ed25519': 0 };
+    // A WebCrypto without Ed25519, as in a workerd older than it: a fake (no
+    // runtime here lacks it) whose import refuses the algorithm the way
+    // WebCrypto does, with a NotSupportedError. EdDSA falls back to WebAssembly.
+    let ed25519Imports = 0;
+    const withoutEd25519 = {
+      importKey: (format, data, algorithm, ...rest) => {
+        if ((algorithm?.name ?? algorithm) !== 'Ed25519') return crypto.subtle.importKey(format, data, algorithm, ...rest);
+        ed25519Imports += 1;
+        return Promise.reject(new DOMException('Unrecognized algorithm name', 'NotSupportedError'));
+      },
+      verify: (...args) => crypto.subtle.verify(...args),
+    };
     const checked = [];
     const counted = (name, backend) => ({
       algorithms: backend.algorithms,
@@ -86,6 +98,7 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
       'node:crypto': await create(Core, config, {}, counted('node:crypto', nodeCrypto())),
       WebCrypto: await create(Core, config, {}, counted('WebCrypto', webCrypto())),
       'WebCrypto with Ed25519': await create(Core, config, {}, counted('WebCrypto with Ed25519', webCrypto(undefined, { ed25519: true }))),
+      'WebCrypto without Ed25519': await create(Core, config, {}, counted('WebCrypto without Ed25519', webCrypto(withoutEd25519, { ed25519: true }))),
       WebAssembly: await create(Core, config, { signatures: 'wasm' }, null),
     };
     // Node's WebCrypto Ed25519 (OpenSSL) checks the cofactorless equation only:
@@ -114,7 +127,12 @@ describe('signature backends agree', { timeout: 60_000 }, () => {
     assert.equal(valid, ALGS.length + 1);
     // ES256, RS256, PS256: the hosts checked them; EdDSA only where Ed25519 is enabled.
     assert.ok(calls['node:crypto'] >= 15 && calls.WebCrypto === calls['node:crypto'], JSON.stringify(calls));
-    assert.ok(!checked.some((c) => c.includes(' EdDSA ') && !c.startsWith('WebCrypto with Ed25519')), 'EdDSA stays in WebAssembly by default');
+    const edHosts = ['WebCrypto with Ed25519 ', 'WebCrypto without Ed25519 '];
+    assert.ok(!checked.some((c) => c.includes(' EdDSA ') && !edHosts.some((h) => c.startsWith(h))), 'EdDSA stays in WebAssembly by default');
+    // Without Ed25519: one attempt, on the first EdDSA token; every verdict above
+    // was the others' (WebAssembly's), and no EdDSA check went to that host again.
+    assert.equal(ed25519Imports, 1);
+    assert.equal(checked.filter((c) => c.startsWith('WebCrypto without Ed25519 EdDSA ')).length, 1);
     // The valid EdDSA signature reached the host; what the strict rules refuse never did.
     const sent = (token) => checked.includes(`WebCrypto with Ed25519 EdDSA ${token.split('.')[2]}`);
     const ed = cases('EdDSA', tokens.EdDSA, privateJwks.EdDSA);

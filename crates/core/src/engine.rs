@@ -140,6 +140,12 @@ pub enum Reply<'a> {
     Tokens(Result<TokenSet, Refusal>),
     /// For [`Step::Verify`]: whether the signature verified.
     Signature(bool),
+    /// For [`Step::Verify`]: the host cannot check this algorithm at all (a
+    /// runtime whose WebCrypto refuses to import such keys, e.g. a workerd
+    /// older than its `Ed25519`). The engine checks this signature itself and
+    /// hands no more of the algorithm to the host. Only for a missing
+    /// capability: a check that fails is [`Reply::Signature`]`(false)`.
+    SignatureUnsupported,
 }
 
 /// A signature check the host performs natively (e.g. WebCrypto's
@@ -594,8 +600,13 @@ impl Engine {
         }
         let step = match wait {
             Wait::Signature(check, then) => {
-                let valid = matches!(reply, Reply::Signature(true));
-                ctx.signatures.push((check, valid));
+                if matches!(reply, Reply::SignatureUnsupported) {
+                    // The re-run below checks it in the engine.
+                    self.host_signatures.retain(|&alg| alg != check.alg);
+                } else {
+                    let valid = matches!(reply, Reply::Signature(true));
+                    ctx.signatures.push((check, valid));
+                }
                 self.then(then, &mut ctx)
             }
             Wait::Fill(fill, then) => {
@@ -607,7 +618,7 @@ impl Engine {
                     Reply::Tokens(result) => result,
                     Reply::Response { status, body, .. } => oidc::token_response(status, body),
                     Reply::Failed(why) => Err(oidc::token_endpoint_unreachable(why)),
-                    Reply::Signature(_) => {
+                    Reply::Signature(_) | Reply::SignatureUnsupported => {
                         Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
                     }
                 };
@@ -1556,7 +1567,7 @@ impl Engine {
                     Reply::Failed(why) => {
                         Err(refuse!(AuthApiUnavailable, "fetching {} failed: {why}", c.url))
                     }
-                    Reply::Tokens(_) | Reply::Signature(_) => Err(refuse!(
+                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => Err(refuse!(
                         AuthApiUnavailable,
                         "the discovery fetch got no HTTP reply"
                     )),
@@ -1580,7 +1591,9 @@ impl Engine {
                         body,
                     },
                     Reply::Failed(why) => FetchOutcome::Failed(why),
-                    Reply::Tokens(_) | Reply::Signature(_) => FetchOutcome::Failed("no HTTP reply"),
+                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => {
+                        FetchOutcome::Failed("no HTTP reply")
+                    }
                 };
                 if cache.on_fetched(now, outcome).is_ok() {
                     ctx.event.keys = KeysUse::Fetched;

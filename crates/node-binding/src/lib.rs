@@ -11,7 +11,7 @@
 //! | `verdict` | (`verifyToken` only) reads `identity` or `reason`, runs `background` |
 //! | `fetch` | makes `request` and calls `resumeResponse`/`resumeFailed` with `id` |
 //! | `refresh` | calls `refreshBegin(id)`: one refresh per session, see below |
-//! | `verify` | checks the signature in `bytes` natively, calls `resumeSignature(id, valid)` |
+//! | `verify` | checks the signature in `bytes` natively, calls `resumeSignature(id, valid)` (`valid` undefined: it cannot check this algorithm) |
 //! | `idle` | nothing (a background revalidation finished) |
 //!
 //! Suspended requests live here under their `id` until resumed; a host that
@@ -222,16 +222,19 @@ impl Core {
         self.resume_js(id, Reply::Failed(why), now, random)
     }
 
-    /// Continues `id` with the host's signature verdict.
+    /// Continues `id` with the host's signature verdict; `valid` undefined:
+    /// the host cannot check this algorithm, so the engine checks it (and every
+    /// later signature of the algorithm) itself.
     #[wasm_bindgen(js_name = resumeSignature)]
     pub fn resume_signature(
         &mut self,
         id: u32,
-        valid: bool,
+        valid: Option<bool>,
         now: f64,
         random: &[u8],
     ) -> Result<JsValue, JsValue> {
-        self.resume_js(id, Reply::Signature(valid), now, random)
+        let reply = valid.map_or(Reply::SignatureUnsupported, Reply::Signature);
+        self.resume_js(id, reply, now, random)
     }
 
     /// Starts the refresh of `id`: `{ kind: "lead", key }`, `{ kind: "join",

@@ -207,11 +207,11 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision
                 resume(iso, pending, tessera_core::engine::Reply::Tokens(outcome))
             }
             Step::Verify(pending) => {
-                let valid = match pending.signature_check() {
+                let reply = match pending.signature_check() {
                     Some(check) => apart(webcrypto::verify(check)).await,
-                    None => false,
+                    None => tessera_core::engine::Reply::Signature(false),
                 };
-                resume(iso, pending, tessera_core::engine::Reply::Signature(valid))
+                resume(iso, pending, reply)
             }
             // Only background work ends Idle; a request always decides.
             Step::Idle => return None,

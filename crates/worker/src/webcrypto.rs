@@ -13,7 +13,7 @@
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use tessera_core::engine::SignatureCheck;
+use tessera_core::engine::{Reply, SignatureCheck};
 use tessera_core::Alg;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -87,9 +87,13 @@ fn params(alg: Alg) -> (Object, Object) {
     }
 }
 
-/// Whether the signature verifies. Any WebCrypto error (a key it refuses, a
-/// malformed signature) is a failed check, never a pass.
-pub async fn verify(check: &SignatureCheck) -> bool {
+/// The reply to the engine's check: whether the signature verifies, or
+/// [`Reply::SignatureUnsupported`] when this workerd's WebCrypto does not know
+/// the algorithm (`NotSupportedError` on import: a workerd older than its
+/// `Ed25519`), so the engine checks it in Wasm instead of refusing every such
+/// token. Any other WebCrypto error (a key it refuses, a malformed signature)
+/// is a failed check, never a pass.
+pub async fn verify(check: &SignatureCheck) -> Reply<'static> {
     let (import, verify) = params(check.alg);
     let cache_key = (check.key_id.clone(), check.alg);
     let cached = KEYS.with(|k| k.borrow().get(&cache_key).cloned());
@@ -98,8 +102,18 @@ pub async fn verify(check: &SignatureCheck) -> bool {
         None => {
             let usages = Array::of1(&JsValue::from_str("verify"));
             let spki = Uint8Array::from(check.spki_der.as_slice());
-            let Ok(key) = JsFuture::from(import_key("spki", &spki, &import, false, &usages)).await else {
-                return false;
+            let key = match JsFuture::from(import_key("spki", &spki, &import, false, &usages)).await {
+                Ok(key) => key,
+                Err(e)
+                    if Reflect::get(&e, &JsValue::from_str("name"))
+                        .ok()
+                        .and_then(|n| n.as_string())
+                        .as_deref()
+                        == Some("NotSupportedError") =>
+                {
+                    return Reply::SignatureUnsupported;
+                }
+                Err(_) => return Reply::Signature(false),
             };
             KEYS.with(|k| {
                 let mut k = k.borrow_mut();
@@ -113,8 +127,8 @@ pub async fn verify(check: &SignatureCheck) -> bool {
     };
     let signature = Uint8Array::from(check.signature.as_slice());
     let data = Uint8Array::from(check.signing_input.as_slice());
-    matches!(
+    Reply::Signature(matches!(
         JsFuture::from(subtle_verify(&verify, &key, &signature, &data)).await,
         Ok(v) if v.as_bool() == Some(true)
-    )
+    ))
 }
