@@ -26,7 +26,7 @@ use once_cell::race::OnceBox;
 use sha2::{Digest, Sha512};
 
 use crate::key::MISMATCH;
-use crate::key_table::KeyTable;
+use tessera_p256::key_table::KeyTable;
 
 /// The base point's table, built once per process (with the first key's) and
 /// shared by every key. curve25519-dalek's constant one would add 30 KiB of
@@ -161,9 +161,9 @@ fn canonical_y(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key_table::TABLE_AFTER;
     use alloc::vec::Vec;
     use ed25519_dalek::{Signer, SigningKey};
+    use tessera_p256::key_table::TABLE_AFTER;
 
     fn signing_key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])

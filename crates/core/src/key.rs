@@ -8,13 +8,13 @@
 
 use crate::alg::{Alg, KeyFamily};
 use crate::ed25519::Ed25519Key;
-use crate::es256::Es256Key;
 use crate::rsa::{Hash, RsaKey, Scheme};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use sha2::{Digest, Sha256};
+use tessera_p256::{Es256Key, Refused};
 
 /// The smallest RSA modulus accepted (RFC 7518 §3.3 requires 2048 bits).
 pub const RSA_MIN_BITS: usize = 2048;
@@ -135,7 +135,12 @@ impl PublicKey {
     /// [`PublicKey::verify`] after [`PublicKey::precheck`] passed.
     pub(crate) fn verify_prechecked(&self, alg: Alg, message: &[u8], signature: &[u8]) -> Result<(), String> {
         match &self.material {
-            Material::P256(key) => key.verify(message, signature),
+            Material::P256(key) => key.verify(message, signature).map_err(|why| match why {
+                Refused::OutOfRange => String::from(
+                    "ES256 signature has r or s out of range (zero or not below the curve order)",
+                ),
+                Refused::Mismatch => String::from(MISMATCH),
+            }),
             Material::Ed25519(key) => key.verify(message, signature),
             Material::Rsa(key) => verify_rsa(key, alg, message, signature),
         }

@@ -1,5 +1,12 @@
+//! # tessera-p256
+//!
 //! ES256 (ECDSA on P-256 with SHA-256) verification in pure Rust, with
-//! per-key precomputed tables.
+//! per-key precomputed tables, for `tessera-core`.
+//!
+//! A crate of its own for one reason: the release profile builds the
+//! WebAssembly for size (`opt-level = "s"`: less code for V8 to compile on an
+//! isolate's first request), and this crate, the pure-Rust ES256 check's hot
+//! loops, at `opt-level = 3` (see the workspace `Cargo.toml`).
 //!
 //! `p256`'s verification computes `u1·G + u2·Q` as two constant-time scalar
 //! multiplications: 512 point doublings, 128 additions and thousands of
@@ -16,15 +23,35 @@
 //!
 //! The tables are built with `p256`'s complete formulas and stored in affine
 //! coordinates; a check adds entries into a running sum (on 32-bit targets
-//! over our own 32-bit field arithmetic, [`crate::p256_group`]: `p256`'s
+//! over our own 32-bit field arithmetic, the `group` module: `p256`'s
 //! costs a software 128-bit multiply per limb product on wasm32) and compares
 //! its x with `r` without an inversion.
 //!
 //! Refusals are the same as `p256`'s: `r` and `s` in `[1, n−1]`, the point sum
 //! not the identity, `x(R) mod n = r`.
+//!
+//! ```
+//! use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+//! use tessera_p256::{Es256Key, Refused};
+//!
+//! let signing = SigningKey::from_slice(&[7u8; 32]).unwrap();
+//! let key = Es256Key::new(*signing.verifying_key());
+//! let sig: Signature = signing.sign(b"header.payload");
+//! assert_eq!(key.verify(b"header.payload", &sig.to_bytes()), Ok(()));
+//! assert_eq!(key.verify(b"header.payloaD", &sig.to_bytes()), Err(Refused::Mismatch));
+//! assert_eq!(key.verify(b"header.payload", &[0; 64]), Err(Refused::OutOfRange));
+//! ```
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod group;
+pub mod key_table;
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 use once_cell::race::OnceBox;
 use p256::ecdsa::{Signature, VerifyingKey};
@@ -33,8 +60,8 @@ use p256::elliptic_curve::PrimeField;
 use p256::{AffinePoint, Scalar, U256};
 use sha2::{Digest, Sha256};
 
+use crate::group::{Entry, Point, Sum};
 use crate::key_table::KeyTable;
-use crate::p256_group::{Entry, Point, Sum};
 
 /// The window width of a key's table: 43 windows of 32 entries (88 KiB),
 /// about 43 additions a check.
@@ -47,7 +74,7 @@ const GENERATOR_WINDOW: usize = 7;
 
 /// A P-256 public key for ES256.
 #[derive(Clone)]
-pub(crate) struct Es256Key {
+pub struct Es256Key {
     key: VerifyingKey,
     /// The key's comb, built once the key is in use.
     table: KeyTable<Comb>,
@@ -60,25 +87,34 @@ static GENERATOR: OnceBox<Comb> = OnceBox::new();
 /// `1..=16` times the generator, for keys without a table yet.
 static GENERATOR_MULTIPLES: OnceBox<Vec<Entry>> = OnceBox::new();
 
+/// Why a signature was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `r` or `s` is zero or not below the group order.
+    OutOfRange,
+    /// The signature does not verify with this key over this message.
+    Mismatch,
+}
+
 impl Es256Key {
-    pub(crate) fn new(key: VerifyingKey) -> Es256Key {
+    /// The key, its table not built yet.
+    pub fn new(key: VerifyingKey) -> Es256Key {
         Es256Key {
             key,
             table: KeyTable::new(),
         }
     }
 
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+    /// The key as `p256` holds it.
+    pub fn verifying_key(&self) -> &VerifyingKey {
         &self.key
     }
 
     /// Checks a 64-byte `r‖s` signature over `message`; the error says why not.
-    pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> Result<(), Refused> {
         // `from_slice` refuses r or s equal to zero or not below the group order,
         // which is what defeats "psychic signatures" (r = s = 0).
-        let sig = Signature::from_slice(sig).map_err(|_| {
-            String::from("ES256 signature has r or s out of range (zero or not below the curve order)")
-        })?;
+        let sig = Signature::from_slice(sig).map_err(|_| Refused::OutOfRange)?;
         let z = <Scalar as Reduce<U256>>::reduce_bytes(&Sha256::digest(message));
         let (r, s) = sig.split_scalars();
         let s_inv = invert_mod_n(&s);
@@ -111,7 +147,7 @@ impl Es256Key {
         if sum.x_mod_n_is(&r) {
             Ok(())
         } else {
-            Err(String::from(crate::key::MISMATCH))
+            Err(Refused::Mismatch)
         }
     }
 }
@@ -437,6 +473,8 @@ mod tests {
             let twin = Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
             assert!(key.verify(&message, &twin.to_bytes()).is_ok());
         }
-        assert!(key.verify(b"m", &[0u8; 64]).unwrap_err().contains("out of range"));
+        assert_eq!(key.verify(b"m", &[0u8; 64]), Err(Refused::OutOfRange));
+        let sig: Signature = signing.sign(b"m");
+        assert_eq!(key.verify(b"x", &sig.to_bytes()), Err(Refused::Mismatch));
     }
 }

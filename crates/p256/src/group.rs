@@ -135,7 +135,7 @@ const N: Fe = {
     let mut out = [0u32; 8];
     let mut i = 0;
     while i < 8 {
-        out[i] = (crate::es256::N[i / 2] >> (32 * (i % 2))) as u32;
+        out[i] = (crate::N[i / 2] >> (32 * (i % 2))) as u32;
         i += 1;
     }
     out

@@ -10,15 +10,23 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use once_cell::race::OnceBox;
 
 /// How many checks a key does the plain way before its table is built.
-pub(crate) const TABLE_AFTER: u32 = 2;
+pub const TABLE_AFTER: u32 = 2;
 
-pub(crate) struct KeyTable<T> {
+/// A key's table, built lazily once the key is in use.
+pub struct KeyTable<T> {
     uses: AtomicU32,
     table: OnceBox<T>,
 }
 
+impl<T> Default for KeyTable<T> {
+    fn default() -> KeyTable<T> {
+        KeyTable::new()
+    }
+}
+
 impl<T> KeyTable<T> {
-    pub(crate) const fn new() -> KeyTable<T> {
+    /// No table, no checks counted yet.
+    pub const fn new() -> KeyTable<T> {
         KeyTable {
             uses: AtomicU32::new(0),
             table: OnceBox::new(),
@@ -27,7 +35,7 @@ impl<T> KeyTable<T> {
 
     /// The table, built by `build` on the first call after [`TABLE_AFTER`]
     /// checks; `None` before that (the caller checks the plain way).
-    pub(crate) fn get_or_build(&self, build: impl FnOnce() -> T) -> Option<&T> {
+    pub fn get_or_build(&self, build: impl FnOnce() -> T) -> Option<&T> {
         if let Some(table) = self.table.get() {
             return Some(table);
         }
@@ -39,8 +47,7 @@ impl<T> KeyTable<T> {
     }
 
     /// The table if it has been built.
-    #[cfg(test)]
-    pub(crate) fn built(&self) -> Option<&T> {
+    pub fn built(&self) -> Option<&T> {
         self.table.get()
     }
 }
