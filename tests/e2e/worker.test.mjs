@@ -259,3 +259,34 @@ describe('a cold isolate', { timeout: 60_000 }, () => {
     assert.deepEqual([stack.idp.counts.discovery, stack.idp.counts.jwks], [1, 1], 'nothing refetched');
   });
 });
+
+describe('a misconfigured worker', { timeout: 60_000 }, () => {
+  /** The worker's answer to a request, started with `config` merged into TESSERA_CONFIG. */
+  async function answer(config) {
+    const stack = await startStack({ config });
+    try {
+      const res = await fetch(`${stack.app}/api/items`);
+      return { status: res.status, tessera: res.headers.get('x-tessera-status'), body: await res.text() };
+    } finally {
+      await stack.close();
+    }
+  }
+
+  test('a secret in the TESSERA_CONFIG var is refused, naming the secret binding to use', async () => {
+    const a = await answer({ clientSecret: 'in-a-var' });
+    assert.deepEqual([a.status, a.tessera], [500, 'error']);
+    assert.match(a.body, /`TESSERA_CONFIG\.clientSecret`: secrets do not belong in a var/);
+    assert.match(a.body, /wrangler secret put TESSERA_CLIENT_SECRET/);
+  });
+
+  test('the rules that involve secrets are checked with the secret bindings in', async () => {
+    // The stack binds TESSERA_COOKIE_KEYS, so sessions are on and need a clientId.
+    const a = await answer({ clientId: '' });
+    assert.deepEqual([a.status, a.tessera], [500, 'error']);
+    assert.match(a.body, /`clientId`: is required for sessions/);
+    // And a document that is not the schema names the key.
+    const b = await answer({ sesion: 1 });
+    assert.equal(b.status, 500);
+    assert.match(b.body, /`TESSERA_CONFIG`: unknown field `sesion`/);
+  });
+});

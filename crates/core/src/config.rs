@@ -260,6 +260,23 @@ fn default_replay_window() -> u64 {
 impl TesseraConfig {
     /// Parses and validates a configuration document.
     pub fn from_json(text: &str) -> Result<TesseraConfig, ConfigError> {
+        let config = TesseraConfig::parse(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a configuration document (defaults and the provider preset
+    /// applied) without validating it: for hosts that fill fields from their
+    /// own secret store first, then call [`TesseraConfig::validate`].
+    ///
+    /// ```
+    /// use tessera_core::config::{Secret, TesseraConfig};
+    /// let mut config = TesseraConfig::parse(r#"{"issuer":"https://auth.example.com","clientId":"app","appOrigin":"https://app.example.com"}"#).unwrap();
+    /// assert!(config.cookie_keys.is_empty());
+    /// config.cookie_keys = Secret::new("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+    /// config.validate().unwrap();
+    /// ```
+    pub fn parse(text: &str) -> Result<TesseraConfig, ConfigError> {
         let mut config: TesseraConfig = serde_json::from_str(text).map_err(|e| {
             // serde names the key in its message ("unknown field `sesion`, expected one of …").
             ConfigError::new("(document)", format!("{e}"))
@@ -268,7 +285,6 @@ impl TesseraConfig {
             config.verification.issuers = alloc::vec![config.issuer.clone()];
         }
         config.profile.apply(&mut config.verification);
-        config.validate()?;
         Ok(config)
     }
 

@@ -13,8 +13,7 @@
 //! | `TESSERA_FORWARD_SECRET` | secret | optional: signs the identity headers for the origin |
 //! | `TESSERA_REFRESH` | Durable Object | optional: one refresh per session across isolates |
 
-use serde_json::Value;
-use tessera_core::config::{ConfigError, TesseraConfig};
+use tessera_core::config::{ConfigError, Secret, TesseraConfig};
 use tessera_core::Alg;
 use worker::Env;
 
@@ -42,12 +41,6 @@ pub enum Log {
     All,
 }
 
-const SECRETS: [(&str, &str); 3] = [
-    ("TESSERA_CLIENT_SECRET", "clientSecret"),
-    ("TESSERA_COOKIE_KEYS", "cookieKeys"),
-    ("TESSERA_FORWARD_SECRET", "forwardSigningSecret"),
-];
-
 impl WorkerConfig {
     /// Reads and validates the bindings; the error names the binding or field.
     pub fn from_env(env: &Env) -> Result<WorkerConfig, ConfigError> {
@@ -57,23 +50,34 @@ impl WorkerConfig {
                 "is not set: add it under [vars] in wrangler.toml",
             )
         })?;
-        let mut doc: Value = serde_json::from_str(&text)
-            .map_err(|e| ConfigError::new("TESSERA_CONFIG", format!("is not JSON: {e}")))?;
-        let Value::Object(fields) = &mut doc else {
-            return Err(ConfigError::new("TESSERA_CONFIG", "must be a JSON object"));
-        };
-        for (binding, field) in SECRETS {
-            if fields.contains_key(field) {
+        // Parsed first, validated once the secrets are in: the rules that
+        // involve them (cookieKeys needs clientId, clientAuth needs the secret).
+        let mut tessera =
+            TesseraConfig::parse(&text).map_err(|e| ConfigError::new("TESSERA_CONFIG", e.message))?;
+        for (binding, field, value) in [
+            (
+                "TESSERA_CLIENT_SECRET",
+                "clientSecret",
+                &mut tessera.client_secret,
+            ),
+            ("TESSERA_COOKIE_KEYS", "cookieKeys", &mut tessera.cookie_keys),
+            (
+                "TESSERA_FORWARD_SECRET",
+                "forwardSigningSecret",
+                &mut tessera.forward_signing_secret,
+            ),
+        ] {
+            if !value.is_empty() {
                 return Err(ConfigError::new(
                     format!("TESSERA_CONFIG.{field}"),
                     format!("secrets do not belong in a var (vars are visible in the dashboard): use `wrangler secret put {binding}`"),
                 ));
             }
             if let Ok(secret) = env.secret(binding) {
-                fields.insert(field.into(), Value::String(secret.to_string()));
+                *value = Secret::new(secret.to_string());
             }
         }
-        let tessera = TesseraConfig::from_json(&doc.to_string())?;
+        tessera.validate()?;
         let origin = env
             .var("ORIGIN_URL")
             .map(|v| v.to_string())
