@@ -277,7 +277,9 @@ impl TesseraConfig {
     /// config.validate().unwrap();
     /// ```
     pub fn parse(text: &str) -> Result<TesseraConfig, ConfigError> {
-        let mut config: TesseraConfig = serde_json::from_str(text).map_err(|e| {
+        let document =
+            crate::json::parse_object(text.as_bytes()).map_err(|e| ConfigError::new("(document)", e))?;
+        let mut config = TesseraConfig::deserialize(serde_json::Value::Object(document)).map_err(|e| {
             // serde names the key in its message ("unknown field `sesion`, expected one of …").
             ConfigError::new("(document)", format!("{e}"))
         })?;

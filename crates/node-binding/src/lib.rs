@@ -38,7 +38,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tessera_core::backend::SignatureBackend;
 use tessera_core::config::TesseraConfig;
@@ -55,7 +55,9 @@ type Outcome = Result<TokenSet, Refusal>;
 #[wasm_bindgen]
 pub struct Core {
     engine: Engine,
-    pending: BTreeMap<u32, Pending>,
+    /// Suspended requests by id, and whether each came from `verifyToken`
+    /// (its decision is then a verdict).
+    pending: BTreeMap<u32, (Pending, bool)>,
     next_id: u32,
     refresh: RefreshCoordinator,
     /// Tessera's cookie names (session, refresh, transaction), computed once
@@ -65,8 +67,6 @@ pub struct Core {
     /// entry and keyed by the address of the engine's `Arc<Identity>` (held
     /// here, so the address is not reused while the entry lives).
     identities: BTreeMap<usize, (Arc<Identity>, JsValue)>,
-    /// Suspended requests from `verifyToken` (their decisions are verdicts).
-    verdicts: BTreeSet<u32>,
     /// Size at which `identities` drops what the memo has let go of.
     prune_at: usize,
     /// The token of the last `verifyRemembered` that found nothing, for
@@ -131,7 +131,6 @@ impl Core {
             refresh: RefreshCoordinator::new(replay_window),
             cookie_names,
             identities: BTreeMap::new(),
-            verdicts: BTreeSet::new(),
             prune_at: PRUNE_MIN,
             missed: String::new(),
             names: Names {
@@ -242,7 +241,7 @@ impl Core {
     #[wasm_bindgen(js_name = refreshBegin)]
     pub fn refresh_begin(&mut self, id: u32, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
         let random = seed(random)?;
-        let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) else {
+        let Some(token) = self.pending.get(&id).and_then(|(p, _)| p.refresh_token()) else {
             return Ok(self.resume(id, Reply::Tokens(Err(busy())), now, random));
         };
         let key = flight_key(token);
@@ -272,7 +271,7 @@ impl Core {
             Some(why) => Err(oidc::token_endpoint_unreachable(&why)),
             None => oidc::token_response(status, body),
         };
-        if let Some(token) = self.pending.get(&id).and_then(Pending::refresh_token) {
+        if let Some(token) = self.pending.get(&id).and_then(|(p, _)| p.refresh_token()) {
             self.refresh.complete(token, secs(now), outcome.clone());
         }
         let outcome_json = serde_json::to_string(&outcome).unwrap_or_default();
@@ -312,7 +311,6 @@ impl Core {
     /// Drops a suspended request the host will not resume.
     pub fn forget(&mut self, id: u32) {
         self.pending.remove(&id);
-        self.verdicts.remove(&id);
     }
 
     /// Every reason code with its HTTP status and whether it is retryable, as
@@ -355,8 +353,7 @@ impl Core {
 
     fn resume(&mut self, id: u32, reply: Reply<'_>, now: f64, random: [u8; 32]) -> JsValue {
         match self.pending.remove(&id) {
-            Some(pending) => {
-                let verdict = self.verdicts.remove(&id);
+            Some((pending, verdict)) => {
                 let step = self.engine.resume(pending, reply, secs(now), random);
                 self.step(step, verdict)
             }
@@ -377,10 +374,7 @@ impl Core {
                 break;
             }
         }
-        self.pending.insert(self.next_id, pending);
-        if verdict {
-            self.verdicts.insert(self.next_id);
-        }
+        self.pending.insert(self.next_id, (pending, verdict));
         self.next_id
     }
 
@@ -448,6 +442,8 @@ impl Core {
     }
 
     /// A request's decision: `{ kind: "done", decision }`.
+    // Out of line: `verify` never runs it, so its first call need not compile it.
+    #[inline(never)]
     fn done_js(&mut self, decision: Decision, background: Vec<StepJs>) -> JsValue {
         let (mut decision, identity) = DecisionJs::new(decision, background);
         let cached = self.cached_identity(identity.as_ref());
