@@ -76,7 +76,7 @@ fn aws_lc_rs_itself_checks_every_algorithm() {
     use tessera_core::backend::{AwsLcRs, SignatureBackend};
     let keys = Keys::load();
     let backend = Arc::new(AwsLcRs::new());
-    let v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
+    let mut v = verifier(&keys.jwks(), Policy::for_issuer(ISS));
     for (alg, kid) in [("ES256", "ec"), ("RS256", "rsa"), ("EdDSA", "ed")] {
         let token = keys.token(alg, &json!({ "alg": alg, "kid": kid }), &claims(json!({})));
         for (t, expect) in [(token.clone(), true), (tamper(&token), false)] {
@@ -163,7 +163,7 @@ fn rfc_signatures_verify_at_the_seam() {
         ),
     ];
     for (jwks, token) in cases {
-        let v = verifier(&jwks.to_string(), joe.clone());
+        let mut v = verifier(&jwks.to_string(), joe.clone());
         let prepared = v.prepare(token).unwrap();
         // The host side of the seam sees exactly the RFC's signing input.
         assert_eq!(

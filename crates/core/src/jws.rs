@@ -29,8 +29,6 @@ pub struct Parsed<'t> {
     pub kid: Option<String>,
     /// The header's `typ`.
     pub typ: Option<String>,
-    /// The whole header object.
-    pub header: Object,
     /// `BASE64URL(header) '.' BASE64URL(payload)`: the bytes the signature covers.
     pub signing_input: &'t str,
     /// The payload segment, still encoded (decoded only after the signature verifies).
@@ -47,9 +45,14 @@ pub struct Parsed<'t> {
 /// let err = jws::parse("eyJhbGciOiJub25lIn0.e30.").unwrap_err();
 /// assert_eq!(err.reason.code(), "alg-not-allowed");
 /// ```
+pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
+    parse_with(token, None)
+}
+
+/// [`parse`], with the header's facts looked up in (and added to) `headers`.
 // Out of line on purpose: see "Start-up" in the crate docs.
 #[inline(never)]
-pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
+pub(crate) fn parse_with<'t>(token: &'t str, headers: Option<&mut Headers>) -> Result<Parsed<'t>, Refusal> {
     if token.is_empty() {
         return Err(refuse!(TokenMissing, "the token is empty"));
     }
@@ -76,8 +79,72 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
             dots + 1
         ));
     };
-    let header = decode_header(h)?;
+    let Header { alg, kid, typ } = match headers {
+        Some(headers) => headers.get_or_check(h)?,
+        None => check_header(h)?,
+    };
+    let signature =
+        b64::decode(s).map_err(|e| refuse!(TokenMalformed, "the signature is not strict base64url: {e}"))?;
+    Ok(Parsed {
+        alg,
+        kid,
+        typ,
+        signing_input: &token[..h.len() + 1 + p.len()],
+        payload_b64: p,
+        signature,
+    })
+}
 
+/// What the rest of verification needs from a header that passed the rules.
+#[derive(Clone)]
+struct Header {
+    alg: Alg,
+    kid: Option<String>,
+    typ: Option<String>,
+}
+
+/// The headers seen lately, by their encoded segment, with their facts.
+///
+/// A provider signs every token of a key with the same header (`alg`, `kid`,
+/// `typ`), so its segment repeats byte for byte; a hit skips the base64 and
+/// strict JSON decoding and the rules, and the verdict is the same, since
+/// those are a function of the segment alone. Only headers that passed are
+/// kept. Engines and verifiers each hold one: a new token's header is read
+/// twice when the host checks its signature (before and after the check).
+#[derive(Default)]
+pub(crate) struct Headers {
+    seen: Vec<(String, Header)>,
+    /// The entry the next new header replaces once `seen` is full.
+    next: usize,
+}
+
+impl Headers {
+    /// Headers remembered: a provider publishes a few keys, one header each.
+    const CAPACITY: usize = 8;
+    /// Longer segments are checked every time (a typical one is 50–100 bytes).
+    const MAX_SEGMENT: usize = 512;
+
+    fn get_or_check(&mut self, segment: &str) -> Result<Header, Refusal> {
+        if let Some((_, header)) = self.seen.iter().find(|(s, _)| s == segment) {
+            return Ok(header.clone());
+        }
+        let header = check_header(segment)?;
+        if segment.len() <= Self::MAX_SEGMENT {
+            let entry = (String::from(segment), header.clone());
+            if self.seen.len() < Self::CAPACITY {
+                self.seen.push(entry);
+            } else {
+                self.seen[self.next] = entry;
+                self.next = (self.next + 1) % Self::CAPACITY;
+            }
+        }
+        Ok(header)
+    }
+}
+
+/// Decodes a header segment and applies the header rules.
+fn check_header(segment: &str) -> Result<Header, Refusal> {
+    let header = decode_header(segment)?;
     let alg = match header.get("alg") {
         Some(Value::String(name)) => Alg::from_name(name)
             .map_err(|why| refuse!(AlgNotAllowed, "header alg {}: {why}", quoted(name)))?,
@@ -113,18 +180,7 @@ pub fn parse(token: &str) -> Result<Parsed<'_>, Refusal> {
     }
     let kid = header_string(&header, "kid")?;
     let typ = header_string(&header, "typ")?;
-
-    let signature =
-        b64::decode(s).map_err(|e| refuse!(TokenMalformed, "the signature is not strict base64url: {e}"))?;
-    Ok(Parsed {
-        alg,
-        kid,
-        typ,
-        header,
-        signing_input: &token[..h.len() + 1 + p.len()],
-        payload_b64: p,
-        signature,
-    })
+    Ok(Header { alg, kid, typ })
 }
 
 /// Decodes the payload (after the signature verified) into a claims object.
@@ -163,5 +219,79 @@ fn header_string(header: &Object, name: &str) -> Result<Option<String>, Refusal>
             "header {name} is {}, expected a string",
             json::kind(other)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    fn token(header: &str) -> String {
+        format!("{}.e30.AAAA", b64::encode(header.as_bytes()))
+    }
+
+    /// A remembered header gives what checking it gives, for every token that
+    /// carries it; headers differing in any byte are told apart; a refused
+    /// header is refused every time and never remembered.
+    #[test]
+    fn remembered_headers_give_the_same_verdicts() {
+        let mut headers = Headers::default();
+        let a = token(r#"{"alg":"RS256","kid":"a","typ":"JWT"}"#);
+        let b = token(r#"{"alg":"ES256","kid":"b"}"#);
+        for _ in 0..3 {
+            for t in [&a, &b] {
+                let cached = parse_with(t, Some(&mut headers)).unwrap();
+                let fresh = parse(t).unwrap();
+                assert_eq!(
+                    (cached.alg, &cached.kid, &cached.typ),
+                    (fresh.alg, &fresh.kid, &fresh.typ)
+                );
+                assert_eq!(cached.signing_input, fresh.signing_input);
+            }
+        }
+        assert_eq!(headers.seen.len(), 2);
+        let other_payload = a.replace(".e30.", ".eyJzdWIiOiJ4In0.");
+        assert_eq!(
+            parse_with(&other_payload, Some(&mut headers))
+                .unwrap()
+                .payload_b64,
+            "eyJzdWIiOiJ4In0"
+        );
+
+        let refused = token(r#"{"alg":"RS256","crit":["exp"]}"#);
+        for _ in 0..2 {
+            let err = parse_with(&refused, Some(&mut headers)).unwrap_err();
+            assert_eq!(err.reason.code(), "crit-unsupported");
+        }
+        assert_eq!(headers.seen.len(), 2);
+    }
+
+    /// At most `CAPACITY` headers are kept (the oldest replaced first), and
+    /// none longer than `MAX_SEGMENT`.
+    #[test]
+    fn the_header_memory_is_bounded() {
+        let mut headers = Headers::default();
+        for i in 0..Headers::CAPACITY + 3 {
+            parse_with(
+                &token(&format!(r#"{{"alg":"ES256","kid":"k{i}"}}"#)),
+                Some(&mut headers),
+            )
+            .unwrap();
+        }
+        assert_eq!(headers.seen.len(), Headers::CAPACITY);
+        let kids: Vec<_> = headers.seen.iter().map(|(_, h)| h.kid.clone().unwrap()).collect();
+        assert!(
+            !kids.contains(&String::from("k0")) && kids.contains(&String::from("k10")),
+            "{kids:?}"
+        );
+
+        let long = token(&format!(
+            r#"{{"alg":"ES256","kid":"{}"}}"#,
+            "x".repeat(Headers::MAX_SEGMENT)
+        ));
+        let mut fresh = Headers::default();
+        assert_eq!(parse_with(&long, Some(&mut fresh)).unwrap().alg, Alg::Es256);
+        assert!(fresh.seen.is_empty());
     }
 }

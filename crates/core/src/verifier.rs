@@ -40,6 +40,8 @@ pub struct Verifier {
     policy: Policy,
     memo: Memo,
     backend: Option<Arc<dyn SignatureBackend>>,
+    /// Headers that passed lately, so a repeated one is not decoded again.
+    headers: jws::Headers,
 }
 
 impl Verifier {
@@ -56,6 +58,7 @@ impl Verifier {
             policy,
             memo: Memo::new(memo),
             backend: None,
+            headers: jws::Headers::default(),
         })
     }
 
@@ -108,8 +111,8 @@ impl Verifier {
     /// algorithm allowlist, select the key. No signature is checked yet.
     // Out of line on purpose: see "Start-up" in the crate docs.
     #[inline(never)]
-    pub fn prepare<'t>(&self, token: &'t str) -> Result<Prepared<'t>, Refusal> {
-        let parsed = jws::parse(token)?;
+    pub fn prepare<'t>(&mut self, token: &'t str) -> Result<Prepared<'t>, Refusal> {
+        let parsed = jws::parse_with(token, Some(&mut self.headers))?;
         if !self.policy.algorithms.contains(&parsed.alg) {
             let allowed: Vec<&str> = self.policy.algorithms.iter().map(|a| a.name()).collect();
             return Err(refuse!(
