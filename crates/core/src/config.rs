@@ -2,6 +2,7 @@
 //! that never print ([`Secret`]), and configuration errors that name the field.
 
 use crate::cookie::SameSite;
+use crate::fields::{set, Fields};
 use crate::jwks_cache::JwksCacheConfig;
 use crate::memo::MemoConfig;
 use crate::oidc::ClientAuth;
@@ -14,7 +15,6 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use serde::{Deserialize, Deserializer};
 
 /// A configuration value that cannot be used. Raised when configuration is
 /// loaded, never per request; the message names the field and says what to fix.
@@ -74,12 +74,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
-
 /// The one configuration schema every runtime reads (the worker from
 /// `TESSERA_CONFIG` plus secrets, the npm package from an object). Keys are
 /// camelCase; unknown keys are refused so a typo is an error, not a silently
@@ -100,98 +94,75 @@ impl<'de> Deserialize<'de> for Secret {
 /// let err = TesseraConfig::from_json(r#"{"issuer":"https://a.example","clientId":"web","appOrigin":"https://b.example","sesion":{}}"#).unwrap_err();
 /// assert!(err.message.contains("sesion"));
 /// ```
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct TesseraConfig {
     /// The provider's issuer URL, exactly as its discovery document states it.
     /// Required; `https`, or `http` on loopback for local development.
     pub issuer: String,
     /// Provider conventions applied to verification ([`Provider`]). Default `oidc`.
-    #[serde(default = "default_profile")]
     pub profile: Provider,
     /// The OAuth client id registered with the provider. Required for
     /// sessions (with `cookieKeys`); a verification-only host (bearer tokens
     /// only, such as an origin server) may omit it.
-    #[serde(default)]
     pub client_id: String,
     /// The client secret (a secret: `TESSERA_CLIENT_SECRET` on Workers). Default
     /// none: a public client relying on PKCE alone.
-    #[serde(default)]
     pub client_secret: Secret,
     /// How the client authenticates at the token endpoint. Default
     /// `client_secret_basic` (or `none` when there is no secret).
-    #[serde(default)]
     pub client_auth: Option<ClientAuth>,
     /// Scopes requested at sign-in. Default `openid profile email offline_access`
     /// (`offline_access` is what makes providers issue refresh tokens).
-    #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
     /// Resource indicators (RFC 8707) for the access token. Default none.
-    #[serde(default)]
     pub resources: Vec<String>,
     /// Extra authorization request parameters (e.g. `{"prompt": "consent"}`).
-    #[serde(default)]
     pub authorization_params: BTreeMap<String, String>,
     /// The app's public origin (`https://app.example.com`): the base of the
     /// callback URL and the origin the CSRF gate and return paths allow.
     /// Required for sessions (with `cookieKeys`); a verification-only host may
     /// omit it.
-    #[serde(default)]
     pub app_origin: String,
     /// Other origins allowed to send cookie-authenticated unsafe requests.
     /// Default none: the CSRF gate passes only same-origin requests, so a
     /// sibling subdomain or another port of the same host (same-site, but
     /// another origin) must be listed here to POST with the session cookie.
-    #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Where the edge endpoints live. Default `/__tessera`.
-    #[serde(default = "default_prefix")]
     pub endpoint_prefix: String,
     /// Where to send the browser after sign-out when the provider has no
     /// end-session endpoint. Default `/`.
-    #[serde(default = "default_after_sign_out")]
     pub after_sign_out_path: String,
     /// Access-token verification beyond the issuer (audience, authorized
     /// parties, algorithms, leeway, …); the issuer defaults to `issuer`.
-    #[serde(default)]
     pub verification: Policy,
     /// Cookie settings.
-    #[serde(default)]
     pub cookies: CookieConfig,
     /// The sealing keyring `id:base64url,…` (a secret: `TESSERA_COOKIE_KEYS`).
     /// Required for sign-in and refresh; verification-only hosts may omit it.
-    #[serde(default)]
     pub cookie_keys: Secret,
     /// Route rules, first match wins.
-    #[serde(default)]
     pub routes: Vec<RouteRule>,
     /// Access for paths no rule matches. Default `page` (protected): a
     /// forgotten rule must not expose a route.
-    #[serde(default = "default_access")]
     pub default_access: Access,
     /// Refresh this many seconds before the access token expires, so requests
     /// do not hit the expiry. Default 10.
-    #[serde(default = "default_refresh_ahead")]
     pub refresh_ahead: u64,
     /// How long a rotated-out refresh token is answered with the tokens that
     /// replaced it (concurrent tabs), in seconds. Default 30.
-    #[serde(default = "default_replay_window")]
     pub replay_window: u64,
     /// The secret that signs forwarded identity headers (`x-tessera-signature`).
     /// Default none (unsigned).
-    #[serde(default)]
     pub forward_signing_secret: Secret,
     /// Key-set cache settings.
-    #[serde(default)]
     pub jwks: JwksCacheConfig,
     /// Verified-token memo settings.
-    #[serde(default)]
     pub memo: MemoConfig,
 }
 
 /// Cookie settings.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Clone, Debug)]
 pub struct CookieConfig {
     /// Name prefix; cookies are `<prefix>-session`, `-refresh`, `-tx`. Default
     /// `__Host-tessera` (the `__Host-` prefix makes browsers enforce Secure,
@@ -233,30 +204,6 @@ pub struct CookieNames {
     pub transaction: String,
 }
 
-fn default_profile() -> Provider {
-    Provider::Oidc
-}
-fn default_scopes() -> Vec<String> {
-    ["openid", "profile", "email", "offline_access"]
-        .map(String::from)
-        .to_vec()
-}
-fn default_prefix() -> String {
-    String::from("/__tessera")
-}
-fn default_after_sign_out() -> String {
-    String::from("/")
-}
-fn default_access() -> Access {
-    Access::Page
-}
-fn default_refresh_ahead() -> u64 {
-    10
-}
-fn default_replay_window() -> u64 {
-    30
-}
-
 impl TesseraConfig {
     /// Parses and validates a configuration document.
     pub fn from_json(text: &str) -> Result<TesseraConfig, ConfigError> {
@@ -277,17 +224,85 @@ impl TesseraConfig {
     /// config.validate().unwrap();
     /// ```
     pub fn parse(text: &str) -> Result<TesseraConfig, ConfigError> {
-        let document =
-            crate::json::parse_object(text.as_bytes()).map_err(|e| ConfigError::new("(document)", e))?;
-        let mut config = TesseraConfig::deserialize(serde_json::Value::Object(document)).map_err(|e| {
-            // serde names the key in its message ("unknown field `sesion`, expected one of …").
-            ConfigError::new("(document)", format!("{e}"))
-        })?;
+        let mut config = Fields::parse(text)?.read_all(TesseraConfig::read)?;
         if config.verification.issuers.is_empty() {
             config.verification.issuers = alloc::vec![config.issuer.clone()];
         }
         config.profile.apply(&mut config.verification);
         Ok(config)
+    }
+
+    /// The document's fields, each with its default (see each field's docs).
+    /// Filled into a default configuration one by one (an early return then
+    /// drops one value, not every field built so far: less code to compile).
+    fn read(f: &mut Fields) -> Result<TesseraConfig, ConfigError> {
+        let issuer = f
+            .string("issuer")?
+            .ok_or_else(|| f.error("issuer", "is required: the provider's issuer URL"))?;
+        let mut c = TesseraConfig::defaults(issuer);
+        set(
+            &mut c.profile,
+            f.named("profile", Provider::from_name, Provider::NAMES)?,
+        );
+        set(&mut c.client_id, f.string("clientId")?);
+        set(&mut c.client_secret, f.string("clientSecret")?.map(Secret));
+        c.client_auth = f.nullable("clientAuth", |f, key| {
+            f.named(key, ClientAuth::from_name, ClientAuth::NAMES)
+        })?;
+        set(&mut c.scopes, f.strings("scopes")?);
+        set(&mut c.resources, f.strings("resources")?);
+        set(&mut c.authorization_params, f.string_map("authorizationParams")?);
+        set(&mut c.app_origin, f.string("appOrigin")?);
+        set(&mut c.allowed_origins, f.strings("allowedOrigins")?);
+        set(&mut c.endpoint_prefix, f.string("endpointPrefix")?);
+        set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
+        set(&mut c.verification, f.object("verification", Policy::read)?);
+        set(&mut c.cookies, f.object("cookies", CookieConfig::read)?);
+        set(&mut c.cookie_keys, f.string("cookieKeys")?.map(Secret));
+        set(&mut c.routes, f.objects("routes", RouteRule::read)?);
+        set(
+            &mut c.default_access,
+            f.named("defaultAccess", Access::from_name, Access::NAMES)?,
+        );
+        set(&mut c.refresh_ahead, f.u64("refreshAhead")?);
+        set(&mut c.replay_window, f.u64("replayWindow")?);
+        set(
+            &mut c.forward_signing_secret,
+            f.string("forwardSigningSecret")?.map(Secret),
+        );
+        set(&mut c.jwks, f.object("jwks", JwksCacheConfig::read)?);
+        set(&mut c.memo, f.object("memo", MemoConfig::read)?);
+        Ok(c)
+    }
+
+    /// Every field at its default (see each field's docs).
+    fn defaults(issuer: String) -> TesseraConfig {
+        TesseraConfig {
+            issuer,
+            profile: Provider::Oidc,
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            client_auth: None,
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(String::from)
+                .to_vec(),
+            resources: Vec::new(),
+            authorization_params: BTreeMap::new(),
+            app_origin: String::new(),
+            allowed_origins: Vec::new(),
+            endpoint_prefix: String::from("/__tessera"),
+            after_sign_out_path: String::from("/"),
+            verification: Policy::default(),
+            cookies: CookieConfig::default(),
+            cookie_keys: Secret::default(),
+            routes: Vec::new(),
+            default_access: Access::Page,
+            refresh_ahead: 10,
+            replay_window: 30,
+            forward_signing_secret: Secret::default(),
+            jwks: JwksCacheConfig::default(),
+            memo: MemoConfig::default(),
+        }
     }
 
     /// Checks every field; the error names the first bad one.
@@ -394,6 +409,19 @@ impl TesseraConfig {
 }
 
 impl CookieConfig {
+    fn read(f: &mut Fields) -> Result<CookieConfig, ConfigError> {
+        let mut c = CookieConfig::default();
+        set(&mut c.prefix, f.string("prefix")?);
+        set(
+            &mut c.same_site,
+            f.named("sameSite", SameSite::from_name, SameSite::NAMES)?,
+        );
+        set(&mut c.session_max_age, f.u64("sessionMaxAge")?);
+        set(&mut c.transaction_max_age, f.u64("transactionMaxAge")?);
+        set(&mut c.secure, f.bool("secure")?);
+        Ok(c)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let host = self.prefix.starts_with("__Host-");
         let secure_prefix = host || self.prefix.starts_with("__Secure-");
@@ -484,6 +512,133 @@ mod tests {
             .field,
             "issuer"
         );
+    }
+
+    /// Type errors and unknown keys name the field by its path, in the
+    /// message too (the worker shows only the message); defaults fill what is
+    /// absent, and `null` means "none" only where that is the default.
+    #[test]
+    fn fields_are_named_by_their_path() {
+        for (extra, field, says) in [
+            (
+                r#""cookies":{"secure":"yes"}"#,
+                "cookies.secure",
+                "`cookies.secure` must be true or false, not a string",
+            ),
+            (
+                r#""cookies":{"sameSite":"lax"}"#,
+                "cookies.sameSite",
+                "is \"lax\"; expected one of Lax, Strict, None",
+            ),
+            (
+                r#""jwks":{"cooldwn":5}"#,
+                "jwks.cooldwn",
+                "unknown field `jwks.cooldwn` (a typo?); the fields here are cooldown,",
+            ),
+            (
+                r#""memo":{"capacity":-1}"#,
+                "memo.capacity",
+                "must be a non-negative integer",
+            ),
+            (
+                r#""routes":[{"pattern":"/","access":"public"},{"pattern":"/a","access":"private"}]"#,
+                "routes[1].access",
+                "expected one of public, page, api",
+            ),
+            (
+                r#""routes":[{"access":"api"}]"#,
+                "routes[0].pattern",
+                "is required",
+            ),
+            (
+                r#""routes":{"pattern":"/"}"#,
+                "routes",
+                "must be an array of objects, not an object",
+            ),
+            (
+                r#""verification":{"leeway":"5"}"#,
+                "verification.leeway",
+                "must be a non-negative integer, not a string",
+            ),
+            (
+                r#""verification":[]"#,
+                "verification",
+                "must be an object, not an array",
+            ),
+            (r#""profile":"okta""#, "profile", "expected one of clerk, auth0"),
+            (
+                r#""clientSecret":null"#,
+                "clientSecret",
+                "must be a string, not null",
+            ),
+            (
+                r#""authorizationParams":{"prompt":1}"#,
+                "authorizationParams",
+                "must be an object of strings",
+            ),
+            (
+                r#""issuer":"https://again.example""#,
+                "(document)",
+                "duplicate member \"issuer\"",
+            ),
+        ] {
+            let err = load(extra).unwrap_err();
+            assert_eq!(err.field, field, "{extra}");
+            assert!(err.message.contains(says), "{extra}: {err}");
+        }
+        let missing = TesseraConfig::from_json(r#"{"clientId":"web"}"#).unwrap_err();
+        assert_eq!(
+            (missing.field.as_str(), missing.message.as_str()),
+            ("issuer", "`issuer` is required: the provider's issuer URL")
+        );
+
+        let c = load(r#""clientAuth":null,"verification":{"typ":null,"maxTokenAge":null},"routes":[{"pattern":"/x","access":"api","bearer":null,"methods":["GET"]}],"memo":{"capacity":0},"jwks":{"fetchTimeoutMs":100}"#).unwrap();
+        assert_eq!(
+            (c.client_auth, c.verification.typ, c.verification.max_token_age),
+            (None, None, None)
+        );
+        assert_eq!(
+            (c.routes[0].bearer, c.routes[0].methods.as_slice()),
+            (None, &[String::from("GET")][..])
+        );
+        assert_eq!(
+            (
+                c.memo.capacity,
+                c.memo.max_age,
+                c.jwks.fetch_timeout_ms,
+                c.jwks.cooldown
+            ),
+            (0, 300, 100, 30)
+        );
+        assert_eq!(
+            (c.refresh_ahead, c.replay_window, c.after_sign_out_path.as_str()),
+            (10, 30, "/")
+        );
+    }
+
+    /// Hosts embedding a setting in their own serde configuration get the same
+    /// rules and messages.
+    #[test]
+    fn embedded_settings_deserialize_with_the_same_rules() {
+        #[derive(serde::Deserialize)]
+        struct Host {
+            policy: Policy,
+            memo: MemoConfig,
+        }
+        let host: Host =
+            serde_json::from_str(r#"{"policy":{"issuer":"i","leeway":1},"memo":{"maxAge":60}}"#).unwrap();
+        assert_eq!(
+            (
+                host.policy.issuers[0].as_str(),
+                host.policy.leeway,
+                host.memo.max_age
+            ),
+            ("i", 1, 60)
+        );
+        let err = serde_json::from_str::<Host>(r#"{"policy":{"issuer":"i","leway":1},"memo":{}}"#)
+            .err()
+            .unwrap();
+        assert!(format!("{err}").contains("unknown field `leway`"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Cookie header bytes read at most; the rest is ignored.
 pub const MAX_COOKIE_HEADER_BYTES: usize = 32 * 1024;
@@ -163,7 +163,7 @@ fn is_value_byte(b: u8) -> bool {
 }
 
 /// The `SameSite` attribute.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum SameSite {
     /// Sent on top-level navigations from other sites, so the sign-in callback
     /// redirect carries the transaction cookie. The default.
@@ -173,6 +173,21 @@ pub enum SameSite {
     Strict,
     /// Always sent; requires `Secure`.
     None,
+}
+
+impl SameSite {
+    /// The configuration's names, for messages.
+    pub const NAMES: &'static str = "Lax, Strict, None";
+
+    /// The attribute value named `name` (as in `Set-Cookie`).
+    pub fn from_name(name: &str) -> Option<SameSite> {
+        match name {
+            "Lax" => Some(SameSite::Lax),
+            "Strict" => Some(SameSite::Strict),
+            "None" => Some(SameSite::None),
+            _ => None,
+        }
+    }
 }
 
 /// A `Set-Cookie` header value. Defaults: `Path=/`, `Secure`, `HttpOnly`,

@@ -466,6 +466,8 @@ pub struct Engine {
 impl Engine {
     /// An engine that fetches the provider's discovery document and key set
     /// as needed.
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
     pub fn new(config: TesseraConfig) -> Result<Engine, crate::ConfigError> {
         Engine::build(config, None)
     }

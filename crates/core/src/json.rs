@@ -45,7 +45,7 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
-struct StrictValue(Value);
+pub(crate) struct StrictValue(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for StrictValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -42,6 +42,8 @@
 //! assert!(matches!(cache.lookup(now + 301), Lookup::Stale { refetch: Some(_), .. }));
 //! ```
 
+use crate::config::ConfigError;
+use crate::fields::Fields;
 use crate::jwk::{KeySet, MAX_JWKS_BYTES};
 use crate::reason::{refuse, Refusal};
 use alloc::collections::BTreeMap;
@@ -49,8 +51,8 @@ use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
 /// Cache settings, per issuer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JwksCacheConfig {
     /// Freshness when the response has no usable `max-age`. Default 600 s, the
     /// common provider rotation overlap is hours, so ten minutes is safe.
@@ -71,6 +73,29 @@ pub struct JwksCacheConfig {
     pub cooldown: u64,
     /// Fetch timeout the host must apply, in milliseconds. Default 5 000.
     pub fetch_timeout_ms: u32,
+}
+
+impl JwksCacheConfig {
+    pub(crate) fn read(f: &mut Fields) -> Result<JwksCacheConfig, ConfigError> {
+        let d = JwksCacheConfig::default();
+        Ok(JwksCacheConfig {
+            default_max_age: f.u64("defaultMaxAge")?.unwrap_or(d.default_max_age),
+            min_max_age: f.u64("minMaxAge")?.unwrap_or(d.min_max_age),
+            max_max_age: f.u64("maxMaxAge")?.unwrap_or(d.max_max_age),
+            stale_if_error: f.u64("staleIfError")?.unwrap_or(d.stale_if_error),
+            cooldown: f.u64("cooldown")?.unwrap_or(d.cooldown),
+            fetch_timeout_ms: match f.u64("fetchTimeoutMs")? {
+                Some(ms) => u32::try_from(ms).map_err(|_| f.error("fetchTimeoutMs", "is too large"))?,
+                None => d.fetch_timeout_ms,
+            },
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JwksCacheConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::fields::deserialize(d, JwksCacheConfig::read)
+    }
 }
 
 impl Default for JwksCacheConfig {

@@ -60,6 +60,7 @@ pub mod cookie;
 pub mod decision;
 mod ed25519;
 pub mod engine;
+mod fields;
 pub mod forward;
 pub mod identity;
 pub mod json;

@@ -9,15 +9,17 @@
 //! [`MemoConfig::max_age`] after it was verified. Only successfully verified tokens
 //! are stored, so an attacker cannot fill the memo without valid signatures.
 
+use crate::config::ConfigError;
+use crate::fields::Fields;
 use crate::identity::Identity;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Memo settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemoConfig {
     /// Maximum number of tokens remembered. Default 1024: at ~1–2 KiB per entry,
     /// about 2 MiB at most, enough for the active sessions one isolate serves.
@@ -27,6 +29,25 @@ pub struct MemoConfig {
     /// longer. Default 300: bounds how long a result outlives the key set it was
     /// checked against (runtimes also clear the memo when the key set changes).
     pub max_age: u64,
+}
+
+impl MemoConfig {
+    pub(crate) fn read(f: &mut Fields) -> Result<MemoConfig, ConfigError> {
+        let d = MemoConfig::default();
+        Ok(MemoConfig {
+            capacity: match f.u64("capacity")? {
+                Some(n) => usize::try_from(n).map_err(|_| f.error("capacity", "is too large"))?,
+                None => d.capacity,
+            },
+            max_age: f.u64("maxAge")?.unwrap_or(d.max_age),
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MemoConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::fields::deserialize(d, MemoConfig::read)
+    }
 }
 
 impl Default for MemoConfig {

@@ -252,7 +252,7 @@ pub fn safe_return_path(candidate: &str, origin: &str) -> Option<String> {
 }
 
 /// How the client authenticates at the token endpoint.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// HTTP Basic with the form-encoded id and secret (RFC 6749 §2.3.1). The default.
@@ -262,6 +262,21 @@ pub enum ClientAuth {
     ClientSecretPost,
     /// A public client: `client_id` only.
     None,
+}
+
+impl ClientAuth {
+    /// The configuration's names, for messages.
+    pub const NAMES: &'static str = "client_secret_basic, client_secret_post, none";
+
+    /// The method named `name` in configuration.
+    pub fn from_name(name: &str) -> Option<ClientAuth> {
+        match name {
+            "client_secret_basic" => Some(ClientAuth::ClientSecretBasic),
+            "client_secret_post" => Some(ClientAuth::ClientSecretPost),
+            "none" => Some(ClientAuth::None),
+            _ => None,
+        }
+    }
 }
 
 /// A token-endpoint (or revocation-endpoint) request for the host to send as

@@ -5,11 +5,12 @@
 
 use crate::alg::{Alg, DEFAULT_ALGORITHMS};
 use crate::config::ConfigError;
+use crate::fields::{set, Fields};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// The largest leeway accepted. Leeway exists for clock skew between hosts, which
@@ -20,7 +21,7 @@ pub const MAX_LEEWAY: u64 = 300;
 ///
 /// ```
 /// use tessera_core::Policy;
-/// let policy: Policy = serde_json::from_str(r#"{
+/// let policy = Policy::from_json(r#"{
 ///     "issuer": "https://auth.example.com",
 ///     "audience": ["api", "admin"],
 ///     "authorizedParties": ["https://app.example.com"],
@@ -31,16 +32,16 @@ pub const MAX_LEEWAY: u64 = 300;
 /// assert_eq!(policy.issuers, ["https://auth.example.com"]);
 /// assert_eq!(policy.audience_claim, "aud");
 ///
-/// assert!(serde_json::from_str::<Policy>(r#"{"issuer":"x","algorithms":["HS256"]}"#).is_err());
+/// let err = Policy::from_json(r#"{"issuer":"x","algorithms":["HS256"]}"#).unwrap_err();
+/// assert_eq!(err.field, "algorithms");
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Policy {
     /// Allowed issuers: `iss` must equal one of them exactly (no trailing-slash or
     /// case normalisation: `https://x/` and `https://x` are different issuers, as
     /// RFC 7519 compares strings). Required, at least one; a string or an array;
     /// `issuer` is accepted as an alias.
-    #[serde(alias = "issuer", deserialize_with = "one_or_many")]
     pub issuers: Vec<String>,
 
     /// Allowed audiences. Default: empty, meaning `aud` is not checked. When set,
@@ -48,7 +49,6 @@ pub struct Policy {
     /// least one of them, and a token without it fails: an API that names its
     /// audience must not accept tokens minted for someone else. A string or an
     /// array; `audience` is accepted as an alias.
-    #[serde(alias = "audience", deserialize_with = "one_or_many")]
     pub audiences: Vec<String>,
 
     /// The claim holding the audience. Default `"aud"`. Amazon Cognito access
@@ -59,7 +59,6 @@ pub struct Policy {
     /// Default: empty (not checked). Clerk session tokens carry the origin of the
     /// page that minted them in `azp`; checking it stops tokens from other apps on
     /// the same instance.
-    #[serde(deserialize_with = "one_or_many")]
     pub authorized_parties: Vec<String>,
 
     /// The algorithm allowlist. Default: ES256, EdDSA, RS256, PS256. The token's
@@ -93,6 +92,12 @@ pub struct Policy {
     pub claim_values: BTreeMap<String, Value>,
 }
 
+impl<'de> serde::Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::fields::deserialize(d, Policy::read)
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -111,6 +116,39 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Reads a policy from JSON (the configuration's `verification` object,
+    /// with `issuer`), without validating it.
+    pub fn from_json(text: &str) -> Result<Policy, ConfigError> {
+        Fields::parse(text)?.read_all(Policy::read)
+    }
+
+    /// The policy's fields, each with its default (see each field's docs).
+    pub(crate) fn read(f: &mut Fields) -> Result<Policy, ConfigError> {
+        let mut p = Policy::default();
+        set(&mut p.issuers, f.one_or_many("issuers", Some("issuer"))?);
+        set(&mut p.audiences, f.one_or_many("audiences", Some("audience"))?);
+        set(&mut p.audience_claim, f.string("audienceClaim")?);
+        set(
+            &mut p.authorized_parties,
+            f.one_or_many("authorizedParties", None)?,
+        );
+        if let Some(names) = f.strings("algorithms")? {
+            p.algorithms = names
+                .iter()
+                .map(|name| {
+                    Alg::from_name(name)
+                        .map_err(|why| f.error("algorithms", &format!("lists {name:?}: {why}")))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        set(&mut p.leeway, f.u64("leeway")?);
+        p.typ = f.nullable("typ", Fields::string)?;
+        p.max_token_age = f.nullable("maxTokenAge", Fields::u64)?;
+        set(&mut p.required_claims, f.strings("requiredClaims")?);
+        set(&mut p.claim_values, f.value_map("claimValues")?);
+        Ok(p)
+    }
+
     /// A default policy for one issuer.
     ///
     /// ```
@@ -184,42 +222,14 @@ impl Policy {
     }
 }
 
-/// Accepts `"x"` or `["x", "y"]`.
-///
-/// A visitor rather than an untagged enum: serde buffers an untagged value
-/// (its `Content` type) and tries each variant on the copy, which is more
-/// code for V8 to compile on an isolate's first request, and its error
-/// ("did not match any variant") does not say what was expected.
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    struct OneOrMany;
-    impl<'de> serde::de::Visitor<'de> for OneOrMany {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("a string or an array of strings")
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<String>, E> {
-            Ok(alloc::vec![String::from(s)])
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-            let mut all = Vec::new();
-            while let Some(s) = seq.next_element::<String>()? {
-                all.push(s);
-            }
-            Ok(all)
-        }
-    }
-    d.deserialize_any(OneOrMany)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn one_or_many_takes_a_string_or_an_array_of_strings() {
-        let p: Policy =
-            serde_json::from_str(r#"{"issuer":"https://i","audience":"api","authorizedParties":[]}"#)
-                .unwrap();
+        let p =
+            Policy::from_json(r#"{"issuer":"https://i","audience":"api","authorizedParties":[]}"#).unwrap();
         assert_eq!(
             (p.issuers, p.audiences, p.authorized_parties),
             (
@@ -228,16 +238,81 @@ mod tests {
                 alloc::vec![]
             )
         );
-        let p: Policy = serde_json::from_str(r#"{"issuers":["a","b"]}"#).unwrap();
+        let p = Policy::from_json(r#"{"issuers":["a","b"]}"#).unwrap();
         assert_eq!(p.issuers, ["a", "b"]);
-        for bad in [
-            r#"{"issuer":5}"#,
-            r#"{"issuer":{"a":"b"}}"#,
-            r#"{"audience":["api",5]}"#,
-            r#"{"audience":null}"#,
+        for (bad, field) in [
+            (r#"{"issuer":5}"#, "issuer"),
+            (r#"{"issuer":{"a":"b"}}"#, "issuer"),
+            (r#"{"audience":["api",5]}"#, "audience"),
+            (r#"{"audience":null}"#, "audience"),
+            (r#"{"authorizedParties":true}"#, "authorizedParties"),
         ] {
-            let e = alloc::format!("{}", serde_json::from_str::<Policy>(bad).unwrap_err());
-            assert!(e.contains("expected a string"), "{bad}: {e}");
+            let e = Policy::from_json(bad).unwrap_err();
+            assert_eq!(e.field, field, "{bad}");
+            assert!(
+                e.message.contains("must be a string or an array of strings"),
+                "{bad}: {e}"
+            );
+        }
+        let both = Policy::from_json(r#"{"issuer":"a","issuers":["b"]}"#).unwrap_err();
+        assert!(
+            both.message.contains("`issuers` and `issuer` are one setting"),
+            "{both}"
+        );
+    }
+
+    /// Each field's default when absent, `null` only where the default is
+    /// "none", and types checked with the field named.
+    #[test]
+    fn fields_are_read_with_their_defaults_and_types() {
+        let p = Policy::from_json(r#"{"issuer":"i"}"#).unwrap();
+        assert_eq!(p, Policy::for_issuer("i"));
+        let p = Policy::from_json(
+            r#"{"issuer":"i","audienceClaim":"client_id","algorithms":["RS256"],"leeway":0,"typ":null,
+                "maxTokenAge":600,"requiredClaims":["sid"],"claimValues":{"token_use":"access","n":[1]}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.audience_claim, "client_id");
+        assert_eq!(
+            (p.algorithms, p.leeway, p.typ, p.max_token_age),
+            (alloc::vec![Alg::Rs256], 0, None, Some(600))
+        );
+        assert_eq!(p.required_claims, ["sid"]);
+        assert_eq!(p.claim_values["n"], serde_json::json!([1]));
+        for (bad, field, says) in [
+            (
+                r#"{"leeway":-1}"#,
+                "leeway",
+                "must be a non-negative integer, not a number",
+            ),
+            (
+                r#"{"leeway":"5"}"#,
+                "leeway",
+                "must be a non-negative integer, not a string",
+            ),
+            (
+                r#"{"leeway":null}"#,
+                "leeway",
+                "must be a non-negative integer, not null",
+            ),
+            (r#"{"typ":5}"#, "typ", "must be a string, not a number"),
+            (
+                r#"{"algorithms":"ES256"}"#,
+                "algorithms",
+                "must be an array of strings",
+            ),
+            (r#"{"algorithms":["HS256"]}"#, "algorithms", "lists \"HS256\""),
+            (r#"{"claimValues":[]}"#, "claimValues", "must be an object"),
+            (
+                r#"{"leeway":1,"leeway":2}"#,
+                "(document)",
+                "duplicate member \"leeway\"",
+            ),
+            ("[]", "(document)", "expected a JSON object"),
+        ] {
+            let e = Policy::from_json(bad).unwrap_err();
+            assert_eq!(e.field, field, "{bad}");
+            assert!(e.message.contains(says), "{bad}: {e}");
         }
     }
 
@@ -254,8 +329,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = serde_json::from_str::<Policy>(r#"{"issuer":"i","audiance":"x"}"#).unwrap_err();
-        assert!(alloc::format!("{err}").contains("audiance"), "{err}");
+        let err = Policy::from_json(r#"{"issuer":"i","audiance":"x"}"#).unwrap_err();
+        assert_eq!(err.field, "audiance");
+        assert!(err.message.starts_with("unknown field `audiance`"), "{err}");
+        assert!(
+            err.message.contains("audience, audienceClaim,"),
+            "the known fields are listed: {err}"
+        );
     }
 
     #[test]

@@ -11,11 +11,11 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 /// A provider whose token conventions Tessera knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Provider {
     /// Clerk session tokens: RS256, `sid` always present, `azp` = the page's origin.
@@ -74,6 +74,9 @@ impl Provider {
             Provider::Oidc => "oidc",
         }
     }
+
+    /// Every profile name, for messages.
+    pub const NAMES: &'static str = "clerk, auth0, supabase, firebase, cognito, workos, keycloak, oidc";
 
     /// Looks a profile up by name.
     pub fn from_name(name: &str) -> Option<Provider> {

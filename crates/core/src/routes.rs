@@ -33,17 +33,18 @@
 //! ```
 
 use crate::config::ConfigError;
+use crate::fields::Fields;
 use crate::reason::{refuse, Refusal};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Paths longer than this (bytes, before decoding) are refused.
 pub const MAX_PATH_BYTES: usize = 8 * 1024;
 
 /// What a route requires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     /// No session needed (identity is still forwarded when present).
@@ -54,24 +55,50 @@ pub enum Access {
     Api,
 }
 
+impl Access {
+    /// The configuration's names, for messages.
+    pub const NAMES: &'static str = "public, page, api";
+
+    /// The access named `name` in configuration.
+    pub fn from_name(name: &str) -> Option<Access> {
+        match name {
+            "public" => Some(Access::Public),
+            "page" => Some(Access::Page),
+            "api" => Some(Access::Api),
+            _ => None,
+        }
+    }
+}
+
 /// One rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RouteRule {
-    /// The glob pattern, starting with `/`.
+    /// The glob pattern, starting with `/`. Required.
     pub pattern: String,
     /// Methods the rule applies to (upper case); empty means all. Default: all.
-    #[serde(default)]
     pub methods: Vec<String>,
-    /// What the matched route requires.
+    /// What the matched route requires. Required.
     pub access: Access,
     /// Whether `Authorization: Bearer` tokens are accepted here. Default: `true`
     /// for `api` routes, `false` otherwise (pages use the session cookie).
-    #[serde(default)]
     pub bearer: Option<bool>,
 }
 
 impl RouteRule {
+    pub(crate) fn read(f: &mut Fields) -> Result<RouteRule, ConfigError> {
+        Ok(RouteRule {
+            pattern: f
+                .string("pattern")?
+                .ok_or_else(|| f.error("pattern", "is required, e.g. \"/api/**\""))?,
+            methods: f.strings("methods")?.unwrap_or_default(),
+            access: f
+                .named("access", Access::from_name, Access::NAMES)?
+                .ok_or_else(|| f.error("access", &format!("is required: one of {}", Access::NAMES)))?,
+            bearer: f.nullable("bearer", Fields::bool)?,
+        })
+    }
+
     /// A rule for all methods with the default bearer setting.
     pub fn new(pattern: impl Into<String>, access: Access) -> RouteRule {
         RouteRule {
