@@ -164,7 +164,16 @@ describe('keys, outages and persistence (ES256)', { timeout: 120_000 }, () => {
 describe('the API surface', () => {
   test('configuration errors name the field', async () => {
     await assert.rejects(createTessera({ issuer: 'http://auth.example.com' }), (e) => e instanceof TesseraConfigError && e.field === 'issuer');
-    await assert.rejects(createTessera({ issuer: 'https://auth.example.com', verificaton: {} }), (e) => e instanceof TesseraConfigError && /verificaton/.test(e.message));
+    await assert.rejects(createTessera({ issuer: 'https://auth.example.com', verificaton: {} }), (e) => e instanceof TesseraConfigError && e.field === 'verificaton' && /^tessera config: verificaton: unknown field `verificaton` \(a typo\?\); the fields here are afterSignOutPath, /.test(e.message));
+    // A wrong type is named by its path (serde's own message said only what was wrong).
+    await assert.rejects(
+      createTessera({ issuer: 'https://auth.example.com', verification: { leeway: '5' } }),
+      (e) => e instanceof TesseraConfigError && e.field === 'verification.leeway' && e.message === 'tessera config: verification.leeway: must be a non-negative integer, not a string',
+    );
+    await assert.rejects(
+      createTessera({ issuer: 'https://auth.example.com', routes: [{ pattern: '/api/**', access: 'private' }] }),
+      (e) => e instanceof TesseraConfigError && e.field === 'routes[0].access' && /expected one of public, page, api/.test(e.message),
+    );
     await assert.rejects(createTessera({ issuer: 'https://auth.example.com', cookieKeys: COOKIE_KEYS }), (e) => e.field === 'clientId');
   });
 

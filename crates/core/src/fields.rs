@@ -4,8 +4,7 @@
 //! values, then each struct takes its fields by name from a [`Fields`]; a key
 //! nobody took is refused, so a typo is an error rather than a silently
 //! ignored setting. Every error names the field by its path
-//! (`verification.leeway`), in the message too, since some hosts show only
-//! the message.
+//! (`verification.leeway`).
 //!
 //! Hand-written rather than serde's derive, for the messages: serde's say
 //! what was wrong ("invalid type: string, expected u64") but not where, once
@@ -54,12 +53,10 @@ impl Fields {
         self.map.remove(key)
     }
 
-    /// An error for `key`: the message starts with its path.
+    /// An error for `key`, named by its path.
     #[inline(never)]
     pub(crate) fn error(&self, key: &str, what: &str) -> ConfigError {
-        let field = format!("{}{key}", self.path);
-        let message = format!("`{field}` {what}");
-        ConfigError::new(field, message)
+        ConfigError::new(format!("{}{key}", self.path), what)
     }
 
     #[inline(never)]
@@ -121,7 +118,7 @@ impl Fields {
             (Some(_), Some((alias, _))) => {
                 return Err(self.error(
                     key,
-                    &format!("and `{}{alias}` are one setting; give one of them", self.path),
+                    &format!("is the same setting as `{}{alias}`; give one of them", self.path),
                 ))
             }
             (None, Some((alias, value))) => (alias, Some(value)),

@@ -256,7 +256,7 @@ mod tests {
         }
         let both = Policy::from_json(r#"{"issuer":"a","issuers":["b"]}"#).unwrap_err();
         assert!(
-            both.message.contains("`issuers` and `issuer` are one setting"),
+            both.field == "issuers" && both.message.contains("is the same setting as `issuer`"),
             "{both}"
         );
     }

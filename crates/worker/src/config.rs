@@ -52,8 +52,10 @@ impl WorkerConfig {
         })?;
         // Parsed first, validated once the secrets are in: the rules that
         // involve them (cookieKeys needs clientId, clientAuth needs the secret).
-        let mut tessera =
-            TesseraConfig::parse(&text).map_err(|e| ConfigError::new("TESSERA_CONFIG", e.message))?;
+        let mut tessera = TesseraConfig::parse(&text).map_err(|e| match e.field.as_str() {
+            "(document)" => ConfigError::new("TESSERA_CONFIG", e.message),
+            field => ConfigError::new(format!("TESSERA_CONFIG.{field}"), e.message),
+        })?;
         for (binding, field, value) in [
             (
                 "TESSERA_CLIENT_SECRET",
