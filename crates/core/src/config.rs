@@ -638,6 +638,13 @@ mod tests {
             .err()
             .unwrap();
         assert!(format!("{err}").contains("unknown field `leway`"), "{err}");
+        let err = serde_json::from_str::<Host>(r#"{"policy":{"issuer":"i","leeway":"1"},"memo":{}}"#)
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err}").contains("`leeway`: must be a non-negative integer, not a string"),
+            "{err}"
+        );
     }
 
     #[test]

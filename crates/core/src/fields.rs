@@ -281,7 +281,7 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>, T>(
     match StrictValue::deserialize(d)?.0 {
         Value::Object(map) => Fields::of(map, String::new())
             .read_all(read)
-            .map_err(|e| D::Error::custom(e.message)),
+            .map_err(|e| D::Error::custom(format!("`{}`: {}", e.field, e.message))),
         other => Err(D::Error::custom(format!(
             "expected an object, not {}",
             json::kind(&other)
