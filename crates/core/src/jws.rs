@@ -109,7 +109,7 @@ struct Header {
 /// `typ`), so its segment repeats byte for byte; a hit skips the base64 and
 /// strict JSON decoding and the rules, and the verdict is the same, since
 /// those are a function of the segment alone. Only headers that passed are
-/// kept. Engines and verifiers each hold one: a new token's header is read
+/// kept. Each [`crate::Verifier`] holds one: a new token's header is read
 /// twice when the host checks its signature (before and after the check).
 #[derive(Default)]
 pub(crate) struct Headers {
