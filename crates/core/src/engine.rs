@@ -615,26 +615,35 @@ impl Engine {
                 self.fill(fill, reply, &mut ctx);
                 self.then(then, &mut ctx)
             }
-            Wait::Tokens { req, via } => {
-                let result = match reply {
-                    Reply::Tokens(result) => result,
-                    Reply::Response { status, body, .. } => oidc::token_response(status, body),
-                    Reply::Failed(why) => Err(oidc::token_endpoint_unreachable(why)),
-                    Reply::Signature(_) | Reply::SignatureUnsupported => {
-                        Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
-                    }
-                };
-                self.on_tokens(req, via, result, &mut ctx)
-            }
-            Wait::Revocation(req) => {
-                // RFC 7009 §2.2: 200 whether or not the token was valid; anything
-                // else (or no answer) still signs the user out here.
-                ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
-                let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
-                self.sign_out_done(&req, end.as_ref(), &mut ctx)
-            }
+            Wait::Tokens { req, via } => self.resume_tokens(req, via, reply, &mut ctx),
+            Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
         };
         ctx.finish(step)
+    }
+
+    // Out of line, as the two below: a verification never resumes with them, so
+    // a fresh instance's first one need not compile them (V8 compiles a function
+    // on its first call, whole).
+    #[inline(never)]
+    fn resume_tokens(&mut self, req: OwnedRequest, via: Via, reply: Reply<'_>, ctx: &mut Ctx) -> Step {
+        let result = match reply {
+            Reply::Tokens(result) => result,
+            Reply::Response { status, body, .. } => oidc::token_response(status, body),
+            Reply::Failed(why) => Err(oidc::token_endpoint_unreachable(why)),
+            Reply::Signature(_) | Reply::SignatureUnsupported => {
+                Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
+            }
+        };
+        self.on_tokens(req, via, result, ctx)
+    }
+
+    #[inline(never)]
+    fn resume_revocation(&mut self, req: OwnedRequest, reply: Reply<'_>, ctx: &mut Ctx) -> Step {
+        // RFC 7009 §2.2: 200 whether or not the token was valid; anything
+        // else (or no answer) still signs the user out here.
+        ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
+        let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
+        self.sign_out_done(&req, end.as_ref(), ctx)
     }
 
     /// The state worth persisting across isolates.

@@ -61,21 +61,15 @@ impl Material {
 
 impl PublicKey {
     pub(crate) fn new(kid: Option<String>, alg: Option<Alg>, material: Material) -> PublicKey {
-        use spki::EncodePublicKey;
-        let doc = match &material {
-            Material::Rsa(k) => Ok(k.spki_der()),
-            Material::P256(k) => p256::PublicKey::from(k.verifying_key())
-                .to_public_key_der()
-                .map(|d| d.into_vec()),
-            Material::Ed25519(k) => k.verifying_key().to_public_key_der().map(|d| d.into_vec()),
+        let spki_der = match &material {
+            Material::Rsa(k) => k.spki_der(),
+            Material::P256(k) => {
+                let point = k.verifying_key().to_encoded_point(false);
+                [&P256_SPKI_PREFIX[..], point.as_bytes()].concat()
+            }
+            Material::Ed25519(k) => [&ED25519_SPKI_PREFIX[..], k.verifying_key().as_bytes()].concat(),
         };
-        // Encoding a key we decoded ourselves does not fail; were it to, the empty
-        // result would only make the host's import fail, never verify anything.
-        let spki_der = doc.unwrap_or_default();
-        let key_id = Sha256::digest(&spki_der)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key_id = hex(&Sha256::digest(&spki_der));
         PublicKey {
             kid,
             alg,
@@ -279,6 +273,32 @@ pub(crate) fn ed25519_material(x: &[u8]) -> Result<Material, String> {
     Ok(Material::Ed25519(Ed25519Key::new(key)))
 }
 
+// The fixed part of a SubjectPublicKeyInfo (RFC 5280 §4.1) for the two key types
+// of fixed size, before the key's bytes: SEQUENCE { SEQUENCE { algorithm OID,
+// parameters }, BIT STRING with 0 unused bits }. Written out rather than built
+// with the `spki` crate's encoder, whose code a fresh instance would otherwise
+// compile for its first key set (RSA's, of variable length, is in `rsa.rs`).
+/// id-ecPublicKey with the named curve prime256v1 (RFC 5480 §2); the key is the
+/// uncompressed point, `04 ‖ x ‖ y`.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+/// id-Ed25519 without parameters (RFC 8410 §4); the key is its 32 bytes.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
+}
+
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[first..]
@@ -288,5 +308,43 @@ fn bit_len(be: &[u8]) -> usize {
     match be.first() {
         None => 0,
         Some(&top) => (be.len() - 1) * 8 + (8 - top.leading_zeros() as usize),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spki::EncodePublicKey;
+
+    #[test]
+    fn fixed_size_keys_are_encoded_as_the_spki_crate_does() {
+        let p256_point = p256::ecdsa::SigningKey::from_slice(&[7; 32])
+            .unwrap()
+            .verifying_key()
+            .to_encoded_point(false);
+        let p256 = PublicKey::new(None, None, p256_material(p256_point.as_bytes()).unwrap());
+        let expected = p256::PublicKey::from_sec1_bytes(p256_point.as_bytes())
+            .unwrap()
+            .to_public_key_der()
+            .unwrap();
+        assert_eq!(p256.spki_der(), expected.as_bytes());
+
+        let ed_bytes = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+            .verifying_key()
+            .to_bytes();
+        let ed = PublicKey::new(None, None, ed25519_material(&ed_bytes).unwrap());
+        let expected = ed25519_dalek::VerifyingKey::from_bytes(&ed_bytes)
+            .unwrap()
+            .to_public_key_der()
+            .unwrap();
+        assert_eq!(ed.spki_der(), expected.as_bytes());
+
+        // The key id is the lowercase hex SHA-256 of the encoding.
+        for key in [&p256, &ed] {
+            let digest = Sha256::digest(key.spki_der());
+            let expected: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(key.key_id(), expected);
+        }
+        assert_ne!(p256.key_id(), ed.key_id());
     }
 }
