@@ -5,7 +5,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use tessera_core::{KeySet, MemoConfig, Policy, Verifier};
 use tessera_tests::{ISS, NOW};
-use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime::{Config, Engine, Instance, Memory, Module, Store, TypedFunc};
 
 /// The benchmarks' policy: the test issuer, every algorithm allowed.
 pub fn policy() -> Policy {
@@ -36,18 +36,28 @@ pub struct WasmVerifier {
 }
 
 impl WasmVerifier {
-    /// Where `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release` puts the guest.
+    /// Where `scripts/build-guests.sh` puts the guest.
     pub fn built() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
     }
 
-    /// Compiles and instantiates the guest module at `path`.
+    /// Where `scripts/build-guests.sh` puts the wide-arithmetic guest (RSA on
+    /// 64-bit limbs, for wasmtime with the proposal enabled).
+    pub fn built_wide() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wide/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
+    }
+
+    /// Compiles and instantiates the guest module at `path`, in a wasmtime
+    /// that runs the wide-arithmetic proposal (off by default; it changes
+    /// nothing for a module that does not use it).
     pub fn load(path: &Path) -> WasmVerifier {
-        let engine = Engine::default();
-        let module = Module::from_file(&engine, path).unwrap_or_else(|e| {
-            panic!("{}: {e}; build it with `cargo build -p tessera-wasm-guest --target wasm32-unknown-unknown --release`", path.display())
-        });
+        let mut config = Config::new();
+        config.wasm_wide_arithmetic(true);
+        let engine = Engine::new(&config).expect("wasmtime accepts the configuration");
+        let module = Module::from_file(&engine, path)
+            .unwrap_or_else(|e| panic!("{}: {e}; build it with scripts/build-guests.sh", path.display()));
         let mut store = Store::new(&engine, ());
         let instance = Instance::new(&mut store, &module, &[]).unwrap();
         WasmVerifier {
