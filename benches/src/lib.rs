@@ -42,8 +42,8 @@ impl WasmVerifier {
             .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
     }
 
-    /// Where `scripts/build-guests.sh` puts the wide-arithmetic guest (RSA on
-    /// 64-bit limbs, for wasmtime with the proposal enabled).
+    /// Where `scripts/build-guests.sh` puts the wide-arithmetic guest (RSA and
+    /// Ed25519 on 64-bit limbs, for wasmtime with the proposal enabled).
     pub fn built_wide() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/wide/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")

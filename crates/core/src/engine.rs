@@ -621,9 +621,9 @@ impl Engine {
         ctx.finish(step)
     }
 
-    // Out of line, as the two below: a verification never resumes with them, so
-    // a fresh instance's first one need not compile them (V8 compiles a function
-    // on its first call, whole).
+    // This and `resume_revocation` are out of line: a verification never
+    // resumes with them, so a fresh instance's first one need not compile them
+    // (V8 compiles a function on its first call, whole).
     #[inline(never)]
     fn resume_tokens(&mut self, req: OwnedRequest, via: Via, reply: Reply<'_>, ctx: &mut Ctx) -> Step {
         let result = match reply {
