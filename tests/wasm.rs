@@ -9,7 +9,7 @@
 //! `scripts/test.sh`); `TESSERA_GUEST_WASM` and `TESSERA_WIDE_GUEST_WASM` point
 //! at other files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tessera_tests::*;
 use wasmtime::{Config, Engine, Instance, Memory, Module, Store, TypedFunc};
 
@@ -49,7 +49,7 @@ impl Guest {
         guest_paths().map(|path| Guest::load(&path))
     }
 
-    fn load(path: &PathBuf) -> Guest {
+    fn load(path: &Path) -> Guest {
         assert!(
             path.exists(),
             "{} is missing: build it with scripts/build-guests.sh (scripts/test.sh does)",

@@ -540,6 +540,11 @@ mod tests {
                 "must be a non-negative integer",
             ),
             (
+                r#""jwks":{"fetchTimeoutMs":4294967296}"#,
+                "jwks.fetchTimeoutMs",
+                "is too large",
+            ),
+            (
                 r#""routes":[{"pattern":"/","access":"public"},{"pattern":"/a","access":"private"}]"#,
                 "routes[1].access",
                 "expected one of public, page, api",

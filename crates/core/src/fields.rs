@@ -86,6 +86,17 @@ impl Fields {
         }
     }
 
+    /// A non-negative integer that fits `T` (a count, milliseconds):
+    /// "is too large" otherwise.
+    pub(crate) fn uint<T: TryFrom<u64>>(&mut self, key: &'static str) -> Result<Option<T>, ConfigError> {
+        match self.u64(key)? {
+            Some(n) => T::try_from(n)
+                .map(Some)
+                .map_err(|_| self.error(key, "is too large")),
+            None => Ok(None),
+        }
+    }
+
     /// `true` or `false`.
     #[inline(never)]
     pub(crate) fn bool(&mut self, key: &'static str) -> Result<Option<bool>, ConfigError> {

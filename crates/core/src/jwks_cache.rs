@@ -84,10 +84,7 @@ impl JwksCacheConfig {
             max_max_age: f.u64("maxMaxAge")?.unwrap_or(d.max_max_age),
             stale_if_error: f.u64("staleIfError")?.unwrap_or(d.stale_if_error),
             cooldown: f.u64("cooldown")?.unwrap_or(d.cooldown),
-            fetch_timeout_ms: match f.u64("fetchTimeoutMs")? {
-                Some(ms) => u32::try_from(ms).map_err(|_| f.error("fetchTimeoutMs", "is too large"))?,
-                None => d.fetch_timeout_ms,
-            },
+            fetch_timeout_ms: f.uint("fetchTimeoutMs")?.unwrap_or(d.fetch_timeout_ms),
         })
     }
 }

@@ -35,10 +35,7 @@ impl MemoConfig {
     pub(crate) fn read(f: &mut Fields) -> Result<MemoConfig, ConfigError> {
         let d = MemoConfig::default();
         Ok(MemoConfig {
-            capacity: match f.u64("capacity")? {
-                Some(n) => usize::try_from(n).map_err(|_| f.error("capacity", "is too large"))?,
-                None => d.capacity,
-            },
+            capacity: f.uint("capacity")?.unwrap_or(d.capacity),
             max_age: f.u64("maxAge")?.unwrap_or(d.max_age),
         })
     }
