@@ -14,7 +14,7 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 echo "== the core builds for wasm32-unknown-unknown with no default features"
 cargo build -p tessera-core --target wasm32-unknown-unknown --no-default-features --release
 
-echo "== the zero-import wasm32 guests that tests/wasm.rs loads into wasmtime (plain, and wide-arithmetic)"
+echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"
 ./scripts/build-guests.sh
 
 echo "== tests (native, wasmtime, CLI, doc tests; the worker is tested end to end below)"

@@ -2,12 +2,9 @@
 //! wasmtime, as ratios against the native floor: the raw aws-lc-rs signature
 //! check (key parsed once) measured in the same run.
 //!
-//! `cargo bench -p tessera-benches` (the wasm guests must be built first:
+//! `cargo bench -p tessera-benches` (the wasm guest must be built first:
 //! `scripts/build-guests.sh`). Criterion measures; at the end a table prints
-//! every figure as a multiple of the floor for its algorithm. Each algorithm is
-//! also measured in the guest built for WebAssembly's wide-arithmetic proposal
-//! (RSA and Ed25519 on 64-bit limbs), which wasmtime runs when asked to and V8
-//! does not.
+//! every figure as a multiple of the floor for its algorithm.
 
 use criterion::Criterion;
 use serde_json::json;
@@ -64,7 +61,6 @@ fn main() {
     let keys = Keys::load();
     let jwks = keys.jwks();
     let mut wasm = WasmVerifier::load(&WasmVerifier::built());
-    let mut wide = WasmVerifier::load(&WasmVerifier::built_wide());
 
     for alg in ALGS {
         let token = keys.token(
@@ -105,10 +101,6 @@ fn main() {
         wasm.install(&jwks, MemoConfig::default());
         assert_eq!(wasm.verify(t), 0);
         g.bench_function("memo_wasm", |b| b.iter(|| wasm.verify(black_box(t))));
-        let t = wide.put(token.as_bytes());
-        wide.install(&jwks, NO_MEMO);
-        assert_eq!(wide.verify(t), 0, "the wide-arithmetic guest must verify {alg}");
-        g.bench_function("cold_wasm_wide", |b| b.iter(|| wide.verify(black_box(t))));
         g.finish();
     }
 
@@ -151,7 +143,7 @@ fn report(dir: &Path, since: SystemTime) {
     println!("\nVerification cost, medians of this run; ratios are against the aws-lc-rs floor of the same algorithm.");
     println!("+aws-lc-rs: the whole verification (parse, claims, policy) with the core's aws-lc-rs backend.");
     println!(
-        "{:<6} {:>12} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>12}",
+        "{:<6} {:>12} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>8} | {:>12} {:>12}",
         "alg",
         "aws-lc-rs",
         "cold native",
@@ -160,8 +152,6 @@ fn report(dir: &Path, since: SystemTime) {
         "ratio",
         "cold wasm",
         "ratio",
-        "wasm wide",
-        "ratio",
         "memo native",
         "memo wasm"
     );
@@ -169,7 +159,7 @@ fn report(dir: &Path, since: SystemTime) {
         let m = |id: &str| median_ns(dir, alg, id, since);
         let floor = m("floor_aws_lc_rs");
         println!(
-            "{:<6} {} | {} {} | {} {} | {} {} | {} {} | {} {}",
+            "{:<6} {} | {} {} | {} {} | {} {} | {} {}",
             alg,
             us(floor),
             us(m("cold_native")),
@@ -178,13 +168,10 @@ fn report(dir: &Path, since: SystemTime) {
             ratio(m("cold_native_aws_lc"), floor),
             us(m("cold_wasm")),
             ratio(m("cold_wasm"), floor),
-            us(m("cold_wasm_wide")),
-            ratio(m("cold_wasm_wide"), floor),
             us(m("memo_native")),
             us(m("memo_wasm")),
         );
     }
-    println!("wasm wide: the guest built for the wide-arithmetic proposal (RSA and Ed25519 on 64-bit limbs), in wasmtime with the proposal enabled.");
     let parse = |id: &str| median_ns(dir, "jwks_parse", id, since);
     println!(
         "JWKS parse (RSA-2048 + P-256 + Ed25519): native {}, wasm {} ({} of native)",

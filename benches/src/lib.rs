@@ -5,7 +5,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use tessera_core::{KeySet, MemoConfig, Policy, Verifier};
 use tessera_tests::{ISS, NOW};
-use wasmtime::{Config, Engine, Instance, Memory, Module, Store, TypedFunc};
+use wasmtime::{Engine, Instance, Memory, Module, Store, TypedFunc};
 
 /// The benchmarks' policy: the test issuer, every algorithm allowed.
 pub fn policy() -> Policy {
@@ -42,20 +42,9 @@ impl WasmVerifier {
             .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
     }
 
-    /// Where `scripts/build-guests.sh` puts the wide-arithmetic guest (RSA and
-    /// Ed25519 on 64-bit limbs, for wasmtime with the proposal enabled).
-    pub fn built_wide() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wide/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
-    }
-
-    /// Compiles and instantiates the guest module at `path`, in a wasmtime
-    /// that runs the wide-arithmetic proposal (off by default; it changes
-    /// nothing for a module that does not use it).
+    /// Compiles and instantiates the guest module at `path`.
     pub fn load(path: &Path) -> WasmVerifier {
-        let mut config = Config::new();
-        config.wasm_wide_arithmetic(true);
-        let engine = Engine::new(&config).expect("wasmtime accepts the configuration");
+        let engine = Engine::default();
         let module = Module::from_file(&engine, path)
             .unwrap_or_else(|e| panic!("{}: {e}; build it with scripts/build-guests.sh", path.display()));
         let mut store = Store::new(&engine, ());

@@ -8,9 +8,10 @@
 //! this module does with Montgomery multiplication over a context computed once
 //! per key (`-n⁻¹ mod 2^w` and `R² mod n`). Limbs are 64-bit natively and
 //! 32-bit on 32-bit targets, where wasm32 has a native 32×32→64 multiply but
-//! only emulated 64×64→128, unless the `wide-arithmetic` feature says the host
-//! runs WebAssembly's wide-arithmetic proposal (`i64.mul_wide_u`): then wasm32
-//! takes 64-bit limbs too, a quarter of the products.
+//! only emulated 64×64→128. (WebAssembly's wide-arithmetic proposal,
+//! `i64.mul_wide_u`, would give wasm32 64-bit limbs too, a quarter of the
+//! products, in the hosts that run it; Rust 1.95's LLVM miscompiles code built
+//! for it, see `benches/RESULTS.md`, so no build here targets it.)
 //!
 //! Only public values are involved (key, signature, message), so nothing here
 //! needs to run in constant time.
@@ -20,15 +21,13 @@ use alloc::vec::Vec;
 use sha2::digest::{Digest, FixedOutputReset};
 use sha2::{Sha256, Sha384, Sha512};
 
-// (The feature, not `cfg(target_feature = "wide-arithmetic")`: stable Rust
-// compiles with that target feature but does not expose it to `cfg`.)
-#[cfg(any(target_pointer_width = "64", feature = "wide-arithmetic"))]
+#[cfg(target_pointer_width = "64")]
 type Limb = u64;
-#[cfg(any(target_pointer_width = "64", feature = "wide-arithmetic"))]
+#[cfg(target_pointer_width = "64")]
 type Wide = u128;
-#[cfg(not(any(target_pointer_width = "64", feature = "wide-arithmetic")))]
+#[cfg(not(target_pointer_width = "64"))]
 type Limb = u32;
-#[cfg(not(any(target_pointer_width = "64", feature = "wide-arithmetic")))]
+#[cfg(not(target_pointer_width = "64"))]
 type Wide = u64;
 
 const LIMB_BYTES: usize = core::mem::size_of::<Limb>();
