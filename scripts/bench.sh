@@ -18,7 +18,7 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund
 
 echo "== 1. the core: native, native + aws-lc-rs, wasmtime; against the aws-lc-rs floor"
-./scripts/build-guests.sh
+./scripts/build-guest.sh
 if [ -n "$QUICK" ]; then
   cargo bench -p tessera-benches -- --warm-up-time 1 --measurement-time 2
 else

@@ -15,7 +15,7 @@ echo "== the core builds for wasm32-unknown-unknown with no default features"
 cargo build -p tessera-core --target wasm32-unknown-unknown --no-default-features --release
 
 echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"
-./scripts/build-guests.sh
+./scripts/build-guest.sh
 
 echo "== tests (native, wasmtime, CLI, doc tests; the worker is tested end to end below)"
 cargo test --workspace --exclude tessera-worker --exclude tessera-node-binding

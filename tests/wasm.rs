@@ -2,7 +2,7 @@
 //! inside wasmtime: every case must give byte-for-byte the same output as the
 //! native run (verdicts, reason codes, messages, claims).
 //!
-//! `scripts/build-guests.sh` builds the guest before this test runs (see
+//! `scripts/build-guest.sh` builds the guest before this test runs (see
 //! `scripts/test.sh`); `TESSERA_GUEST_WASM` points at another file.
 
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ impl Guest {
             });
         assert!(
             path.exists(),
-            "{} is missing: build it with scripts/build-guests.sh (scripts/test.sh does)",
+            "{} is missing: build it with scripts/build-guest.sh (scripts/test.sh does)",
             path.display()
         );
         let engine = Engine::default();

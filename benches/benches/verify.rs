@@ -3,7 +3,7 @@
 //! check (key parsed once) measured in the same run.
 //!
 //! `cargo bench -p tessera-benches` (the wasm guest must be built first:
-//! `scripts/build-guests.sh`). Criterion measures; at the end a table prints
+//! `scripts/build-guest.sh`). Criterion measures; at the end a table prints
 //! every figure as a multiple of the floor for its algorithm.
 
 use criterion::Criterion;

@@ -36,7 +36,7 @@ pub struct WasmVerifier {
 }
 
 impl WasmVerifier {
-    /// Where `scripts/build-guests.sh` puts the guest.
+    /// Where `scripts/build-guest.sh` puts the guest.
     pub fn built() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/wasm32-unknown-unknown/release/tessera_wasm_guest.wasm")
@@ -46,7 +46,7 @@ impl WasmVerifier {
     pub fn load(path: &Path) -> WasmVerifier {
         let engine = Engine::default();
         let module = Module::from_file(&engine, path)
-            .unwrap_or_else(|e| panic!("{}: {e}; build it with scripts/build-guests.sh", path.display()));
+            .unwrap_or_else(|e| panic!("{}: {e}; build it with scripts/build-guest.sh", path.display()));
         let mut store = Store::new(&engine, ());
         let instance = Instance::new(&mut store, &module, &[]).unwrap();
         WasmVerifier {
