@@ -67,8 +67,8 @@ impl Guest {
 
 #[test]
 fn wasm_and_native_agree_case_by_case() {
-    let suite = suite();
     let mut guest = Guest::load();
+    let suite = suite();
     let mut mismatches = Vec::new();
     for case in &suite {
         let input = case.input.to_string();
@@ -90,7 +90,7 @@ fn wasm_and_native_agree_case_by_case() {
         suite.len(),
         mismatches.join("\n")
     );
-    eprintln!("{} cases: native and the wasm32 guest agree", suite.len());
+    eprintln!("{} cases: native and wasm32 agree", suite.len());
 }
 
 #[test]

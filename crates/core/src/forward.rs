@@ -66,7 +66,10 @@ pub fn identity_headers(
     out.push((String::from(CLAIMS), b64::encode(&claims)));
     if let Some(secret) = secret {
         let mac = mac(secret, now, &out);
-        out.push((String::from(SIGNATURE), format!("t={now},v1={}", hex(&mac))));
+        out.push((
+            String::from(SIGNATURE),
+            format!("t={now},v1={}", crate::hex::encode(&mac)),
+        ));
     }
     out
 }
@@ -108,7 +111,7 @@ pub fn verify_signature(
         .iter()
         .filter_map(|n| get(n).map(|v| (String::from(*n), String::from(v))))
         .collect();
-    let expected = hex(&mac(secret, t, &signed));
+    let expected = crate::hex::encode(&mac(secret, t, &signed));
     if constant_time_eq(expected.as_bytes(), v1.as_bytes()) {
         Ok(())
     } else {
@@ -133,10 +136,6 @@ fn mac(secret: &[u8], t: u64, headers: &[(String, String)]) -> [u8; 32] {
         }
     }
     m.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Visible ASCII passes through; everything else (and `%`) is `%XX`-encoded.

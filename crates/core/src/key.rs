@@ -69,7 +69,7 @@ impl PublicKey {
             }
             Material::Ed25519(k) => [&ED25519_SPKI_PREFIX[..], k.verifying_key().as_bytes()].concat(),
         };
-        let key_id = hex(&Sha256::digest(&spki_der));
+        let key_id = crate::hex::encode(&Sha256::digest(&spki_der));
         PublicKey {
             kid,
             alg,
@@ -288,16 +288,6 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
-
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
-}
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());

@@ -62,6 +62,7 @@ mod ed25519;
 pub mod engine;
 mod fields;
 pub mod forward;
+pub mod hex;
 pub mod identity;
 pub mod json;
 pub mod jwk;

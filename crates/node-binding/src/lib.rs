@@ -727,10 +727,7 @@ struct VerdictJs<'a> {
 /// The name of a refresh flight: SHA-256 of the refresh token, so the token
 /// itself is not a map key in JavaScript.
 fn flight_key(refresh_token: &str) -> String {
-    Sha256::digest(refresh_token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    tessera_core::hex::encode(&Sha256::digest(refresh_token.as_bytes()))
 }
 
 /// Unix seconds from JavaScript (negative, NaN and infinite clocks become 0,

@@ -117,7 +117,7 @@ pub async fn via_object(env: &Env, refresh_token: &str, replay_window: u64, requ
     };
     let call = async {
         let namespace = env.durable_object(BINDING)?;
-        let name = hex(&Sha256::digest(refresh_token.as_bytes()));
+        let name = tessera_core::hex::encode(&Sha256::digest(refresh_token.as_bytes()));
         let stub = namespace.id_from_name(&name)?.get_stub()?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
@@ -127,10 +127,6 @@ pub async fn via_object(env: &Env, refresh_token: &str, replay_window: u64, requ
         res.json::<Outcome>().await
     };
     call.await.unwrap_or_else(|e| Err(unavailable(e.to_string())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The per-session refresh coordinator across isolates.
