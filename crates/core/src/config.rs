@@ -45,6 +45,24 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
+/// A configuration that loads but deserves a second look: a setting that is
+/// legal and probably not what was meant, or weaker than it looks. Returned by
+/// [`TesseraConfig::warnings`]; the worker logs them at start, the npm package
+/// reports them (`tessera.warnings`), `tessera check-config` prints them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The field, as spelled in the configuration.
+    pub field: String,
+    /// What could go wrong, and what to set instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration warning: `{}`: {}", self.field, self.message)
+    }
+}
+
 /// A secret configuration value (client secret, cookie keys, signing secret).
 /// It is never printed: `Debug` shows `"<redacted>"`, and errors name the field,
 /// never the value.
@@ -146,6 +164,13 @@ pub struct TesseraConfig {
     /// Access for paths no rule matches. Default `page` (protected): a
     /// forgotten rule must not expose a route.
     pub default_access: Access,
+    /// How rules treat letter case. Default `protective`: `page` and `api`
+    /// rules match a path in any ASCII case, `public` rules only in their own
+    /// (so no spelling of a protected path is public, whatever the framework
+    /// does with case). `case-insensitive`: public rules ignore case too, for
+    /// origins that route case-insensitively and public paths that must stay
+    /// public in every spelling. See [`crate::routes`].
+    pub route_matching: RouteMatching,
     /// Refresh this many seconds before the access token expires, so requests
     /// do not hit the expiry. Default 10.
     pub refresh_ahead: u64,
@@ -159,6 +184,30 @@ pub struct TesseraConfig {
     pub jwks: JwksCacheConfig,
     /// Verified-token memo settings.
     pub memo: MemoConfig,
+}
+
+/// How route rules treat letter case ([`TesseraConfig::route_matching`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteMatching {
+    /// Protective rules ignore case; public rules match their exact spelling.
+    #[default]
+    Protective,
+    /// Every rule ignores ASCII case.
+    CaseInsensitive,
+}
+
+impl RouteMatching {
+    /// The configuration's names, for messages.
+    pub const NAMES: &'static str = "protective, case-insensitive";
+
+    /// The value named `name` in configuration.
+    pub fn from_name(name: &str) -> Option<RouteMatching> {
+        match name {
+            "protective" => Some(RouteMatching::Protective),
+            "case-insensitive" => Some(RouteMatching::CaseInsensitive),
+            _ => None,
+        }
+    }
 }
 
 /// Cookie settings.
@@ -264,6 +313,10 @@ impl TesseraConfig {
             &mut c.default_access,
             f.named("defaultAccess", Access::from_name, Access::NAMES)?,
         );
+        set(
+            &mut c.route_matching,
+            f.named("routeMatching", RouteMatching::from_name, RouteMatching::NAMES)?,
+        );
         set(&mut c.refresh_ahead, f.u64("refreshAhead")?);
         set(&mut c.replay_window, f.u64("replayWindow")?);
         set(
@@ -297,6 +350,7 @@ impl TesseraConfig {
             cookie_keys: Secret::default(),
             routes: Vec::new(),
             default_access: Access::Page,
+            route_matching: RouteMatching::Protective,
             refresh_ahead: 10,
             replay_window: 30,
             forward_signing_secret: Secret::default(),
@@ -366,7 +420,7 @@ impl TesseraConfig {
         if !self.cookie_keys.is_empty() {
             Keyring::parse(self.cookie_keys.expose())?;
         }
-        Routes::new(self.routes.clone(), self.default_access)?;
+        self.compiled_routes()?;
         if self.refresh_ahead > 300 {
             return Err(ConfigError::new(
                 "refreshAhead",
@@ -380,6 +434,72 @@ impl TesseraConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The route rules, compiled.
+    pub fn compiled_routes(&self) -> Result<Routes, ConfigError> {
+        Ok(Routes::new(self.routes.clone(), self.default_access)?
+            .case_insensitive(self.route_matching == RouteMatching::CaseInsensitive))
+    }
+
+    /// What in a valid configuration deserves a second look (see
+    /// [`ConfigWarning`]). Empty for a configuration without surprises.
+    ///
+    /// ```
+    /// use tessera_core::config::TesseraConfig;
+    /// let config = TesseraConfig::from_json(r#"{"issuer":"https://auth.example.com",
+    ///     "defaultAccess":"public","routes":[{"pattern":"/admin/**","access":"page"}]}"#).unwrap();
+    /// assert_eq!(config.warnings()[0].field, "defaultAccess");
+    /// ```
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        let mut out = Vec::new();
+        let mut warn = |field: String, message: &str| {
+            out.push(ConfigWarning {
+                field,
+                message: String::from(message),
+            })
+        };
+        let protective = self.routes.iter().any(|r| r.access != Access::Public);
+        if self.default_access == Access::Public && protective {
+            warn(
+                String::from("defaultAccess"),
+                "is public while rules protect some paths: every path those rules do not foresee (a new route, a spelling a framework accepts) is public; prefer defaultAccess \"page\" with public rules for what is public",
+            );
+        }
+        for (i, rule) in self.routes.iter().enumerate() {
+            if rule.allow_semicolons {
+                warn(
+                    format!("routes[{i}].allowSemicolons"),
+                    "paths with ; match this rule: make sure the origin routes ; literally (servlet containers and some proxies strip path parameters, reading /admin;x.css as /admin)",
+                );
+            }
+            if rule.pass_authorization && rule.access != Access::Public {
+                warn(
+                    format!("routes[{i}].passAuthorization"),
+                    "applies only when no identity is forwarded; on this protected route the origin receives the verified token instead",
+                );
+            }
+        }
+        let sessions = !self.cookie_keys.is_empty();
+        let bearer_routes = self.routes.iter().any(|r| r.bearer.unwrap_or(r.access == Access::Api))
+            || self.default_access == Access::Api;
+        if (sessions || bearer_routes)
+            && self.verification.audiences.is_empty()
+            && self.verification.audience_claim == "aud"
+        {
+            warn(
+                String::from("verification.audience"),
+                "is not set: any token of the issuer is accepted as an access token, including tokens minted for other clients; set it to your API's audience (the resource or API identifier at the provider)",
+            );
+        }
+        let secret = self.forward_signing_secret.expose();
+        if !secret.is_empty() && secret.len() < 32 {
+            warn(
+                String::from("forwardSigningSecret"),
+                "is shorter than 32 bytes; use at least 32 random bytes (openssl rand -base64 32)",
+            );
+        }
+        out
     }
 
     /// The verification policy (issuer filled in, profile applied).

@@ -67,14 +67,22 @@ impl Status {
 #[derive(Clone)]
 pub enum Action {
     /// Send the request on to the origin. First remove every incoming
-    /// `x-tessera-*` header ([`crate::request::is_identity_header`]), then set
-    /// `headers` (replacing any header of the same name, `authorization`
-    /// included). `identity` is `None` on public routes without a session.
+    /// `x-tessera-*` header ([`crate::request::is_identity_header`]),
+    /// Tessera's own cookies, and the headers in `remove`; then set `headers`
+    /// (replacing any header of the same name, `authorization` included).
+    /// `identity` is `None` on public routes without a session.
     Forward {
         /// Who the request is from, when known.
         identity: Option<Arc<Identity>>,
         /// Headers to set on the forwarded request (empty when anonymous).
         headers: Vec<(String, String)>,
+        /// Incoming headers to remove (lower case): `authorization` when no
+        /// verified identity is forwarded (unless the route passes it), and
+        /// `authorization` and `cookie` for a CORS preflight. A client's own
+        /// credential never reaches the origin as if Tessera had verified it.
+        remove: &'static [&'static str],
+        /// Whether the request body goes on (`false` for a CORS preflight).
+        body: bool,
     },
     /// Answer the client directly; the origin is not involved.
     Respond {
@@ -92,10 +100,17 @@ impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = |h: &[(String, String)]| h.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         match self {
-            Action::Forward { identity, headers } => f
+            Action::Forward {
+                identity,
+                headers,
+                remove,
+                body,
+            } => f
                 .debug_struct("Forward")
                 .field("sub", &identity.as_ref().map(|i| &i.sub))
                 .field("headers", &names(headers))
+                .field("remove", remove)
+                .field("body", body)
                 .finish(),
             Action::Respond { status, headers, .. } => f
                 .debug_struct("Respond")
@@ -131,15 +146,22 @@ pub struct Decision {
 impl Decision {
     /// Headers to add to the response the client receives, whether it comes
     /// from the origin ([`Action::Forward`]) or from [`Action::Respond`]:
-    /// `x-tessera-status`, `x-tessera-reason` and one `set-cookie` per cookie.
+    /// `x-tessera-status`, `x-tessera-reason` and one `set-cookie` per cookie;
+    /// with cookies on a forwarded response also `cache-control: no-store`
+    /// (replacing the origin's), so no shared cache keeps one browser's
+    /// session cookies for another. Hosts set each header, replacing the
+    /// origin's, and append each `set-cookie`.
     pub fn response_headers(&self) -> Vec<(String, String)> {
-        let mut out = Vec::with_capacity(2 + self.set_cookies.len());
+        let mut out = Vec::with_capacity(3 + self.set_cookies.len());
         out.push((
             String::from("x-tessera-status"),
             String::from(self.status.as_str()),
         ));
         if let Some(reason) = self.reason {
             out.push((String::from("x-tessera-reason"), String::from(reason.code())));
+        }
+        if !self.set_cookies.is_empty() && matches!(self.action, Action::Forward { .. }) {
+            out.push((String::from("cache-control"), String::from("no-store")));
         }
         for c in &self.set_cookies {
             out.push((String::from("set-cookie"), format!("{c}")));

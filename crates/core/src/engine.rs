@@ -63,7 +63,7 @@ use crate::jwks_cache::{FetchOutcome, FetchRequest, JwksCache, JwksSnapshot, Loo
 use crate::oidc::{self, AuthorizeParams, Client, ClientAuth, Discovery, FormRequest, Pkce, TokenSet};
 use crate::policy::Policy;
 use crate::reason::{refuse, Reason, Refusal};
-use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method};
+use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method, request_target};
 use crate::routes::{Access, Routes};
 use crate::seal::Keyring;
 use crate::verifier::Verifier;
@@ -84,8 +84,12 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub struct Request<'a> {
     /// The method (`GET`, `POST`, …).
     pub method: &'a str,
-    /// The request URL: absolute (`https://app.example/a?b`) or origin-form
-    /// (`/a?b`). Only the path and query are used.
+    /// The request target: absolute (`https://app.example/a?b`) or origin-form
+    /// (`/a?b`), read per RFC 9112 §3.2
+    /// ([`request_target`](crate::request::request_target)). Only the path and
+    /// query are used. It must be the target the framework behind routes on:
+    /// the raw origin form a server received, or the URL a Fetch API runtime
+    /// parsed, never a URL built from the `Host` header (`docs/security.md`).
     pub url: &'a str,
     /// Every request header, names in any case. Several `Cookie` headers are joined.
     pub headers: &'a [(&'a str, &'a str)],
@@ -382,6 +386,9 @@ struct Ctx {
     /// verdict counts only for the same key, bytes and signature (compared in
     /// full, cheaper than hashing them).
     signatures: Vec<(SignatureCheck, bool)>,
+    /// The route lets the client's `Authorization` header through when no
+    /// identity is forwarded ([`crate::routes::RouteRule::pass_authorization`]).
+    pass_authorization: bool,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -481,7 +488,7 @@ impl Engine {
 
     fn build(config: TesseraConfig, keys: Option<KeySet>) -> Result<Engine, crate::ConfigError> {
         config.validate()?;
-        let routes = Routes::new(config.routes.clone(), config.default_access)?;
+        let routes = config.compiled_routes()?;
         let static_keys = keys.is_some();
         let keys = keys.unwrap_or_default();
         let verifier = Verifier::with_memo(keys.clone(), config.policy().clone(), config.memo)?;
@@ -679,8 +686,11 @@ impl Engine {
     // ---- dispatch ------------------------------------------------------------
 
     fn run(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Step {
-        let (path, query) = split_target(req.url);
-        let target = match self.target(req.method, path) {
+        let (target, query) = match request_target(req.url) {
+            Ok(t) => (self.target(req.method, t.path, ctx), t.query_str()),
+            Err(refusal) => (Err(refusal), ""),
+        };
+        let target = match target {
             Ok(t) => t,
             Err(refusal) => {
                 ctx.event.route = "invalid";
@@ -711,8 +721,9 @@ impl Engine {
         }
     }
 
-    fn target(&self, method: &str, raw_path: &str) -> Result<Target, Refusal> {
+    fn target(&self, method: &str, raw_path: &str, ctx: &mut Ctx) -> Result<Target, Refusal> {
         let route = self.routes.classify(method, raw_path)?;
+        ctx.pass_authorization = route.pass_authorization;
         let prefix = &self.config.endpoint_prefix;
         let Some(rest) = route.path.strip_prefix(prefix.as_str()) else {
             return Ok(Target::Route(route.access, route.bearer));
@@ -751,11 +762,14 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         // A CORS preflight carries no credentials (Fetch standard) and changes
-        // nothing: the origin answers it, without an identity.
-        if req.method == "OPTIONS" && header_present(req.headers, "access-control-request-method") {
+        // nothing: the origin answers it, without an identity, a body or any
+        // credential a client added.
+        if req.method.eq_ignore_ascii_case("OPTIONS") && header_present(req.headers, "access-control-request-method") {
             let action = Action::Forward {
                 identity: None,
                 headers: Vec::new(),
+                remove: &["authorization", "cookie"],
+                body: false,
             };
             return Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()));
         }
@@ -909,7 +923,7 @@ impl Engine {
     ) -> Step {
         let headers = req.headers();
         let r = borrow(&req, &headers);
-        let target = match self.target(r.method, split_target(r.url).0) {
+        let target = match request_target(r.url).and_then(|t| self.target(r.method, t.path, ctx)) {
             Ok(target) => target,
             Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
         };
@@ -1009,6 +1023,8 @@ impl Engine {
                 Action::Forward {
                     identity: Some(identity),
                     headers,
+                    remove: &[],
+                    body: true,
                 }
             }
         };
@@ -1032,10 +1048,7 @@ impl Engine {
             } else {
                 Status::SignedOut
             };
-            let action = Action::Forward {
-                identity: None,
-                headers: Vec::new(),
-            };
+            let action = anonymous_forward(ctx);
             return Step::Done(ctx.decide_because(status, Some(reason), Some(message), action, set_cookies));
         }
         let navigation = access == Access::Page && is_safe_method(req.method) && is_navigation(req.headers);
@@ -1043,12 +1056,8 @@ impl Engine {
         let mut headers = Vec::new();
         let action = match answer {
             Answer::SignIn => {
-                let (path, query) = split_target(req.url);
-                let back = if query.is_empty() {
-                    String::from(path)
-                } else {
-                    format!("{path}?{query}")
-                };
+                // The target was read when the request was classified.
+                let back = request_target(req.url).map(|t| format!("{t}")).unwrap_or_else(|_| String::from("/"));
                 let location = format!(
                     "{}/sign-in?redirect_url={}",
                     self.config.endpoint_prefix,
@@ -1175,6 +1184,24 @@ impl Engine {
                 return self.callback_failed(refusal, &jar, ctx);
             }
         }
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => d,
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            Err(Ok(refusal)) => return self.callback_failed(refusal, &jar, ctx),
+        };
+        // RFC 9207 §2.4: a provider that says it names itself must have done so.
+        if discovery.iss_parameter_supported && query_param(query, "iss").is_none() {
+            let refusal = refuse!(
+                IssuerInvalid,
+                "the callback has no iss, which the provider's metadata promises (RFC 9207: authorization_response_iss_parameter_supported); start again from sign-in"
+            );
+            return self.callback_failed(refusal, &jar, ctx);
+        }
         if let Some(error) = query_param(query, "error") {
             let description = query_param(query, "error_description")
                 .map(|d| format!(": {}", crate::jwk::quoted(&d)))
@@ -1189,16 +1216,6 @@ impl Engine {
         let Some(code) = query_param(query, "code").filter(|c| !c.is_empty()) else {
             let refusal = refuse!(CallbackError, "the callback has neither code nor error");
             return self.callback_failed(refusal, &jar, ctx);
-        };
-        let discovery = match self.discovery(ctx.now) {
-            Ok(d) => d,
-            Err(Err(http)) => {
-                return ctx.suspend(
-                    http,
-                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                )
-            }
-            Err(Ok(refusal)) => return self.callback_failed(refusal, &jar, ctx),
         };
         let form = self.client().code_request(
             &discovery.token_endpoint,
@@ -1376,6 +1393,8 @@ impl Engine {
                 let action = Action::Forward {
                     identity: Some(identity),
                     headers: Vec::new(),
+                    remove: &[],
+                    body: true,
                 };
                 Step::Done(ctx.decide(Status::SignedIn, None, action, Vec::new()))
             }
@@ -1511,6 +1530,16 @@ impl Engine {
         if ctx.event.keys != KeysUse::Fetched {
             ctx.event.keys = keys_use;
         }
+        self.sync_keys();
+        Ok(())
+    }
+
+    /// Hands a changed key set to the verifiers, which forget every token
+    /// they remembered: a token whose key was withdrawn must not keep passing
+    /// from the memo. Called when the key set is fetched, not at the next
+    /// miss (a remembered token never misses).
+    fn sync_keys(&mut self) {
+        let Some(cache) = self.jwks.as_ref() else { return };
         let generation = cache.generation();
         if generation != self.keys_generation {
             self.keys_generation = generation;
@@ -1518,7 +1547,6 @@ impl Engine {
             self.verifier.set_keys(keys.clone());
             self.id_verifier.set_keys(keys);
         }
-        Ok(())
     }
 
     fn jwks_cache(&mut self) -> Option<&mut JwksCache> {
@@ -1609,6 +1637,7 @@ impl Engine {
                 if cache.on_fetched(now, outcome).is_ok() {
                     ctx.event.keys = KeysUse::Fetched;
                 }
+                self.sync_keys();
             }
         }
     }
@@ -1711,6 +1740,7 @@ impl Ctx {
             event,
             background: Vec::new(),
             signatures: Vec::new(),
+            pass_authorization: false,
         }
     }
 
@@ -1807,6 +1837,8 @@ fn id_token_policy(config: &TesseraConfig) -> Policy {
         issuers: access.issuers.clone(),
         algorithms: access.algorithms.clone(),
         leeway: access.leeway,
+        // OpenID Connect Core 2: iat is REQUIRED in an ID token.
+        required_claims: alloc::vec![String::from("iat")],
         // Without a client id there are no sessions, so no ID tokens (sign-in
         // and the callback need the keyring, which needs the client id).
         audiences: if config.client_id.is_empty() {
@@ -1855,12 +1887,19 @@ fn jar(headers: &[(&str, &str)]) -> CookieJar {
     CookieJar::parse(&all)
 }
 
-/// The path and query of a request URL (absolute or origin-form).
-fn split_target(url: &str) -> (&str, &str) {
-    let rest = crate::request::origin_form(url);
-    match rest.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (rest, ""),
+/// Forwarding without a verified identity: the client's `Authorization`
+/// header is removed (the origin is told `authorization` carries a verified
+/// token) unless the route lets it through.
+fn anonymous_forward(ctx: &Ctx) -> Action {
+    Action::Forward {
+        identity: None,
+        headers: Vec::new(),
+        remove: if ctx.pass_authorization {
+            &[]
+        } else {
+            &["authorization"]
+        },
+        body: true,
     }
 }
 

@@ -46,6 +46,11 @@ pub struct Discovery {
     pub revocation_endpoint: Option<String>,
     /// `end_session_endpoint` (RP-initiated logout), if offered.
     pub end_session_endpoint: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): the
+    /// provider names itself in every authorization response, so a callback
+    /// without `iss` is refused (a mix-up attack's response would lack it).
+    /// Default `false`.
+    pub iss_parameter_supported: bool,
 }
 
 impl Discovery {
@@ -82,6 +87,7 @@ impl Discovery {
             jwks_uri: required_url(&doc, "jwks_uri")?,
             revocation_endpoint: optional_url(&doc, "revocation_endpoint")?,
             end_session_endpoint: optional_url(&doc, "end_session_endpoint")?,
+            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported") == Some(&Value::Bool(true)),
         })
     }
 

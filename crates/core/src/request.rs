@@ -122,24 +122,100 @@ pub fn csrf_check(
     }
 }
 
-/// The request target in origin form (path and query, the fragment dropped)
-/// of an absolute or origin-form URL: what a proxy appends to the origin.
+/// A request target split into path and query, as an origin receives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestTarget<'a> {
+    /// The path, starting with `/`, exactly as it was sent (not decoded).
+    pub path: &'a str,
+    /// The query without its `?`, when the target has one (possibly empty).
+    pub query: Option<&'a str>,
+}
+
+impl<'a> RequestTarget<'a> {
+    /// The query, or `""` when there is none.
+    pub fn query_str(&self) -> &'a str {
+        self.query.unwrap_or("")
+    }
+}
+
+impl core::fmt::Display for RequestTarget<'_> {
+    /// The origin form: `path` then `?query` when there is a query.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.path)?;
+        if let Some(q) = self.query {
+            f.write_str("?")?;
+            f.write_str(q)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a request target per RFC 9112 §3.2: the origin form (`/path?query`,
+/// what HTTP/1.1 servers, axum and hyper hand over) or the absolute form
+/// (`https://host/path?query`, what Fetch API runtimes hand over). A fragment
+/// is dropped. Anything else (the asterisk form `*`, the authority form of
+/// `CONNECT`, a scheme-less `host/path`, an empty target) is `path-invalid`.
+///
+/// The absolute form has a scheme (a letter, then letters, digits, `+`, `-`,
+/// `.`) and `://` *before* the first `/`, `?` or `#`, so a `://` in a query
+/// (`/admin?next=https://x`) never makes the path `/`. The authority ends at
+/// the first `/`, `?` or `#`: `https://a?/admin` is the path `/` with the
+/// query `/admin`, as a URL parser reads it; a host that routes on the raw
+/// target must pass the origin form it received, not a URL built from a
+/// `Host` header (see `docs/security.md`).
 ///
 /// ```
-/// use tessera_core::request::origin_form;
-/// assert_eq!(origin_form("https://app.example/a/b?x=1#top"), "/a/b?x=1");
-/// assert_eq!(origin_form("https://app.example"), "/");
-/// assert_eq!(origin_form("/api?q"), "/api?q");
+/// use tessera_core::request::request_target;
+/// let t = request_target("https://app.example/a/b?x=1#top").unwrap();
+/// assert_eq!((t.path, t.query), ("/a/b", Some("x=1")));
+/// assert_eq!(request_target("https://app.example").unwrap().path, "/");
+/// let t = request_target("/admin/users?next=https://x").unwrap();
+/// assert_eq!((t.path, t.query), ("/admin/users", Some("next=https://x")));
+/// assert_eq!(request_target("*").unwrap_err().reason.code(), "path-invalid");
 /// ```
-pub fn origin_form(url: &str) -> &str {
-    let rest = match url.find("://") {
-        Some(i) => {
-            let after = &url[i + 3..];
-            after.find('/').map_or("/", |j| &after[j..])
+pub fn request_target(target: &str) -> Result<RequestTarget<'_>, Refusal> {
+    let target = target.split('#').next().unwrap_or("");
+    let rest = if target.starts_with('/') {
+        target
+    } else {
+        // The scheme is what precedes the first `:`; it cannot hold `/`, `?` or `#`.
+        let colon = target.find(':').unwrap_or(0);
+        let Some(colon) = Some(colon).filter(|&i| scheme_ok(&target[..i]) && target[i..].starts_with("://")) else {
+            return Err(refuse!(
+                PathInvalid,
+                "the request target is neither a path (/…) nor an absolute URL (scheme://host/…)"
+            ));
+        };
+        // The authority ends at the first /, ? or #.
+        let after = &target[colon + 3..];
+        match after.find(['/', '?']) {
+            Some(i) if after.as_bytes()[i] == b'/' => &after[i..],
+            Some(i) => {
+                return Ok(RequestTarget {
+                    path: "/",
+                    query: Some(&after[i + 1..]),
+                })
+            }
+            None => "/",
         }
-        None => url,
     };
-    rest.split('#').next().unwrap_or("")
+    Ok(match rest.split_once('?') {
+        Some((path, query)) => RequestTarget {
+            path,
+            query: Some(query),
+        },
+        None => RequestTarget {
+            path: rest,
+            query: None,
+        },
+    })
+}
+
+/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn scheme_ok(scheme: &str) -> bool {
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
 }
 
 /// The request headers without any `x-tessera-*` header.
@@ -232,6 +308,28 @@ mod tests {
         assert!(ok("PUT", &[("origin", "https://app.example")]));
         assert!(!ok("PUT", &[("origin", "null")]));
         assert!(!ok("PATCH", &[]));
+    }
+
+    #[test]
+    fn request_targets_follow_rfc_9112() {
+        fn t(s: &str) -> Result<(&str, Option<&str>), &'static str> {
+            request_target(s).map(|t| (t.path, t.query)).map_err(|r| r.reason.code())
+        }
+        // Origin form: a `://` anywhere after the path starts is data.
+        assert_eq!(t("/admin/users?next=https://x"), Ok(("/admin/users", Some("next=https://x"))));
+        assert_eq!(t("/a://b/c"), Ok(("/a://b/c", None)));
+        assert_eq!(t("/?"), Ok(("/", Some(""))));
+        assert_eq!(t("/a#/b?c"), Ok(("/a", None)));
+        // Absolute form: the scheme must come before the first /, ? or #.
+        assert_eq!(t("https://app.example/a?b"), Ok(("/a", Some("b"))));
+        assert_eq!(t("HTTP://app.example:8080/a"), Ok(("/a", None)));
+        assert_eq!(t("https://a?/admin"), Ok(("/", Some("/admin"))));
+        assert_eq!(t("https://a#/admin"), Ok(("/", None)));
+        assert_eq!(t("https://app.example"), Ok(("/", None)));
+        assert_eq!(t("coap+tcp://h/x"), Ok(("/x", None)));
+        for bad in ["", "*", "admin", "app.example:443", "a?b://c/d", "1http://h/a", "ht tp://h/a", "://h/a", "?x=https://h/a", "#https://h/a"] {
+            assert_eq!(t(bad), Err("path-invalid"), "{bad:?}");
+        }
     }
 
     #[test]

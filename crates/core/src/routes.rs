@@ -5,13 +5,29 @@
 //! (protected page unless configured otherwise: forgetting a rule must not expose
 //! a route).
 //!
-//! Matching happens on the *normalised* path: percent-decoded exactly once,
-//! dot segments resolved, repeated slashes merged, so `/admin`, `//admin`,
-//! `/x/../admin` and `/%61dmin` are one route. What could be read differently by
-//! the origin is refused (`path-invalid`, HTTP 400), never matched loosely:
-//! encoded slashes or backslashes (`%2F`, `%5C`), a raw backslash, double
-//! encoding (`%2561`), control characters, invalid UTF-8, `..` above the root,
-//! and dot segments with `;` parameters (`/public/..;/admin`).
+//! **The engine decides on exactly the path the framework routes.** A path is
+//! percent-decoded once and otherwise taken as it is: nothing is resolved or
+//! merged, because Express, Hono, axum and most origins route the raw path and
+//! would not resolve it either. What a router, a proxy or an origin could read
+//! as another path is refused (`path-invalid`, HTTP 400), never matched
+//! loosely: dot segments (`/a/../b`, `/./a`, `%2e%2e`), empty segments (`//a`,
+//! `/a//b`; a trailing slash is fine), `;` path parameters (`/a;x`, `%3B`,
+//! which servlet containers and some proxies strip; a rule may opt in with
+//! `allowSemicolons`), encoded slashes or backslashes (`%2F`, `%5C`), a raw
+//! backslash, double encoding (`%2561`), control characters and invalid UTF-8.
+//! Legitimate encodings (`/caf%C3%A9`, `/a%20b`) match as their decoded text.
+//!
+//! **Protective rules match every spelling a framework may route to them;
+//! public rules only their own.** Frameworks differ on letter case (Express
+//! matches case-insensitively by default) and trailing slashes (Express and
+//! many others route `/admin/` to `/admin`), so a `page` or `api` rule matches
+//! a path in any ASCII letter case and with or without a trailing slash, while
+//! a `public` rule matches only its exact spelling (set
+//! [`Routes::case_insensitive`], `routeMatching: "case-insensitive"`, to let
+//! public rules ignore case too, for origins that do). Under the default
+//! `page` access a spelling no rule expects is protected; under a `public`
+//! default it still reaches the protective rule. A rule for `GET` also covers
+//! `HEAD`, which every framework routes to the `GET` handler.
 //!
 //! Patterns: `*` matches within one segment, `**` (a whole segment) matches any
 //! number of segments, everything else is literal.
@@ -27,8 +43,9 @@
 //!     Access::Page,
 //! ).unwrap();
 //! assert_eq!(routes.classify("GET", "/assets/app.css").unwrap().access, Access::Public);
-//! assert_eq!(routes.classify("GET", "/assets/../admin").unwrap().access, Access::Page);
+//! assert_eq!(routes.classify("GET", "/API/v1").unwrap().access, Access::Api);
 //! assert_eq!(routes.classify("POST", "/api/v1/items").unwrap().access, Access::Api);
+//! assert_eq!(routes.classify("GET", "/assets/../admin").unwrap_err().reason.code(), "path-invalid");
 //! assert_eq!(routes.classify("GET", "/api%2Fadmin").unwrap_err().reason.code(), "path-invalid");
 //! ```
 
@@ -83,6 +100,19 @@ pub struct RouteRule {
     /// Whether `Authorization: Bearer` tokens are accepted here. Default: `true`
     /// for `api` routes, `false` otherwise (pages use the session cookie).
     pub bearer: Option<bool>,
+    /// Whether paths with `;` (path parameters, `/a;v=1`) may match this rule.
+    /// Default `false`: such a path is `path-invalid`, because servlet
+    /// containers and some proxies route `/admin;x.css` to `/admin`. Turn it on
+    /// only where the origin routes `;` as a literal character (Express, Hono
+    /// and Next.js do); a warning says which rules allow it.
+    pub allow_semicolons: bool,
+    /// Whether the client's own `Authorization` header reaches the origin when
+    /// the request is forwarded without a verified identity (a public route
+    /// without a session, a CORS preflight). Default `false`: the origin is
+    /// told `authorization` carries a verified access token, so an unverified
+    /// one is removed. Turn it on for routes whose own credentials must pass,
+    /// such as a webhook with Basic or HMAC authentication.
+    pub pass_authorization: bool,
 }
 
 impl RouteRule {
@@ -96,6 +126,8 @@ impl RouteRule {
                 .named("access", Access::from_name, Access::NAMES)?
                 .ok_or_else(|| f.error("access", &format!("is required: one of {}", Access::NAMES)))?,
             bearer: f.nullable("bearer", Fields::bool)?,
+            allow_semicolons: f.bool("allowSemicolons")?.unwrap_or(false),
+            pass_authorization: f.bool("passAuthorization")?.unwrap_or(false),
         })
     }
 
@@ -106,6 +138,8 @@ impl RouteRule {
             methods: Vec::new(),
             access,
             bearer: None,
+            allow_semicolons: false,
+            pass_authorization: false,
         }
     }
 }
@@ -121,6 +155,9 @@ pub struct RouteMatch {
     pub rule: Option<usize>,
     /// The normalised path that was matched.
     pub path: String,
+    /// Whether the client's `Authorization` header may reach the origin
+    /// without a verified identity ([`RouteRule::pass_authorization`]).
+    pub pass_authorization: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +166,8 @@ struct Compiled {
     methods: Vec<String>,
     access: Access,
     bearer: bool,
+    allow_semicolons: bool,
+    pass_authorization: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +181,7 @@ enum Segment {
 pub struct Routes {
     rules: Vec<Compiled>,
     default: Access,
+    case_insensitive: bool,
 }
 
 impl Routes {
@@ -161,7 +201,15 @@ impl Routes {
             } else {
                 rest.split('/')
                     .map(|s| {
-                        if s == "**" {
+                        if s.is_empty() {
+                            Err(ConfigError::new(
+                                field.clone(),
+                                format!(
+                                    "{:?} has an empty segment, which no path can match (paths with // are refused); write /a or /a/**",
+                                    rule.pattern
+                                ),
+                            ))
+                        } else if s == "**" {
                             Ok(Segment::AnyDepth)
                         } else if s.contains("**") {
                             Err(ConfigError::new(
@@ -179,44 +227,84 @@ impl Routes {
                 methods: rule.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
                 bearer: rule.bearer.unwrap_or(rule.access == Access::Api),
                 access: rule.access,
+                allow_semicolons: rule.allow_semicolons,
+                pass_authorization: rule.pass_authorization,
             });
         }
         Ok(Routes {
             rules: compiled,
             default,
+            case_insensitive: false,
         })
+    }
+
+    /// Lets public rules match in any ASCII letter case too (protective rules
+    /// always do), for origins that route case-insensitively: the
+    /// configuration's `routeMatching: "case-insensitive"`.
+    pub fn case_insensitive(mut self, on: bool) -> Routes {
+        self.case_insensitive = on;
+        self
     }
 
     /// Classifies a request by method and raw path (without the query string).
     pub fn classify(&self, method: &str, raw_path: &str) -> Result<RouteMatch, Refusal> {
-        let path = normalize(raw_path)?;
+        let Decoded { path, semicolon } = decode(raw_path)?;
         let segments: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
-        let trailing_empty = path.len() > 1 && path.ends_with('/');
-        for (i, rule) in self.rules.iter().enumerate() {
-            let method_ok =
-                rule.methods.is_empty() || rule.methods.iter().any(|m| m.eq_ignore_ascii_case(method));
-            if method_ok && matches(&rule.segments, &segments, trailing_empty) {
-                return Ok(RouteMatch {
-                    access: rule.access,
-                    bearer: rule.bearer,
-                    rule: Some(i),
-                    path,
-                });
-            }
+        let trailing_slash = path.len() > 1 && path.ends_with('/');
+        let head_as_get = method.eq_ignore_ascii_case("HEAD");
+        let found = self.rules.iter().enumerate().find(|(_, rule)| {
+            let method_ok = rule.methods.is_empty()
+                || rule
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(method) || (head_as_get && m == "GET"));
+            let protective = rule.access != Access::Public;
+            let spelling = Spelling {
+                fold_case: protective || self.case_insensitive,
+                trailing_slash: trailing_slash && !protective,
+            };
+            method_ok && matches(&rule.segments, &segments, spelling)
+        });
+        let found = match found {
+            Some((i, rule)) => RouteMatch {
+                access: rule.access,
+                bearer: rule.bearer,
+                rule: Some(i),
+                path,
+                pass_authorization: rule.pass_authorization,
+            },
+            None => RouteMatch {
+                access: self.default,
+                bearer: self.default == Access::Api,
+                rule: None,
+                path,
+                pass_authorization: false,
+            },
+        };
+        if semicolon && !found.rule.is_some_and(|i| self.rules[i].allow_semicolons) {
+            return Err(refuse!(
+                PathInvalid,
+                "the path has a ; (a path parameter, which some servers strip before routing); allow it with allowSemicolons on the route"
+            ));
         }
-        Ok(RouteMatch {
-            access: self.default,
-            bearer: self.default == Access::Api,
-            rule: None,
-            path,
-        })
+        Ok(found)
     }
+}
+
+/// How loosely a rule matches a path's spelling.
+#[derive(Clone, Copy)]
+struct Spelling {
+    /// Compare letters ASCII-case-insensitively.
+    fold_case: bool,
+    /// The path ends with `/`, and that counts: it then matches only a
+    /// pattern ending in `**`. (Protective rules ignore a trailing slash.)
+    trailing_slash: bool,
 }
 
 /// Segment-level matching: `**` takes any number of segments (dynamic
 /// programming over segments, so no pattern is exponential). A path with a
 /// trailing slash matches a pattern only if the pattern allows more segments.
-fn matches(pattern: &[Segment], path: &[&str], trailing_empty: bool) -> bool {
+fn matches(pattern: &[Segment], path: &[&str], spelling: Spelling) -> bool {
     // reach[j]: the first i pattern segments can consume the first j path segments.
     let mut reach = alloc::vec![false; path.len() + 1];
     reach[0] = true;
@@ -233,7 +321,7 @@ fn matches(pattern: &[Segment], path: &[&str], trailing_empty: bool) -> bool {
             }
             Segment::Glob(g) => {
                 for j in 0..path.len() {
-                    if reach[j] && glob(g.as_bytes(), path[j].as_bytes()) {
+                    if reach[j] && glob(g.as_bytes(), path[j].as_bytes(), spelling.fold_case) {
                         next[j + 1] = true;
                     }
                 }
@@ -242,18 +330,19 @@ fn matches(pattern: &[Segment], path: &[&str], trailing_empty: bool) -> bool {
         core::mem::swap(&mut reach, &mut next);
     }
     let ends_with_any = pattern.last() == Some(&Segment::AnyDepth);
-    reach[path.len()] && (!trailing_empty || ends_with_any)
+    reach[path.len()] && (!spelling.trailing_slash || ends_with_any)
 }
 
 /// `*` within one segment; linear-time two-pointer matching.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+fn glob(pattern: &[u8], text: &[u8], fold_case: bool) -> bool {
+    let same = |a: u8, b: u8| a == b || (fold_case && a.eq_ignore_ascii_case(&b));
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         if p < pattern.len() && pattern[p] == b'*' {
             star = Some((p, t));
             p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
+        } else if p < pattern.len() && same(pattern[p], text[t]) {
             p += 1;
             t += 1;
         } else if let Some((sp, st)) = star {
@@ -267,14 +356,31 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|b| *b == b'*')
 }
 
-/// Normalises a raw request path; see the module docs for what is refused.
+/// A path percent-decoded once, and whether it has a `;`.
+struct Decoded {
+    path: String,
+    semicolon: bool,
+}
+
+/// Normalises a raw request path: percent-decoded once, everything the module
+/// docs list refused, `;` included.
 ///
 /// ```
 /// use tessera_core::routes::normalize;
-/// assert_eq!(normalize("//a/./b/../c%20d/").unwrap(), "/a/c d/");
-/// assert!(normalize("/a/%2e%2e/%2e%2e/etc").is_err());
+/// assert_eq!(normalize("/caf%C3%A9/a%20b/").unwrap(), "/café/a b/");
+/// for bad in ["//a", "/a/./b", "/a/../b", "/a/%2e%2e/b", "/a;x", "/a%3Bx", "/a%2Fb"] {
+///     assert!(normalize(bad).is_err(), "{bad}");
+/// }
 /// ```
 pub fn normalize(raw: &str) -> Result<String, Refusal> {
+    let Decoded { path, semicolon } = decode(raw)?;
+    if semicolon {
+        return Err(refuse!(PathInvalid, "the path has a ; (a path parameter)"));
+    }
+    Ok(path)
+}
+
+fn decode(raw: &str) -> Result<Decoded, Refusal> {
     if raw.len() > MAX_PATH_BYTES {
         return Err(refuse!(
             PathInvalid,
@@ -317,67 +423,57 @@ pub fn normalize(raw: &str) -> Result<String, Refusal> {
             i += 1;
         }
     }
-    let text =
+    let path =
         String::from_utf8(decoded).map_err(|_| refuse!(PathInvalid, "the decoded path is not UTF-8"))?;
-    if text.chars().any(char::is_control) {
+    if path.chars().any(char::is_control) {
         return Err(refuse!(PathInvalid, "the path has control characters"));
     }
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = text[1..].split('/').collect();
+    let segments: Vec<&str> = path[1..].split('/').collect();
     let last = segments.len() - 1;
-    let mut trailing = false;
     for (k, seg) in segments.iter().enumerate() {
-        // `..;x` is `..` to servlet containers (path parameters): refuse it rather
-        // than read it as a literal segment.
+        // `..;x` is `..` to servlet containers (path parameters).
         let bare = seg.split(';').next().unwrap_or("");
-        if bare.len() < seg.len() && (bare == "." || bare == "..") {
+        if bare == "." || bare == ".." {
             return Err(refuse!(
                 PathInvalid,
-                "the path has a dot segment with a ; parameter"
+                "the path has a dot segment (. or ..), which the framework or the origin may resolve to another path; send the resolved path"
             ));
         }
-        match *seg {
-            "" | "." => trailing = k == last,
-            ".." => {
-                if out.pop().is_none() {
-                    return Err(refuse!(PathInvalid, "the path climbs above the root with .."));
-                }
-                trailing = k == last;
-            }
-            s => {
-                out.push(s);
-                trailing = false;
-            }
+        if seg.is_empty() && k != last {
+            return Err(refuse!(
+                PathInvalid,
+                "the path has an empty segment (//), which some servers merge and others do not"
+            ));
         }
     }
-    let mut path = String::from("/");
-    path.push_str(&out.join("/"));
-    if trailing && !out.is_empty() {
-        path.push('/');
-    }
-    Ok(path)
+    let semicolon = path.contains(';');
+    Ok(Decoded { path, semicolon })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rules() -> Vec<RouteRule> {
+        alloc::vec![
+            RouteRule::new("/", Access::Public),
+            RouteRule::new("/public/**", Access::Public),
+            RouteRule::new("/docs/*.html", Access::Public),
+            RouteRule {
+                methods: alloc::vec![String::from("GET")],
+                ..RouteRule::new("/feed", Access::Public)
+            },
+            RouteRule::new("/api/**", Access::Api),
+            RouteRule::new("/users/*/settings", Access::Page),
+            RouteRule {
+                allow_semicolons: true,
+                ..RouteRule::new("/matrix/**", Access::Page)
+            },
+        ]
+    }
+
     fn routes() -> Routes {
-        Routes::new(
-            alloc::vec![
-                RouteRule::new("/", Access::Public),
-                RouteRule::new("/public/**", Access::Public),
-                RouteRule::new("/docs/*.html", Access::Public),
-                RouteRule {
-                    methods: alloc::vec![String::from("GET")],
-                    ..RouteRule::new("/feed", Access::Public)
-                },
-                RouteRule::new("/api/**", Access::Api),
-                RouteRule::new("/users/*/settings", Access::Page),
-            ],
-            Access::Page,
-        )
-        .unwrap()
+        Routes::new(rules(), Access::Page).unwrap()
     }
 
     fn access(method: &str, path: &str) -> Result<Access, &'static str> {
@@ -388,31 +484,18 @@ mod tests {
     }
 
     #[test]
-    fn equivalent_spellings_reach_the_same_rule() {
-        for p in [
-            "/admin",
-            "//admin",
-            "/x/../admin",
-            "/%61dmin",
-            "/./admin",
-            "/public/../admin",
-            "/public/%2e%2e/admin",
-        ] {
+    fn encodings_of_the_same_text_reach_the_same_rule() {
+        for p in ["/admin", "/%61dmin", "/ADMIN", "/admin/"] {
             assert_eq!(access("GET", p), Ok(Access::Page), "{p}");
         }
-        for p in [
-            "/public",
-            "/public/",
-            "/public/a/b/c.js",
-            "//public//x",
-            "/public/%41.png",
-        ] {
+        for p in ["/public", "/public/", "/public/a/b/c.js", "/public/%41.png", "/public/caf%C3%A9", "/public/a%20b"] {
             assert_eq!(access("GET", p), Ok(Access::Public), "{p}");
         }
+        assert_eq!(routes().classify("GET", "/public/caf%C3%A9").unwrap().path, "/public/café");
     }
 
     #[test]
-    fn ambiguous_paths_are_refused_not_matched() {
+    fn paths_a_router_could_read_differently_are_refused_not_matched() {
         for p in [
             "/public%2F..%2Fadmin",
             "/public/..%5Cadmin",
@@ -428,6 +511,25 @@ mod tests {
             "",
             "/public/..;/admin",
             "/public/.;x/a",
+            // Dot segments are refused, not resolved: Express routes
+            // `/admin/..` to `/admin/:view`.
+            "/admin/..",
+            "/admin/.",
+            "/x/../admin",
+            "/./admin",
+            "/public/../admin",
+            "/public/%2e%2e/admin",
+            "/public/%2E./admin",
+            "/admin/%2e",
+            // Empty segments: merged by some servers, not by others.
+            "//admin",
+            "/public//admin",
+            "/public//",
+            // Path parameters, unless the rule opts in.
+            "/admin/users/42/delete;.css",
+            "/public/a;b",
+            "/public/a%3Bb",
+            "/api;/x",
         ] {
             assert_eq!(access("GET", p), Err("path-invalid"), "{p:?}");
         }
@@ -435,6 +537,44 @@ mod tests {
             access("GET", &alloc::format!("/{}", "a".repeat(MAX_PATH_BYTES))),
             Err("path-invalid")
         );
+        // A rule that allows `;` takes such paths; others still refuse them.
+        assert_eq!(access("GET", "/matrix/a;v=1"), Ok(Access::Page));
+        assert_eq!(access("GET", "/matrix/..;/public"), Err("path-invalid"));
+    }
+
+    #[test]
+    fn protective_rules_match_every_spelling_public_rules_only_theirs() {
+        let public_default = Routes::new(
+            alloc::vec![
+                RouteRule::new("/admin/**", Access::Page),
+                RouteRule {
+                    methods: alloc::vec![String::from("GET")],
+                    ..RouteRule::new("/reports", Access::Api)
+                },
+                RouteRule::new("/health", Access::Public),
+            ],
+            Access::Public,
+        )
+        .unwrap();
+        let get = |m: &str, p: &str| public_default.classify(m, p).unwrap().access;
+        for p in ["/admin", "/ADMIN", "/Admin/Users", "/admin/", "/%41dmin/x"] {
+            assert_eq!(get("GET", p), Access::Page, "{p}");
+        }
+        for p in ["/reports", "/REPORTS", "/reports/", "/Reports/"] {
+            assert_eq!(get("GET", p), Access::Api, "{p}");
+            assert_eq!(get("HEAD", p), Access::Api, "HEAD {p}");
+        }
+        assert_eq!(get("POST", "/reports"), Access::Public);
+        // Under the protective default, a public rule's other spellings stay
+        // protected ...
+        assert_eq!(access("GET", "/PUBLIC/x"), Ok(Access::Page));
+        assert_eq!(access("GET", "/docs/Intro.html"), Ok(Access::Public));
+        assert_eq!(access("GET", "/docs/intro.HTML"), Ok(Access::Page));
+        assert_eq!(access("GET", "/DOCS/intro.html"), Ok(Access::Page));
+        // ... unless public rules are case-insensitive too.
+        let folded = routes().case_insensitive(true);
+        assert_eq!(folded.classify("GET", "/PUBLIC/x").unwrap().access, Access::Public);
+        assert_eq!(get("GET", "/HEALTH"), Access::Public); // the public default
     }
 
     #[test]
@@ -443,15 +583,17 @@ mod tests {
         assert_eq!(access("GET", "/docs/a/intro.html"), Ok(Access::Page));
         assert_eq!(access("GET", "/docs/intro.htm"), Ok(Access::Page));
         assert_eq!(access("GET", "/feed"), Ok(Access::Public));
+        assert_eq!(access("HEAD", "/feed"), Ok(Access::Public));
         assert_eq!(access("POST", "/feed"), Ok(Access::Page));
         assert_eq!(access("get", "/feed"), Ok(Access::Public));
+        assert_eq!(access("GET", "/feed/"), Ok(Access::Page));
         assert_eq!(access("GET", "/users/42/settings"), Ok(Access::Page));
         assert_eq!(access("GET", "/api"), Ok(Access::Api));
         assert_eq!(access("DELETE", "/api/x/y"), Ok(Access::Api));
         assert_eq!(access("GET", "/apix"), Ok(Access::Page));
         assert_eq!(access("GET", "/"), Ok(Access::Public));
         let m = routes().classify("GET", "/api/x").unwrap();
-        assert!(m.bearer && m.rule == Some(4));
+        assert!(m.bearer && m.rule == Some(4) && !m.pass_authorization);
         assert!(!routes().classify("GET", "/anything").unwrap().bearer);
     }
 
@@ -471,5 +613,9 @@ mod tests {
         assert!(Routes::new(alloc::vec![RouteRule::new("api/**", Access::Api)], Access::Page).is_err());
         let err = Routes::new(alloc::vec![RouteRule::new("/a**", Access::Api)], Access::Page).unwrap_err();
         assert_eq!(err.field, "routes[0].pattern");
+        for empty in ["/docs/", "//docs", "/a//b"] {
+            let err = Routes::new(alloc::vec![RouteRule::new(empty, Access::Public)], Access::Page).unwrap_err();
+            assert!(err.message.contains("empty segment"), "{empty}: {err}");
+        }
     }
 }

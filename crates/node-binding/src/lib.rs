@@ -300,6 +300,21 @@ impl Core {
         self.resume_js(id, Reply::Tokens(outcome), now, random)
     }
 
+    /// The configuration's warnings (`TesseraConfig::warnings`), as
+    /// `[{ field, message }]`.
+    #[wasm_bindgen(getter)]
+    pub fn warnings(&self) -> JsValue {
+        let warnings = self.engine.config().warnings();
+        let list: Vec<ConfigProblem<'_>> = warnings
+            .iter()
+            .map(|w| ConfigProblem {
+                field: &w.field,
+                message: &w.message,
+            })
+            .collect();
+        to_js(&list)
+    }
+
     /// `cookie_header` without Tessera's own cookies (whole or chunked), for
     /// requests passed on to code that must not see them.
     #[wasm_bindgen(js_name = stripCookies)]
@@ -646,6 +661,10 @@ struct DecisionJs {
     identity: Option<Arc<Identity>>,
     /// Forward to the origin with these headers set (`null`: respond instead).
     forward: Option<Vec<(String, String)>>,
+    /// Incoming headers to remove before forwarding (see `Action::Forward`).
+    forward_remove: &'static [&'static str],
+    /// Whether the body is forwarded (`false` for a CORS preflight).
+    forward_body: bool,
     /// Answer the client directly.
     respond: Option<RespondJs>,
     /// Headers for whatever response goes back: `x-tessera-status`,
@@ -668,8 +687,13 @@ impl DecisionJs {
     /// request is from.
     fn new(decision: Decision, background: Vec<StepJs>) -> (DecisionJs, Option<Arc<Identity>>) {
         let response_headers = decision.response_headers();
-        let (identity, forward, respond) = match decision.action {
-            Action::Forward { identity, headers } => (identity, Some(headers), None),
+        let (identity, forward, respond, forward_remove, forward_body) = match decision.action {
+            Action::Forward {
+                identity,
+                headers,
+                remove,
+                body,
+            } => (identity, Some(headers), None, remove, body),
             Action::Respond {
                 status,
                 headers,
@@ -682,6 +706,8 @@ impl DecisionJs {
                     headers,
                     body,
                 }),
+                &[][..],
+                false,
             ),
         };
         let js = DecisionJs {
@@ -691,6 +717,8 @@ impl DecisionJs {
             retryable: decision.reason.is_some_and(Reason::is_retryable),
             identity: None,
             forward,
+            forward_remove,
+            forward_body,
             respond,
             response_headers,
             event: decision.event,

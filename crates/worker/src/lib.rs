@@ -66,6 +66,11 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
                         }
                     );
                 }
+                // Warnings are logged whatever TESSERA_LOG says: they are about
+                // the deployment, once per isolate.
+                for warning in config.tessera.warnings() {
+                    console_error!("tessera: {warning} (TESSERA_CONFIG.{})", warning.field);
+                }
                 Ok(Rc::new(Isolate {
                     refreshes: SingleFlight::new(config.tessera.replay_window),
                     cookie_names: config.tessera.cookie_names(),
@@ -154,13 +159,23 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             headers,
             body,
         } => proxy::respond(*status, headers, body)?,
-        Action::Forward { headers, .. } => {
+        Action::Forward {
+            headers,
+            remove,
+            body,
+            ..
+        } => {
+            let forward = proxy::Forward {
+                set: headers,
+                remove,
+                body: *body,
+            };
             match apart(proxy::forward(
                 &req,
                 &url,
                 &incoming,
                 &iso.config.origin,
-                headers,
+                &forward,
                 &iso.cookie_names,
             ))
             .await

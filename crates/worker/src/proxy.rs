@@ -11,7 +11,7 @@ use js_sys::Iterator as JsIterator;
 use tessera_core::config::CookieNames;
 use tessera_core::cookie;
 use tessera_core::decision::Decision;
-use tessera_core::request::{is_identity_header, origin_form};
+use tessera_core::request::{is_identity_header, request_target};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys::{
@@ -31,21 +31,36 @@ pub fn headers(req: &Request) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What a forward decision asks of the request passed on.
+pub struct Forward<'a> {
+    /// Headers to set (the identity headers).
+    pub set: &'a [(String, String)],
+    /// Incoming headers to drop (a client's unverified `authorization`).
+    pub remove: &'a [&'a str],
+    /// Whether the body goes on.
+    pub body: bool,
+}
+
 /// Forwards `req` (whose URL is `url` and headers `incoming`) to `origin`
-/// with the decision's identity headers. Incoming `x-tessera-*` headers are
-/// dropped and Tessera's own cookies are removed from the `Cookie` header, so
-/// the origin sees neither spoofed identities nor sealed tokens.
+/// as the decision says. Incoming `x-tessera-*` headers are dropped and
+/// Tessera's own cookies are removed from the `Cookie` header, so the origin
+/// sees neither spoofed identities nor sealed tokens.
 pub async fn forward(
     req: &Request,
     url: &str,
     incoming: &[(String, String)],
     origin: &str,
-    set: &[(String, String)],
+    forward: &Forward<'_>,
     names: &CookieNames,
 ) -> Result<Response, JsValue> {
     let headers = Headers::new()?;
     for (name, value) in incoming {
-        if is_identity_header(name) || name == "host" {
+        let body_header = matches!(name.as_str(), "content-length" | "content-type" | "transfer-encoding");
+        if is_identity_header(name)
+            || name == "host"
+            || forward.remove.contains(&name.as_str())
+            || (body_header && !forward.body)
+        {
             continue;
         }
         if name == "cookie" {
@@ -62,17 +77,19 @@ pub async fn forward(
         }
         headers.append(name, value)?;
     }
-    for (name, value) in set {
+    for (name, value) in forward.set {
         headers.set(name, value)?;
     }
     let init = RequestInit::new();
     init.set_method(&req.method());
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
-    if let Some(body) = req.body() {
+    if let Some(body) = req.body().filter(|_| forward.body) {
         init.set_body(&body);
     }
-    let target = format!("{origin}{}", origin_form(url));
+    // The engine decided on this very target; it refused what it cannot read.
+    let target = request_target(url).map_err(|r| JsValue::from_str(&r.message))?;
+    let target = format!("{origin}{target}");
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     JsFuture::from(global.fetch_with_str_and_init(&target, &init))
         .await?
