@@ -4,7 +4,9 @@
 // `crypto.getRandomValues` and WebAssembly. The entry points (node.ts,
 // workerd.ts, browser.ts) load the WebAssembly and pick the signature backend.
 import {
+  type AuthenticateOptions,
   type AuthResult,
+  type ConfigWarning,
   type Algorithm,
   type Identity,
   type JwksCacheStore,
@@ -64,6 +66,7 @@ export interface WasmCore {
   forget(id: number): void;
   pendingCount(): number;
   snapshot(): string;
+  readonly warnings: ConfigWarning[];
   restore(snapshot: string, now: number): void;
   stripCookies(cookieHeader: string): string;
 }
@@ -88,6 +91,8 @@ interface Decision {
   retryable: boolean;
   identity: Identity | null;
   forward: [string, string][] | null;
+  forwardRemove: string[];
+  forwardBody: boolean;
   respond: { status: number; headers: [string, string][]; body: string } | null;
   responseHeaders: [string, string][];
   event: TesseraEvent;
@@ -143,6 +148,9 @@ const JOIN_GIVE_UP_MS = 7_000;
 
 const EMPTY = new Uint8Array(0);
 
+/** Headers that describe a body, dropped with it. */
+const BODY_HEADERS = new Set(['content-length', 'content-type', 'transfer-encoding']);
+
 /**
  * What the framework adapters accept: a Tessera, or the promise `createTessera`
  * returns (so a module can create it at load time without a top-level await).
@@ -184,7 +192,17 @@ export class Tessera {
     this.#now = options.now ?? Date.now;
     this.#store = options.jwksCache;
     this.#storeKey = `tessera:jwks:${config.issuer}`;
+    this.warnings = Object.freeze(this.#core.warnings.map((w) => Object.freeze(w)));
+    const warn = options.onWarning ?? ((w: ConfigWarning) => console.warn(`tessera: configuration warning: ${w.field}: ${w.message}`));
+    for (const w of this.warnings) warn(w);
   }
+
+  /**
+   * What in this valid configuration deserves a second look (a public default
+   * under protective rules, no audience, a short forward secret): each names
+   * the field and what to set. Also passed to `options.onWarning` at creation.
+   */
+  readonly warnings: readonly ConfigWarning[];
 
   /** @internal Restores the persisted key set, if a store is configured. */
   async restore(): Promise<void> {
@@ -240,10 +258,11 @@ export class Tessera {
    * `sign-out`). Use `response` when set; otherwise pass the request on with
    * `forwardRequest` and add `headers` to your response (`withHeaders`).
    */
-  async authenticateRequest(request: Request): Promise<AuthResult> {
+  async authenticateRequest(request: Request, options?: AuthenticateOptions): Promise<AuthResult> {
     const headers: string[] = [];
     request.headers.forEach((value, name) => { headers.push(name, value); });
-    const step = this.#core.handle(request.method, request.url, headers, this.#seconds(), random());
+    const target = options?.target ?? request.url;
+    const step = this.#core.handle(request.method, target, headers, this.#seconds(), random());
     const end = await this.#drive(step);
     if (end.kind !== 'done') throw new Error('tessera: a request ended without a decision');
     const d = end.decision;
@@ -252,7 +271,10 @@ export class Tessera {
     let response: Response | null = null;
     if (d.respond) {
       const h = new Headers(d.respond.headers);
-      for (const [n, v] of d.responseHeaders) h.append(n, v);
+      for (const [n, v] of d.responseHeaders) {
+        if (n === 'set-cookie') h.append(n, v);
+        else h.set(n, v);
+      }
       const empty = d.respond.body === '' || [204, 205, 304].includes(d.respond.status);
       response = new Response(empty ? null : d.respond.body, { status: d.respond.status, headers: h });
     }
@@ -263,6 +285,8 @@ export class Tessera {
       retryable: d.retryable,
       identity: d.identity && frozen(d.identity),
       forwardHeaders: d.forward ? new Headers(d.forward) : null,
+      forwardRemove: Object.freeze(d.forwardRemove),
+      forwardBody: d.forwardBody,
       headers: out,
       response,
       event: d.event,
@@ -271,13 +295,17 @@ export class Tessera {
 
   /**
    * The headers to pass on after `authenticateRequest` forwarded a request:
-   * the request's own, less incoming `x-tessera-*` headers and Tessera's
-   * cookies, plus the identity headers (`authorization`, `x-tessera-user`, …).
+   * the request's own, less incoming `x-tessera-*` headers, Tessera's cookies
+   * and `result.forwardRemove` (an unverified `authorization`), plus the
+   * identity headers (`authorization`, `x-tessera-user`, …).
    */
   forwardHeaders(request: Request, result: AuthResult): Headers {
     const headers = new Headers();
+    const bodyless = !result.forwardBody;
     request.headers.forEach((value, name) => {
-      if (!name.startsWith('x-tessera-')) headers.append(name, value);
+      if (name.startsWith('x-tessera-') || result.forwardRemove.includes(name)) return;
+      if (bodyless && BODY_HEADERS.has(name)) return;
+      headers.append(name, value);
     });
     const cookie = headers.get('cookie');
     if (cookie !== null) {
@@ -292,10 +320,12 @@ export class Tessera {
   /**
    * The request to pass on (to an origin with `fetch`, or your handler) after
    * `authenticateRequest` forwarded it, with `forwardHeaders`. The body is
-   * passed through as a stream, not read.
+   * passed through as a stream, not read (and dropped for a CORS preflight).
    */
   forwardRequest(request: Request, result: AuthResult): Request {
-    return new Request(request, { headers: this.forwardHeaders(request, result) });
+    const headers = this.forwardHeaders(request, result);
+    if (result.forwardBody) return new Request(request, { headers });
+    return new Request(request.url, { method: request.method, headers, redirect: request.redirect, signal: request.signal });
   }
 
   /** Adds Tessera's response headers (`Set-Cookie`, `x-tessera-*`) to `headers`. */

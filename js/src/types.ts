@@ -94,6 +94,18 @@ export interface RouteRule {
   access: 'public' | 'page' | 'api';
   /** Accept `Authorization: Bearer`. Default: true for `api`, false otherwise. */
   bearer?: boolean;
+  /**
+   * Let paths with `;` (path parameters) match this rule. Default false: they
+   * are refused (400 `path-invalid`), as servlet containers and some proxies
+   * route `/admin;x.css` to `/admin`.
+   */
+  allowSemicolons?: boolean;
+  /**
+   * Let the client's own `Authorization` header reach your app when no
+   * identity is forwarded (a webhook with Basic or HMAC auth). Default false:
+   * an unverified `Authorization` is removed.
+   */
+  passAuthorization?: boolean;
 }
 
 /** The shared Tessera configuration (see the README for every default and why). */
@@ -132,6 +144,12 @@ export interface TesseraConfig {
   routes?: RouteRule[];
   /** Access for unmatched paths. Default `page`: a forgotten rule must not expose a route. */
   defaultAccess?: 'public' | 'page' | 'api';
+  /**
+   * Letter case in rules. Default `protective`: `page` and `api` rules match a
+   * path in any case (Express routes `/ADMIN` to `/admin`), `public` rules
+   * only their own spelling. `case-insensitive`: public rules ignore case too.
+   */
+  routeMatching?: 'protective' | 'case-insensitive';
   /** Refresh this many seconds before expiry. Default 10. */
   refreshAhead?: number;
   /** Seconds a rotated-out refresh token is answered with its successor's result. Default 30. */
@@ -171,6 +189,11 @@ export interface TesseraOptions {
   signatures?: 'native' | 'wasm';
   /** The clock, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Called once per warning about the configuration at creation (see
+   * `tessera.warnings`). Default: `console.warn`.
+   */
+  onWarning?: (warning: ConfigWarning) => void;
 }
 
 /** Organisation membership from the token (Clerk v1/v2, `org_id`). */
@@ -230,15 +253,46 @@ export interface AuthResult {
   identity: Identity | null;
   /**
    * Headers to set on the request forwarded to your handler or origin
-   * (`authorization`, `x-tessera-user`, …) after removing incoming `x-tessera-*`;
-   * `null` when Tessera answers the request itself (`response`).
+   * (`authorization`, `x-tessera-user`, …) after removing incoming `x-tessera-*`
+   * and `forwardRemove`; `null` when Tessera answers the request itself
+   * (`response`). `forwardHeaders(request, result)` applies all of it.
    */
   forwardHeaders: Headers | null;
+  /**
+   * Incoming headers to remove before passing the request on: `authorization`
+   * when no identity was verified (unless the route sets
+   * `passAuthorization`), `authorization` and `cookie` for a CORS preflight.
+   */
+  forwardRemove: readonly string[];
+  /** Whether the request body goes on (false for a CORS preflight). */
+  forwardBody: boolean;
   /** Headers for whatever response goes back: `Set-Cookie`, `x-tessera-status`, `x-tessera-reason`. */
   headers: Headers;
   /** Tessera's own answer (a redirect to sign-in, a 401, an endpoint's response), ready to return. */
   response: Response | null;
   event: TesseraEvent;
+}
+
+/**
+ * Options of `authenticateRequest` for adapters whose framework routes on
+ * something other than `request.url`.
+ */
+export interface AuthenticateOptions {
+  /**
+   * The request target exactly as the framework routes it: the raw origin
+   * form a Node server received (`req.originalUrl` in Express), never a URL
+   * built from the `Host` header. Default: `request.url`, which is what a
+   * Fetch API handler routes on.
+   */
+  target?: string;
+}
+
+/** A valid configuration that deserves a second look (`tessera.warnings`). */
+export interface ConfigWarning {
+  /** The field, e.g. `defaultAccess`. */
+  field: string;
+  /** What could go wrong, and what to set instead. */
+  message: string;
 }
 
 /** Thrown by `createTessera` for an invalid configuration; `field` names the setting. */

@@ -481,7 +481,10 @@ impl TesseraConfig {
             }
         }
         let sessions = !self.cookie_keys.is_empty();
-        let bearer_routes = self.routes.iter().any(|r| r.bearer.unwrap_or(r.access == Access::Api))
+        let bearer_routes = self
+            .routes
+            .iter()
+            .any(|r| r.bearer.unwrap_or(r.access == Access::Api))
             || self.default_access == Access::Api;
         if (sessions || bearer_routes)
             && self.verification.audiences.is_empty()

@@ -764,7 +764,9 @@ impl Engine {
         // A CORS preflight carries no credentials (Fetch standard) and changes
         // nothing: the origin answers it, without an identity, a body or any
         // credential a client added.
-        if req.method.eq_ignore_ascii_case("OPTIONS") && header_present(req.headers, "access-control-request-method") {
+        if req.method.eq_ignore_ascii_case("OPTIONS")
+            && header_present(req.headers, "access-control-request-method")
+        {
             let action = Action::Forward {
                 identity: None,
                 headers: Vec::new(),
@@ -1057,7 +1059,9 @@ impl Engine {
         let action = match answer {
             Answer::SignIn => {
                 // The target was read when the request was classified.
-                let back = request_target(req.url).map(|t| format!("{t}")).unwrap_or_else(|_| String::from("/"));
+                let back = request_target(req.url)
+                    .map(|t| format!("{t}"))
+                    .unwrap_or_else(|_| String::from("/"));
                 let location = format!(
                     "{}/sign-in?redirect_url={}",
                     self.config.endpoint_prefix,

@@ -87,7 +87,8 @@ impl Discovery {
             jwks_uri: required_url(&doc, "jwks_uri")?,
             revocation_endpoint: optional_url(&doc, "revocation_endpoint")?,
             end_session_endpoint: optional_url(&doc, "end_session_endpoint")?,
-            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported") == Some(&Value::Bool(true)),
+            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
+                == Some(&Value::Bool(true)),
         })
     }
 

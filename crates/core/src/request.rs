@@ -152,48 +152,76 @@ impl core::fmt::Display for RequestTarget<'_> {
 
 /// Reads a request target per RFC 9112 §3.2: the origin form (`/path?query`,
 /// what HTTP/1.1 servers, axum and hyper hand over) or the absolute form
-/// (`https://host/path?query`, what Fetch API runtimes hand over). A fragment
-/// is dropped. Anything else (the asterisk form `*`, the authority form of
-/// `CONNECT`, a scheme-less `host/path`, an empty target) is `path-invalid`.
+/// (`https://host/path?query`, what Fetch API runtimes hand over). Anything
+/// else is `path-invalid`: the asterisk form `*`, the authority form of
+/// `CONNECT`, a scheme-less `host/path`, an empty target, and any target with
+/// a byte a request target cannot carry raw (RFC 9112 is ASCII: a space, a
+/// control character, anything non-ASCII, which browsers percent-encode and
+/// some parsers trim or split on) or a fragment (`#`, which no client sends and
+/// parsers cut in different places).
 ///
 /// The absolute form has a scheme (a letter, then letters, digits, `+`, `-`,
-/// `.`) and `://` *before* the first `/`, `?` or `#`, so a `://` in a query
-/// (`/admin?next=https://x`) never makes the path `/`. The authority ends at
-/// the first `/`, `?` or `#`: `https://a?/admin` is the path `/` with the
-/// query `/admin`, as a URL parser reads it; a host that routes on the raw
-/// target must pass the origin form it received, not a URL built from a
-/// `Host` header (see `docs/security.md`).
+/// `.`) and `://` before anything else, so a `://` in a query
+/// (`/admin?next=https://x`) never makes the path `/`. Its authority ends at
+/// the first `/` or `?` and holds only RFC 3986 authority characters (no
+/// backslash, which Node's legacy URL parser reads as `/`):
+/// `https://a?/admin` is the path `/` with the query `/admin`, as a URL parser
+/// reads it. A host that routes on the raw target must pass the origin form it
+/// received, never a URL built from a `Host` header (`docs/security.md`).
 ///
 /// ```
 /// use tessera_core::request::request_target;
-/// let t = request_target("https://app.example/a/b?x=1#top").unwrap();
+/// let t = request_target("https://app.example/a/b?x=1").unwrap();
 /// assert_eq!((t.path, t.query), ("/a/b", Some("x=1")));
 /// assert_eq!(request_target("https://app.example").unwrap().path, "/");
 /// let t = request_target("/admin/users?next=https://x").unwrap();
 /// assert_eq!((t.path, t.query), ("/admin/users", Some("next=https://x")));
-/// assert_eq!(request_target("*").unwrap_err().reason.code(), "path-invalid");
+/// for bad in ["*", "/a#b", "/a b", "/admin\u{a0}", "http://x\\admin/public"] {
+///     assert_eq!(request_target(bad).unwrap_err().reason.code(), "path-invalid", "{bad:?}");
+/// }
 /// ```
 pub fn request_target(target: &str) -> Result<RequestTarget<'_>, Refusal> {
-    let target = target.split('#').next().unwrap_or("");
+    if let Some(b) = target.bytes().find(|&b| !(0x21..=0x7e).contains(&b) || b == b'#') {
+        return Err(if b == b'#' {
+            refuse!(
+                PathInvalid,
+                "the request target has a fragment (#), which no client sends"
+            )
+        } else {
+            refuse!(
+                PathInvalid,
+                "the request target has a space, a control character or a non-ASCII byte; percent-encode it"
+            )
+        });
+    }
     let rest = if target.starts_with('/') {
         target
     } else {
         // The scheme is what precedes the first `:`; it cannot hold `/`, `?` or `#`.
         let colon = target.find(':').unwrap_or(0);
-        let Some(colon) = Some(colon).filter(|&i| scheme_ok(&target[..i]) && target[i..].starts_with("://")) else {
+        if !(scheme_ok(&target[..colon]) && target[colon..].starts_with("://")) {
             return Err(refuse!(
                 PathInvalid,
                 "the request target is neither a path (/…) nor an absolute URL (scheme://host/…)"
             ));
-        };
-        // The authority ends at the first /, ? or #.
+        }
         let after = &target[colon + 3..];
-        match after.find(['/', '?']) {
-            Some(i) if after.as_bytes()[i] == b'/' => &after[i..],
-            Some(i) => {
+        let end = after.find(['/', '?']).unwrap_or(after.len());
+        if !after[..end]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@[]%".contains(&b))
+        {
+            return Err(refuse!(
+                PathInvalid,
+                "the request target's authority has characters an authority cannot have"
+            ));
+        }
+        match after.as_bytes().get(end) {
+            Some(b'/') => &after[end..],
+            Some(_) => {
                 return Ok(RequestTarget {
                     path: "/",
-                    query: Some(&after[i + 1..]),
+                    query: Some(&after[end + 1..]),
                 })
             }
             None => "/",
@@ -313,21 +341,46 @@ mod tests {
     #[test]
     fn request_targets_follow_rfc_9112() {
         fn t(s: &str) -> Result<(&str, Option<&str>), &'static str> {
-            request_target(s).map(|t| (t.path, t.query)).map_err(|r| r.reason.code())
+            request_target(s)
+                .map(|t| (t.path, t.query))
+                .map_err(|r| r.reason.code())
         }
         // Origin form: a `://` anywhere after the path starts is data.
-        assert_eq!(t("/admin/users?next=https://x"), Ok(("/admin/users", Some("next=https://x"))));
+        assert_eq!(
+            t("/admin/users?next=https://x"),
+            Ok(("/admin/users", Some("next=https://x")))
+        );
         assert_eq!(t("/a://b/c"), Ok(("/a://b/c", None)));
         assert_eq!(t("/?"), Ok(("/", Some(""))));
-        assert_eq!(t("/a#/b?c"), Ok(("/a", None)));
         // Absolute form: the scheme must come before the first /, ? or #.
         assert_eq!(t("https://app.example/a?b"), Ok(("/a", Some("b"))));
         assert_eq!(t("HTTP://app.example:8080/a"), Ok(("/a", None)));
         assert_eq!(t("https://a?/admin"), Ok(("/", Some("/admin"))));
-        assert_eq!(t("https://a#/admin"), Ok(("/", None)));
+        assert_eq!(t("https://user:pw@[::1]:8443/a"), Ok(("/a", None)));
         assert_eq!(t("https://app.example"), Ok(("/", None)));
         assert_eq!(t("coap+tcp://h/x"), Ok(("/x", None)));
-        for bad in ["", "*", "admin", "app.example:443", "a?b://c/d", "1http://h/a", "ht tp://h/a", "://h/a", "?x=https://h/a", "#https://h/a"] {
+        for bad in [
+            "",
+            "*",
+            "admin",
+            "app.example:443",
+            "a?b://c/d",
+            "1http://h/a",
+            "ht tp://h/a",
+            "://h/a",
+            "?x=https://h/a",
+            "#https://h/a",
+            "/a#/b",
+            "https://a#/admin",
+            "http://x\\admin/public",
+            "http://x y/a",
+            "/admin\u{a0}",
+            "/admin\u{feff}",
+            "/a\tb",
+            "/a b",
+            "/caf\u{e9}",
+            "/a?b c",
+        ] {
             assert_eq!(t(bad), Err("path-invalid"), "{bad:?}");
         }
     }

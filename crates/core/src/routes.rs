@@ -488,10 +488,20 @@ mod tests {
         for p in ["/admin", "/%61dmin", "/ADMIN", "/admin/"] {
             assert_eq!(access("GET", p), Ok(Access::Page), "{p}");
         }
-        for p in ["/public", "/public/", "/public/a/b/c.js", "/public/%41.png", "/public/caf%C3%A9", "/public/a%20b"] {
+        for p in [
+            "/public",
+            "/public/",
+            "/public/a/b/c.js",
+            "/public/%41.png",
+            "/public/caf%C3%A9",
+            "/public/a%20b",
+        ] {
             assert_eq!(access("GET", p), Ok(Access::Public), "{p}");
         }
-        assert_eq!(routes().classify("GET", "/public/caf%C3%A9").unwrap().path, "/public/café");
+        assert_eq!(
+            routes().classify("GET", "/public/caf%C3%A9").unwrap().path,
+            "/public/café"
+        );
     }
 
     #[test]
@@ -573,7 +583,10 @@ mod tests {
         assert_eq!(access("GET", "/DOCS/intro.html"), Ok(Access::Page));
         // ... unless public rules are case-insensitive too.
         let folded = routes().case_insensitive(true);
-        assert_eq!(folded.classify("GET", "/PUBLIC/x").unwrap().access, Access::Public);
+        assert_eq!(
+            folded.classify("GET", "/PUBLIC/x").unwrap().access,
+            Access::Public
+        );
         assert_eq!(get("GET", "/HEALTH"), Access::Public); // the public default
     }
 
@@ -614,7 +627,8 @@ mod tests {
         let err = Routes::new(alloc::vec![RouteRule::new("/a**", Access::Api)], Access::Page).unwrap_err();
         assert_eq!(err.field, "routes[0].pattern");
         for empty in ["/docs/", "//docs", "/a//b"] {
-            let err = Routes::new(alloc::vec![RouteRule::new(empty, Access::Public)], Access::Page).unwrap_err();
+            let err =
+                Routes::new(alloc::vec![RouteRule::new(empty, Access::Public)], Access::Page).unwrap_err();
             assert!(err.message.contains("empty segment"), "{empty}: {err}");
         }
     }

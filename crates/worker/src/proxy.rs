@@ -55,7 +55,10 @@ pub async fn forward(
 ) -> Result<Response, JsValue> {
     let headers = Headers::new()?;
     for (name, value) in incoming {
-        let body_header = matches!(name.as_str(), "content-length" | "content-type" | "transfer-encoding");
+        let body_header = matches!(
+            name.as_str(),
+            "content-length" | "content-type" | "transfer-encoding"
+        );
         if is_identity_header(name)
             || name == "host"
             || forward.remove.contains(&name.as_str())

@@ -1,7 +1,17 @@
 // tessera-edge/express: middleware for Express and any `(req, res, next)`
-// Node server (Connect, plain node:http). Converts the request's line and
-// headers to a Fetch API Request (the body is not read, so body parsers after
-// it still work) and Tessera's answers back to the Node response.
+// Node server (Connect, plain node:http). Hands the engine the raw request
+// target Express routes on and the headers (the body is not read, so body
+// parsers after it still work), and Tessera's answers back to the Node
+// response.
+//
+// What Express routes, and so what the engine must decide on: the raw
+// `req.url` (its pathname as `parseurl` reads it), never resolving dot
+// segments or merging slashes, matching case-insensitively with an optional
+// trailing slash, HEAD by the GET handlers. The engine gets `req.originalUrl`
+// as it arrived and refuses (400 `path-invalid`) every target whose path it
+// would read differently; its protective rules match in any case and with or
+// without a trailing slash. The `Host` header is never used: a `Host: a?`
+// once made every path `/` for the engine (docs/security.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Tessera, type TesseraSource } from '../core.js';
 import type { AuthResult } from '../types.js';
@@ -11,8 +21,6 @@ export interface TesseraIncomingMessage extends IncomingMessage {
   auth?: AuthResult;
   /** Express: the URL before routers trimmed their mount path. */
   originalUrl?: string;
-  /** Express: `http` or `https`, honouring its `trust proxy` setting. */
-  protocol?: string;
 }
 
 declare global {
@@ -63,48 +71,92 @@ async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage,
     return false;
   }
   const t = await tessera;
-  const request = toRequest(req);
-  const result = await t.authenticateRequest(request);
+  const request = toRequest(req, method);
+  // The raw target, as Express routes it (an absolute-form target is read
+  // per RFC 9112 by the engine, as parseurl reads it).
+  const target = req.originalUrl ?? req.url ?? '';
+  const result = await t.authenticateRequest(request, { target });
   if (result.response) {
     await send(res, result.response);
     return false;
   }
   req.auth = result;
-  const headers = t.forwardHeaders(request, result);
-  for (const name of Object.keys(req.headers)) {
-    if (!headers.has(name)) delete req.headers[name];
-  }
-  headers.forEach((value, name) => { req.headers[name] = value; });
+  rewriteHeaders(req, t.forwardHeaders(request, result));
+  if (!result.forwardBody) dropBody(req);
   const out = new Headers();
   Tessera.addHeaders(out, result);
   setHeaders(res, out);
+  const cacheControl = out.get('cache-control');
+  if (cacheControl !== null) keepHeader(res, 'cache-control', cacheControl);
   return true;
 }
 
-/** The request line and headers as a Fetch API Request (no body). */
-function toRequest(req: TesseraIncomingMessage): Request {
+/**
+ * Keeps `name: value` on the response whatever the handler sets later (the
+ * `cache-control: no-store` of a response that sets session cookies): it is
+ * set again as the head is written.
+ */
+function keepHeader(res: ServerResponse, name: string, value: string): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    this.setHeader(name, value);
+    for (const arg of args) {
+      if (arg && typeof arg === 'object' && !Array.isArray(arg)) {
+        const headers = arg as Record<string, unknown>;
+        for (const key of Object.keys(headers)) if (key.toLowerCase() === name) headers[key] = value;
+      }
+    }
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
+/**
+ * A placeholder authority: the engine decides on the raw target alone, and
+ * the Request built here only carries the method and headers.
+ */
+const PLACEHOLDER = 'http://tessera.invalid/';
+
+/** The request's method and headers as a Fetch API Request (no body, no URL of its own). */
+function toRequest(req: TesseraIncomingMessage, method: string): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || name.startsWith(':')) continue; // HTTP/2 pseudo-headers
     headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  const proto = req.protocol ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http');
-  let target = req.originalUrl ?? req.url ?? '/';
-  if (!target.startsWith('/')) {
-    // An absolute-form request target: only its path and query count.
-    try {
-      const u = new URL(target);
-      target = u.pathname + u.search;
-    } catch {
-      target = '/';
-    }
+  return new Request(PLACEHOLDER, { method, headers });
+}
+
+/**
+ * Makes every view of the request's headers the forwarded set: `req.headers`,
+ * `req.rawHeaders` and `req.headersDistinct` (Node computes the last lazily
+ * from `rawHeaders`; it is set too in case something read it already), so no
+ * handler finds a spoofed `x-tessera-*` or an unverified `authorization`
+ * in any of them.
+ */
+function rewriteHeaders(req: TesseraIncomingMessage, headers: Headers): void {
+  for (const name of Object.keys(req.headers)) {
+    if (!headers.has(name)) delete req.headers[name];
   }
-  // Concatenated, not resolved: `//host/path` stays a path, as Express routes it.
-  try {
-    return new Request(`${proto}://${req.headers.host ?? 'localhost'}${target}`, { method: req.method ?? 'GET', headers });
-  } catch {
-    return new Request(`${proto}://localhost${target}`, { method: req.method ?? 'GET', headers });
-  }
+  const raw: string[] = [];
+  const distinct: Record<string, string[]> = {};
+  headers.forEach((value, name) => {
+    req.headers[name] = value;
+    raw.push(name, value);
+    distinct[name] = [value];
+  });
+  req.rawHeaders = raw;
+  req.headersDistinct = distinct;
+}
+
+/**
+ * A CORS preflight goes on without its body: body parsers see no body (they
+ * go by these headers) and the stream is drained.
+ */
+function dropBody(req: TesseraIncomingMessage): void {
+  delete req.headers['content-length'];
+  delete req.headers['content-type'];
+  delete req.headers['transfer-encoding'];
+  req.resume();
 }
 
 function setHeaders(res: ServerResponse, headers: Headers): void {

@@ -1,5 +1,14 @@
 // tessera-edge/hono: Hono middleware. Runs wherever Hono does (Workers, Node
 // with @hono/node-server, Deno, Bun).
+//
+// What Hono routes, and so what the engine must decide on: the path of
+// `c.req.url` cut out as Hono's default `getPath` does (from the first `/`
+// after the scheme to the first `?` or `#`), decoded once, never resolved.
+// @hono/node-server builds that URL from the raw target, after refusing a
+// `Host` that is not a plain host name and resolving dot segments with the
+// WHATWG parser; Workers, Deno and Bun hand over WHATWG URLs. The engine gets
+// the same cut and refuses what it would read differently. An app with its
+// own `getPath` option must pass what that returns (docs/security.md).
 import type { MiddlewareHandler } from 'hono';
 import type { TesseraSource } from '../core.js';
 import type { AuthResult } from '../types.js';
@@ -25,7 +34,7 @@ export type TesseraVariables = { tessera: AuthResult };
 export function tesseraMiddleware(tessera: TesseraSource): MiddlewareHandler<{ Variables: TesseraVariables }> {
   return async (c, next) => {
     const t = await tessera;
-    const result = await t.authenticateRequest(c.req.raw);
+    const result = await t.authenticateRequest(c.req.raw, { target: routedTarget(c.req.url) });
     if (result.response) return result.response;
     c.set('tessera', result);
     c.req.raw = t.forwardRequest(c.req.raw, result);
@@ -36,4 +45,10 @@ export function tesseraMiddleware(tessera: TesseraSource): MiddlewareHandler<{ V
     });
     for (const cookie of result.headers.getSetCookie()) c.header('set-cookie', cookie, { append: true });
   };
+}
+
+/** The origin form of `url` as Hono's default `getPath` cuts it: from the first `/` after the scheme. */
+function routedTarget(url: string): string {
+  const start = url.indexOf('/', url.indexOf(':') + 4);
+  return start === -1 ? '/' : url.slice(start);
 }

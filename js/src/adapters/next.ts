@@ -1,5 +1,12 @@
 // tessera-edge/next: Next.js middleware (`middleware.ts`, `proxy.ts` from Next
 // 16) and route handlers, over `next/server`'s NextRequest and NextResponse.
+//
+// What Next routes, and so what the engine must decide on: the page path,
+// `request.nextUrl.pathname` (a WHATWG-parsed URL with the basePath and locale
+// removed and `/_next/data/<build>/admin.json` read as `/admin`), so a data
+// request is decided as its page. The app's headers are exactly the set handed
+// to `NextResponse.next({ request: { headers } })`: Next removes every other
+// one, a client's unverified `authorization` included (docs/security.md).
 import { NextResponse, type NextRequest } from 'next/server.js';
 import { Tessera, type TesseraSource } from '../core.js';
 import type { AuthResult } from '../types.js';
@@ -24,7 +31,7 @@ import type { AuthResult } from '../types.js';
 export function tesseraMiddleware(tessera: TesseraSource): (request: NextRequest) => Promise<Response> {
   return async (request) => {
     const t = await tessera;
-    const result = await t.authenticateRequest(request);
+    const result = await t.authenticateRequest(request, { target: routedTarget(request) });
     if (result.response) return result.response;
     const response = NextResponse.next({ request: { headers: t.forwardHeaders(request, result) } });
     Tessera.addHeaders(response.headers, result);
@@ -49,8 +56,13 @@ export function withAuth<Context = unknown>(
   handler: (request: NextRequest, auth: AuthResult, context: Context) => Response | Promise<Response>,
 ): (request: NextRequest, context: Context) => Promise<Response> {
   return async (request, context) => {
-    const result = await (await tessera).authenticateRequest(request);
+    const result = await (await tessera).authenticateRequest(request, { target: routedTarget(request) });
     if (result.response) return result.response;
     return Tessera.withHeaders(await handler(request, result, context), result);
   };
+}
+
+/** The page path Next routes, with the query. */
+function routedTarget(request: NextRequest): string {
+  return request.nextUrl.pathname + request.nextUrl.search;
 }

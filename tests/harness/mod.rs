@@ -1,0 +1,331 @@
+//! The engine test harness shared by `session.rs` and `security.rs`: the
+//! provider's HTTP side as data (`Idp`), a host loop (`drive`), a cookie jar
+//! that behaves like a browser, and the real sign-in flow.
+#![allow(dead_code)] // each test crate uses its own part
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
+use tessera_core::config::TesseraConfig;
+use tessera_core::decision::{Action, Decision, Status};
+use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step};
+use tessera_core::seal::Keyring;
+use tessera_tests::{claims, Keys, ISS, NOW};
+
+pub const COOKIE_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+pub const APP: &str = "https://app.example";
+pub const SESSION: &str = "__Host-tessera-session";
+pub const REFRESH: &str = "__Host-tessera-refresh";
+pub const TX: &str = "__Host-tessera-tx";
+pub const CLIENT_SECRET: &str = "s3cret-client-secret";
+
+pub fn config(extra: Value) -> TesseraConfig {
+    let mut c = json!({
+        "issuer": ISS, "clientId": "app", "clientSecret": CLIENT_SECRET, "appOrigin": APP,
+        "cookieKeys": COOKIE_KEYS,
+        "verification": { "audience": "api" },
+        "routes": [
+            { "pattern": "/", "access": "public" },
+            { "pattern": "/public/**", "access": "public" },
+            { "pattern": "/api/**", "access": "api" }
+        ]
+    });
+    if let (Value::Object(base), Value::Object(extra)) = (&mut c, extra) {
+        base.extend(extra);
+    }
+    TesseraConfig::from_json(&c.to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn engine(extra: Value) -> Engine {
+    Engine::new(config(extra)).unwrap()
+}
+
+// ---- tokens -------------------------------------------------------------------
+
+/// An ES256 access token with the suite's claims, `sid: "sess_1"`, and `extra`
+/// merged over them (`null` removes a claim).
+pub fn access_token(keys: &Keys, mut extra: Value) -> String {
+    if let Value::Object(e) = &mut extra {
+        e.entry("sid").or_insert(json!("sess_1"));
+    }
+    keys.token(
+        "ES256",
+        &json!({ "alg": "ES256", "kid": "ec", "typ": "at+jwt" }),
+        &claims(extra),
+    )
+}
+
+pub fn id_token(keys: &Keys, nonce: &str) -> String {
+    keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &claims(json!({ "aud": "app", "nonce": nonce })),
+    )
+}
+
+pub fn token_reply(access: &str, refresh: Option<&str>, id: Option<&str>) -> (u16, String) {
+    let mut body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": 60 });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    if let Some(i) = id {
+        body["id_token"] = json!(i);
+    }
+    (200, body.to_string())
+}
+
+pub fn sealed(name: &str, value: &str) -> String {
+    Keyring::parse(COOKIE_KEYS)
+        .unwrap()
+        .seal(name, value.as_bytes(), NOW + 3600, [1; 24])
+}
+
+// ---- the provider and the browser ---------------------------------------------
+
+/// The provider's HTTP side as data.
+pub struct Idp {
+    pub discovery: Value,
+    pub discovery_status: u16,
+    pub jwks: String,
+    pub jwks_status: u16,
+    pub jwks_cache_control: &'static str,
+    /// Scripted token-endpoint answers, in order.
+    pub token: VecDeque<(u16, String)>,
+    /// Every request the engine asked for: `METHOD url`.
+    pub log: Vec<String>,
+    /// Token-endpoint bodies (to check grants and client authentication).
+    pub bodies: Vec<(Option<String>, String)>,
+    /// Refuse every connection.
+    pub down: bool,
+}
+
+impl Idp {
+    pub fn new(keys: &Keys) -> Idp {
+        Idp {
+            discovery: json!({
+                "issuer": ISS,
+                "authorization_endpoint": format!("{ISS}/auth"),
+                "token_endpoint": format!("{ISS}/token"),
+                "jwks_uri": format!("{ISS}/jwks"),
+                "revocation_endpoint": format!("{ISS}/revoke"),
+                "end_session_endpoint": format!("{ISS}/logout"),
+                "code_challenge_methods_supported": ["S256"]
+            }),
+            discovery_status: 200,
+            jwks: keys.jwks(),
+            jwks_status: 200,
+            jwks_cache_control: "max-age=600",
+            token: VecDeque::new(),
+            log: Vec::new(),
+            bodies: Vec::new(),
+            down: false,
+        }
+    }
+
+    pub fn count(&self, what: &str) -> usize {
+        self.log.iter().filter(|l| l.as_str() == what).count()
+    }
+
+    /// Answers one request; `None` for a connection failure.
+    pub fn answer(&mut self, http: &HttpRequest) -> Option<(u16, Option<&'static str>, Vec<u8>)> {
+        self.log.push(format!("{} {}", http.method, http.url));
+        if self.down {
+            return None;
+        }
+        let url = http.url.as_str();
+        Some(if url == format!("{ISS}/.well-known/openid-configuration") {
+            (
+                self.discovery_status,
+                None,
+                self.discovery.to_string().into_bytes(),
+            )
+        } else if url == format!("{ISS}/jwks") {
+            (
+                self.jwks_status,
+                Some(self.jwks_cache_control),
+                self.jwks.clone().into_bytes(),
+            )
+        } else if url == format!("{ISS}/token") {
+            let auth = http
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            self.bodies.push((auth, http.body.clone().unwrap_or_default()));
+            let (status, body) = self.token.pop_front().expect("an unscripted token request");
+            (status, None, body.into_bytes())
+        } else if url == format!("{ISS}/revoke") {
+            (200, None, Vec::new())
+        } else {
+            (404, None, Vec::new())
+        })
+    }
+}
+
+pub fn seed(now: u64, salt: u64) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&now.to_be_bytes());
+    s[8..16].copy_from_slice(&salt.to_be_bytes());
+    s
+}
+
+/// The host loop: run the request, answer every fetch from `idp`, check
+/// signatures with [`host_verify`].
+pub fn drive(
+    engine: &mut Engine,
+    idp: &mut Idp,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    now: u64,
+) -> Decision {
+    drive_with(engine, idp, method, url, headers, now, |check| {
+        Reply::Signature(host_verify(check))
+    })
+}
+
+/// [`drive`] with the host's signature check `host`.
+pub fn drive_with(
+    engine: &mut Engine,
+    idp: &mut Idp,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    now: u64,
+    mut host: impl FnMut(&tessera_core::engine::SignatureCheck) -> Reply<'static>,
+) -> Decision {
+    let req = Request { method, url, headers };
+    let mut step = engine.handle(&req, now, seed(now, 1));
+    for round in 2.. {
+        assert!(round < 10, "the engine keeps asking for fetches");
+        step = match step {
+            Step::Done(d) => return d,
+            Step::Fetch(p) | Step::Refresh(p) => {
+                let answer = idp.answer(p.request());
+                let reply = match &answer {
+                    Some((status, cc, body)) => Reply::Response {
+                        status: *status,
+                        cache_control: *cc,
+                        body,
+                    },
+                    None => Reply::Failed("connection refused"),
+                };
+                engine.resume(p, reply, now, seed(now, round))
+            }
+            Step::Verify(p) => {
+                let check = p.signature_check().expect("a check").clone();
+                engine.resume(p, host(&check), now, seed(now, round))
+            }
+            Step::Idle => panic!("Idle for a request"),
+        };
+    }
+    unreachable!()
+}
+
+/// A host's native signature check (here p256 directly on the SPKI the engine
+/// hands out; in the worker it is WebCrypto).
+pub fn host_verify(check: &tessera_core::engine::SignatureCheck) -> bool {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+    assert_eq!(
+        check.alg,
+        tessera_core::Alg::Es256,
+        "only ES256 is handed to this host"
+    );
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&check.spki_der).unwrap();
+    let Ok(sig) = p256::ecdsa::Signature::from_slice(&check.signature) else {
+        return false;
+    };
+    key.verify(&check.signing_input, &sig).is_ok()
+}
+
+/// A cookie store that applies `set-cookie` like a browser.
+#[derive(Clone, Default)]
+pub struct Browser {
+    pub cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub fn with(pairs: &[(&str, &str)]) -> Browser {
+        Browser {
+            cookies: pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn apply(&mut self, d: &Decision) {
+        for c in &d.set_cookies {
+            assert!(c.validate().is_ok(), "{c}");
+            if c.max_age == Some(0) {
+                self.cookies.remove(&c.name);
+            } else {
+                self.cookies.insert(c.name.clone(), c.value.clone());
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+pub fn header<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
+    match &d.action {
+        Action::Respond { headers, .. } | Action::Forward { headers, .. } => {
+            headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        }
+    }
+}
+
+pub fn cleared(d: &Decision) -> Vec<&str> {
+    d.set_cookies
+        .iter()
+        .filter(|c| c.max_age == Some(0))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+pub fn set(d: &Decision) -> Vec<&str> {
+    d.set_cookies
+        .iter()
+        .filter(|c| c.max_age != Some(0))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+pub fn query_value(url: &str, name: &str) -> String {
+    let q = url.split_once('?').unwrap().1;
+    q.split('&')
+        .find_map(|p| p.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+        .to_string()
+}
+
+/// Signs in through the real flow and returns the browser holding the session.
+pub fn sign_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, access: &str, refresh: Option<&str>) -> Browser {
+    let mut browser = Browser::default();
+    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], NOW);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    idp.token
+        .push_back(token_reply(access, refresh, Some(&id_token(keys, &nonce))));
+    let cookie = browser.header();
+    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
+    let d = drive(e, idp, "GET", &url, &[("cookie", &cookie)], NOW);
+    assert_eq!(
+        (d.respond_status(), d.status),
+        (Some(303), Status::SignedIn),
+        "{:?}",
+        d.message
+    );
+    assert_eq!(header(&d, "location"), Some("/home"));
+    assert!(cleared(&d).contains(&TX));
+    browser.apply(&d);
+    browser
+}
