@@ -11,6 +11,29 @@ use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::{Engine, Reply};
 use tessera_tests::{claims, Keys, ISS, NOW};
 
+include!("src/request_target_property.rs");
+
+/// The fuzz target's seeds, replayed here so the property holds on every CI
+/// run (the fuzz smoke needs a nightly toolchain), each with hostile Host values.
+#[test]
+fn request_target_seeds_keep_the_property() {
+    let seeds = include_str!("../fuzz/seeds/request-targets.txt");
+    assert!(seeds.lines().count() >= 30);
+    for target in seeds.lines() {
+        for host in [
+            "",
+            "app.example",
+            "a?",
+            "a#",
+            "evil.example/public",
+            "a/b?c#d",
+            "x\\y",
+        ] {
+            check_request_target(target, host);
+        }
+    }
+}
+
 fn code(d: &Decision) -> Option<&'static str> {
     d.reason.map(|r| r.code())
 }

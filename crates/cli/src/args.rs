@@ -13,7 +13,14 @@ USAGE:
       [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
       [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
   tessera inspect <JWT|@file|->
+  tessera check-config <file|->
   tessera --help
+
+CHECK-CONFIG:
+  reads a Tessera configuration (the JSON of TESSERA_CONFIG or createTessera) and
+  prints the first error, naming the field, or every warning (a public default
+  under protective rules, no audience, a short forward secret, ...); secrets may
+  be left out (they come from secret bindings)
 
 VERIFY:
   --token T             the token: verbatim, @file or - (stdin); files and stdin lose
@@ -32,6 +39,7 @@ VERIFY:
 
 EXIT STATUS:
   0 valid, 1 refused (reason code and message printed), 2 usage error.
+  check-config: 0 valid without warnings, 1 invalid or with warnings, 2 usage error.
 ";
 
 /// A usage error: exit 2.
@@ -41,6 +49,8 @@ pub enum Command {
     Help(&'static str),
     Verify(Box<VerifyArgs>),
     Inspect(InspectArgs),
+    /// `check-config`: the configuration document's text.
+    CheckConfig(String),
 }
 
 pub enum KeySource {
@@ -61,6 +71,18 @@ pub struct InspectArgs {
     pub token: String,
 }
 
+/// A whole file, or standard input for `-`, as text.
+fn read_file_or_stdin(path: &str) -> Result<String, Usage> {
+    if path == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Usage(format!("cannot read standard input: {e}")))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| Usage(format!("cannot read {path:?}: {e}")))
+}
+
 fn usage<T>(msg: impl Into<String>) -> Result<T, Usage> {
     Err(Usage(msg.into()))
 }
@@ -79,7 +101,14 @@ pub fn parse(argv: &[String]) -> Result<Command, Usage> {
             [] => usage("inspect needs a token: `tessera inspect <JWT|@file|->`"),
             _ => usage("inspect takes exactly one token"),
         },
-        Some(other) => usage(format!("unknown command {other:?}; use `verify` or `inspect`")),
+        Some("check-config") => match &argv[1..] {
+            [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help(HELP)),
+            [file] => read_file_or_stdin(file).map(Command::CheckConfig),
+            _ => usage("check-config takes one file (or - for stdin): `tessera check-config tessera.json`"),
+        },
+        Some(other) => usage(format!(
+            "unknown command {other:?}; use `verify`, `inspect` or `check-config`"
+        )),
     }
 }
 

@@ -5,6 +5,7 @@
 //!     [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
 //!     [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
 //! tessera inspect <JWT|@file|->
+//! tessera check-config <file|->
 //! ```
 //!
 //! Exit status: 0 valid, 1 refused (with the reason code and what to check next),
@@ -28,10 +29,34 @@ fn main() -> ExitCode {
         }
         Ok(Command::Verify(a)) => verify(a),
         Ok(Command::Inspect(a)) => inspect(a),
+        Ok(Command::CheckConfig(text)) => check_config(&text),
         Err(Usage(msg)) => {
             eprintln!("tessera: {msg}\n\nRun `tessera --help` for usage.");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Loads a configuration as a runtime would (secrets may be absent: they come
+/// from secret bindings) and prints its first error or its warnings.
+fn check_config(text: &str) -> ExitCode {
+    let config = match tessera_core::config::TesseraConfig::parse(text).and_then(|c| c.validate().map(|()| c))
+    {
+        Ok(config) => config,
+        Err(e) => {
+            println!("error: `{}`: {}", e.field, e.message);
+            return ExitCode::from(1);
+        }
+    };
+    let warnings = config.warnings();
+    for w in &warnings {
+        println!("warning: `{}`: {}", w.field, w.message);
+    }
+    if warnings.is_empty() {
+        println!("ok: the configuration is valid and has no warnings");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -462,3 +462,42 @@ fn the_bundled_demo_sample_verifies() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+#[test]
+fn check_config_prints_the_first_error_or_every_warning() {
+    let fx = Fixture::new("check-config");
+    let ok = fx.write(
+        "ok.json",
+        r#"{"issuer":"https://auth.example.com","verification":{"audience":"api"},"routes":[{"pattern":"/","access":"public"}]}"#,
+    );
+    let o = tessera(&["check-config", &ok], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).starts_with("ok:"));
+
+    let risky = r#"{"issuer":"https://auth.example.com","defaultAccess":"public","routes":[{"pattern":"/admin/**","access":"page"},{"pattern":"/api/**","access":"api"}]}"#;
+    let o = tessera(&["check-config", "-"], Some(risky));
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("warning: `defaultAccess`: is public while rules protect"),
+        "{out}"
+    );
+    assert!(out.contains("warning: `verification.audience`"), "{out}");
+
+    let bad = fx.write(
+        "bad.json",
+        r#"{"issuer":"https://auth.example.com","routes":[{"pattern":"/docs/","access":"public"}]}"#,
+    );
+    let o = tessera(&["check-config", &bad], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("error: `routes[0].pattern`: \"/docs/\" has an empty segment"),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = tessera(&["check-config"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = tessera(&["check-config", &fx.path("missing.json")], None);
+    assert_eq!(o.status.code(), Some(2));
+}
