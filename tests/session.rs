@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tessera_core::decision::{Action, Status};
 use tessera_core::engine::{Engine, Reply, Request, Step};
 use tessera_core::refresh::{RefreshCoordinator, Ticket};
-use tessera_core::seal::Keyring;
+use tessera_core::session::{RefreshRecord, SessionRecord};
 use tessera_tests::{claims, Keys, XorShift, ISS, NOW};
 
 // ---- the spec table ------------------------------------------------------------
@@ -92,6 +92,17 @@ fn rows(keys: &Keys) -> Vec<Row> {
     let session = sealed(SESSION, &valid);
     let expired_session = sealed(SESSION, &expired);
     let refresh = sealed(REFRESH, "rt-1");
+    let other_session = ring().seal(
+        SESSION,
+        SessionRecord {
+            id: "another-session".into(),
+            ..SessionRecord::legacy(expired.clone())
+        }
+        .to_json()
+        .as_bytes(),
+        NOW + 3600,
+        [2; 24],
+    );
     let fresh = access_token(keys, json!({ "exp": NOW + 300 }));
     let tamper = {
         // Flip one character in the middle of the signature.
@@ -336,7 +347,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             200,
             json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] }).to_string(),
         )
-        .expect(Some(503), "unavailable", Some("jwks-invalid")),
+        .expect(Some(502), "unavailable", Some("jwks-invalid")),
         row(
             "bad key set with a session: 503, cookies kept, no refresh attempted",
             "GET",
@@ -347,7 +358,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             200,
             json!({ "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] }).to_string(),
         )
-        .expect(Some(503), "unavailable", Some("jwks-invalid")),
+        .expect(Some(502), "unavailable", Some("jwks-invalid")),
         row(
             "key set down on a public route: forwarded anonymously",
             "GET",
@@ -390,7 +401,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             "refresh refused on an API: 401",
             "GET",
             "/api/x",
-            vec![cookies(&[(REFRESH, &refresh)])],
+            vec![cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)])],
         )
         .token((401, json!({ "error": "invalid_client" }).to_string()))
         .expect(Some(401), "signed-out", Some("refresh-token-invalid")),
@@ -409,7 +420,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             "token endpoint misconfigured: 503 auth-api-unavailable, cookies kept",
             "GET",
             "/api/x",
-            vec![cookies(&[(REFRESH, &refresh)])],
+            vec![cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)])],
         )
         .token((400, json!({ "error": "unauthorized_client" }).to_string()))
         .expect(Some(503), "unavailable", Some("auth-api-unavailable")),
@@ -417,7 +428,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             "refreshed token the policy refuses: 401 and cleared",
             "GET",
             "/api/x",
-            vec![cookies(&[(REFRESH, &refresh)])],
+            vec![cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)])],
         )
         .token(token_reply(&with(json!({ "aud": "other" })), Some("rt-2"), None))
         .expect(Some(401), "signed-out", Some("audience-invalid")),
@@ -534,6 +545,44 @@ fn rows(keys: &Keys) -> Vec<Row> {
         )
         .expect(Some(400), "denied", Some("issuer-invalid")),
         row(
+            "callback whose token response is not JSON: 502, the code is spent",
+            "GET",
+            "/__tessera/callback?code=c&state=state-1",
+            vec![cookies(&[(TX, &tx)])],
+        )
+        .token((200, String::from("<html>oops</html>")))
+        .expect(Some(502), "unavailable", Some("auth-api-invalid")),
+        row(
+            "a refresh cookie alone never refreshes (it needs its session's cookie)",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(REFRESH, &refresh)])],
+        )
+        .expect(Some(401), "signed-out", Some("token-missing")),
+        row(
+            "a refresh cookie beside another session's cookie never refreshes",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(SESSION, &other_session), (REFRESH, &refresh)])],
+        )
+        .expect(Some(401), "signed-out", Some("token-expired")),
+        row(
+            "a refresh answer that is not JSON ends the session: 401",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)])],
+        )
+        .token((200, String::from("{\"access_token\":")))
+        .expect(Some(401), "signed-out", Some("refresh-token-invalid")),
+        row(
+            "a version 1 refresh cookie alone still refreshes (cookies from before the upgrade)",
+            "GET",
+            "/api/x",
+            vec![cookies(&[(REFRESH, &sealed_v1(REFRESH, "rt-1"))])],
+        )
+        .token(token_reply(&fresh, Some("rt-2"), None))
+        .expect(None, "refreshed", None),
+        row(
             "callback with a refused code",
             "GET",
             "/__tessera/callback?code=c&state=state-1",
@@ -554,7 +603,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             "POST",
             "/__tessera/refresh",
             vec![
-                cookies(&[(REFRESH, &refresh)]),
+                cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)]),
                 ("sec-fetch-site", "same-origin".into()),
             ],
         )
@@ -572,7 +621,7 @@ fn rows(keys: &Keys) -> Vec<Row> {
             "POST",
             "/__tessera/refresh",
             vec![
-                cookies(&[(REFRESH, &refresh)]),
+                cookies(&[(SESSION, &expired_session), (REFRESH, &refresh)]),
                 ("sec-fetch-site", "cross-site".into()),
             ],
         )
@@ -656,7 +705,7 @@ fn spec_table() {
             r.name
         );
         // Outages never clear a session; a refused refresh always does.
-        if d.status == Status::Unavailable && !cleared(&d).is_empty() {
+        if d.respond_status() == Some(503) && !cleared(&d).is_empty() {
             failures.push(format!("{}: an outage cleared {:?}", r.name, cleared(&d)));
         }
         if d.reason.map(|r| r.code()) == Some("refresh-token-invalid") && !cleared(&d).contains(&REFRESH) {
@@ -730,7 +779,15 @@ fn outages_carry_retry_after_and_keep_cookies() {
     let mut idp = Idp::new(&keys);
     idp.token.push_back((503, String::new()));
     let mut e = engine(json!({}));
-    let cookie = Browser::with(&[(REFRESH, &sealed(REFRESH, "rt-1"))]).header();
+    let expired = access_token(
+        &keys,
+        json!({ "exp": NOW - 60, "iat": NOW - 120, "nbf": NOW - 120 }),
+    );
+    let cookie = Browser::with(&[
+        (SESSION, &sealed(SESSION, &expired)),
+        (REFRESH, &sealed(REFRESH, "rt-1")),
+    ])
+    .header();
     let d = drive(&mut e, &mut idp, "GET", "/api/x", &[("cookie", &cookie)], NOW);
     assert_eq!(d.respond_status(), Some(503));
     assert_eq!(header(&d, "retry-after"), Some("5"));
@@ -780,10 +837,7 @@ fn sign_in_redirect_keeps_the_path_and_refuses_open_redirects() {
         // brings it back to the callback, where a wrong state must fail.
         let tx = d.set_cookies.pop().unwrap();
         assert_eq!((tx.name.as_str(), tx.max_age), (TX, Some(600)));
-        let plain = Keyring::parse(COOKIE_KEYS)
-            .unwrap()
-            .open(TX, &tx.value, NOW)
-            .unwrap();
+        let plain = ring().open(TX, &tx.value, NOW).unwrap();
         let plain: Value = serde_json::from_slice(&plain).unwrap();
         assert_eq!(plain["r"], back, "{redirect}");
         assert_eq!(plain["s"].as_str().unwrap(), query_value(&location, "state"));
@@ -874,11 +928,24 @@ fn sign_in_callback_session_refresh_sign_out() {
     assert_eq!(idp.bodies[1].1, "grant_type=refresh_token&refresh_token=rt-1");
     assert_eq!(set(&d), [SESSION, REFRESH]);
     browser.apply(&d);
-    let opened = Keyring::parse(COOKIE_KEYS)
-        .unwrap()
-        .open(REFRESH, &browser.cookies[REFRESH], later)
-        .unwrap();
-    assert_eq!(opened, b"rt-2", "the rotated refresh token is stored");
+    let opened = ring().open(REFRESH, &browser.cookies[REFRESH], later).unwrap();
+    let opened = RefreshRecord::from_json(&opened).unwrap();
+    assert_eq!(
+        opened.refresh_token, "rt-2",
+        "the rotated refresh token is stored"
+    );
+    let session =
+        SessionRecord::from_json(&ring().open(SESSION, &browser.cookies[SESSION], later).unwrap()).unwrap();
+    assert_eq!(opened.id, session.id, "both cookies name the session");
+    assert_eq!(
+        (session.sub.as_str(), session.access_token.as_str()),
+        ("user_1", renewed.as_str())
+    );
+    assert_eq!(
+        session.id_token.nonce.as_deref().map(str::len),
+        Some(22),
+        "the sign-in's nonce is kept"
+    );
 
     // Sign-out revokes the refresh token, clears both cookies, ends the provider session.
     let cookie = browser.header();

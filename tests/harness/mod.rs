@@ -9,6 +9,7 @@ use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step};
 use tessera_core::seal::Keyring;
+use tessera_core::session::{RefreshRecord, SessionRecord};
 use tessera_tests::{claims, Keys, ISS, NOW};
 
 pub const COOKIE_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -73,10 +74,40 @@ pub fn token_reply(access: &str, refresh: Option<&str>, id: Option<&str>) -> (u1
     (200, body.to_string())
 }
 
+/// The app's keyring, bound as the engine binds it.
+pub fn ring() -> Keyring {
+    Keyring::parse(COOKIE_KEYS).unwrap().bound_to(APP, ISS)
+}
+
+/// The session id of the cookies `sealed` makes.
+pub const SESSION_ID: &str = "test-session";
+
+/// A cookie as the engine seals it: the session cookie holds a record for
+/// `value` (the access token; subject and issuer read from it) and the
+/// refresh cookie one for `value` (the refresh token), both of session
+/// `SESSION_ID`; any other cookie holds `value`.
 pub fn sealed(name: &str, value: &str) -> String {
+    let plain = match name {
+        SESSION => SessionRecord {
+            id: SESSION_ID.into(),
+            ..SessionRecord::legacy(value.into())
+        }
+        .to_json(),
+        REFRESH => RefreshRecord {
+            id: SESSION_ID.into(),
+            refresh_token: value.into(),
+        }
+        .to_json(),
+        _ => value.into(),
+    };
+    ring().seal(name, plain.as_bytes(), NOW + 3600, [1; 24])
+}
+
+/// A cookie as releases before the session record sealed it (`t1`, the bare value).
+pub fn sealed_v1(name: &str, value: &str) -> String {
     Keyring::parse(COOKIE_KEYS)
         .unwrap()
-        .seal(name, value.as_bytes(), NOW + 3600, [1; 24])
+        .seal_v1(name, value.as_bytes(), NOW + 3600, [1; 24])
 }
 
 // ---- the provider and the browser ---------------------------------------------

@@ -8,7 +8,8 @@
 //! | other 401 reasons (token, key, claims, `refresh-token-invalid`, `cookie-unsealable`) | 401, `WWW-Authenticate: Bearer error="invalid_token", error_description="…"` | 302 to sign-in |
 //! | `csrf-rejected` | 403 | 403 |
 //! | `path-invalid`, `state-mismatch`, `nonce-mismatch`, `callback-error` | 400 | 400 |
-//! | `jwks-unavailable`, `auth-api-unavailable`, `jwks-invalid` | 503, `Retry-After` | 503, `Retry-After` |
+//! | `jwks-unavailable`, `auth-api-unavailable` | 503, `Retry-After` | 503, `Retry-After` |
+//! | `jwks-invalid`, `auth-api-invalid` (the provider answered with something unusable) | 502 | 502 |
 //!
 //! The status column is [`Reason::http_status`]; this module adds what goes
 //! with it. On public routes nothing is refused: the request is forwarded
@@ -189,6 +190,9 @@ pub enum Answer {
     Forbidden,
     /// 400.
     BadRequest,
+    /// 502: the provider answered with something unusable; retrying the same
+    /// request cannot help.
+    BadGateway,
     /// 503 with `Retry-After`; the session is kept.
     Unavailable,
 }
@@ -211,6 +215,7 @@ impl Answer {
             401 if navigation => Answer::SignIn,
             401 => Answer::Unauthorized,
             403 => Answer::Forbidden,
+            502 => Answer::BadGateway,
             503 => Answer::Unavailable,
             _ => Answer::BadRequest,
         }
@@ -223,6 +228,7 @@ impl Answer {
             Answer::Unauthorized => 401,
             Answer::Forbidden => 403,
             Answer::BadRequest => 400,
+            Answer::BadGateway => 502,
             Answer::Unavailable => 503,
         }
     }
@@ -232,7 +238,7 @@ impl Answer {
         match self {
             Answer::SignIn | Answer::Unauthorized => Status::SignedOut,
             Answer::Forbidden | Answer::BadRequest => Status::Denied,
-            Answer::Unavailable => Status::Unavailable,
+            Answer::BadGateway | Answer::Unavailable => Status::Unavailable,
         }
     }
 }

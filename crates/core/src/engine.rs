@@ -48,7 +48,7 @@
 //! let Action::Respond { status: 302, headers: answer, .. } = &decision.action else { unreachable!() };
 //! assert!(answer[0].1.starts_with("https://idp.example/auth?response_type=code&client_id=app&"));
 //! // The sealed transaction cookie (PKCE verifier, state, nonce, return path):
-//! assert!(decision.response_headers().iter().any(|(n, v)| n == "set-cookie" && v.starts_with("__Host-tessera-tx=t1.k1.")));
+//! assert!(decision.response_headers().iter().any(|(n, v)| n == "set-cookie" && v.starts_with("__Host-tessera-tx=t2.k1.")));
 //! ```
 
 use crate::backend::SignatureBackend;
@@ -65,10 +65,12 @@ use crate::policy::Policy;
 use crate::reason::{refuse, Reason, Refusal};
 use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method, request_target};
 use crate::routes::{Access, Routes};
-use crate::seal::Keyring;
+use crate::seal::{Format, Keyring};
+use crate::session::{IdTokenClaims, RefreshRecord, SessionRecord};
 use crate::verifier::Verifier;
 use crate::{b64, forward, jws, Alg};
 use alloc::borrow::ToOwned;
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -77,7 +79,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Upper bound for discovery and token-endpoint response bodies.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = oidc::MAX_RESPONSE_BYTES;
 
 /// One incoming request, as the host received it.
 #[derive(Clone, Copy, Debug)]
@@ -240,9 +242,9 @@ impl Pending {
     pub fn refresh_token(&self) -> Option<&str> {
         match &self.wait {
             Wait::Tokens {
-                via: Via::Refresh { refresh_token, .. },
+                via: Via::Refresh { refresh, .. },
                 ..
-            } => Some(refresh_token),
+            } => Some(&refresh.refresh_token),
             _ => None,
         }
     }
@@ -256,6 +258,9 @@ enum Wait {
     Tokens { req: OwnedRequest, via: Via },
     /// A revocation reply; then finish signing out.
     Revocation(OwnedRequest),
+    /// The revocation of tokens a refresh returned and the engine refused;
+    /// then end the session with `refusal`.
+    Discard { req: OwnedRequest, refusal: Refusal },
     /// The host's signature check; then run `then` again.
     Signature(SignatureCheck, Then),
 }
@@ -266,7 +271,9 @@ enum Fill {
     Keys,
 }
 
-/// What to run after a cache fill.
+/// What to run after a cache fill. One per suspended request, so its size
+/// matters less than an allocation on every token response would.
+#[allow(clippy::large_enum_variant)]
 enum Then {
     /// The request again, from the start.
     Request(OwnedRequest),
@@ -286,11 +293,14 @@ enum Then {
 enum Via {
     /// The sign-in callback's code exchange.
     Callback(Transaction),
-    /// A refresh of `refresh_token`; `fallback` is the still-valid session of a
-    /// proactive refresh, used if the provider cannot be reached.
+    /// A refresh with the refresh cookie's record; `session` is the session
+    /// cookie's record (absent only for a version 1 refresh cookie), and
+    /// `fallback` the still-valid identity of a proactive refresh, served if
+    /// the provider cannot be reached.
     Refresh {
-        refresh_token: String,
-        fallback: Option<(Arc<Identity>, String)>,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        fallback: Option<Arc<Identity>>,
     },
 }
 
@@ -468,7 +478,18 @@ pub struct Engine {
     keys_generation: u64,
     /// Algorithms whose signatures the host checks ([`Step::Verify`]).
     host_signatures: Vec<Alg>,
+    /// Sessions signed out here, by session id, until their last refresh can
+    /// no longer be replayed to a copy of their cookies.
+    ended: BTreeMap<String, u64>,
 }
+
+/// Signed-out sessions remembered at most (the oldest go first).
+const MAX_ENDED: usize = 4096;
+
+/// How old a refreshed ID token's `iat` may be, in seconds (besides the
+/// leeway): it was issued for this refresh, or for a tab's refresh a replay
+/// window ago.
+const REFRESHED_ID_TOKEN_MAX_AGE: u64 = 150;
 
 impl Engine {
     /// An engine that fetches the provider's discovery document and key set
@@ -499,7 +520,9 @@ impl Engine {
         );
         Ok(Engine {
             names: config.cookie_names(),
-            keyring: config.keyring(),
+            keyring: config
+                .keyring()
+                .map(|k| k.bound_to(&config.app_origin, &config.issuer)),
             routes,
             verifier,
             id_verifier,
@@ -512,6 +535,7 @@ impl Engine {
             static_keys,
             keys_generation: 0,
             host_signatures: Vec::new(),
+            ended: BTreeMap::new(),
             config,
         })
     }
@@ -624,6 +648,10 @@ impl Engine {
             }
             Wait::Tokens { req, via } => self.resume_tokens(req, via, reply, &mut ctx),
             Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
+            Wait::Discard { req, refusal } => {
+                ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
+                self.end_session(req, refusal, &mut ctx)
+            }
         };
         ctx.finish(step)
     }
@@ -792,8 +820,8 @@ impl Engine {
             }
         }
         let jar = jar(req.headers);
-        let session = self.open(&jar, &self.names.session, ctx.now);
-        let refresh = self.open(&jar, &self.names.refresh, ctx.now);
+        let session = self.open_session(&jar, ctx.now);
+        let refresh = self.open_refresh(&jar, ctx.now);
         let mut clear = Vec::new();
         if session.is_err() {
             clear.extend(self.clear(&jar, &self.names.session));
@@ -813,46 +841,77 @@ impl Engine {
                 return self.refuse(req, refusal, access, ctx, clear);
             }
         }
-        let refresh = refresh.ok().flatten();
+        // A refresh cookie refreshes only beside the session cookie of its own
+        // session: a copied refresh cookie alone, or one from another session,
+        // never does (version 1 cookies carry no session id).
+        let refresh = match refresh.ok().flatten() {
+            Some(rt) if !rt.id.is_empty() && !matches!(&session, Ok(Some(s)) if s.id == rt.id) => {
+                clear.extend(self.clear(&jar, &self.names.refresh));
+                None
+            }
+            rt => rt,
+        };
         if target == Target::Refresh {
+            let record = session.ok().flatten();
             return match refresh {
-                Some(rt) => self.start_refresh(req, rt, None, ctx),
+                Some(rt) => self.start_refresh(req, rt, record, None, ctx),
                 None => self.refuse(
                     req,
-                    refuse!(TokenMissing, "there is no refresh cookie; sign in"),
+                    refuse!(
+                        TokenMissing,
+                        "there is no refresh cookie for this session; sign in"
+                    ),
                     access,
                     ctx,
                     clear,
                 ),
             };
         }
-        let refusal = match session {
-            Ok(Some(token)) => match self.verify(&token, true, ctx) {
-                Verified::Ok(identity) => {
-                    let expires_in = identity.exp.saturating_sub(ctx.now);
-                    match refresh {
-                        Some(rt) if expires_in <= self.config.refresh_ahead => {
-                            ctx.event.proactive_refresh = true;
-                            return self.start_refresh(req, rt, Some((identity, token)), ctx);
+        let (record, refusal) = match session {
+            Ok(Some(record)) => match self.verify(&record.access_token, true, ctx) {
+                Verified::Ok(identity) => match bound_to_session(&identity, &record) {
+                    Ok(()) => {
+                        let expires_in = identity.exp.saturating_sub(ctx.now);
+                        match refresh {
+                            Some(rt) if expires_in <= self.config.refresh_ahead => {
+                                ctx.event.proactive_refresh = true;
+                                return self.start_refresh(req, rt, Some(record), Some(identity), ctx);
+                            }
+                            _ => {
+                                return self.signed_in(
+                                    target,
+                                    identity,
+                                    &record.access_token,
+                                    Status::SignedIn,
+                                    clear,
+                                    ctx,
+                                )
+                            }
                         }
-                        _ => return self.signed_in(target, identity, &token, Status::SignedIn, clear, ctx),
                     }
-                }
+                    Err(refusal) => {
+                        clear.extend(self.clear_session(&jar));
+                        return self.refuse(req, refusal, access, ctx, clear);
+                    }
+                },
                 Verified::Need(need) => return ctx.wait(need, Then::Request(OwnedRequest::new(req))),
                 // An outage: refreshing would not help verify the new token either.
-                Verified::Err(refusal) if is_outage(&refusal) => {
+                Verified::Err(refusal) if refusal.reason.keeps_session() => {
                     return self.refuse(req, refusal, access, ctx, clear)
                 }
                 Verified::Err(refusal) => {
                     clear.extend(self.clear(&jar, &self.names.session));
-                    refusal
+                    (Some(record), refusal)
                 }
             },
-            Err(refusal) => refusal,
-            Ok(None) => refuse!(TokenMissing, "no session cookie and no bearer token; sign in"),
+            Err(refusal) => (None, refusal),
+            Ok(None) => (
+                None,
+                refuse!(TokenMissing, "no session cookie and no bearer token; sign in"),
+            ),
         };
         match refresh {
-            Some(rt) => self.start_refresh(req, rt, None, ctx),
+            Some(rt) => self.start_refresh(req, rt, record, None, ctx),
             None => self.refuse(req, refusal, access, ctx, clear),
         }
     }
@@ -860,8 +919,9 @@ impl Engine {
     fn start_refresh(
         &mut self,
         req: &Request<'_>,
-        refresh_token: String,
-        fallback: Option<(Arc<Identity>, String)>,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        fallback: Option<Arc<Identity>>,
         ctx: &mut Ctx,
     ) -> Step {
         let discovery = match self.discovery(ctx.now) {
@@ -874,18 +934,20 @@ impl Engine {
             }
             Err(Ok(refusal)) => {
                 let via = Via::Refresh {
-                    refresh_token,
+                    refresh,
+                    session,
                     fallback,
                 };
                 return self.on_tokens(OwnedRequest::new(req), via, Err(refusal), ctx);
             }
         };
         let resources: Vec<&str> = self.config.resources.iter().map(String::as_str).collect();
-        let form = self
-            .client()
-            .refresh_request(&discovery.token_endpoint, &refresh_token, &resources);
+        let form =
+            self.client()
+                .refresh_request(&discovery.token_endpoint, &refresh.refresh_token, &resources);
         let via = Via::Refresh {
-            refresh_token,
+            refresh,
+            session,
             fallback,
         };
         Step::Refresh(ctx.pending(
@@ -907,33 +969,45 @@ impl Engine {
         match via {
             Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
             Via::Refresh {
-                refresh_token,
+                refresh,
+                session,
                 fallback,
-            } => self.finish_refresh(req, refresh_token, fallback, result, ctx),
+            } => self.finish_refresh(req, refresh, session, fallback, result, ctx),
         }
     }
 
-    /// Continues the refreshed request: stores and verifies the new tokens, or
-    /// answers the refusal (only a refused grant clears the session).
+    /// The route a suspended request was going to, and its access.
+    fn resumed_target(&self, r: &Request<'_>, ctx: &mut Ctx) -> Result<(Target, Access), Refusal> {
+        let target = request_target(r.url).and_then(|t| self.target(r.method, t.path, ctx))?;
+        let access = match target {
+            Target::Route(access, _) => access,
+            _ => Access::Api,
+        };
+        Ok((target, access))
+    }
+
+    /// Continues the refreshed request: checks the new tokens against the
+    /// session (OpenID Connect Core 12.2: a refreshed ID token is verified and
+    /// names the same issuer and subject; the access token names the
+    /// session's subject), stores them and forwards, or answers the refusal
+    /// (a refused grant, an unusable answer or tokens for someone else end the
+    /// session; an outage keeps it).
     fn finish_refresh(
         &mut self,
         req: OwnedRequest,
-        refresh_token: String,
-        fallback: Option<(Arc<Identity>, String)>,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        fallback: Option<Arc<Identity>>,
         result: Result<TokenSet, Refusal>,
         ctx: &mut Ctx,
     ) -> Step {
         let headers = req.headers();
         let r = borrow(&req, &headers);
-        let target = match request_target(r.url).and_then(|t| self.target(r.method, t.path, ctx)) {
-            Ok(target) => target,
+        let (target, access) = match self.resumed_target(&r, ctx) {
+            Ok(t) => t,
             Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
         };
         let jar = jar(r.headers);
-        let access = match target {
-            Target::Route(access, _) => access,
-            _ => Access::Api,
-        };
         let tokens = match result {
             Ok(tokens) => tokens,
             Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
@@ -941,12 +1015,43 @@ impl Engine {
                 let clear = self.clear_session(&jar);
                 return self.refuse(&r, refusal, access, ctx, clear);
             }
+            // The provider answered with something unusable: the refresh
+            // token may be spent, so the session ends cleanly (a still-valid
+            // access token serves until it expires) instead of answering 503
+            // with cookies that can no longer refresh.
+            Err(refusal) if refusal.reason == Reason::AuthApiInvalid => {
+                ctx.event.refresh = Some(RefreshOutcome::Rejected);
+                if let (Some(identity), Some(record)) = (fallback, &session) {
+                    let clear = self.clear(&jar, &self.names.refresh);
+                    return self.signed_in(
+                        target,
+                        identity,
+                        &record.access_token,
+                        Status::SignedIn,
+                        clear,
+                        ctx,
+                    );
+                }
+                let refusal = refuse!(
+                    RefreshTokenInvalid,
+                    "the provider's refresh answer could not be used ({}); the refresh token may be spent, so the session ended: sign in again",
+                    refusal.message
+                );
+                return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
+            }
             Err(refusal) => {
                 ctx.event.refresh = Some(RefreshOutcome::Unavailable);
-                if let Some((identity, token)) = fallback {
-                    return self.signed_in(target, identity, &token, Status::SignedIn, Vec::new(), ctx);
+                if let (Some(identity), Some(record)) = (fallback, &session) {
+                    return self.signed_in(
+                        target,
+                        identity,
+                        &record.access_token,
+                        Status::SignedIn,
+                        Vec::new(),
+                        ctx,
+                    );
                 }
-                let refusal = if is_outage(&refusal) {
+                let refusal = if refusal.is_retryable() {
                     refusal
                 } else {
                     refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
@@ -954,14 +1059,61 @@ impl Engine {
                 return self.refuse(&r, refusal, access, ctx, Vec::new());
             }
         };
-        let rotated = tokens.refresh_token.as_deref().unwrap_or(&refresh_token);
-        let stored = self.store_session(&jar, &tokens.access_token, rotated, ctx);
-        let cookies = match stored {
-            Ok(c) => c,
-            Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+        // Signed out here: the refresh that came before, replayed to a copy
+        // of the cookies, does not bring the session back.
+        if session.as_ref().is_some_and(|s| self.is_ended(&s.id, ctx.now)) {
+            ctx.event.refresh = Some(RefreshOutcome::Refused);
+            let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
+            return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
+        }
+        let id_token = match tokens.id_token.as_deref() {
+            None => None,
+            Some(id_token) => match self.verify(id_token, false, ctx) {
+                Verified::Ok(id) => Some(id),
+                Verified::Need(need) => {
+                    let via = Via::Refresh {
+                        refresh,
+                        session,
+                        fallback,
+                    };
+                    return ctx.wait(need, Then::Tokens { req, via, tokens });
+                }
+                // Keys are down: keep the new tokens (the old refresh token is
+                // spent) and answer 503; the access token's subject is checked
+                // against the session on every request.
+                Verified::Err(refusal) if refusal.reason.keeps_session() => {
+                    return self.keep_unverified(&r, access, &jar, refresh, session, tokens, refusal, ctx)
+                }
+                Verified::Err(refusal) => {
+                    let refusal = context(refusal, "the refreshed ID token was refused: ", "");
+                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                }
+            },
         };
+        if let (Some(id), Some(record)) = (&id_token, &session) {
+            let checked = oidc::check_refreshed_id_token(
+                &id.claims,
+                &self.config.client_id,
+                record,
+                ctx.now,
+                self.config.policy().leeway + REFRESHED_ID_TOKEN_MAX_AGE,
+            );
+            if let Err(refusal) = checked {
+                return self.reject_refresh(req, &tokens, refusal, ctx);
+            }
+        }
         match self.verify(&tokens.access_token, true, ctx) {
             Verified::Ok(identity) => {
+                if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
+                    let refusal = context(refusal, "the refreshed access token is not this session's: ", "");
+                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                }
+                let record = self.next_record(session, id_token.as_deref(), &identity, &tokens, ctx);
+                let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
+                let cookies = match self.store_session(&jar, &record, &rotated, ctx) {
+                    Ok(c) => c,
+                    Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+                };
                 ctx.event.refresh = Some(RefreshOutcome::Refreshed);
                 self.signed_in(
                     target,
@@ -974,26 +1126,108 @@ impl Engine {
             }
             Verified::Need(need) => {
                 let via = Via::Refresh {
-                    refresh_token,
+                    refresh,
+                    session,
                     fallback,
                 };
                 ctx.wait(need, Then::Tokens { req, via, tokens })
             }
-            // Keys are down: keep the new tokens (the old refresh token is
-            // spent) and answer 503.
-            Verified::Err(refusal) if is_outage(&refusal) => {
-                ctx.event.refresh = Some(RefreshOutcome::Unavailable);
-                self.refuse(&r, refusal, access, ctx, cookies)
+            Verified::Err(refusal) if refusal.reason.keeps_session() => {
+                self.keep_unverified(&r, access, &jar, refresh, session, tokens, refusal, ctx)
             }
             Verified::Err(refusal) => {
-                ctx.event.refresh = Some(RefreshOutcome::Rejected);
                 let refusal = context(
                     refusal,
                     "the provider's refreshed access token was refused: ",
                     "; check the verification settings",
                 );
-                self.refuse(&r, refusal, access, ctx, self.clear_session(&jar))
+                self.reject_refresh(req, &tokens, refusal, ctx)
             }
+        }
+    }
+
+    /// The key set is down after a refresh: the new tokens are stored unverified
+    /// (the old refresh token is spent; the next request verifies the access
+    /// token, and its subject against the session) and the answer is 503.
+    #[allow(clippy::too_many_arguments)]
+    fn keep_unverified(
+        &mut self,
+        r: &Request<'_>,
+        access: Access,
+        jar: &CookieJar,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        tokens: TokenSet,
+        refusal: Refusal,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+        let record = match session {
+            Some(previous) => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                access_expires_at: tokens.expires_in.map(|s| ctx.now.saturating_add(s)),
+                ..previous
+            },
+            None => SessionRecord::legacy(tokens.access_token.clone()),
+        };
+        let rotated = tokens.refresh_token.unwrap_or(refresh.refresh_token);
+        let cookies = self
+            .store_session(jar, &record, &rotated, ctx)
+            .unwrap_or_default();
+        self.refuse(r, refusal, access, ctx, cookies)
+    }
+
+    /// Refused tokens from a refresh: revokes the refresh token received (it
+    /// is someone else's, or untrustworthy) when the provider can revoke, then
+    /// ends the session.
+    fn reject_refresh(
+        &mut self,
+        req: OwnedRequest,
+        tokens: &TokenSet,
+        refusal: Refusal,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.refresh = Some(RefreshOutcome::Rejected);
+        let refusal = context(refusal, "", "; the session ended: sign in again");
+        let endpoint = self
+            .discovery
+            .loaded
+            .as_ref()
+            .and_then(|(d, _)| d.revocation_endpoint.clone());
+        if let (Some(received), Some(endpoint)) = (&tokens.refresh_token, endpoint) {
+            let form = self.client().revocation_request(&endpoint, received);
+            return ctx.suspend(post(form), Wait::Discard { req, refusal });
+        }
+        self.end_session(req, refusal, ctx)
+    }
+
+    /// Ends the request's session with `refusal`: cookies cleared.
+    fn end_session(&mut self, req: OwnedRequest, refusal: Refusal, ctx: &mut Ctx) -> Step {
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let access = self.resumed_target(&r, ctx).map_or(Access::Api, |(_, a)| a);
+        let clear = self.clear_session(&jar(r.headers));
+        self.refuse(&r, refusal, access, ctx, clear)
+    }
+
+    /// The session record after a refresh: the same session (id, subject,
+    /// sign-in claims) with the new access token; a version 1 session gets
+    /// its id and subject now.
+    fn next_record(
+        &self,
+        previous: Option<SessionRecord>,
+        id_token: Option<&Identity>,
+        access: &Identity,
+        tokens: &TokenSet,
+        ctx: &mut Ctx,
+    ) -> SessionRecord {
+        match previous {
+            Some(previous) if !previous.id.is_empty() => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                access_expires_at: Some(access.exp),
+                ..previous
+            },
+            _ => new_record(id_token, access, tokens, None, ctx),
         }
     }
 
@@ -1045,7 +1279,7 @@ impl Engine {
     ) -> Step {
         let Refusal { reason, message } = refusal;
         if access == Access::Public && !matches!(reason, Reason::PathInvalid) {
-            let status = if reason.http_status() == 503 {
+            let status = if matches!(reason.http_status(), 502 | 503) {
                 Status::Unavailable
             } else {
                 Status::SignedOut
@@ -1255,9 +1489,9 @@ impl Engine {
             }
             Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
-        let identity = match self.verify_issued(&tokens, &tx.n, ctx) {
-            Verified::Ok(identity) => identity,
-            Verified::Need(need) => {
+        let (id, identity) = match self.verify_issued(&tokens, &tx.n, ctx) {
+            Ok(both) => both,
+            Err(Verified::Need(need)) => {
                 let then = Then::Tokens {
                     req,
                     via: Via::Callback(tx),
@@ -1265,10 +1499,12 @@ impl Engine {
                 };
                 return ctx.wait(need, then);
             }
-            Verified::Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
+            Err(Verified::Err(refusal)) => return self.callback_failed(refusal, &jar, ctx),
+            Err(Verified::Ok(_)) => unreachable!("verify_issued returns both identities as Ok"),
         };
+        let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
-        let mut cookies = match self.store_session(&jar, &tokens.access_token, refresh, ctx) {
+        let mut cookies = match self.store_session(&jar, &record, refresh, ctx) {
             Ok(c) => c,
             Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
@@ -1278,42 +1514,50 @@ impl Engine {
         Step::Done(ctx.decide(Status::SignedIn, None, action, cookies))
     }
 
-    /// The ID token (signature, iss, exp, aud = client id, azp, nonce) and the
-    /// access token (the access policy) of a code exchange; the identity is the
-    /// access token's.
-    fn verify_issued(&mut self, tokens: &TokenSet, nonce: &str, ctx: &mut Ctx) -> Verified {
+    /// The ID token (signature, iss, exp, iat, aud = client id, azp, nonce)
+    /// and the access token (the access policy) of a code exchange: the ID
+    /// token's identity and the access token's, or what stopped them
+    /// (`Verified::Need` or `Verified::Err`).
+    fn verify_issued(
+        &mut self,
+        tokens: &TokenSet,
+        nonce: &str,
+        ctx: &mut Ctx,
+    ) -> Result<(Arc<Identity>, Arc<Identity>), Verified> {
         let Some(id_token) = tokens.id_token.as_deref() else {
-            return Verified::Err(refuse!(
+            return Err(Verified::Err(refuse!(
                 CallbackError,
                 "the token response has no id_token; the scopes must include openid"
-            ));
+            )));
         };
         let id = match self.verify(id_token, false, ctx) {
             Verified::Ok(id) => id,
-            Verified::Err(r) => return Verified::Err(context(r, "the ID token was refused: ", "")),
-            need => return need,
+            Verified::Err(r) => return Err(Verified::Err(context(r, "the ID token was refused: ", ""))),
+            need => return Err(need),
         };
         if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
-            return Verified::Err(refusal);
+            return Err(Verified::Err(refusal));
         }
         match self.verify(&tokens.access_token, true, ctx) {
-            Verified::Err(r) => Verified::Err(context(
+            Verified::Ok(access) => Ok((id, access)),
+            Verified::Err(r) => Err(Verified::Err(context(
                 r,
                 "the access token was refused: ",
                 "; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
-            )),
-            other => other,
+            ))),
+            need => Err(need),
         }
     }
 
-    /// A failed callback: 400 (503 for outages) with a plain-text explanation.
+    /// A failed callback: 400, or 502 when the provider answered with
+    /// something unusable, or 503 for outages, with a plain-text explanation.
     /// The transaction cookie is cleared, except after an outage, when the
     /// user may retry the same callback.
     fn callback_failed(&self, refusal: Refusal, jar: &CookieJar, ctx: &mut Ctx) -> Step {
-        let (status, code, clear) = if is_outage(&refusal) {
-            (503, Status::Unavailable, Vec::new())
-        } else {
-            (400, Status::Denied, self.clear(jar, &self.names.transaction))
+        let (status, code, clear) = match refusal.reason.http_status() {
+            503 => (503, Status::Unavailable, Vec::new()),
+            502 => (502, Status::Unavailable, self.clear(jar, &self.names.transaction)),
+            _ => (400, Status::Denied, self.clear(jar, &self.names.transaction)),
         };
         let text = format!(
             "Sign-in failed ({}): {}\nStart again at {}/sign-in\n",
@@ -1347,7 +1591,10 @@ impl Engine {
             return self.refuse(req, refusal, Access::Api, ctx, Vec::new());
         }
         let jar = jar(req.headers);
-        let refresh = self.open(&jar, &self.names.refresh, ctx.now).ok().flatten();
+        let refresh = self.open_refresh(&jar, ctx.now).ok().flatten();
+        if let Ok(Some(session)) = self.open_session(&jar, ctx.now) {
+            self.end(session.id, ctx.now);
+        }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
             Err(Err(http)) => {
@@ -1363,7 +1610,7 @@ impl Engine {
             refresh,
             discovery.as_ref().and_then(|d| d.revocation_endpoint.as_deref()),
         ) {
-            let form = self.client().revocation_request(endpoint, &rt);
+            let form = self.client().revocation_request(endpoint, &rt.refresh_token);
             return ctx.suspend(post(form), Wait::Revocation(OwnedRequest::new(req)));
         }
         let owned = OwnedRequest::new(req);
@@ -1651,17 +1898,63 @@ impl Engine {
     /// Opens the sealed cookie `name`: `Ok(None)` when absent (or when no
     /// keyring is configured), a `cookie-unsealable` refusal when it cannot be
     /// opened.
-    fn open(&self, jar: &CookieJar, name: &str, now: u64) -> Result<Option<String>, Refusal> {
+    fn open(&self, jar: &CookieJar, name: &str, now: u64) -> Result<Option<(Vec<u8>, Format)>, Refusal> {
         let Some(keyring) = &self.keyring else {
             return Ok(None);
         };
         let Some(sealed) = jar.get_joined(name)? else {
             return Ok(None);
         };
-        let plain = keyring.open(name, &sealed, now)?;
-        String::from_utf8(plain)
-            .map(Some)
-            .map_err(|_| refuse!(CookieUnsealable, "cookie {name:?} does not hold text"))
+        keyring.open_versioned(name, &sealed, now).map(Some)
+    }
+
+    /// The session cookie's record (a version 1 cookie read as one).
+    fn open_session(&self, jar: &CookieJar, now: u64) -> Result<Option<SessionRecord>, Refusal> {
+        let name = &self.names.session;
+        self.open(jar, name, now)?
+            .map(|(plain, format)| match format {
+                Format::Current => SessionRecord::from_json(&plain),
+                Format::Legacy => legacy_text(plain, name).map(SessionRecord::legacy),
+            })
+            .transpose()
+    }
+
+    /// The refresh cookie's record (a version 1 cookie read as one).
+    fn open_refresh(&self, jar: &CookieJar, now: u64) -> Result<Option<RefreshRecord>, Refusal> {
+        let name = &self.names.refresh;
+        self.open(jar, name, now)?
+            .map(|(plain, format)| match format {
+                Format::Current => RefreshRecord::from_json(&plain),
+                Format::Legacy => legacy_text(plain, name).map(|refresh_token| RefreshRecord {
+                    id: String::new(),
+                    refresh_token,
+                }),
+            })
+            .transpose()
+    }
+
+    /// Remembers that session `id` was signed out (see [`Engine::is_ended`]).
+    fn end(&mut self, id: String, now: u64) {
+        if id.is_empty() {
+            return;
+        }
+        let until = now
+            .saturating_add(self.config.replay_window)
+            .saturating_add(crate::refresh::LEAD_TIMEOUT);
+        self.ended.retain(|_, u| now < *u);
+        if self.ended.len() >= MAX_ENDED {
+            if let Some(oldest) = self.ended.iter().min_by_key(|(_, u)| **u).map(|(k, _)| k.clone()) {
+                self.ended.remove(&oldest);
+            }
+        }
+        self.ended.insert(id, until);
+    }
+
+    /// Whether session `id` was signed out here within the time its last
+    /// refresh can still be replayed (a copy of its cookies would get that
+    /// refresh's tokens).
+    fn is_ended(&self, id: &str, now: u64) -> bool {
+        self.ended.get(id).is_some_and(|until| now < *until)
     }
 
     fn template(&self, name: &str, max_age: u64) -> SetCookie {
@@ -1682,11 +1975,12 @@ impl Engine {
         out
     }
 
-    /// Seals and stores the access token and (when not empty) the refresh token.
+    /// Seals and stores the session record and (when not empty) the refresh
+    /// token, bound to the record's session id.
     fn store_session(
         &self,
         jar: &CookieJar,
-        access: &str,
+        record: &SessionRecord,
         refresh: &str,
         ctx: &mut Ctx,
     ) -> Result<Vec<SetCookie>, Refusal> {
@@ -1699,7 +1993,17 @@ impl Engine {
         let max_age = self.config.cookies.session_max_age;
         let until = ctx.now.saturating_add(max_age);
         let mut out = Vec::new();
-        for (name, value) in [(&self.names.session, access), (&self.names.refresh, refresh)] {
+        let session = record.to_json();
+        let refresh = if refresh.is_empty() {
+            String::new()
+        } else {
+            RefreshRecord {
+                id: record.id.clone(),
+                refresh_token: String::from(refresh),
+            }
+            .to_json()
+        };
+        for (name, value) in [(&self.names.session, session), (&self.names.refresh, refresh)] {
             if value.is_empty() {
                 out.extend(self.clear(jar, name));
                 continue;
@@ -1870,12 +2174,6 @@ fn context(refusal: Refusal, before: &str, after: &str) -> Refusal {
     }
 }
 
-/// Key-set and auth-API trouble (`jwks-unavailable`, `jwks-invalid`,
-/// `auth-api-unavailable`): the credential may be fine, so nothing is cleared.
-fn is_outage(refusal: &Refusal) -> bool {
-    refusal.reason.http_status() == 503
-}
-
 fn header_present(headers: &[(&str, &str)], name: &str) -> bool {
     headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
@@ -1889,6 +2187,58 @@ fn jar(headers: &[(&str, &str)]) -> CookieJar {
         all.push_str(v);
     }
     CookieJar::parse(&all)
+}
+
+/// A version 1 cookie's text.
+fn legacy_text(plain: Vec<u8>, name: &str) -> Result<String, Refusal> {
+    String::from_utf8(plain).map_err(|_| refuse!(CookieUnsealable, "cookie {name:?} does not hold text"))
+}
+
+/// A verified access token belongs to the session only if it names the
+/// session's issuer and subject (fixed at sign-in).
+fn bound_to_session(identity: &Identity, record: &SessionRecord) -> Result<(), Refusal> {
+    if identity.iss != record.iss || identity.sub != record.expected_access_sub() {
+        return Err(refuse!(
+            ClaimInvalid,
+            "the access token names {} at {}, but this session belongs to {} at {}",
+            crate::jwk::quoted(&identity.sub),
+            crate::jwk::quoted(&identity.iss),
+            crate::jwk::quoted(record.expected_access_sub()),
+            crate::jwk::quoted(&record.iss)
+        ));
+    }
+    Ok(())
+}
+
+/// A new session's record: a fresh id; the subject and issuer of the ID token
+/// (or of the access token, for a version 1 session refreshed without one).
+fn new_record(
+    id_token: Option<&Identity>,
+    access: &Identity,
+    tokens: &TokenSet,
+    nonce: Option<&str>,
+    ctx: &mut Ctx,
+) -> SessionRecord {
+    let subject = id_token.unwrap_or(access);
+    let claim_u64 = |name: &str| {
+        id_token
+            .and_then(|i| i.claims.get(name))
+            .and_then(serde_json::Value::as_u64)
+    };
+    SessionRecord {
+        id: ctx.entropy.token(),
+        iss: subject.iss.clone(),
+        sub: subject.sub.clone(),
+        access_sub: (access.sub != subject.sub).then(|| access.sub.clone()),
+        signed_in_at: ctx.now,
+        access_token: tokens.access_token.clone(),
+        access_expires_at: Some(access.exp),
+        id_token: IdTokenClaims {
+            sid: id_token.and_then(|i| i.sid.clone()),
+            auth_time: claim_u64("auth_time"),
+            nonce: nonce.map(String::from),
+        },
+    }
 }
 
 /// Forwarding without a verified identity: the client's `Authorization`

@@ -80,6 +80,7 @@ pub mod request;
 pub mod routes;
 mod rsa;
 pub mod seal;
+pub mod session;
 pub mod time;
 mod verifier;
 

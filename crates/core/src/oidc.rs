@@ -428,11 +428,23 @@ pub fn token_endpoint_unreachable(why: &str) -> Refusal {
     )
 }
 
+/// Upper bound for discovery and token-endpoint response bodies: hosts read at
+/// most one byte more, and a longer body is refused.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// Reads a token-endpoint response. Only `invalid_grant` and `invalid_client`
-/// are final (`refresh-token-invalid`: the session is over); 5xx, 429, network
-/// trouble and unreadable bodies are outages (`auth-api-unavailable`); other
-/// OAuth errors (`invalid_request`, `unauthorized_client`, …) are
-/// configuration problems, reported as `callback-error`.
+/// are final (`refresh-token-invalid`: the session is over); 5xx, 429 and
+/// network trouble are outages (`auth-api-unavailable`); a 2xx or 4xx body
+/// that cannot be used (over [`MAX_RESPONSE_BYTES`], not JSON, no
+/// `access_token`, a bad `expires_in`) is the provider misbehaving
+/// (`auth-api-invalid`); other OAuth errors (`invalid_request`,
+/// `unauthorized_client`, …) are configuration problems, reported as
+/// `callback-error`.
+///
+/// `expires_in` (RFC 6749 §5.1, seconds) may be absent: the access token's
+/// own `exp` then decides when it is refreshed. When present it must be a
+/// non-negative integer, or a string of digits (Azure AD v1 sends
+/// `"3599"`); anything else is `auth-api-invalid`.
 pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
     if status >= 500 || status == 429 {
         return Err(refuse!(
@@ -440,10 +452,16 @@ pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
             "the token endpoint answered HTTP {status}; retry later"
         ));
     }
+    if body.len() > MAX_RESPONSE_BYTES {
+        return Err(refuse!(
+            AuthApiInvalid,
+            "the token endpoint answered HTTP {status} with a body over the {MAX_RESPONSE_BYTES}-byte cap; check the provider (start again at sign-in)"
+        ));
+    }
     let doc = json::parse_object(body).map_err(|e| {
         refuse!(
-            AuthApiUnavailable,
-            "the token endpoint answered HTTP {status} with an unreadable body ({e})"
+            AuthApiInvalid,
+            "the token endpoint answered HTTP {status} with a body that is not a JSON object ({e}); check the provider (start again at sign-in)"
         )
     })?;
     if !(200..300).contains(&status) || doc.contains_key("error") {
@@ -469,7 +487,7 @@ pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
     let string = |name: &str| doc.get(name).and_then(Value::as_str).map(String::from);
     let access_token = string("access_token")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| refuse!(AuthApiUnavailable, "the token response has no access_token"))?;
+        .ok_or_else(|| refuse!(AuthApiInvalid, "the token response has no access_token"))?;
     if let Some(kind) = doc.get("token_type").and_then(Value::as_str) {
         if !kind.eq_ignore_ascii_case("bearer") {
             return Err(refuse!(
@@ -482,7 +500,25 @@ pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
         access_token,
         refresh_token: string("refresh_token").filter(|t| !t.is_empty()),
         id_token: string("id_token"),
-        expires_in: doc.get("expires_in").and_then(Value::as_u64),
+        expires_in: expires_in(doc.get("expires_in"))?,
+    })
+}
+
+/// `expires_in`: absent, a non-negative integer, or a string of digits.
+fn expires_in(value: Option<&Value>) -> Result<Option<u64>, Refusal> {
+    let seconds = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        Some(_) => None,
+    };
+    seconds.map(Some).ok_or_else(|| {
+        refuse!(
+            AuthApiInvalid,
+            "the token response's expires_in is not a number of seconds"
+        )
     })
 }
 
@@ -492,6 +528,96 @@ pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
 /// are the verifier's job (a policy with the provider's issuer and audience =
 /// client id).
 pub fn check_id_token_claims(claims: &Object, client_id: &str, expected_nonce: &str) -> Result<(), Refusal> {
+    check_id_token_audience(claims, client_id)?;
+    match claims.get("nonce").and_then(Value::as_str) {
+        Some(n) if constant_time_eq(n.as_bytes(), expected_nonce.as_bytes()) => Ok(()),
+        Some(_) => Err(refuse!(
+            NonceMismatch,
+            "the ID token's nonce is not the one this sign-in sent"
+        )),
+        None => Err(refuse!(
+            NonceMismatch,
+            "the ID token has no nonce; this sign-in sent one"
+        )),
+    }
+}
+
+/// The checks a verified ID token from a refresh must also pass (OpenID
+/// Connect Core 12.2), against the session it renews: the same `iss` and
+/// `sub`, `aud` containing the client id (and `azp` as at sign-in), `iat`
+/// issued at most `max_age` seconds ago, `auth_time` (when both have one)
+/// the same as at sign-in, and `nonce` absent or the sign-in's. A version 1
+/// session (no session id) kept neither the ID token's subject nor its
+/// claims: only the audience and `iat` are checked then.
+///
+/// ```
+/// use tessera_core::oidc::check_refreshed_id_token;
+/// use tessera_core::session::SessionRecord;
+/// let record = SessionRecord { id: "s1".into(), iss: "https://idp.example".into(), sub: "alice".into(),
+///     access_sub: None, signed_in_at: 0, access_token: String::new(), access_expires_at: None,
+///     id_token: Default::default() };
+/// let claims = |sub: &str| match serde_json::json!({ "iss": "https://idp.example", "sub": sub,
+///     "aud": "app", "iat": 1_000 }) { serde_json::Value::Object(o) => o, _ => unreachable!() };
+/// assert!(check_refreshed_id_token(&claims("alice"), "app", &record, 1_030, 150).is_ok());
+/// let err = check_refreshed_id_token(&claims("mallory"), "app", &record, 1_030, 150).unwrap_err();
+/// assert_eq!(err.reason.code(), "claim-invalid");
+/// ```
+pub fn check_refreshed_id_token(
+    claims: &Object,
+    client_id: &str,
+    session: &crate::session::SessionRecord,
+    now: u64,
+    max_age: u64,
+) -> Result<(), Refusal> {
+    check_id_token_audience(claims, client_id)?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let iat = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
+    if iat.saturating_add(max_age) < now {
+        return Err(refuse!(
+            ClaimInvalid,
+            "the refreshed ID token was issued at {iat}, {} s before this refresh; a refresh must issue a new one",
+            now - iat
+        ));
+    }
+    if session.id.is_empty() {
+        return Ok(());
+    }
+    if text("iss") != Some(session.iss.as_str()) {
+        return Err(refuse!(
+            IssuerInvalid,
+            "the refreshed ID token's iss is not the issuer this session signed in with ({})",
+            crate::jwk::quoted(&session.iss)
+        ));
+    }
+    if text("sub") != Some(session.sub.as_str()) {
+        return Err(refuse!(
+            ClaimInvalid,
+            "the refreshed ID token names sub {}, but this session belongs to {}",
+            crate::jwk::quoted(text("sub").unwrap_or("")),
+            crate::jwk::quoted(&session.sub)
+        ));
+    }
+    let auth_time = claims.get("auth_time").and_then(Value::as_u64);
+    if let (Some(new), Some(old)) = (auth_time, session.id_token.auth_time) {
+        if new != old {
+            return Err(refuse!(
+                ClaimInvalid,
+                "the refreshed ID token's auth_time {new} is not the sign-in's {old}"
+            ));
+        }
+    }
+    match (text("nonce"), session.id_token.nonce.as_deref()) {
+        (Some(n), Some(original)) if !constant_time_eq(n.as_bytes(), original.as_bytes()) => Err(refuse!(
+            NonceMismatch,
+            "the refreshed ID token's nonce is not the sign-in's"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `aud` contains the client id; `azp`, when present, is it, and is present
+/// when there are several audiences.
+fn check_id_token_audience(claims: &Object, client_id: &str) -> Result<(), Refusal> {
     let auds: Vec<&str> = match claims.get("aud") {
         Some(Value::String(a)) => alloc::vec![a.as_str()],
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
@@ -519,17 +645,7 @@ pub fn check_id_token_claims(claims: &Object, client_id: &str, expected_nonce: &
         }
         _ => {}
     }
-    match claims.get("nonce").and_then(Value::as_str) {
-        Some(n) if constant_time_eq(n.as_bytes(), expected_nonce.as_bytes()) => Ok(()),
-        Some(_) => Err(refuse!(
-            NonceMismatch,
-            "the ID token's nonce is not the one this sign-in sent"
-        )),
-        None => Err(refuse!(
-            NonceMismatch,
-            "the ID token has no nonce; this sign-in sent one"
-        )),
-    }
+    Ok(())
 }
 
 /// Compares secrets without an early exit on the first differing byte.
@@ -789,8 +905,44 @@ mod tests {
         assert_eq!(code(400, br#"{"error":"invalid_request"}"#), "callback-error");
         assert_eq!(code(503, b"<html>"), "auth-api-unavailable");
         assert_eq!(code(429, b""), "auth-api-unavailable");
-        assert_eq!(code(200, b"<html>"), "auth-api-unavailable");
-        assert_eq!(code(200, br#"{"token_type":"Bearer"}"#), "auth-api-unavailable");
+        // The provider answered, with something unusable: not an outage.
+        assert_eq!(code(200, b"<html>"), "auth-api-invalid");
+        assert_eq!(code(200, b"{\"access_token\":\"x\""), "auth-api-invalid");
+        assert_eq!(code(400, b"Bad Request"), "auth-api-invalid");
+        assert_eq!(code(200, br#"{"token_type":"Bearer"}"#), "auth-api-invalid");
+        let huge = alloc::format!(
+            r#"{{"access_token":"x","pad":"{}"}}"#,
+            "a".repeat(MAX_RESPONSE_BYTES)
+        );
+        let over = token_response(200, huge.as_bytes()).unwrap_err();
+        assert_eq!(over.reason.code(), "auth-api-invalid");
+        assert!(
+            over.message.contains("65536-byte cap") && !over.message.contains("retry"),
+            "{over}"
+        );
+        // expires_in: absent, an integer, or digits; nothing else.
+        let expires = |v: &str| {
+            token_response(200, alloc::format!(r#"{{"access_token":"x"{v}}}"#).as_bytes())
+                .map(|t| t.expires_in)
+        };
+        assert_eq!(expires("").unwrap(), None);
+        assert_eq!(expires(r#","expires_in":3600"#).unwrap(), Some(3600));
+        assert_eq!(expires(r#","expires_in":"3599""#).unwrap(), Some(3599));
+        assert_eq!(expires(r#","expires_in":null"#).unwrap(), None);
+        for bad in [
+            r#","expires_in":-1"#,
+            r#","expires_in":60.5"#,
+            r#","expires_in":"1h""#,
+            r#","expires_in":"""#,
+            r#","expires_in":[60]"#,
+            r#","expires_in":"99999999999999999999""#,
+        ] {
+            assert_eq!(
+                expires(bad).unwrap_err().reason.code(),
+                "auth-api-invalid",
+                "{bad}"
+            );
+        }
         assert_eq!(
             code(200, br#"{"access_token":"x","token_type":"DPoP"}"#),
             "callback-error"

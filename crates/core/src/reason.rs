@@ -100,13 +100,22 @@ reasons! {
     /// The key set could not be fetched (network, timeout, 5xx): an outage.
     JwksUnavailable = "jwks-unavailable", 503, true;
     /// The key set was fetched but is unusable (not JSON, symmetric or private keys,
-    /// too large, no usable key).
-    JwksInvalid = "jwks-invalid", 503, false;
+    /// too large, no usable key): the provider answered with something Tessera
+    /// cannot use, so 502, like `auth-api-invalid`. Sessions are kept: the
+    /// credential may be fine ([`Reason::keeps_session`]).
+    JwksInvalid = "jwks-invalid", 502, false;
     // ---- session -------------------------------------------------------------
     /// The provider refused the refresh token (`invalid_grant` / `invalid_client`).
     RefreshTokenInvalid = "refresh-token-invalid", 401, false;
     /// The origin auth API is unreachable or failing: an outage, not a sign-out.
     AuthApiUnavailable = "auth-api-unavailable", 503, true;
+    /// The origin auth API answered with something Tessera cannot use: a token
+    /// response over the size cap, not JSON, without `access_token`, or with an
+    /// `expires_in` that is not a number of seconds. The provider is
+    /// misbehaving, not down: retrying the same exchange cannot help (a code
+    /// or a rotated refresh token may already be spent), so a sign-in starts
+    /// again and a refresh ends the session.
+    AuthApiInvalid = "auth-api-invalid", 502, false;
     /// A cookie-authenticated unsafe request failed the CSRF gate.
     CsrfRejected = "csrf-rejected", 403, false;
     /// The callback's `state` does not match the sign-in transaction.
@@ -120,6 +129,20 @@ reasons! {
     /// The request path cannot be matched safely (encoded slashes, double
     /// encoding, `..` above the root, control characters): refused, never guessed.
     PathInvalid = "path-invalid", 400, false;
+}
+
+impl Reason {
+    /// Whether a session survives this refusal of its token: `true` for the
+    /// key set's troubles and the auth API's outages (`jwks-unavailable`,
+    /// `jwks-invalid`, `auth-api-unavailable`), where the credential may be
+    /// fine and clearing cookies would sign users out for the provider's
+    /// fault; `false` for everything else.
+    pub const fn keeps_session(self) -> bool {
+        matches!(
+            self,
+            Reason::JwksUnavailable | Reason::JwksInvalid | Reason::AuthApiUnavailable
+        )
+    }
 }
 
 /// A reason serialises as its stable code (`"token-expired"`).

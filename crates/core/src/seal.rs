@@ -1,12 +1,17 @@
 //! Sealing cookie values: XChaCha20-Poly1305 with a keyring.
 //!
-//! A sealed value reads `t1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. The
+//! A sealed value reads `t2.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. The
 //! first key of the ring seals; every key opens, so keys rotate without logging
 //! anyone out: add the new key first, keep the old one until the longest cookie
 //! lifetime has passed, then drop it.
 //!
 //! The associated data binds a sealed value to its cookie's logical name, so a
-//! sealed refresh token cannot be replayed as a session cookie. The plaintext
+//! sealed refresh token cannot be replayed as a session cookie, and to the
+//! app it was sealed for ([`Keyring::bound_to`]: the app origin and the
+//! issuer), so two apps sharing a keyring never accept each other's cookies.
+//! Values of the first format (`t1`, bound to the name only) still open
+//! ([`Format::Legacy`]) so a deploy signs nobody out; the engine rewrites them
+//! in the current format at their next refresh. The plaintext
 //! carries an expiry that is checked on opening, so a cookie kept past its
 //! lifetime by a client that ignores `Max-Age` is still refused. Nonces are 24
 //! random bytes that the caller passes in (the core never draws randomness).
@@ -15,7 +20,7 @@
 //! use tessera_core::seal::Keyring;
 //! let ring = Keyring::parse("k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
 //! let sealed = ring.seal("session", b"eyJ...", 1_700_000_600, [7; 24]);
-//! assert!(sealed.starts_with("t1.k2."));
+//! assert!(sealed.starts_with("t2.k2."));
 //! assert_eq!(ring.open("session", &sealed, 1_700_000_000).unwrap(), b"eyJ...");
 //! assert_eq!(ring.open("refresh", &sealed, 1_700_000_000).unwrap_err().reason.code(), "cookie-unsealable");
 //! ```
@@ -30,7 +35,8 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use core::fmt;
 
-const VERSION: &str = "t1";
+const VERSION: &str = "t2";
+const LEGACY_VERSION: &str = "t1";
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const EXPIRY_LEN: usize = 8;
@@ -46,6 +52,19 @@ pub struct SealKey {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<SealKey>,
+    /// What sealed values are bound to besides their name (the app origin and
+    /// the issuer); empty until [`Keyring::bound_to`].
+    binding: String,
+}
+
+/// Which format a sealed value was in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `t2`: bound to the cookie name and the app ([`Keyring::bound_to`]).
+    Current,
+    /// `t1`: bound to the cookie name only; opened so that cookies sealed
+    /// before an upgrade keep working until they are rewritten.
+    Legacy,
 }
 
 impl fmt::Debug for Keyring {
@@ -111,7 +130,27 @@ impl Keyring {
         if keys.is_empty() {
             return Err(ConfigError::new(field, "no keys given"));
         }
-        Ok(Keyring { keys })
+        Ok(Keyring {
+            keys,
+            binding: String::new(),
+        })
+    }
+
+    /// Binds every value this ring seals (and every current-format value it
+    /// opens) to one app: its origin and its provider's issuer.
+    ///
+    /// ```
+    /// use tessera_core::seal::Keyring;
+    /// let ring = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    /// let a = ring.clone().bound_to("https://a.example", "https://idp.example");
+    /// let b = ring.bound_to("https://b.example", "https://idp.example");
+    /// let sealed = a.seal("session", b"x", 2_000, [1; 24]);
+    /// assert!(a.open("session", &sealed, 1_000).is_ok());
+    /// assert_eq!(b.open("session", &sealed, 1_000).unwrap_err().reason.code(), "cookie-unsealable");
+    /// ```
+    pub fn bound_to(mut self, app_origin: &str, issuer: &str) -> Keyring {
+        self.binding = format!("{app_origin}\0{issuer}");
+        self
     }
 
     /// The id of the key that seals.
@@ -125,7 +164,7 @@ impl Keyring {
         let mut plaintext = Vec::with_capacity(EXPIRY_LEN + value.len());
         plaintext.extend_from_slice(&expires_at.to_be_bytes());
         plaintext.extend_from_slice(value);
-        let aad = associated_data(name, &key.id);
+        let aad = associated_data(name, &key.id, Some(&self.binding));
         // Encryption with a valid key and in-memory buffers cannot fail; an empty
         // ciphertext would only make the cookie unopenable, never readable.
         let ciphertext = key
@@ -144,16 +183,54 @@ impl Keyring {
         format!("{VERSION}.{}.{}", key.id, b64::encode(&body))
     }
 
+    /// Seals in the first format (`t1`, bound to the name only), as releases
+    /// before the session record did: for tests of the upgrade path only.
+    #[doc(hidden)]
+    pub fn seal_v1(&self, name: &str, value: &[u8], expires_at: u64, nonce: [u8; NONCE_LEN]) -> String {
+        let key = &self.keys[0];
+        let mut plaintext = expires_at.to_be_bytes().to_vec();
+        plaintext.extend_from_slice(value);
+        let aad = associated_data(name, &key.id, None);
+        let payload = Payload {
+            msg: &plaintext,
+            aad: &aad,
+        };
+        let ciphertext = key
+            .cipher
+            .encrypt(&XNonce::from(nonce), payload)
+            .unwrap_or_default();
+        format!(
+            "{LEGACY_VERSION}.{}.{}",
+            key.id,
+            b64::encode(&[&nonce[..], &ciphertext].concat())
+        )
+    }
+
     /// Opens a value sealed for the cookie named `name`; refuses it
     /// (`cookie-unsealable`) if it is malformed, sealed with an unknown key,
-    /// tampered with, meant for another cookie, or expired.
+    /// tampered with, meant for another cookie or another app, or expired.
     pub fn open(&self, name: &str, sealed: &str, now: u64) -> Result<Vec<u8>, Refusal> {
+        self.open_versioned(name, sealed, now).map(|(value, _)| value)
+    }
+
+    /// [`Keyring::open`], also saying which format the value was in.
+    pub fn open_versioned(&self, name: &str, sealed: &str, now: u64) -> Result<(Vec<u8>, Format), Refusal> {
         let mut parts = sealed.splitn(3, '.');
-        let (Some(VERSION), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(version), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(refuse!(
                 CookieUnsealable,
-                "cookie {name:?} is not a sealed value (expected t1.<key id>.<data>)"
+                "cookie {name:?} is not a sealed value (expected t2.<key id>.<data>)"
             ));
+        };
+        let format = match version {
+            VERSION => Format::Current,
+            LEGACY_VERSION => Format::Legacy,
+            _ => {
+                return Err(refuse!(
+                    CookieUnsealable,
+                    "cookie {name:?} is not a sealed value (expected t2.<key id>.<data>)"
+                ))
+            }
         };
         let Some(key) = self.keys.iter().find(|k| k.id == id) else {
             return Err(refuse!(
@@ -174,7 +251,8 @@ impl Keyring {
         let nonce: [u8; NONCE_LEN] = nonce
             .try_into()
             .map_err(|_| refuse!(CookieUnsealable, "cookie {name:?} is malformed"))?;
-        let aad = associated_data(name, id);
+        let binding = (format == Format::Current).then_some(self.binding.as_str());
+        let aad = associated_data(name, id, binding);
         let plaintext = key
             .cipher
             .decrypt(
@@ -187,7 +265,7 @@ impl Keyring {
             .map_err(|_| {
                 refuse!(
                     CookieUnsealable,
-                    "cookie {name:?} failed authentication: tampered, or sealed for another cookie"
+                    "cookie {name:?} failed authentication: tampered, or sealed for another cookie or another app"
                 )
             })?;
         let (expiry, value) = plaintext.split_at(EXPIRY_LEN);
@@ -202,12 +280,16 @@ impl Keyring {
                 crate::time::utc(now)
             ));
         }
-        Ok(value.to_vec())
+        Ok((value.to_vec(), format))
     }
 }
 
-fn associated_data(name: &str, key_id: &str) -> Vec<u8> {
-    format!("tessera-cookie\0{name}\0{key_id}").into_bytes()
+/// `t1`: the name and key id; `t2` also the app's binding.
+fn associated_data(name: &str, key_id: &str, binding: Option<&str>) -> Vec<u8> {
+    match binding {
+        None => format!("tessera-cookie\0{name}\0{key_id}").into_bytes(),
+        Some(binding) => format!("tessera-cookie-v2\0{name}\0{key_id}\0{binding}").into_bytes(),
+    }
 }
 
 #[cfg(test)]
@@ -225,7 +307,7 @@ mod tests {
         assert_eq!(rotated.open("refresh", &sealed, 1_000).unwrap(), b"rt-123");
         assert!(rotated
             .seal("refresh", b"x", 2_000, [2; 24])
-            .starts_with("t1.k2."));
+            .starts_with("t2.k2."));
         let retired = Keyring::parse(K2).unwrap();
         let err = retired.open("refresh", &sealed, 1_000).unwrap_err();
         assert!(err.message.contains("not in the keyring"), "{err}");
@@ -255,6 +337,7 @@ mod tests {
             "t1.k1",
             "t1.k1.",
             "t2.k1.AAAA",
+            "t3.k1.AAAA",
             "t1.k1.!!!!",
             "t1.k1.AAAA",
             "plain-token",
@@ -265,6 +348,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A value sealed in the first format (bound to the name only) still opens,
+    /// for any app sharing the key, and says so; the current format is bound.
+    #[test]
+    fn the_first_format_still_opens_and_the_current_one_is_bound() {
+        let ring = Keyring::parse(K1).unwrap();
+        let legacy = ring.seal_v1("session", b"token", 2_000, [9; 24]);
+        let app = ring
+            .clone()
+            .bound_to("https://app.example", "https://idp.example");
+        assert_eq!(
+            app.open_versioned("session", &legacy, 1_000).unwrap(),
+            (b"token".to_vec(), Format::Legacy)
+        );
+        assert!(app.open("refresh", &legacy, 1_000).is_err());
+        let current = app.seal("session", b"token", 2_000, [4; 24]);
+        assert_eq!(
+            app.open_versioned("session", &current, 1_000).unwrap().1,
+            Format::Current
+        );
+        let other_issuer = ring.bound_to("https://app.example", "https://other-idp.example");
+        assert!(other_issuer.open("session", &current, 1_000).is_err());
     }
 
     #[test]

@@ -1,0 +1,220 @@
+//! The session record: what the sealed session and refresh cookies hold.
+//!
+//! Version 2 (sealed as `t2`, see [`crate::seal`]) is JSON with a version
+//! number, so later versions can add fields and read older ones:
+//!
+//! | cookie | field | holds |
+//! |---|---|---|
+//! | session | `v` | `2` |
+//! | session | `id` | a random session id (128 bits, base64url), fixed at sign-in and kept across refreshes: it binds the two cookies to each other and a refresh replay to the browser that led it |
+//! | session | `iss`, `sub` | the issuer and the subject of the sign-in's ID token: fixed for the session's life; a refresh returning tokens for anyone else ends it |
+//! | session | `asub` | the access token's `sub` at sign-in, when it differs from the ID token's (Entra ID's access tokens carry a pairwise `sub`) |
+//! | session | `t` | when the user signed in (unix seconds) |
+//! | session | `at` | the access token |
+//! | session | `ae` | when the access token expires, when known (`exp`, or the token response's `expires_in`) |
+//! | session | `idt` | the sign-in ID token's `sid`, `auth_time`, `nonce`: what OpenID Connect's refresh rules (Core 12.2) and back-channel logout compare against |
+//! | refresh | `v`, `id` | `2` and the session id |
+//! | refresh | `rt` | the refresh token |
+//!
+//! Version 1 cookies (sealed as `t1`) hold the bare access token and refresh
+//! token. They keep working ([`SessionRecord::legacy`]: no session id, the
+//! subject read from the sealed access token) and are rewritten as version 2
+//! at their next refresh, so an upgrade signs nobody out.
+//!
+//! ```
+//! use tessera_core::session::{RefreshRecord, SessionRecord};
+//! let record = SessionRecord {
+//!     id: "c2Vzc2lvbi1pZA".into(), iss: "https://idp.example".into(), sub: "user_1".into(),
+//!     access_sub: None, signed_in_at: 1_700_000_000, access_token: "eyJ...".into(),
+//!     access_expires_at: Some(1_700_000_060), id_token: Default::default(),
+//! };
+//! let json = record.to_json();
+//! assert_eq!(SessionRecord::from_json(json.as_bytes()).unwrap(), record);
+//! let refresh = RefreshRecord { id: record.id.clone(), refresh_token: "rt-1".into() };
+//! assert_eq!(RefreshRecord::from_json(refresh.to_json().as_bytes()).unwrap(), refresh);
+//! ```
+
+use crate::reason::{refuse, Refusal};
+use alloc::string::String;
+use serde::{Deserialize, Serialize};
+
+/// The version this build writes.
+pub const VERSION: u32 = 2;
+
+/// The sign-in ID token's claims a session keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    /// `sid`: the provider's session id (back-channel logout names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// `auth_time`: when the user authenticated; a refreshed ID token that
+    /// has one must have the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// `nonce`: a refreshed ID token may omit it, or must repeat it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The session cookie's record. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The session id (empty for a version 1 cookie).
+    pub id: String,
+    /// The issuer fixed at sign-in.
+    pub iss: String,
+    /// The subject fixed at sign-in (the ID token's).
+    pub sub: String,
+    /// The access token's subject at sign-in, when it differs from `sub`.
+    #[serde(rename = "asub", default, skip_serializing_if = "Option::is_none")]
+    pub access_sub: Option<String>,
+    /// When the user signed in (0 for a version 1 cookie).
+    #[serde(rename = "t")]
+    pub signed_in_at: u64,
+    /// The access token.
+    #[serde(rename = "at")]
+    pub access_token: String,
+    /// When the access token expires, when known.
+    #[serde(rename = "ae", default, skip_serializing_if = "Option::is_none")]
+    pub access_expires_at: Option<u64>,
+    /// The sign-in ID token's claims.
+    #[serde(rename = "idt", default)]
+    pub id_token: IdTokenClaims,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Versioned<T> {
+    v: u32,
+    #[serde(flatten)]
+    record: T,
+}
+
+impl SessionRecord {
+    /// The record as the sealed cookie holds it.
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    /// Reads a version 2 record.
+    pub fn from_json(text: &[u8]) -> Result<SessionRecord, Refusal> {
+        from_json(text, "session")
+    }
+
+    /// A version 1 session cookie (the bare access token): no session id; the
+    /// subject and issuer read from the access token, which Tessera sealed
+    /// itself (so its claims are authentic without a signature check, even
+    /// once it has expired).
+    pub fn legacy(access_token: String) -> SessionRecord {
+        let claims = access_token
+            .split('.')
+            .nth(1)
+            .and_then(|payload| crate::b64::decode(payload).ok())
+            .and_then(|bytes| crate::json::parse_object(&bytes).ok());
+        let text = |name: &str| {
+            claims
+                .as_ref()
+                .and_then(|c| c.get(name))
+                .and_then(serde_json::Value::as_str)
+                .map(String::from)
+                .unwrap_or_default()
+        };
+        SessionRecord {
+            id: String::new(),
+            iss: text("iss"),
+            sub: text("sub"),
+            access_sub: None,
+            signed_in_at: 0,
+            access_expires_at: claims
+                .as_ref()
+                .and_then(|c| c.get("exp"))
+                .and_then(serde_json::Value::as_u64),
+            access_token,
+            id_token: IdTokenClaims::default(),
+        }
+    }
+
+    /// The subject the access token must name: `access_sub` or `sub`.
+    pub fn expected_access_sub(&self) -> &str {
+        self.access_sub.as_deref().unwrap_or(&self.sub)
+    }
+}
+
+/// The refresh cookie's record. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// The session id (empty for a version 1 cookie).
+    pub id: String,
+    /// The refresh token.
+    #[serde(rename = "rt")]
+    pub refresh_token: String,
+}
+
+impl RefreshRecord {
+    /// The record as the sealed cookie holds it.
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+
+    /// Reads a version 2 record.
+    pub fn from_json(text: &[u8]) -> Result<RefreshRecord, Refusal> {
+        from_json(text, "refresh")
+    }
+}
+
+fn to_json<T: Serialize + Clone>(record: &T) -> String {
+    serde_json::to_string(&Versioned {
+        v: VERSION,
+        record: record.clone(),
+    })
+    .unwrap_or_default()
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &[u8], cookie: &str) -> Result<T, Refusal> {
+    match serde_json::from_slice::<Versioned<T>>(text) {
+        Ok(Versioned { v: VERSION, record }) => Ok(record),
+        Ok(Versioned { v, .. }) => Err(refuse!(
+            CookieUnsealable,
+            "the {cookie} cookie holds a version {v} record; this build reads version {VERSION}"
+        )),
+        Err(_) => Err(refuse!(
+            CookieUnsealable,
+            "the {cookie} cookie does not hold a session record"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_their_version_and_refuse_others() {
+        let r = RefreshRecord {
+            id: "s".into(),
+            refresh_token: "rt".into(),
+        };
+        assert_eq!(r.to_json(), r#"{"v":2,"id":"s","rt":"rt"}"#);
+        for bad in [
+            r#"{"v":3,"id":"s","rt":"rt"}"#,
+            r#"{"id":"s","rt":"rt"}"#,
+            "rt-plain",
+            "",
+        ] {
+            let err = RefreshRecord::from_json(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.reason.code(), "cookie-unsealable", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_legacy_session_reads_its_subject_from_the_sealed_token() {
+        let payload = crate::b64::encode(br#"{"iss":"https://idp.example","sub":"user_1","exp":100}"#);
+        let token = alloc::format!("eyJhbGciOiJFUzI1NiJ9.{payload}.c2ln");
+        let r = SessionRecord::legacy(token.clone());
+        assert_eq!(
+            (r.id.as_str(), r.iss.as_str(), r.sub.as_str()),
+            ("", "https://idp.example", "user_1")
+        );
+        assert_eq!((r.access_token, r.access_expires_at), (token, Some(100)));
+        assert_eq!(SessionRecord::legacy("opaque".into()).sub, "");
+    }
+}
