@@ -219,28 +219,45 @@ fn unverified_authorization_never_reaches_the_origin() {
     );
 }
 
-/// Item 11: a CORS preflight reaches the origin without body or credentials.
+/// Item 11: a CORS preflight to a protected route is answered by Tessera
+/// (204, no CORS headers: no handler runs without an identity) unless the
+/// route forwards them; forwarded preflights carry no body or credentials.
 #[test]
-fn cors_preflights_go_on_bare() {
+fn cors_preflights_never_run_protected_handlers() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
-    let mut e = engine(json!({}));
+    let mut e = engine(json!({ "routes": [
+        { "pattern": "/public/**", "access": "public" },
+        { "pattern": "/api/cors/**", "access": "api", "forwardPreflight": true },
+        { "pattern": "/api/**", "access": "api" }
+    ]}));
     let session = format!("{SESSION}={}", sealed(SESSION, "x.y.z"));
-    let d = drive(
-        &mut e,
-        &mut idp,
-        "OPTIONS",
-        "/api/x",
-        &[
+    let preflight = |e: &mut Engine, idp: &mut Idp, url: &str| {
+        let headers = [
             ("access-control-request-method", "DELETE"),
-            ("origin", "https://evil.example"),
+            ("origin", "https://spa.example"),
             ("authorization", "Bearer a.b.c"),
-            ("cookie", &session),
-        ],
-        NOW,
-    );
-    assert_eq!(forward(&d), (false, &["authorization", "cookie"][..], false));
+            ("cookie", session.as_str()),
+        ];
+        drive(e, idp, "OPTIONS", url, &headers, NOW)
+    };
+    for url in ["/api/orders", "/admin", "/ADMIN/x"] {
+        let d = preflight(&mut e, &mut idp, url);
+        assert_eq!(d.respond_status(), Some(204), "{url}");
+        assert!(header(&d, "access-control-allow-origin").is_none());
+    }
+    for url in ["/api/cors/orders", "/public/x"] {
+        let d = preflight(&mut e, &mut idp, url);
+        assert_eq!(
+            forward(&d),
+            (false, &["authorization", "cookie"][..], false),
+            "{url}"
+        );
+    }
     assert!(idp.log.is_empty(), "a preflight fetches nothing: {:?}", idp.log);
+    // Without Access-Control-Request-Method an OPTIONS is an ordinary request.
+    let d = drive(&mut e, &mut idp, "OPTIONS", "/api/orders", &[], NOW);
+    assert_eq!(code(&d), Some("token-missing"));
 }
 
 /// Item 12: a forwarded response that sets session cookies is never stored

@@ -69,6 +69,7 @@ export interface WasmCore {
   readonly warnings: ConfigWarning[];
   restore(snapshot: string, now: number): void;
   stripCookies(cookieHeader: string): string;
+  classify(method: string, url: string): 'public' | 'page' | 'api' | 'invalid';
 }
 
 export interface WasmCoreClass {
@@ -147,6 +148,14 @@ type Fetched =
 const JOIN_GIVE_UP_MS = 7_000;
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Whether `name` (lower case) is one of Tessera's identity headers, `_` read
+ * as `-` (CGI, WSGI and PHP origins map `x_tessera_user` like `x-tessera-user`).
+ */
+export function isIdentityHeader(name: string): boolean {
+  return name.replaceAll('_', '-').startsWith('x-tessera-');
+}
 
 /** Headers that describe a body, dropped with it. */
 const BODY_HEADERS = new Set(['content-length', 'content-type', 'transfer-encoding']);
@@ -303,7 +312,7 @@ export class Tessera {
     const headers = new Headers();
     const bodyless = !result.forwardBody;
     request.headers.forEach((value, name) => {
-      if (name.startsWith('x-tessera-') || result.forwardRemove.includes(name)) return;
+      if (isIdentityHeader(name) || result.forwardRemove.includes(name)) return;
       if (bodyless && BODY_HEADERS.has(name)) return;
       headers.append(name, value);
     });
@@ -326,6 +335,15 @@ export class Tessera {
     const headers = this.forwardHeaders(request, result);
     if (result.forwardBody) return new Request(request, { headers });
     return new Request(request.url, { method: request.method, headers, redirect: request.redirect, signal: request.signal });
+  }
+
+  /**
+   * @internal What the route of `method` and `target` requires, by the rules
+   * `authenticateRequest` applies, deciding nothing (`invalid`: a target the
+   * engine refuses). For adapters that must check a second spelling.
+   */
+  routeAccess(method: string, target: string): 'public' | 'page' | 'api' | 'invalid' {
+    return this.#core.classify(method, target);
   }
 
   /** Adds Tessera's response headers (`Set-Cookie`, `x-tessera-*`) to `headers`. */

@@ -107,6 +107,12 @@ export interface RouteRule {
    * an unverified `Authorization` is removed.
    */
   passAuthorization?: boolean;
+  /**
+   * Let CORS preflights to this protected route reach your app (without
+   * credentials or body) so it can answer them. Default false: Tessera
+   * answers them 204 without CORS headers. Public routes always pass them on.
+   */
+  forwardPreflight?: boolean;
 }
 
 /** The shared Tessera configuration (see the README for every default and why). */

@@ -15,7 +15,10 @@
 // protected handler.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import express from 'express';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
@@ -35,6 +38,7 @@ const PUBLIC_DEFAULT = {
     { pattern: '/admin/**', access: 'page' },
     { pattern: '/api/**', access: 'api' },
     { pattern: '/hooks/**', access: 'public', passAuthorization: true },
+    { pattern: '/cors-api/**', access: 'api', forwardPreflight: true },
   ],
 };
 // The protective default with broad public rules: `;` and dot segments.
@@ -73,6 +77,7 @@ const report = (route, headers, extra = {}) => ({
   authorization: headers.authorization ?? null,
   cookie: headers.cookie ?? null,
   tessera: Object.keys(headers).filter((n) => n.startsWith('x-tessera-')),
+  headerNames: Object.keys(headers),
   ...extra,
 });
 
@@ -99,6 +104,15 @@ const PUBLIC_DEFAULT_ATTACKS = [
   // Absolute-form targets, and a URL in the query.
   'GET http://evil.example/admin/users HTTP/1.1\r\nHost: app',
   'GET /admin/users?next=https://evil.example/ HTTP/1.1\r\nHost: app',
+  // Absolute forms that Node's url.parse (so Express) splits elsewhere.
+  'GET javascript://admin/users HTTP/1.1\r\nHost: app',
+  'GET http://x%2Fadmin/users HTTP/1.1\r\nHost: app',
+  'GET http://x:admin/users HTTP/1.1\r\nHost: app',
+  "GET http://x'/admin/users HTTP/1.1\r\nHost: app",
+  'GET http://x\\admin/users HTTP/1.1\r\nHost: app',
+  // A preflight-shaped request to a protected path: no handler may run.
+  'OPTIONS /admin/users HTTP/1.1\r\nHost: app\r\nAccess-Control-Request-Method: GET',
+  'OPTIONS /api/orders HTTP/1.1\r\nHost: app\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: DELETE',
   // A fragment, and encodings the engine must not decode into structure.
   'GET /admin/users#/../../public HTTP/1.1\r\nHost: app',
   'GET /public%2F..%2Fadmin/users HTTP/1.1\r\nHost: app',
@@ -141,7 +155,8 @@ const APPS = {
     app.use(honoMiddleware(createTessera(config, quiet)));
     const reply = (route) => (c) => {
       c.header('x-app-reached', `${route} ${c.req.path}`);
-      return c.json(report(route, Object.fromEntries(c.req.raw.headers)));
+      const incoming = Object.keys(c.env.incoming.headers).filter((n) => n === 'authorization' || n.replaceAll('_', '-').startsWith('x-tessera-'));
+      return c.json(report(route, Object.fromEntries(c.req.raw.headers), { incoming }));
     };
     app.all('/admin/users', reply('/admin/users'));
     app.all('/admin/:view', reply('/admin/:view'));
@@ -187,7 +202,7 @@ for (const [name, start] of Object.entries(APPS)) {
         const res = await raw(publicDefault.port, attack);
         const line = attack.split('\r\n')[0];
         assertNotProtected(res, line);
-        if (!res.headers['x-app-reached']) assert.ok([400, 401].includes(res.status), `${line}: ${res.status} ${res.headers['x-tessera-reason']}`);
+        if (!res.headers['x-app-reached']) assert.ok([204, 400, 401].includes(res.status), `${line}: ${res.status} ${res.headers['x-tessera-reason']}`);
       }
     });
 
@@ -219,36 +234,96 @@ for (const [name, start] of Object.entries(APPS)) {
     });
 
     test('an unverified Authorization or a spoofed identity never reaches the app', async () => {
-      const res = await raw(publicDefault.port, 'GET /somewhere HTTP/1.1\r\nHost: app\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\nX-Tessera-User: admin\r\nx-tessera-claims: e30');
+      const res = await raw(publicDefault.port, 'GET /somewhere HTTP/1.1\r\nHost: app\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\nX-Tessera-User: admin\r\nx-tessera-claims: e30\r\nX_Tessera_Org: org_evil');
       assert.equal(res.status, 200, res.body);
       const seen = JSON.parse(res.body);
       assert.equal(seen.authorization, null);
       assert.deepEqual(seen.tessera, []);
+      assert.ok(!seen.headerNames.some((n) => n.replaceAll('_', '-').startsWith('x-tessera-')), seen.headerNames.join());
       if (name === 'express') {
         assert.equal(seen.rawAuthorization, false, 'req.rawHeaders');
         assert.equal(seen.rawTessera, false, 'req.rawHeaders');
         assert.deepEqual(seen.distinct, [], 'req.headersDistinct');
       }
+      if (name === 'hono') assert.deepEqual(seen.incoming, [], 'c.env.incoming.headers');
       // A route that takes its own credentials (a webhook) keeps them.
       const hook = await raw(publicDefault.port, 'POST /hooks/deploy HTTP/1.1\r\nHost: app\r\nAuthorization: Basic aG9vazpzM2NyZXQ=\r\nContent-Length: 0');
       assert.equal(JSON.parse(hook.body).authorization, 'Basic aG9vazpzM2NyZXQ=');
     });
 
-    test('a CORS preflight reaches the app without credentials or body', async () => {
+    test('a CORS preflight reaches the app only where the route forwards them, bare', async () => {
       const body = '{"x":1}';
-      const res = await raw(
+      const preflight = (target) => raw(
         publicDefault.port,
-        `OPTIONS /api/orders HTTP/1.1\r\nHost: app\r\nOrigin: https://spa.example\r\nAccess-Control-Request-Method: DELETE\r\nAuthorization: Bearer a.b.c\r\nCookie: theme=dark\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`,
+        `OPTIONS ${target} HTTP/1.1\r\nHost: app\r\nOrigin: https://spa.example\r\nAccess-Control-Request-Method: DELETE\r\nAuthorization: Bearer a.b.c\r\nCookie: theme=dark\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`,
         body,
       );
-      assert.equal(res.status, 200, res.body);
-      const seen = JSON.parse(res.body);
-      assert.equal(seen.authorization, null);
-      assert.equal(seen.cookie, null);
-      if (name === 'express') assert.equal(seen.contentLength, null);
+      const answered = await preflight('/api/orders');
+      assert.equal(answered.status, 204);
+      assert.equal(answered.headers['x-app-reached'], undefined);
+      assert.equal(answered.headers['access-control-allow-origin'], undefined);
+      for (const target of ['/cors-api/orders', '/somewhere']) {
+        const res = await preflight(target);
+        assert.equal(res.status, 200, `${target}: ${res.body}`);
+        const seen = JSON.parse(res.body);
+        assert.equal(seen.authorization, null, target);
+        assert.equal(seen.cookie, null, target);
+        if (name === 'express') assert.equal(seen.contentLength, null, target);
+      }
     });
   });
 }
+
+describe('route bypasses: Express specifics', { timeout: 60_000 }, () => {
+  const servers = [];
+  const start = async (app) => {
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    servers.push(server);
+    return server.address().port;
+  };
+  after(() => { for (const s of servers) { s.closeAllConnections(); s.close(); } });
+
+  test('express.static and RegExp routes see the path the engine decided on', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-static-'));
+    fs.mkdirSync(path.join(root, 'admin'));
+    fs.writeFileSync(path.join(root, 'admin', 'secret.html'), 'TOP SECRET');
+    for (const config of [PUBLIC_DEFAULT, PAGE_DEFAULT]) {
+      const app = express();
+      app.use(expressMiddleware(createTessera(config, quiet)));
+      app.get(/\/admin\/reports$/, (req, res) => res.send('ADMIN REPORTS'));
+      app.use(express.static(root));
+      const port = await start(app);
+      for (const target of ['javascript://admin/secret.html', 'http://x%2Fadmin/secret.html', 'http://x%2Fadmin%2Fsecret.html?', 'javascript://admin%2Fsecret.html', 'javascript://admin/reports', 'http://x:admin/reports', 'http://x\\admin/secret.html', '/admin/secret.html', '/ADMIN/Secret.html']) {
+        const res = await raw(port, `GET ${target} HTTP/1.1\r\nHost: app`);
+        assert.ok(!/TOP SECRET|ADMIN REPORTS/.test(res.body), `${target} (${config.defaultAccess ?? 'page'} default): ${res.status} ${res.body}`);
+      }
+    }
+  });
+
+  test('a URL rewritten before Tessera, or a mounted sub-app, cannot make a protected path public', async () => {
+    const admin = (req, res) => res.send(`ADMIN ${req.auth?.identity?.sub ?? 'none'}`);
+    const rewriting = express();
+    rewriting.use((req, res, next) => { req.url = req.url.replace(/^\/(en|fr)\//, '/'); next(); });
+    rewriting.use(expressMiddleware(createTessera(PUBLIC_DEFAULT, quiet)));
+    rewriting.get('/admin/users', admin);
+    rewriting.get('/{*rest}', (req, res) => res.send('PUBLIC'));
+    const mounted = express();
+    const sub = express();
+    sub.use(expressMiddleware(createTessera(PUBLIC_DEFAULT, quiet)));
+    sub.get('/admin/users', admin);
+    sub.get('/{*rest}', (req, res) => res.send('PUBLIC'));
+    mounted.use('/app', sub);
+    for (const [port, target] of [[await start(rewriting), '/en/admin/users'], [await start(mounted), '/app/admin/users']]) {
+      const res = await raw(port, `GET ${target} HTTP/1.1\r\nHost: app`);
+      assert.ok(!res.body.startsWith('ADMIN'), `${target}: ${res.status} ${res.body}`);
+      assert.equal(res.status, 400, target);
+      assert.equal(res.headers['x-tessera-reason'], 'path-invalid');
+    }
+    const ok = await raw(servers[servers.length - 2].address().port, 'GET /en/pricing HTTP/1.1\r\nHost: app');
+    assert.equal(ok.body, 'PUBLIC');
+  });
+});
 
 describe('route bypasses: Next.js, through NextRequest', () => {
   const nextConfig = { ...PUBLIC_DEFAULT };

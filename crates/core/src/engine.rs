@@ -399,6 +399,8 @@ struct Ctx {
     /// The route lets the client's `Authorization` header through when no
     /// identity is forwarded ([`crate::routes::RouteRule::pass_authorization`]).
     pass_authorization: bool,
+    /// The route forwards CORS preflights ([`crate::routes::RouteRule::forward_preflight`]).
+    forward_preflight: bool,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -706,6 +708,32 @@ impl Engine {
         }
     }
 
+    /// What the route of `method` and `url` requires, by the same rules as
+    /// [`Engine::handle`] and without deciding anything: for hosts that must
+    /// check a second spelling of a request (the Express adapter, when a
+    /// middleware rewrote `req.url` before Tessera). Tessera's endpoints are
+    /// [`Access::Api`].
+    ///
+    /// ```
+    /// use tessera_core::engine::Engine;
+    /// use tessera_core::config::TesseraConfig;
+    /// use tessera_core::routes::Access;
+    /// let config = TesseraConfig::from_json(r#"{"issuer":"https://auth.example.com",
+    ///     "routes":[{"pattern":"/","access":"public"}]}"#).unwrap();
+    /// let engine = Engine::new(config).unwrap();
+    /// assert_eq!(engine.classify("GET", "/").unwrap(), Access::Public);
+    /// assert_eq!(engine.classify("GET", "/admin").unwrap(), Access::Page);
+    /// assert!(engine.classify("GET", "/a/../b").is_err());
+    /// ```
+    pub fn classify(&self, method: &str, url: &str) -> Result<Access, Refusal> {
+        let mut ctx = Ctx::new(0, [0; 32], Event::default());
+        let target = request_target(url).and_then(|t| self.target(method, t.path, &mut ctx))?;
+        Ok(match target {
+            Target::Route(access, _) => access,
+            _ => Access::Api,
+        })
+    }
+
     /// Key-set cache counters, once the key set is known.
     pub fn jwks_stats(&self) -> Option<crate::jwks_cache::JwksCacheStats> {
         self.jwks.as_ref().map(JwksCache::stats)
@@ -752,6 +780,7 @@ impl Engine {
     fn target(&self, method: &str, raw_path: &str, ctx: &mut Ctx) -> Result<Target, Refusal> {
         let route = self.routes.classify(method, raw_path)?;
         ctx.pass_authorization = route.pass_authorization;
+        ctx.forward_preflight = route.forward_preflight;
         let prefix = &self.config.endpoint_prefix;
         let Some(rest) = route.path.strip_prefix(prefix.as_str()) else {
             return Ok(Target::Route(route.access, route.bearer));
@@ -790,16 +819,27 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         // A CORS preflight carries no credentials (Fetch standard) and changes
-        // nothing: the origin answers it, without an identity, a body or any
-        // credential a client added.
+        // nothing. On a public route, or a protected one that forwards them,
+        // the origin answers it, without an identity, a body or any credential
+        // a client added; otherwise Tessera answers 204 without CORS headers
+        // (browsers then refuse the cross-origin call), so no handler runs
+        // for a protected path without an identity.
         if req.method.eq_ignore_ascii_case("OPTIONS")
             && header_present(req.headers, "access-control-request-method")
         {
-            let action = Action::Forward {
-                identity: None,
-                headers: Vec::new(),
-                remove: &["authorization", "cookie"],
-                body: false,
+            let action = if ctx.forward_preflight {
+                Action::Forward {
+                    identity: None,
+                    headers: Vec::new(),
+                    remove: &["authorization", "cookie"],
+                    body: false,
+                }
+            } else {
+                let vary = (
+                    String::from("vary"),
+                    String::from("origin, access-control-request-method"),
+                );
+                respond(204, alloc::vec![vary], String::new())
             };
             return Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()));
         }
@@ -2049,6 +2089,7 @@ impl Ctx {
             background: Vec::new(),
             signatures: Vec::new(),
             pass_authorization: false,
+            forward_preflight: false,
         }
     }
 

@@ -160,14 +160,17 @@ impl core::fmt::Display for RequestTarget<'_> {
 /// some parsers trim or split on) or a fragment (`#`, which no client sends and
 /// parsers cut in different places).
 ///
-/// The absolute form has a scheme (a letter, then letters, digits, `+`, `-`,
-/// `.`) and `://` before anything else, so a `://` in a query
-/// (`/admin?next=https://x`) never makes the path `/`. Its authority ends at
-/// the first `/` or `?` and holds only RFC 3986 authority characters (no
-/// backslash, which Node's legacy URL parser reads as `/`):
-/// `https://a?/admin` is the path `/` with the query `/admin`, as a URL parser
-/// reads it. A host that routes on the raw target must pass the origin form it
-/// received, never a URL built from a `Host` header (`docs/security.md`).
+/// The absolute form is `http://` or `https://` (any letter case) and a
+/// plain authority: a host name of letters, digits, `.` and `-`, or an IP
+/// literal in brackets, and an optional numeric port; it ends at the first
+/// `/` or `?`. Anything else is refused, because URL parsers disagree on it
+/// (Node's legacy `url.parse`, which Express routes with, ends a host at `%`,
+/// `'` or `;`, moves a non-numeric port into the path, reads `\` as `/`, and
+/// gives `javascript://admin/x` the path `//admin/x`). A `://` in a query
+/// (`/admin?next=https://x`) is data. `https://a?/admin` is the path `/`
+/// with the query `/admin`, as every URL parser reads it. A host that routes
+/// on the raw target must pass the origin form it received, never a URL
+/// built from a `Host` header (`docs/security.md`).
 ///
 /// ```
 /// use tessera_core::request::request_target;
@@ -176,7 +179,7 @@ impl core::fmt::Display for RequestTarget<'_> {
 /// assert_eq!(request_target("https://app.example").unwrap().path, "/");
 /// let t = request_target("/admin/users?next=https://x").unwrap();
 /// assert_eq!((t.path, t.query), ("/admin/users", Some("next=https://x")));
-/// for bad in ["*", "/a#b", "/a b", "/admin\u{a0}", "http://x\\admin/public"] {
+/// for bad in ["*", "/a#b", "/a b", "/admin\u{a0}", "http://x\\admin/public", "javascript://admin/x"] {
 ///     assert_eq!(request_target(bad).unwrap_err().reason.code(), "path-invalid", "{bad:?}");
 /// }
 /// ```
@@ -197,23 +200,24 @@ pub fn request_target(target: &str) -> Result<RequestTarget<'_>, Refusal> {
     let rest = if target.starts_with('/') {
         target
     } else {
-        // The scheme is what precedes the first `:`; it cannot hold `/`, `?` or `#`.
-        let colon = target.find(':').unwrap_or(0);
-        if !(scheme_ok(&target[..colon]) && target[colon..].starts_with("://")) {
+        let scheme_end = ["http://", "https://"]
+            .iter()
+            .find(|s| {
+                target.len() >= s.len() && target.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+            })
+            .map(|s| s.len());
+        let Some(scheme_end) = scheme_end else {
             return Err(refuse!(
                 PathInvalid,
-                "the request target is neither a path (/…) nor an absolute URL (scheme://host/…)"
+                "the request target is neither a path (/…) nor an http(s) URL"
             ));
-        }
-        let after = &target[colon + 3..];
+        };
+        let after = &target[scheme_end..];
         let end = after.find(['/', '?']).unwrap_or(after.len());
-        if !after[..end]
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@[]%".contains(&b))
-        {
+        if !authority_ok(&after[..end]) {
             return Err(refuse!(
                 PathInvalid,
-                "the request target's authority has characters an authority cannot have"
+                "the request target's authority is not a plain host and port, which URL parsers read alike"
             ));
         }
         match after.as_bytes().get(end) {
@@ -239,11 +243,35 @@ pub fn request_target(target: &str) -> Result<RequestTarget<'_>, Refusal> {
     })
 }
 
-/// RFC 3986 §3.1: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
-fn scheme_ok(scheme: &str) -> bool {
-    let mut bytes = scheme.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+/// A host name (letters, digits, `.`, `-`) or a bracketed IP literal (hex
+/// digits, `:`, `.`), then an optional `:` and decimal port.
+fn authority_ok(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, port))
+                if !ip.is_empty()
+                    && ip
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
+            {
+                ("ip", port)
+            }
+            _ => return false,
+        },
+        None => match authority.find(':') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port_ok
 }
 
 /// The request headers without any `x-tessera-*` header.
@@ -255,11 +283,15 @@ pub fn without_identity_headers<'a>(headers: &[(&'a str, &'a str)]) -> Vec<(&'a 
         .collect()
 }
 
-/// Whether `name` is one of Tessera's identity headers (case-insensitive).
+/// Whether `name` is one of Tessera's identity headers (case-insensitive, and
+/// `_` read as `-`: CGI, WSGI and PHP origins map `x_tessera_user` to the
+/// same variable as `x-tessera-user`).
 pub fn is_identity_header(name: &str) -> bool {
     name.len() >= IDENTITY_HEADER_PREFIX.len()
         && name.as_bytes()[..IDENTITY_HEADER_PREFIX.len()]
-            .eq_ignore_ascii_case(IDENTITY_HEADER_PREFIX.as_bytes())
+            .iter()
+            .zip(IDENTITY_HEADER_PREFIX.as_bytes())
+            .all(|(a, b)| a.eq_ignore_ascii_case(b) || (*a == b'_' && *b == b'-'))
 }
 
 #[cfg(test)]
@@ -356,9 +388,9 @@ mod tests {
         assert_eq!(t("https://app.example/a?b"), Ok(("/a", Some("b"))));
         assert_eq!(t("HTTP://app.example:8080/a"), Ok(("/a", None)));
         assert_eq!(t("https://a?/admin"), Ok(("/", Some("/admin"))));
-        assert_eq!(t("https://user:pw@[::1]:8443/a"), Ok(("/a", None)));
+        assert_eq!(t("http://[::1]:8443/a"), Ok(("/a", None)));
         assert_eq!(t("https://app.example"), Ok(("/", None)));
-        assert_eq!(t("coap+tcp://h/x"), Ok(("/x", None)));
+        assert_eq!(t("http://127.0.0.1:8787"), Ok(("/", None)));
         for bad in [
             "",
             "*",
@@ -380,6 +412,17 @@ mod tests {
             "/a b",
             "/caf\u{e9}",
             "/a?b c",
+            // What Node's url.parse (and so Express) splits elsewhere.
+            "javascript://admin/secret.html",
+            "http://x%2Fadmin/secret.html",
+            "http://x:admin/reports",
+            "http://x'/admin",
+            "http://x;/admin",
+            "https://user:pw@host/a",
+            "coap+tcp://h/x",
+            "http://:80/a",
+            "http://[zz]/a",
+            "http://h:123456/a",
         ] {
             assert_eq!(t(bad), Err("path-invalid"), "{bad:?}");
         }
@@ -392,6 +435,8 @@ mod tests {
             ("x-tessera-claims", "e30"),
             ("accept", "*/*"),
             ("x-tesser", "1"),
+            ("X_Tessera_User", "admin"),
+            ("x-tessera_org", "o"),
         ];
         assert_eq!(
             without_identity_headers(&h),

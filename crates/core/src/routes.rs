@@ -113,6 +113,13 @@ pub struct RouteRule {
     /// one is removed. Turn it on for routes whose own credentials must pass,
     /// such as a webhook with Basic or HMAC authentication.
     pub pass_authorization: bool,
+    /// Whether CORS preflights (`OPTIONS` with `Access-Control-Request-Method`)
+    /// to this protected route reach the origin, without body or credentials,
+    /// so it can answer them (a cross-origin SPA calling an API with bearer
+    /// tokens). Default `false`: Tessera answers them itself, 204 without
+    /// CORS headers, so browsers refuse cross-origin calls and no handler runs
+    /// for a request without identity. Preflights to public routes always go on.
+    pub forward_preflight: bool,
 }
 
 impl RouteRule {
@@ -128,6 +135,7 @@ impl RouteRule {
             bearer: f.nullable("bearer", Fields::bool)?,
             allow_semicolons: f.bool("allowSemicolons")?.unwrap_or(false),
             pass_authorization: f.bool("passAuthorization")?.unwrap_or(false),
+            forward_preflight: f.bool("forwardPreflight")?.unwrap_or(false),
         })
     }
 
@@ -140,6 +148,7 @@ impl RouteRule {
             bearer: None,
             allow_semicolons: false,
             pass_authorization: false,
+            forward_preflight: false,
         }
     }
 }
@@ -158,6 +167,9 @@ pub struct RouteMatch {
     /// Whether the client's `Authorization` header may reach the origin
     /// without a verified identity ([`RouteRule::pass_authorization`]).
     pub pass_authorization: bool,
+    /// Whether CORS preflights go on to the origin
+    /// ([`RouteRule::forward_preflight`]; always for public routes).
+    pub forward_preflight: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +180,7 @@ struct Compiled {
     bearer: bool,
     allow_semicolons: bool,
     pass_authorization: bool,
+    forward_preflight: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,6 +242,7 @@ impl Routes {
                 access: rule.access,
                 allow_semicolons: rule.allow_semicolons,
                 pass_authorization: rule.pass_authorization,
+                forward_preflight: rule.forward_preflight || rule.access == Access::Public,
             });
         }
         Ok(Routes {
@@ -272,6 +286,7 @@ impl Routes {
                 rule: Some(i),
                 path,
                 pass_authorization: rule.pass_authorization,
+                forward_preflight: rule.forward_preflight,
             },
             None => RouteMatch {
                 access: self.default,
@@ -279,6 +294,7 @@ impl Routes {
                 rule: None,
                 path,
                 pass_authorization: false,
+                forward_preflight: self.default == Access::Public,
             },
         };
         if semicolon && !found.rule.is_some_and(|i| self.rules[i].allow_semicolons) {

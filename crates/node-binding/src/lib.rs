@@ -46,6 +46,7 @@ use tessera_core::decision::{Action, Decision, Event};
 use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step};
 use tessera_core::oidc::{self, TokenSet};
 use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
+use tessera_core::routes::Access;
 use tessera_core::{Alg, Identity, PublicKey, Reason, Refusal};
 use wasm_bindgen::prelude::*;
 
@@ -313,6 +314,19 @@ impl Core {
             })
             .collect();
         to_js(&list)
+    }
+
+    /// What the route of `method` and `url` requires (`Engine::classify`):
+    /// `"public"`, `"page"`, `"api"`, or `"invalid"` for a target the engine
+    /// refuses.
+    pub fn classify(&self, method: &str, url: &str) -> String {
+        match self.engine.classify(method, url) {
+            Ok(Access::Public) => "public",
+            Ok(Access::Page) => "page",
+            Ok(Access::Api) => "api",
+            Err(_) => "invalid",
+        }
+        .into()
     }
 
     /// `cookie_header` without Tessera's own cookies (whole or chunked), for

@@ -5,16 +5,22 @@
 // response.
 //
 // What Express routes, and so what the engine must decide on: the raw
-// `req.url` (its pathname as `parseurl` reads it), never resolving dot
+// `req.url` as `parseurl` reads it (an origin-form target as it is, an
+// absolute-form one through Node's legacy `url.parse`), never resolving dot
 // segments or merging slashes, matching case-insensitively with an optional
 // trailing slash, HEAD by the GET handlers. The engine gets `req.originalUrl`
-// as it arrived and refuses (400 `path-invalid`) every target whose path it
-// would read differently; its protective rules match in any case and with or
-// without a trailing slash. The `Host` header is never used: a `Host: a?`
-// once made every path `/` for the engine (docs/security.md).
+// read the same way and refuses (400 `path-invalid`) every target whose path
+// it would read differently; its protective rules match in any case and with
+// or without a trailing slash. When a middleware before Tessera rewrote
+// `req.url` (or Tessera sits in a mounted sub-app), a request forwarded
+// without an identity must be public under both spellings. The `Host` header
+// is never used: a `Host: a?` once made every path `/` for the engine
+// (docs/security.md).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as legacyParse } from 'node:url';
 import { Tessera, type TesseraSource } from '../core.js';
 import type { AuthResult } from '../types.js';
+import { rewriteNodeHeaders } from './node-headers.js';
 
 /** The request as the middleware leaves it: `req.auth` holds the result. */
 export interface TesseraIncomingMessage extends IncomingMessage {
@@ -72,16 +78,23 @@ async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage,
   }
   const t = await tessera;
   const request = toRequest(req, method);
-  // The raw target, as Express routes it (an absolute-form target is read
-  // per RFC 9112 by the engine, as parseurl reads it).
-  const target = req.originalUrl ?? req.url ?? '';
+  const target = routedTarget(req.originalUrl ?? req.url ?? '');
   const result = await t.authenticateRequest(request, { target });
   if (result.response) {
     await send(res, result.response);
     return false;
   }
+  const routed = routedTarget(req.url ?? '');
+  if (!result.identity && routed !== target && t.routeAccess(method, routed) !== 'public') {
+    res.writeHead(400, { 'content-type': 'application/json', 'x-tessera-status': 'denied', 'x-tessera-reason': 'path-invalid' });
+    res.end(JSON.stringify({
+      error: 'path-invalid',
+      message: `Express routes ${routed}, which is not public, while Tessera saw ${target}: put tesseraMiddleware before middleware that rewrites req.url, and at the app's root`,
+    }));
+    return false;
+  }
   req.auth = result;
-  rewriteHeaders(req, t.forwardHeaders(request, result));
+  rewriteNodeHeaders(req, t.forwardHeaders(request, result));
   if (!result.forwardBody) dropBody(req);
   const out = new Headers();
   Tessera.addHeaders(out, result);
@@ -127,25 +140,16 @@ function toRequest(req: TesseraIncomingMessage, method: string): Request {
 }
 
 /**
- * Makes every view of the request's headers the forwarded set: `req.headers`,
- * `req.rawHeaders` and `req.headersDistinct` (Node computes the last lazily
- * from `rawHeaders`; it is set too in case something read it already), so no
- * handler finds a spoofed `x-tessera-*` or an unverified `authorization`
- * in any of them.
+ * The target as Express routes it: `parseurl` takes an origin-form target as
+ * it is (the engine refuses the characters that make it fall back to
+ * `url.parse`), and reads any other through Node's legacy `url.parse`, whose
+ * path is what the router matches (`javascript://admin/x` is `//admin/x`).
  */
-function rewriteHeaders(req: TesseraIncomingMessage, headers: Headers): void {
-  for (const name of Object.keys(req.headers)) {
-    if (!headers.has(name)) delete req.headers[name];
-  }
-  const raw: string[] = [];
-  const distinct: Record<string, string[]> = {};
-  headers.forEach((value, name) => {
-    req.headers[name] = value;
-    raw.push(name, value);
-    distinct[name] = [value];
-  });
-  req.rawHeaders = raw;
-  req.headersDistinct = distinct;
+function routedTarget(raw: string): string {
+  if (raw.startsWith('/')) return raw;
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- what Express routes with
+  const parsed = legacyParse(raw);
+  return `${parsed.pathname ?? ''}${parsed.search ?? ''}`;
 }
 
 /**

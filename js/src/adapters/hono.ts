@@ -9,9 +9,11 @@
 // WHATWG parser; Workers, Deno and Bun hand over WHATWG URLs. The engine gets
 // the same cut and refuses what it would read differently. An app with its
 // own `getPath` option must pass what that returns (docs/security.md).
+import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { TesseraSource } from '../core.js';
 import type { AuthResult } from '../types.js';
+import { rewriteNodeHeaders } from './node-headers.js';
 
 /** The context variables the middleware sets: `c.get('tessera')`. */
 export type TesseraVariables = { tessera: AuthResult };
@@ -37,7 +39,11 @@ export function tesseraMiddleware(tessera: TesseraSource): MiddlewareHandler<{ V
     const result = await t.authenticateRequest(c.req.raw, { target: routedTarget(c.req.url) });
     if (result.response) return result.response;
     c.set('tessera', result);
-    c.req.raw = t.forwardRequest(c.req.raw, result);
+    const forwarded = t.forwardRequest(c.req.raw, result);
+    // @hono/node-server also hands handlers the Node request (`c.env.incoming`).
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (incoming?.headers) rewriteNodeHeaders(incoming, forwarded.headers);
+    c.req.raw = forwarded;
     await next();
     // `c.header` after the handler copies a response whose headers are immutable.
     result.headers.forEach((value, name) => {
