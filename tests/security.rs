@@ -446,3 +446,102 @@ fn configuration_warnings_name_the_field() {
         ["forwardSigningSecret"]
     );
 }
+
+/// Item 10: made-up kids put the key set's unknown-kid refetch in its
+/// cooldown; a token the provider issues right then, signed with a key it
+/// just published, must not cost the user the session.
+#[test]
+fn a_key_rotation_during_a_kid_flood_keeps_the_refreshed_session() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let flood = |e: &mut Engine, idp: &mut Idp, at: u64| {
+        let t = keys.token(
+            "ES256",
+            &json!({"alg":"ES256","kid":format!("made-up-{at}")}),
+            &claims(json!({})),
+        );
+        let d = drive(
+            e,
+            idp,
+            "GET",
+            "/api/x",
+            &[("authorization", &format!("Bearer {t}"))],
+            at,
+        );
+        assert_eq!(code(&d), Some("key-not-found"));
+    };
+    flood(&mut e, &mut idp, NOW);
+    flood(&mut e, &mut idp, NOW + 1);
+    // The provider starts signing with a new key.
+    idp.jwks = json!({ "keys": [keys.ec_jwk("ec"), keys.ec_jwk("ec-new"), keys.ed_jwk("ed")] }).to_string();
+    let rotated = |exp: u64| {
+        keys.token(
+            "ES256",
+            &json!({"alg":"ES256","kid":"ec-new"}),
+            &claims(json!({ "exp": exp, "sid": "sess_1" })),
+        )
+    };
+    let expired = access_token(
+        &keys,
+        json!({ "exp": NOW - 60, "iat": NOW - 120, "nbf": NOW - 120 }),
+    );
+
+    // Within seconds of the last fetch: an outage that keeps the new tokens.
+    let mut browser = Browser::with(&[
+        (SESSION, &sealed(SESSION, &expired)),
+        (REFRESH, &sealed(REFRESH, "rt-1")),
+    ]);
+    let fresh = rotated(NOW + 600);
+    idp.token.push_back(token_reply(&fresh, Some("rt-2"), None));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &browser.header())],
+        NOW + 2,
+    );
+    assert_eq!(
+        outcome(&d),
+        (Some(503), "unavailable", Some("jwks-unavailable")),
+        "{:?}",
+        d.message
+    );
+    assert!(cleared(&d).is_empty());
+    assert_eq!(set(&d), [SESSION, REFRESH], "the new tokens are kept");
+    browser.apply(&d);
+    // Seconds later, inside the unknown-kid cooldown, the stored token verifies.
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &browser.header())],
+        NOW + 8,
+    );
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+
+    // Later in the cooldown, a refresh's new key is fetched at once.
+    idp.jwks = json!({ "keys": [keys.ec_jwk("ec-newer"), keys.ed_jwk("ed")] }).to_string();
+    flood(&mut e, &mut idp, NOW + 9);
+    let browser = Browser::with(&[
+        (SESSION, &sealed(SESSION, &expired)),
+        (REFRESH, &sealed(REFRESH, "rt-1")),
+    ]);
+    let newer = keys.token(
+        "ES256",
+        &json!({"alg":"ES256","kid":"ec-newer"}),
+        &claims(json!({ "exp": NOW + 600, "sid": "sess_1" })),
+    );
+    idp.token.push_back(token_reply(&newer, Some("rt-3"), None));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &browser.header())],
+        NOW + 15,
+    );
+    assert_eq!(d.status, Status::Refreshed, "{:?}", d.message);
+}

@@ -848,7 +848,7 @@ impl Engine {
                 Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
                 Ok(Some(token)) => {
                     ctx.event.source = Some(Source::Bearer);
-                    return match self.verify(token, true, ctx) {
+                    return match self.verify(token, true, false, ctx) {
                         Verified::Ok(identity) => {
                             self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
                         }
@@ -908,7 +908,9 @@ impl Engine {
             };
         }
         let (record, refusal) = match session {
-            Ok(Some(record)) => match self.verify(&record.access_token, true, ctx) {
+            // Tessera sealed this token as the provider issued it: an unknown kid
+            // is a key the provider just started using, not an attacker's choice.
+            Ok(Some(record)) => match self.verify(&record.access_token, true, true, ctx) {
                 Verified::Ok(identity) => match bound_to_session(&identity, &record) {
                     Ok(()) => {
                         let expires_in = identity.exp.saturating_sub(ctx.now);
@@ -1108,7 +1110,7 @@ impl Engine {
         }
         let id_token = match tokens.id_token.as_deref() {
             None => None,
-            Some(id_token) => match self.verify(id_token, false, ctx) {
+            Some(id_token) => match self.verify(id_token, false, true, ctx) {
                 Verified::Ok(id) => Some(id),
                 Verified::Need(need) => {
                     let via = Via::Refresh {
@@ -1142,7 +1144,7 @@ impl Engine {
                 return self.reject_refresh(req, &tokens, refusal, ctx);
             }
         }
-        match self.verify(&tokens.access_token, true, ctx) {
+        match self.verify(&tokens.access_token, true, true, ctx) {
             Verified::Ok(identity) => {
                 if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
                     let refusal = context(refusal, "the refreshed access token is not this session's: ", "");
@@ -1570,7 +1572,7 @@ impl Engine {
                 "the token response has no id_token; the scopes must include openid"
             )));
         };
-        let id = match self.verify(id_token, false, ctx) {
+        let id = match self.verify(id_token, false, true, ctx) {
             Verified::Ok(id) => id,
             Verified::Err(r) => return Err(Verified::Err(context(r, "the ID token was refused: ", ""))),
             need => return Err(need),
@@ -1578,7 +1580,7 @@ impl Engine {
         if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
             return Err(Verified::Err(refusal));
         }
-        match self.verify(&tokens.access_token, true, ctx) {
+        match self.verify(&tokens.access_token, true, true, ctx) {
             Verified::Ok(access) => Ok((id, access)),
             Verified::Err(r) => Err(Verified::Err(context(
                 r,
@@ -1677,7 +1679,7 @@ impl Engine {
     // ---- keys, discovery and verification --------------------------------------
 
     fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
-        match self.verify(&token, true, ctx) {
+        match self.verify(&token, true, false, ctx) {
             // A token is not a request to pass on: no identity headers.
             Verified::Ok(identity) => {
                 ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
@@ -1702,8 +1704,11 @@ impl Engine {
     }
 
     /// Verifies `token` with the access-token policy (`access`) or the ID-token
-    /// policy, fetching keys as needed.
-    fn verify(&mut self, token: &str, access: bool, ctx: &mut Ctx) -> Verified {
+    /// policy, fetching keys as needed. `issued`: the provider's token endpoint
+    /// has just issued it, so an unknown `kid` refetches past the cooldown
+    /// (bounded) and, when the key set still lacks it, is an outage that keeps
+    /// the new tokens rather than a refusal that throws them away.
+    fn verify(&mut self, token: &str, access: bool, issued: bool, ctx: &mut Ctx) -> Verified {
         if access {
             if let Some(identity) = self.verifier.remembered(token, ctx.now) {
                 ctx.event.memo_hit = true;
@@ -1757,15 +1762,27 @@ impl Engine {
             Err(refusal) if refusal.reason == Reason::KeyNotFound => {
                 let kid = jws::parse(token).ok().and_then(|p| p.kid);
                 match (kid, self.jwks.as_mut()) {
-                    (Some(kid), Some(cache)) => match cache.on_unknown_kid(&kid, ctx.now) {
-                        UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
-                        // Another request is already refetching (a rotation seen
-                        // by concurrent requests): wait for that fetch too.
-                        UnknownKid::Refuse => match cache.in_flight(ctx.now) {
-                            Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
-                            None => Verified::Err(refusal),
-                        },
-                    },
+                    (Some(kid), Some(cache)) => {
+                        let refetch = if issued {
+                            cache.on_issued_kid(&kid, ctx.now)
+                        } else {
+                            cache.on_unknown_kid(&kid, ctx.now)
+                        };
+                        match refetch {
+                            UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                            // Another request is already refetching (a rotation seen
+                            // by concurrent requests): wait for that fetch too.
+                            UnknownKid::Refuse => match cache.in_flight(ctx.now) {
+                                Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                                None if issued => Verified::Err(refuse!(
+                                    JwksUnavailable,
+                                    "the provider issued a token signed with key {}, which its key set does not list yet; the new tokens are kept, retry shortly",
+                                    crate::jwk::quoted(&kid)
+                                )),
+                                None => Verified::Err(refusal),
+                            },
+                        }
+                    }
                     _ => Verified::Err(refusal),
                 }
             }

@@ -225,6 +225,10 @@ enum Age {
 /// Unknown kids remembered at most; more are simply refused until the cooldown.
 const MAX_NEGATIVE_KIDS: usize = 256;
 
+/// Seconds between refetches for unknown kids on tokens the provider has just
+/// issued ([`JwksCache::on_issued_kid`]).
+pub const ISSUED_KID_MIN_INTERVAL: u64 = 5;
+
 impl JwksCache {
     /// An empty cache for the key set at `url`.
     pub fn new(url: impl Into<String>, config: JwksCacheConfig) -> JwksCache {
@@ -309,6 +313,29 @@ impl JwksCache {
             self.negative
                 .insert(String::from(kid), now.saturating_add(self.config.cooldown));
         }
+        UnknownKid::Refetch(self.start_fetch(now))
+    }
+
+    /// Decides whether an unknown `kid` on a token the provider's token
+    /// endpoint has just issued is worth a refetch. Such a kid is not an
+    /// attacker's choice (it came over the authenticated back channel) and is
+    /// most likely a key the provider has just started signing with, so the
+    /// unknown-kid cooldown and negative cache do not apply (a flood of
+    /// made-up kids must not make a fresh refresh fail); the refetch is still
+    /// bounded to one per [`ISSUED_KID_MIN_INTERVAL`] seconds after the last
+    /// completed fetch, and none while a fetch is failing or in flight.
+    pub fn on_issued_kid(&mut self, kid: &str, now: u64) -> UnknownKid {
+        let fetched_recently = self
+            .loaded
+            .as_ref()
+            .is_some_and(|l| now < l.fetched_at.saturating_add(ISSUED_KID_MIN_INTERVAL));
+        if fetched_recently || !self.may_fetch(now) {
+            self.stats.unknown_kid_refused += 1;
+            return UnknownKid::Refuse;
+        }
+        self.negative.remove(kid);
+        self.last_kid_refetch = Some(now);
+        self.stats.unknown_kid_refetches += 1;
         UnknownKid::Refetch(self.start_fetch(now))
     }
 
