@@ -440,11 +440,46 @@ fn configuration_warnings_name_the_field() {
         fields(json!({ "routes": [{ "pattern": "/m/**", "access": "page", "allowSemicolons": true }] })),
         ["routes[0].allowSemicolons"]
     );
-    assert_eq!(fields(json!({ "verification": {} })), ["verification.audience"]);
-    assert_eq!(
-        fields(json!({ "forwardSigningSecret": "short" })),
-        ["forwardSigningSecret"]
+    let short = tessera_core::config::TesseraConfig::from_json(
+        r#"{"issuer":"https://idp.example","forwardSigningSecret":"short"}"#,
     );
+    assert_eq!(short.unwrap_err().field, "forwardSigningSecret");
+}
+
+/// Item 6: sessions and bearer routes need an audience, and the app's own ID
+/// tokens never pass as access tokens, even where the audience is the
+/// client id.
+#[test]
+fn id_tokens_and_foreign_tokens_are_not_access_tokens() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let unbound =
+        serde_json::json!({ "issuer": ISS, "clientId": "app", "appOrigin": APP, "cookieKeys": COOKIE_KEYS });
+    let err = tessera_core::config::TesseraConfig::from_json(&unbound.to_string()).unwrap_err();
+    assert_eq!(err.field, "verification.audience");
+    let mut e = engine(json!({ "verification": { "audience": ["api", "app"] } }));
+    let token = |extra: Value| keys.token("ES256", &json!({"alg":"ES256","kid":"ec"}), &claims(extra));
+    for (extra, reason) in [
+        (json!({ "aud": "app", "nonce": "n-1" }), "typ-invalid"),
+        (json!({ "aud": "app", "at_hash": "x" }), "typ-invalid"),
+        (json!({ "aud": "another-app" }), "audience-invalid"),
+    ] {
+        let d = get(
+            &mut e,
+            &mut idp,
+            "/api/x",
+            &[("authorization", &format!("Bearer {}", token(extra.clone())))],
+        );
+        assert_eq!(code(&d), Some(reason), "{extra}: {:?}", d.message);
+    }
+    let access = access_token(&keys, json!({}));
+    let d = get(
+        &mut e,
+        &mut idp,
+        "/api/x",
+        &[("authorization", &format!("Bearer {access}"))],
+    );
+    assert_eq!(d.status, Status::SignedIn);
 }
 
 /// Item 10: made-up kids put the key set's unknown-kid refetch in its

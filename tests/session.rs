@@ -849,11 +849,13 @@ fn sign_in_redirect_keeps_the_path_and_refuses_open_redirects() {
     );
 }
 
+const FORWARD_SECRET: &str = "forward-secret-of-at-least-32-bytes";
+
 #[test]
 fn sign_in_callback_session_refresh_sign_out() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
-    let mut e = engine(json!({ "forwardSigningSecret": "forward-secret" }));
+    let mut e = engine(json!({ "forwardSigningSecret": FORWARD_SECRET }));
     let access = access_token(&keys, json!({ "exp": NOW + 60 }));
     let mut browser = sign_in(&mut e, &mut idp, &keys, &access, Some("rt-1"));
     assert!(browser.cookies.contains_key(SESSION) && browser.cookies.contains_key(REFRESH));
@@ -889,7 +891,21 @@ fn sign_in_callback_session_refresh_sign_out() {
     );
     assert_eq!(header(&d, "x-tessera-user"), Some("user_1"));
     assert_eq!(header(&d, "x-tessera-session"), Some("sess_1"));
-    tessera_core::forward::verify_signature(headers, b"forward-secret", NOW, 30).unwrap();
+    let check = tessera_core::forward::Check {
+        method: "GET",
+        origin: APP,
+        target: "/home",
+        max_age: 30,
+        accept_v1: false,
+    };
+    tessera_core::forward::verify_signature(headers, FORWARD_SECRET.as_bytes(), NOW, &check).unwrap();
+    let replayed = tessera_core::forward::Check {
+        target: "/admin",
+        ..check
+    };
+    assert!(
+        tessera_core::forward::verify_signature(headers, FORWARD_SECRET.as_bytes(), NOW, &replayed).is_err()
+    );
     assert!(d.event.memo_hit, "the callback verified this token already");
 
     // The session endpoint: claims, never the tokens.

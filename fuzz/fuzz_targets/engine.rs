@@ -9,6 +9,7 @@ use tessera_core::engine::{Engine, Reply, Request, Step};
 
 const CONFIG: &str = r#"{"issuer":"https://idp.example","clientId":"app","clientSecret":"s",
   "appOrigin":"https://app.example","cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+  "verification":{"audience":"api"},
   "routes":[{"pattern":"/","access":"public"},{"pattern":"/api/**","access":"api"}]}"#;
 
 fuzz_target!(|data: &[u8]| {

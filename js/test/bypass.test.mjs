@@ -33,6 +33,7 @@ import { tesseraMiddleware as nextMiddleware } from 'tessera-edge/next';
 // protective rules is the configuration where a misread path is a bypass.
 const PUBLIC_DEFAULT = {
   issuer: 'http://127.0.0.1:9',
+  verification: { audience: 'api' },
   defaultAccess: 'public',
   routes: [
     { pattern: '/admin/**', access: 'page' },

@@ -6,9 +6,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createTessera, REASONS, TesseraConfigError } from 'tessera-edge';
+import { createTessera, REASONS, TesseraConfigError, verifyForwardedIdentity } from 'tessera-edge';
 import { startIdp, CLIENT_ID, CLIENT_SECRET, API } from '../../tests/e2e/idp.mjs';
 import { APP, Jar, accessToken, request, signIn } from './helpers.mjs';
+
+const FORWARD_SECRET = 'forward-secret-of-at-least-32-bytes!';
 import { COOKIE_KEYS, sleep } from '../../tests/e2e/stack.mjs';
 
 const TTL = 4;
@@ -34,6 +36,7 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
         verification: { audience: API, algorithms: [alg], leeway: 0 },
         refreshAhead: 1,
         routes: [{ pattern: '/api/**', access: 'api' }],
+        forwardSigningSecret: FORWARD_SECRET,
       });
       // An origin server: verification only, no client, no cookies.
       verifier = await createTessera({ issuer: idp.issuer, verification: { audience: API, algorithms: [alg] } });
@@ -53,6 +56,22 @@ for (const alg of ['ES256', 'EdDSA', 'RS256']) {
       const forwarded = sessions.forwardRequest(request('/api/me', jar, { headers: { 'x-tessera-user': 'admin', cookie: `${jar.header()}; theme=dark` } }), r);
       assert.equal(forwarded.headers.get('x-tessera-user'), 'alice', 'the spoofed header is replaced');
       assert.equal(forwarded.headers.get('cookie'), 'theme=dark', "Tessera's cookies are not passed on");
+
+      // The origin checks the signature the engine made (in WebAssembly) with
+      // the package's own check: valid for this request only.
+      const signed = await sessions.authenticateRequest(request('/api/me?page=2', jar, { method: 'GET' }));
+      const check = { secret: FORWARD_SECRET, method: 'GET', origin: APP, target: '/api/me?page=2' };
+      const ok = await verifyForwardedIdentity(signed.forwardHeaders, check);
+      assert.deepEqual([ok.valid, ok.user], [true, 'alice'], JSON.stringify(ok));
+      for (const other of [{ target: '/api/admin' }, { method: 'DELETE' }, { origin: 'https://other.example' }, { secret: `${FORWARD_SECRET}!` }]) {
+        const r = await verifyForwardedIdentity(signed.forwardHeaders, { ...check, ...other });
+        assert.deepEqual([r.valid, r.reason], [false, 'claim-invalid'], JSON.stringify(other));
+      }
+      const tampered = new Headers(signed.forwardHeaders);
+      tampered.set('x-tessera-user', 'admin');
+      assert.equal((await verifyForwardedIdentity(tampered, check)).valid, false);
+      const late = await verifyForwardedIdentity(signed.forwardHeaders, { ...check, now: Math.floor(Date.now() / 1000) + 120 });
+      assert.equal(late.reason, 'token-expired');
     });
 
     test('an origin server verifies the token locally; tampering is refused', async () => {
@@ -204,7 +223,7 @@ describe('the API surface', () => {
         .setIssuer(issuer).setSubject('carol').setIssuedAt().setExpirationTime('1m').sign(privateKey);
       const r = await (await createTessera({ issuer })).verify(token);
       assert.deepEqual([r.valid, r.claims?.sub], [true, 'carol'], JSON.stringify(r));
-      const sessions = await createTessera({ issuer, clientId: CLIENT_ID, appOrigin: APP, cookieKeys: COOKIE_KEYS });
+      const sessions = await createTessera({ issuer, clientId: CLIENT_ID, appOrigin: APP, cookieKeys: COOKIE_KEYS, verification: { audience: API } });
       const refused = await sessions.authenticateRequest(request('/__tessera/sign-in'));
       assert.equal(refused.reason, 'auth-api-unavailable', 'sessions still need the authorization endpoint');
     } finally {

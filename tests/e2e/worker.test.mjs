@@ -149,7 +149,8 @@ describe('the worker with ES256 tokens (WebCrypto) and the refresh Durable Objec
     const sealed = b.cookies.get('__Host-tessera-session');
     const flip = sealed.slice(0, 20) + (sealed[20] === 'A' ? 'B' : 'A') + sealed.slice(21);
     // Sealed with another (valid-looking) key id the worker does not hold.
-    const foreign = sealed.replace(/^t1\.k1\./, 't1.k9.');
+    const foreign = sealed.replace(/^t2\.k1\./, 't2.k9.');
+    assert.notEqual(foreign, sealed);
     for (const value of [flip, sealed.slice(0, sealed.length - 10), foreign]) {
       const res = await fetch(`${stack.app}/api/items`, {
         headers: { cookie: `__Host-tessera-session=${value}` },

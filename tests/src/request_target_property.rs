@@ -31,7 +31,7 @@ pub fn check_request_target(target: &str, host: &str) {
         }
     }
     let config = TesseraConfig::from_json(
-        r#"{"issuer":"https://idp.example","defaultAccess":"public",
+        r#"{"issuer":"https://idp.example","defaultAccess":"public","verification":{"audience":"api"},
             "routes":[{"pattern":"/admin/**","access":"page"},{"pattern":"/api/**","access":"api"}]}"#,
     )
     .expect("fixed config");

@@ -474,7 +474,7 @@ fn check_config_prints_the_first_error_or_every_warning() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).starts_with("ok:"));
 
-    let risky = r#"{"issuer":"https://auth.example.com","defaultAccess":"public","routes":[{"pattern":"/admin/**","access":"page"},{"pattern":"/api/**","access":"api"}]}"#;
+    let risky = r#"{"issuer":"https://auth.example.com","defaultAccess":"public","routes":[{"pattern":"/admin/**","access":"page"},{"pattern":"/m/**","access":"page","allowSemicolons":true}]}"#;
     let o = tessera(&["check-config", "-"], Some(risky));
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
@@ -482,7 +482,16 @@ fn check_config_prints_the_first_error_or_every_warning() {
         out.contains("warning: `defaultAccess`: is public while rules protect"),
         "{out}"
     );
-    assert!(out.contains("warning: `verification.audience`"), "{out}");
+    assert!(out.contains("warning: `routes[1].allowSemicolons`"), "{out}");
+
+    let unbound = r#"{"issuer":"https://auth.example.com","routes":[{"pattern":"/api/**","access":"api"}]}"#;
+    let o = tessera(&["check-config", "-"], Some(unbound));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("error: `verification.audience`: is required"),
+        "{}",
+        stdout(&o)
+    );
 
     let bad = fx.write(
         "bad.json",

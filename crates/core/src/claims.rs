@@ -216,6 +216,17 @@ pub(crate) fn check(
             ));
         }
     }
+    if let Some(name) = policy
+        .forbidden_claims
+        .iter()
+        .find(|c| claims.contains_key(c.as_str()))
+    {
+        return Err(refuse!(
+            TypInvalid,
+            "the token carries {}, which marks an ID token; an ID token is not an access token for this API",
+            quoted(name)
+        ));
+    }
     for (name, expected) in &policy.claim_values {
         match claims.get(name) {
             None | Some(Value::Null) => {

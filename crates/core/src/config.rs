@@ -267,7 +267,8 @@ impl TesseraConfig {
     ///
     /// ```
     /// use tessera_core::config::{Secret, TesseraConfig};
-    /// let mut config = TesseraConfig::parse(r#"{"issuer":"https://auth.example.com","clientId":"app","appOrigin":"https://app.example.com"}"#).unwrap();
+    /// let mut config = TesseraConfig::parse(r#"{"issuer":"https://auth.example.com","clientId":"app",
+    ///     "appOrigin":"https://app.example.com","verification":{"audience":"https://api.example.com"}}"#).unwrap();
     /// assert!(config.cookie_keys.is_empty());
     /// config.cookie_keys = Secret::new("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
     /// config.validate().unwrap();
@@ -278,6 +279,21 @@ impl TesseraConfig {
             config.verification.issuers = alloc::vec![config.issuer.clone()];
         }
         config.profile.apply(&mut config.verification);
+        let v = &mut config.verification;
+        // The app's own ID tokens never pass as access tokens (Firebase's
+        // bearer tokens are ID tokens).
+        if v.forbidden_claims.is_empty() && config.profile != Provider::Firebase {
+            v.forbidden_claims = crate::policy::ID_TOKEN_CLAIMS.map(String::from).to_vec();
+        }
+        // Where a profile knows that the app's access tokens name its client
+        // (Cognito in client_id, Keycloak in azp), the client id binds them.
+        if v.audiences.is_empty() && v.authorized_parties.is_empty() && !config.client_id.is_empty() {
+            match config.profile {
+                Provider::Cognito => v.audiences = alloc::vec![config.client_id.clone()],
+                Provider::Keycloak => v.authorized_parties = alloc::vec![config.client_id.clone()],
+                _ => {}
+            }
+        }
         Ok(config)
     }
 
@@ -433,7 +449,52 @@ impl TesseraConfig {
                 "at most 120 s; a longer window lets a stolen rotated token be replayed",
             ));
         }
-        Ok(())
+        let secret = self.forward_signing_secret.expose();
+        if !secret.is_empty() && secret.len() < crate::forward::MIN_SECRET_BYTES {
+            return Err(ConfigError::new(
+                "forwardSigningSecret",
+                format!(
+                    "is {} bytes; use at least {} random bytes (openssl rand -base64 32)",
+                    secret.len(),
+                    crate::forward::MIN_SECRET_BYTES
+                ),
+            ));
+        }
+        self.audience_is_bound()
+    }
+
+    /// Sessions and bearer routes need access tokens bound to this app: an
+    /// audience, or authorized parties, unless the profile's issuer or preset
+    /// audience already is one app's (Supabase, Firebase, WorkOS). Without it,
+    /// any token of the issuer would pass, the app's ID tokens and tokens
+    /// minted for other clients of a multi-tenant issuer included.
+    fn audience_is_bound(&self) -> Result<(), ConfigError> {
+        let sessions = !self.cookie_keys.is_empty();
+        let bearer_routes = self
+            .routes
+            .iter()
+            .any(|r| r.bearer.unwrap_or(r.access == Access::Api))
+            || self.default_access == Access::Api;
+        let v = &self.verification;
+        let bound = !v.audiences.is_empty()
+            || !v.authorized_parties.is_empty()
+            || matches!(
+                self.profile,
+                Provider::Supabase | Provider::Firebase | Provider::Workos
+            );
+        if !(sessions || bearer_routes) || bound {
+            return Ok(());
+        }
+        let hint = match self.profile {
+            Provider::Clerk => "set verification.authorizedParties to your app's origins (Clerk session tokens name them in azp)",
+            Provider::Auth0 => "set it to the API identifier of your Auth0 API (and request it: authorizationParams.audience)",
+            Provider::Cognito | Provider::Keycloak => "set clientId (the app client whose tokens these are), or the audience itself",
+            _ => "set it to your API's identifier at the provider (the resource indicator, Auth0's API audience, Entra's application ID URI), or set verification.authorizedParties to your client id if your provider names the client in azp",
+        };
+        Err(ConfigError::new(
+            "verification.audience",
+            format!("is required with sessions or bearer routes: without it any token of the issuer passes as an access token, including tokens minted for other clients; {hint}"),
+        ))
     }
 
     /// The route rules, compiled.
@@ -479,28 +540,6 @@ impl TesseraConfig {
                     "applies only when no identity is forwarded; on this protected route the origin receives the verified token instead",
                 );
             }
-        }
-        let sessions = !self.cookie_keys.is_empty();
-        let bearer_routes = self
-            .routes
-            .iter()
-            .any(|r| r.bearer.unwrap_or(r.access == Access::Api))
-            || self.default_access == Access::Api;
-        if (sessions || bearer_routes)
-            && self.verification.audiences.is_empty()
-            && self.verification.audience_claim == "aud"
-        {
-            warn(
-                String::from("verification.audience"),
-                "is not set: any token of the issuer is accepted as an access token, including tokens minted for other clients; set it to your API's audience (the resource or API identifier at the provider)",
-            );
-        }
-        let secret = self.forward_signing_secret.expose();
-        if !secret.is_empty() && secret.len() < 32 {
-            warn(
-                String::from("forwardSigningSecret"),
-                "is shorter than 32 bytes; use at least 32 random bytes (openssl rand -base64 32)",
-            );
         }
         out
     }
@@ -719,7 +758,7 @@ mod tests {
             ("issuer", "is required: the provider's issuer URL")
         );
 
-        let c = load(r#""clientAuth":null,"verification":{"typ":null,"maxTokenAge":null},"routes":[{"pattern":"/x","access":"api","bearer":null,"methods":["GET"]}],"memo":{"capacity":0},"jwks":{"fetchTimeoutMs":100}"#).unwrap();
+        let c = load(r#""clientAuth":null,"verification":{"audience":"api","typ":null,"maxTokenAge":null},"routes":[{"pattern":"/x","access":"api","bearer":null,"methods":["GET"]}],"memo":{"capacity":0},"jwks":{"fetchTimeoutMs":100}"#).unwrap();
         assert_eq!(
             (c.client_auth, c.verification.typ, c.verification.max_token_age),
             (None, None, None)
@@ -801,9 +840,51 @@ mod tests {
         }
     }
 
+    /// Sessions and bearer routes need access tokens bound to this app.
+    #[test]
+    fn sessions_and_bearer_routes_need_an_audience() {
+        let keys = r#""cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8""#;
+        let api = r#""routes":[{"pattern":"/api/**","access":"api"}]"#;
+        for extra in [keys, api, r#""defaultAccess":"api""#] {
+            let err = load(extra).unwrap_err();
+            assert_eq!(err.field, "verification.audience", "{extra}");
+            assert!(err.message.contains("tokens minted for other clients"), "{err}");
+        }
+        assert!(
+            load(r#""routes":[{"pattern":"/","access":"public"}]"#).is_ok(),
+            "verification only"
+        );
+        for ok in [
+            r#""verification":{"audience":"api"}"#,
+            r#""verification":{"authorizedParties":["web"]}"#,
+            r#""profile":"supabase""#,
+            r#""profile":"workos""#,
+        ] {
+            assert!(load(&format!("{keys},{ok}")).is_ok(), "{ok}");
+        }
+        // Cognito's access tokens name the client in client_id, Keycloak's in azp.
+        let c = load(&format!(r#"{keys},"profile":"cognito""#)).unwrap();
+        assert_eq!(
+            (
+                c.verification.audience_claim.as_str(),
+                c.verification.audiences.as_slice()
+            ),
+            ("client_id", &[String::from("web")][..])
+        );
+        let c = load(&format!(r#"{keys},"profile":"keycloak""#)).unwrap();
+        assert_eq!(c.verification.authorized_parties, ["web"]);
+        let err = load(&format!(r#"{keys},"profile":"clerk""#)).unwrap_err();
+        assert!(err.message.contains("authorizedParties"), "{err}");
+        // ID tokens are never access tokens, except where they are the bearer tokens.
+        let c = load(&format!(r#"{keys},"verification":{{"audience":"api"}}"#)).unwrap();
+        assert_eq!(c.verification.forbidden_claims, ["nonce", "at_hash", "c_hash"]);
+        let c = load(&format!(r#"{keys},"profile":"firebase""#)).unwrap();
+        assert!(c.verification.forbidden_claims.is_empty());
+    }
+
     #[test]
     fn secrets_never_show() {
-        let c = load(r#""clientSecret":"hunter2-very-secret","cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","forwardSigningSecret":"s3""#).unwrap();
+        let c = load(r#""clientSecret":"hunter2-very-secret","cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","forwardSigningSecret":"s3cret-s3cret-s3cret-s3cret-s3cret","verification":{"audience":"api"}"#).unwrap();
         let debug = format!("{c:?}");
         assert!(
             !debug.contains("hunter2") && !debug.contains("AAECAwQF") && debug.contains("<redacted>"),

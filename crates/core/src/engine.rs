@@ -16,7 +16,7 @@
 //! use tessera_core::decision::{Action, Status};
 //!
 //! let config = TesseraConfig::from_json(r#"{"issuer":"https://idp.example","clientId":"app",
-//!     "appOrigin":"https://app.example",
+//!     "appOrigin":"https://app.example", "verification":{"audience":"https://api.example"},
 //!     "cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}"#).unwrap();
 //! let mut engine = Engine::new(config).unwrap();
 //! let (now, random) = (1_700_000_000, [9u8; 32]); // the host's clock and CSPRNG
@@ -63,7 +63,9 @@ use crate::jwks_cache::{FetchOutcome, FetchRequest, JwksCache, JwksSnapshot, Loo
 use crate::oidc::{self, AuthorizeParams, Client, ClientAuth, Discovery, FormRequest, Pkce, TokenSet};
 use crate::policy::Policy;
 use crate::reason::{refuse, Reason, Refusal};
-use crate::request::{bearer_token, csrf_check, is_navigation, is_safe_method, request_target};
+use crate::request::{
+    bearer_token, csrf_check, is_navigation, is_safe_method, request_target, RequestTarget,
+};
 use crate::routes::{Access, Routes};
 use crate::seal::{Format, Keyring};
 use crate::session::{IdTokenClaims, RefreshRecord, SessionRecord};
@@ -401,6 +403,9 @@ struct Ctx {
     pass_authorization: bool,
     /// The route forwards CORS preflights ([`crate::routes::RouteRule::forward_preflight`]).
     forward_preflight: bool,
+    /// The method and origin-form target a forward signature binds, kept
+    /// only when forwards are signed.
+    signed_request: Option<(String, String)>,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -743,7 +748,10 @@ impl Engine {
 
     fn run(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Step {
         let (target, query) = match request_target(req.url) {
-            Ok(t) => (self.target(req.method, t.path, ctx), t.query_str()),
+            Ok(t) => {
+                self.keep_signed_request(req.method, &t, ctx);
+                (self.target(req.method, t.path, ctx), t.query_str())
+            }
             Err(refusal) => (Err(refusal), ""),
         };
         let target = match target {
@@ -774,6 +782,13 @@ impl Engine {
                 "no such Tessera endpoint: use sign-in, callback, refresh, session or sign-out",
                 None,
             ),
+        }
+    }
+
+    /// Keeps what a forward signature binds (only when forwards are signed).
+    fn keep_signed_request(&self, method: &str, target: &RequestTarget<'_>, ctx: &mut Ctx) {
+        if !self.config.forward_signing_secret.is_empty() {
+            ctx.signed_request = Some((method.to_ascii_uppercase(), format!("{target}")));
         }
     }
 
@@ -1020,7 +1035,10 @@ impl Engine {
 
     /// The route a suspended request was going to, and its access.
     fn resumed_target(&self, r: &Request<'_>, ctx: &mut Ctx) -> Result<(Target, Access), Refusal> {
-        let target = request_target(r.url).and_then(|t| self.target(r.method, t.path, ctx))?;
+        let target = request_target(r.url).and_then(|t| {
+            self.keep_signed_request(r.method, &t, ctx);
+            self.target(r.method, t.path, ctx)
+        })?;
         let access = match target {
             Target::Route(access, _) => access,
             _ => Access::Api,
@@ -1295,9 +1313,16 @@ impl Engine {
                 json(200, Vec::new(), &body)
             }
             _ => {
-                let secret = &self.config.forward_signing_secret;
-                let secret = (!secret.is_empty()).then(|| secret.expose().as_bytes());
-                let headers = forward::identity_headers(&identity, token, secret, ctx.now);
+                let signing = ctx
+                    .signed_request
+                    .as_ref()
+                    .map(|(method, target)| forward::Signing {
+                        secret: self.config.forward_signing_secret.expose().as_bytes(),
+                        method,
+                        origin: &self.config.app_origin,
+                        target,
+                    });
+                let headers = forward::identity_headers(&identity, token, signing.as_ref(), ctx.now);
                 Action::Forward {
                     identity: Some(identity),
                     headers,
@@ -2107,6 +2132,7 @@ impl Ctx {
             signatures: Vec::new(),
             pass_authorization: false,
             forward_preflight: false,
+            signed_request: None,
         }
     }
 

@@ -9,34 +9,66 @@
 //! | `x-tessera-session` | `sid`, when present |
 //! | `x-tessera-org` | the organisation id, when present |
 //! | `x-tessera-claims` | base64url of the claims JSON |
-//! | `x-tessera-signature` | `t=<unix seconds>,v1=<hex HMAC-SHA256>`, when a secret is configured |
+//! | `x-tessera-signature` | `t=<unix seconds>,v2=<hex HMAC-SHA256>`, when a secret is configured |
 //!
 //! Values that are not visible ASCII are percent-encoded (`%XX`), so a claim can
-//! never inject a header line. The signature covers the timestamp and the four
-//! identity values, so an origin that shares the secret can trust them without
-//! re-verifying the token ([`verify_signature`]).
+//! never inject a header line.
+//!
+//! ## The signature, version 2
+//!
+//! An origin that shares the secret (`forwardSigningSecret`, at least 32
+//! bytes) can trust the identity headers without re-verifying the token, and
+//! only for the request they were made for. The HMAC-SHA256 covers this text,
+//! each line ending in `\n`:
+//!
+//! ```text
+//! tessera-forward-v2
+//! t:<the t of the header>
+//! method:<the request method, upper case>
+//! origin:<the app's public origin (appOrigin), empty on hosts without one>
+//! target:<the request target as forwarded: path and query, as sent>
+//! token:<lowercase hex SHA-256 of the access token in authorization>
+//! <name>:<value>        one line per x-tessera-* header but the signature,
+//!                       names lower case, sorted by name
+//! ```
+//!
+//! Every `x-tessera-*` header is signed, whatever its name, so headers added
+//! later need no new version. An origin checks, in any language: the header
+//! parses as `t=<digits>,v2=<64 hex>`; `t` is within its maximum age of its
+//! clock (and at most 5 s ahead); the HMAC of the text above, rebuilt from the
+//! request it received and its own `appOrigin`, equals `v2` (compared in
+//! constant time). Captured headers then verify for no other method, target,
+//! app or token. Version 1 (`v1=`, the identity values and `t` only) is
+//! accepted by [`verify_signature`] only when [`Check::accept_v1`] is set,
+//! for origins upgraded before their edge.
 //!
 //! ```
-//! use tessera_core::forward::{identity_headers, verify_signature};
+//! use tessera_core::forward::{identity_headers, verify_signature, Check, Signing};
 //! # use tessera_core::{Identity, Alg};
 //! # let identity = Identity { sub: "user_1".into(), sid: Some("sess_1".into()), iss: "i".into(), aud: vec![],
 //! #   azp: None, exp: 2_000, iat: None, nbf: None, jti: None, scopes: vec![], org: None, kid: None,
 //! #   alg: Alg::Es256, claims: Default::default() };
-//! let headers = identity_headers(&identity, "eyJ...", Some(b"shared-secret-32-bytes-long....."), 1_000);
+//! let secret = b"shared-secret-of-32-bytes-or-more";
+//! let signing = Signing { secret, method: "GET", origin: "https://app.example", target: "/api/me?x=1" };
+//! let headers = identity_headers(&identity, "eyJ...", Some(&signing), 1_000);
 //! let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
 //! assert_eq!(get("x-tessera-user"), Some("user_1"));
-//! assert!(verify_signature(&headers, b"shared-secret-32-bytes-long.....", 1_010, 60).is_ok());
+//! let check = Check { method: "GET", origin: "https://app.example", target: "/api/me?x=1", max_age: 60, accept_v1: false };
+//! assert!(verify_signature(&headers, secret, 1_010, &check).is_ok());
+//! let elsewhere = Check { target: "/api/admin", ..check };
+//! assert!(verify_signature(&headers, secret, 1_010, &elsewhere).is_err());
 //! ```
 
 use crate::b64;
 use crate::identity::Identity;
 use crate::oidc::constant_time_eq;
 use crate::reason::{refuse, Refusal};
+use crate::request::is_identity_header;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 const USER: &str = "x-tessera-user";
 const SESSION: &str = "x-tessera-session";
@@ -44,12 +76,44 @@ const ORG: &str = "x-tessera-org";
 const CLAIMS: &str = "x-tessera-claims";
 const SIGNATURE: &str = "x-tessera-signature";
 
+/// The shortest forward signing secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What a forward is signed with and for.
+#[derive(Clone, Copy, Debug)]
+pub struct Signing<'a> {
+    /// The shared secret.
+    pub secret: &'a [u8],
+    /// The request method.
+    pub method: &'a str,
+    /// The app's public origin (`appOrigin`).
+    pub origin: &'a str,
+    /// The request target as forwarded (origin form).
+    pub target: &'a str,
+}
+
+/// What an origin checks a signature against: the request it received.
+#[derive(Clone, Copy, Debug)]
+pub struct Check<'a> {
+    /// The request method.
+    pub method: &'a str,
+    /// The app's public origin, as the edge is configured (`appOrigin`).
+    pub origin: &'a str,
+    /// The request target received (path and query, as sent).
+    pub target: &'a str,
+    /// The most seconds between signing and checking.
+    pub max_age: u64,
+    /// Whether version 1 signatures (not bound to the request) are accepted:
+    /// only while the edge in front is older than the origin.
+    pub accept_v1: bool,
+}
+
 /// The headers to add to the request forwarded to the origin (names in lower
-/// case). With `secret`, they are signed at `now`.
+/// case). With `signing`, they are signed at `now` (version 2).
 pub fn identity_headers(
     identity: &Identity,
     access_token: &str,
-    secret: Option<&[u8]>,
+    signing: Option<&Signing<'_>>,
     now: u64,
 ) -> Vec<(String, String)> {
     let claims = serde_json::to_vec(&identity.claims).unwrap_or_default();
@@ -64,25 +128,26 @@ pub fn identity_headers(
         out.push((String::from(ORG), header_safe(&org.id)));
     }
     out.push((String::from(CLAIMS), b64::encode(&claims)));
-    if let Some(secret) = secret {
-        let mac = mac(secret, now, &out);
+    if let Some(s) = signing {
+        let mac = mac_v2(s.secret, now, s.method, s.origin, s.target, access_token, &out);
         out.push((
             String::from(SIGNATURE),
-            format!("t={now},v1={}", crate::hex::encode(&mac)),
+            format!("t={now},v2={}", crate::hex::encode(&mac)),
         ));
     }
     out
 }
 
-/// For origins: checks `x-tessera-signature` over the identity headers in
-/// `headers` with the shared `secret`, allowing `max_age` seconds between
-/// signing and `now`. Refusals are `claim-invalid` (bad or missing signature)
-/// or `token-expired` (too old), never a silent pass.
+/// For origins: checks `x-tessera-signature` with the shared `secret` against
+/// the request it arrived with (`check`) at `now`. Refusals are
+/// `claim-invalid` (missing, malformed, altered, another secret, another
+/// request, a version not accepted) or `token-expired` (too old), never a
+/// silent pass.
 pub fn verify_signature(
     headers: &[(String, String)],
     secret: &[u8],
     now: u64,
-    max_age: u64,
+    check: &Check<'_>,
 ) -> Result<(), Refusal> {
     let get = |name: &str| {
         headers
@@ -92,40 +157,101 @@ pub fn verify_signature(
     };
     let sig =
         get(SIGNATURE).ok_or_else(|| refuse!(ClaimInvalid, "the request has no x-tessera-signature"))?;
-    let (t, v1) = sig
-        .split_once(',')
-        .and_then(|(t, v)| Some((t.strip_prefix("t=")?.parse::<u64>().ok()?, v.strip_prefix("v1=")?)))
-        .ok_or_else(|| {
-            refuse!(
-                ClaimInvalid,
-                "x-tessera-signature is not of the form t=<seconds>,v1=<hex>"
-            )
-        })?;
-    if t > now.saturating_add(5) || now.saturating_sub(t) > max_age {
+    let malformed = || {
+        refuse!(
+            ClaimInvalid,
+            "x-tessera-signature is not of the form t=<seconds>,v2=<hex>"
+        )
+    };
+    let (t, rest) = sig.split_once(',').ok_or_else(malformed)?;
+    let t: u64 = t
+        .strip_prefix("t=")
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(malformed)?;
+    if t > now.saturating_add(5) || now.saturating_sub(t) > check.max_age {
         return Err(refuse!(
             TokenExpired,
-            "x-tessera-signature was made at {t}, now is {now} (max age {max_age} s)"
+            "x-tessera-signature was made at {t}, now is {now} (max age {} s)",
+            check.max_age
         ));
     }
-    let signed: Vec<(String, String)> = [USER, SESSION, ORG, CLAIMS]
-        .iter()
-        .filter_map(|n| get(n).map(|v| (String::from(*n), String::from(v))))
-        .collect();
-    let expected = crate::hex::encode(&mac(secret, t, &signed));
-    if constant_time_eq(expected.as_bytes(), v1.as_bytes()) {
+    let expected = if let Some(v2) = rest.strip_prefix("v2=") {
+        let token = get("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let signed: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(n, _)| is_identity_header(n))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        let mac = mac_v2(
+            secret,
+            t,
+            check.method,
+            check.origin,
+            check.target,
+            token,
+            &signed,
+        );
+        (crate::hex::encode(&mac), v2)
+    } else if let Some(v1) = rest.strip_prefix("v1=").filter(|_| check.accept_v1) {
+        let signed: Vec<(String, String)> = [USER, SESSION, ORG, CLAIMS]
+            .iter()
+            .filter_map(|n| get(n).map(|v| (String::from(*n), String::from(v))))
+            .collect();
+        (crate::hex::encode(&mac_v1(secret, t, &signed)), v1)
+    } else if rest.starts_with("v1=") {
+        return Err(refuse!(
+            ClaimInvalid,
+            "x-tessera-signature is version 1, which is not bound to the request; upgrade the edge (or accept v1 while it is older than this origin)"
+        ));
+    } else {
+        return Err(malformed());
+    };
+    if constant_time_eq(expected.0.as_bytes(), expected.1.as_bytes()) {
         Ok(())
     } else {
         Err(refuse!(
             ClaimInvalid,
-            "x-tessera-signature does not match the identity headers (altered, or another secret)"
+            "x-tessera-signature does not match this request's identity headers, method, target, app or token (altered, replayed elsewhere, or another secret)"
         ))
     }
 }
 
-/// HMAC-SHA256 over `t` and the identity headers, each as `name:value\n`, in
-/// a fixed order; absent headers are signed as absent.
-fn mac(secret: &[u8], t: u64, headers: &[(String, String)]) -> [u8; 32] {
+/// Version 2: see the [module docs](self).
+fn mac_v2(
+    secret: &[u8],
+    t: u64,
+    method: &str,
+    origin: &str,
+    target: &str,
+    token: &str,
+    headers: &[(String, String)],
+) -> [u8; 32] {
     // HMAC accepts keys of any length; this cannot fail.
+    let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return [0; 32];
+    };
+    let token_hash = crate::hex::encode(&Sha256::digest(token.as_bytes()));
+    let method = method.to_ascii_uppercase();
+    m.update(
+        format!("tessera-forward-v2\nt:{t}\nmethod:{method}\norigin:{origin}\ntarget:{target}\ntoken:{token_hash}\n")
+            .as_bytes(),
+    );
+    let mut signed: Vec<&(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| is_identity_header(n) && !n.eq_ignore_ascii_case(SIGNATURE))
+        .collect();
+    signed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, value) in signed {
+        m.update(format!("{name}:{value}\n").as_bytes());
+    }
+    m.finalize().into_bytes().into()
+}
+
+/// Version 1: `t` and the four identity values, in a fixed order.
+fn mac_v1(secret: &[u8], t: u64, headers: &[(String, String)]) -> [u8; 32] {
     let Ok(mut m) = Hmac::<Sha256>::new_from_slice(secret) else {
         return [0; 32];
     };
@@ -177,28 +303,97 @@ mod tests {
         assert!(h.iter().all(|(_, v)| !v.contains(['\r', '\n'])));
     }
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn signing<'a>(method: &'a str, target: &'a str) -> Signing<'a> {
+        Signing {
+            secret: SECRET,
+            method,
+            origin: "https://app.example",
+            target,
+        }
+    }
+
+    fn check<'a>(method: &'a str, target: &'a str) -> Check<'a> {
+        Check {
+            method,
+            origin: "https://app.example",
+            target,
+            max_age: 60,
+            accept_v1: false,
+        }
+    }
+
     #[test]
-    fn signatures_detect_changes_age_and_wrong_secrets() {
-        let secret = b"0123456789abcdef0123456789abcdef";
-        let h = identity_headers(&identity("user_1"), "t", Some(secret), 1_000);
-        assert!(verify_signature(&h, secret, 1_030, 60).is_ok());
-        assert_eq!(
-            verify_signature(&h, secret, 1_061, 60).unwrap_err().reason.code(),
-            "token-expired"
-        );
-        assert!(verify_signature(&h, b"another secret", 1_000, 60).is_err());
-        let mut altered = h.clone();
-        altered.iter_mut().find(|(n, _)| n == USER).unwrap().1 = String::from("admin");
-        assert_eq!(
-            verify_signature(&altered, secret, 1_000, 60)
-                .unwrap_err()
-                .reason
-                .code(),
-            "claim-invalid"
-        );
+    fn signatures_bind_the_request_and_detect_changes() {
+        let h = identity_headers(&identity("user_1"), "tok", Some(&signing("GET", "/a?b=1")), 1_000);
+        assert!(h.last().unwrap().1.starts_with("t=1000,v2="));
+        assert!(verify_signature(&h, SECRET, 1_030, &check("GET", "/a?b=1")).is_ok());
+        assert!(verify_signature(&h, SECRET, 1_030, &check("get", "/a?b=1")).is_ok());
+        let code = |h: &[(String, String)], now, c: &Check<'_>| {
+            verify_signature(h, SECRET, now, c).unwrap_err().reason.code()
+        };
+        assert_eq!(code(&h, 1_061, &check("GET", "/a?b=1")), "token-expired");
+        for other in [
+            check("POST", "/a?b=1"),
+            check("GET", "/a?b=2"),
+            check("GET", "/admin"),
+        ] {
+            assert_eq!(code(&h, 1_000, &other), "claim-invalid", "{other:?}");
+        }
+        let other_app = Check {
+            origin: "https://other.example",
+            ..check("GET", "/a?b=1")
+        };
+        assert_eq!(code(&h, 1_000, &other_app), "claim-invalid");
+        assert!(verify_signature(
+            &h,
+            b"another secret of 32 bytes, or more",
+            1_000,
+            &check("GET", "/a?b=1")
+        )
+        .is_err());
+        let tamper = |name: &str, value: &str| {
+            let mut t = h.clone();
+            match t.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = String::from(value),
+                None => t.push((String::from(name), String::from(value))),
+            }
+            code(&t, 1_000, &check("GET", "/a?b=1"))
+        };
+        assert_eq!(tamper(USER, "admin"), "claim-invalid");
+        assert_eq!(tamper("authorization", "Bearer another-token"), "claim-invalid");
+        // Any x-tessera-* header is signed, whatever its name.
+        assert_eq!(tamper("x-tessera-roles", "admin"), "claim-invalid");
         let without_org: Vec<_> = h.iter().filter(|(n, _)| n != ORG).cloned().collect();
-        assert!(verify_signature(&without_org, secret, 1_000, 60).is_err());
-        let unsigned = identity_headers(&identity("user_1"), "t", None, 1_000);
-        assert!(verify_signature(&unsigned, secret, 1_000, 60).is_err());
+        assert!(verify_signature(&without_org, SECRET, 1_000, &check("GET", "/a?b=1")).is_err());
+        let unsigned = identity_headers(&identity("user_1"), "tok", None, 1_000);
+        assert!(verify_signature(&unsigned, SECRET, 1_000, &check("GET", "/a?b=1")).is_err());
+    }
+
+    #[test]
+    fn version_1_only_when_accepted() {
+        let mut h = identity_headers(&identity("user_1"), "tok", None, 1_000);
+        let v1 = crate::hex::encode(&mac_v1(SECRET, 1_000, &h));
+        h.push((String::from(SIGNATURE), format!("t=1000,v1={v1}")));
+        let err = verify_signature(&h, SECRET, 1_000, &check("GET", "/")).unwrap_err();
+        assert!(err.message.contains("version 1"), "{err}");
+        let accept = Check {
+            accept_v1: true,
+            ..check("POST", "/anything")
+        };
+        assert!(verify_signature(&h, SECRET, 1_000, &accept).is_ok());
+        for bad in ["t=,v2=00", "t=1000", "t=1000,v3=00", "t=-1,v2=00", "1000,v2=00"] {
+            let mut m = h.clone();
+            m.last_mut().unwrap().1 = String::from(bad);
+            assert_eq!(
+                verify_signature(&m, SECRET, 1_000, &accept)
+                    .unwrap_err()
+                    .reason
+                    .code(),
+                "claim-invalid",
+                "{bad}"
+            );
+        }
     }
 }

@@ -319,17 +319,21 @@ impl JwksCache {
     /// Decides whether an unknown `kid` on a token the provider's token
     /// endpoint has just issued is worth a refetch. Such a kid is not an
     /// attacker's choice (it came over the authenticated back channel) and is
-    /// most likely a key the provider has just started signing with, so the
+    /// most likely a key the provider has just started signing with, so past
+    /// [`ISSUED_KID_MIN_INTERVAL`] seconds after the last completed fetch the
     /// unknown-kid cooldown and negative cache do not apply (a flood of
-    /// made-up kids must not make a fresh refresh fail); the refetch is still
-    /// bounded to one per [`ISSUED_KID_MIN_INTERVAL`] seconds after the last
-    /// completed fetch, and none while a fetch is failing or in flight.
+    /// made-up kids must not make a fresh refresh fail); within it, the
+    /// ordinary rule of [`JwksCache::on_unknown_kid`] decides. Never while a
+    /// fetch is failing or in flight.
     pub fn on_issued_kid(&mut self, kid: &str, now: u64) -> UnknownKid {
         let fetched_recently = self
             .loaded
             .as_ref()
             .is_some_and(|l| now < l.fetched_at.saturating_add(ISSUED_KID_MIN_INTERVAL));
-        if fetched_recently || !self.may_fetch(now) {
+        if fetched_recently {
+            return self.on_unknown_kid(kid, now);
+        }
+        if !self.may_fetch(now) {
             self.stats.unknown_kid_refused += 1;
             return UnknownKid::Refuse;
         }

@@ -17,6 +17,10 @@ use serde_json::Value;
 /// is seconds; minutes of leeway quietly extend every token's life.
 pub const MAX_LEEWAY: u64 = 300;
 
+/// Claims only ID tokens carry (OpenID Connect Core 2 and 3.1.3.6): an
+/// access token with one of them is an ID token presented as an access token.
+pub const ID_TOKEN_CLAIMS: [&str; 3] = ["nonce", "at_hash", "c_hash"];
+
 /// Claim rules for verified tokens.
 ///
 /// ```
@@ -86,6 +90,13 @@ pub struct Policy {
     /// `iss` and `sub`, which are always required.
     pub required_claims: Vec<String>,
 
+    /// Claims that must be absent: present is `typ-invalid`. Default: none;
+    /// the configuration's access-token policy gets an ID token's markers
+    /// (`nonce`, `at_hash`, `c_hash`, [`ID_TOKEN_CLAIMS`]) unless the profile
+    /// takes ID tokens as bearer tokens (Firebase), so the app's own ID tokens
+    /// never pass as access tokens.
+    pub forbidden_claims: Vec<String>,
+
     /// Claims that must have exactly this JSON value, e.g. `{"token_use": "access"}`
     /// for Cognito. Absent is `claim-missing`, different is `claim-invalid`.
     /// Default: none.
@@ -110,6 +121,7 @@ impl Default for Policy {
             typ: None,
             max_token_age: None,
             required_claims: Vec::new(),
+            forbidden_claims: Vec::new(),
             claim_values: BTreeMap::new(),
         }
     }
@@ -145,6 +157,7 @@ impl Policy {
         p.typ = f.nullable("typ", Fields::string)?;
         p.max_token_age = f.nullable("maxTokenAge", Fields::u64)?;
         set(&mut p.required_claims, f.strings("requiredClaims")?);
+        set(&mut p.forbidden_claims, f.strings("forbiddenClaims")?);
         set(&mut p.claim_values, f.value_map("claimValues")?);
         Ok(p)
     }
