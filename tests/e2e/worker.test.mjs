@@ -45,6 +45,35 @@ describe('the worker with ES256 tokens (WebCrypto) and the refresh Durable Objec
     assert.ok(!JSON.stringify(body).includes(seen.headers.authorization.slice(7)), 'the session endpoint never shows tokens');
   });
 
+  test('the guard in workerd: no client credential or spoofed identity reaches the origin, preflights never run protected handlers, odd paths are refused', async () => {
+    const b = new Browser(stack.app);
+    // A public route without a session: the client's own Authorization and
+    // any x-tessera-* (or x_tessera_*) header are removed.
+    const anon = await b.fetch('/public/page', { headers: { authorization: 'Basic YWRtaW46YWRtaW4=', 'x-tessera-user': 'admin', x_tessera_org: 'org_evil' } });
+    assert.deepEqual(status(anon), [200, 'signed-out', 'token-missing']);
+    const seen = (await anon.json()).headers;
+    assert.equal(seen.authorization, undefined);
+    assert.deepEqual(Object.keys(seen).filter((n) => n.replaceAll('_', '-').startsWith('x-tessera-')), []);
+    // A preflight to a protected route is answered by the worker; to a public one it goes on bare.
+    const preflight = (path) => fetch(`${stack.app}${path}`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://spa.example', 'access-control-request-method': 'DELETE', authorization: 'Bearer a.b.c', cookie: 'theme=dark' },
+    });
+    const answered = await preflight('/api/items');
+    assert.equal(answered.status, 204);
+    assert.equal(answered.headers.get('access-control-allow-origin'), null);
+    const forwarded = await preflight('/public/x');
+    assert.equal(forwarded.status, 200);
+    const bare = (await forwarded.json()).headers;
+    assert.equal(bare.authorization, undefined);
+    assert.equal(bare.cookie, undefined);
+    // Targets workerd leaves as they are but a router could read differently.
+    for (const path of ['//api/items', '/api/items;.css', '/api/%252e']) {
+      const res = await fetch(`${stack.app}${path}`);
+      assert.deepEqual(status(res), [400, 'denied', 'path-invalid'], path);
+    }
+  });
+
   test('an API call without a session is a 401 with a Bearer challenge', async () => {
     const res = await new Browser(stack.app).fetch('/api/items');
     assert.deepEqual(status(res), [401, 'signed-out', 'token-missing']);
