@@ -90,7 +90,7 @@ pub struct Request<'a> {
     pub method: &'a str,
     /// The request target: absolute (`https://app.example/a?b`) or origin-form
     /// (`/a?b`), read per RFC 9112 §3.2
-    /// ([`request_target`](crate::request::request_target)). Only the path and
+    /// ([`request_target`]). Only the path and
     /// query are used. It must be the target the framework behind routes on:
     /// the raw origin form a server received, or the URL a Fetch API runtime
     /// parsed, never a URL built from the `Host` header (`docs/security.md`).

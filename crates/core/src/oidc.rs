@@ -607,8 +607,10 @@ pub fn check_refreshed_id_token(
         }
     }
     match (text("nonce"), session.id_token.nonce.as_deref()) {
+        // claim-invalid, not nonce-mismatch (a 400 for a callback): the
+        // session it refreshes ends like any other refused refresh.
         (Some(n), Some(original)) if !constant_time_eq(n.as_bytes(), original.as_bytes()) => Err(refuse!(
-            NonceMismatch,
+            ClaimInvalid,
             "the refreshed ID token's nonce is not the sign-in's"
         )),
         _ => Ok(()),
