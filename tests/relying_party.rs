@@ -98,35 +98,12 @@ fn callback(keys: &Keys, tamper: &Tamper) -> (Decision, Idp) {
     let mut idp = Idp::new(keys);
     (tamper.provider)(keys, &mut idp);
     let mut e = engine(json!({}));
-    let mut browser = Browser::default();
-    let d = drive(
+    let (d, _) = callback_with(
         &mut e,
         &mut idp,
-        "GET",
-        "/__tessera/sign-in?redirect_url=%2Fhome",
-        &[],
-        NOW,
-    );
-    if d.respond_status() != Some(302) {
-        return (d, idp);
-    }
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    idp.token.push_back((tamper.token)(keys, &nonce));
-    let state = tamper.state.map(String::from).unwrap_or(state);
-    let iss = tamper
-        .iss
-        .map(|i| format!("&iss={}", i.replace(':', "%3A").replace('/', "%2F")))
-        .unwrap_or_default();
-    let url = format!("/__tessera/callback?code=code-1&state={state}{iss}");
-    let d = drive(
-        &mut e,
-        &mut idp,
-        "GET",
-        &url,
-        &[("cookie", &browser.header())],
-        NOW,
+        |nonce| (tamper.token)(keys, nonce),
+        tamper.state,
+        tamper.iss,
     );
     (d, idp)
 }
@@ -460,44 +437,22 @@ fn deliberate_differences_are_documented() {
 fn refresh(keys: &Keys, reply: fn(&Keys, &str) -> (u16, String)) -> (Decision, Idp) {
     let mut idp = Idp::new(keys);
     let mut e: Engine = engine(json!({}));
-    let mut browser = Browser::default();
-    let d = drive(
-        &mut e,
-        &mut idp,
-        "GET",
-        "/__tessera/sign-in?redirect_url=%2F",
-        &[],
-        NOW,
-    );
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    let access = access_token(keys, json!({ "exp": NOW + 30 }));
-    idp.token.push_back(token_reply(
-        &access,
-        Some("rt-1"),
-        Some(&id_token(keys, &nonce, json!({}))),
-    ));
-    let url = format!("/__tessera/callback?code=c&state={state}&iss=https%3A%2F%2Fissuer.example");
-    let d = drive(
-        &mut e,
-        &mut idp,
-        "GET",
-        &url,
-        &[("cookie", &browser.header())],
-        NOW,
-    );
+    let mut original_nonce = String::new();
+    let sign_in = |nonce: &str| {
+        original_nonce = nonce.to_owned();
+        let access = access_token(keys, json!({ "exp": NOW + 30 }));
+        token_reply(&access, Some("rt-1"), Some(&id_token(keys, nonce, json!({}))))
+    };
+    let (d, browser) = callback_with(&mut e, &mut idp, sign_in, None, Some(ISS));
     assert_eq!(d.respond_status(), Some(303), "{:?}", d.message);
-    browser.apply(&d);
-    idp.token.push_back(reply(keys, &nonce));
-    let later = NOW + 60;
+    idp.token.push_back(reply(keys, &original_nonce));
     let d = drive(
         &mut e,
         &mut idp,
         "GET",
         "/api/x",
         &[("cookie", &browser.header())],
-        later,
+        NOW + 60,
     );
     (d, idp)
 }

@@ -345,20 +345,9 @@ fn a_withdrawn_key_ends_remembered_tokens_at_once() {
 
 /// The callback of a sign-in whose token endpoint returns `id_token`.
 fn callback(e: &mut Engine, idp: &mut Idp, id_token: impl Fn(&str) -> String, iss: Option<&str>) -> Decision {
-    let keys = Keys::load();
-    let mut browser = Browser::default();
-    let d = get(e, idp, "/__tessera/sign-in?redirect_url=%2Fhome", &[]);
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    let access = access_token(&keys, json!({}));
-    idp.token
-        .push_back(token_reply(&access, Some("rt"), Some(&id_token(&nonce))));
-    let iss = iss
-        .map(|i| format!("&iss={}", i.replace(':', "%3A").replace('/', "%2F")))
-        .unwrap_or_default();
-    let url = format!("/__tessera/callback?code=c&state={state}{iss}");
-    get(e, idp, &url, &[("cookie", &browser.header())])
+    let access = access_token(&Keys::load(), json!({}));
+    let reply = |nonce: &str| token_reply(&access, Some("rt"), Some(&id_token(nonce)));
+    callback_with(e, idp, reply, None, iss).0
 }
 
 fn id_token_with(keys: &Keys, nonce: &str, extra: Value) -> String {
@@ -579,4 +568,174 @@ fn a_key_rotation_during_a_kid_flood_keeps_the_refreshed_session() {
         NOW + 15,
     );
     assert_eq!(d.status, Status::Refreshed, "{:?}", d.message);
+}
+
+/// Review finding: a session whose token was signed with a key the provider
+/// has since withdrawn refreshes (it must not answer 503 until the cookie
+/// expires), and cookies carrying that key cost at most one key-set fetch
+/// per cooldown.
+#[test]
+fn a_withdrawn_key_in_a_session_cookie_refreshes_the_session() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    // Warm the key set, then the provider withdraws `ec` for `ec-new`.
+    let bearer = access_token(&keys, json!({}));
+    assert_eq!(
+        get(
+            &mut e,
+            &mut idp,
+            "/api/x",
+            &[("authorization", &format!("Bearer {bearer}"))]
+        )
+        .status,
+        Status::SignedIn
+    );
+    idp.jwks = json!({ "keys": [keys.ec_jwk("ec-new"), keys.ed_jwk("ed")] }).to_string();
+    let new_token = |jti: &str| {
+        keys.token(
+            "ES256",
+            &json!({"alg":"ES256","kid":"ec-new"}),
+            &claims(json!({ "exp": NOW + 900, "sid": "sess_1", "jti": jti })),
+        )
+    };
+    for (i, exp) in [(0, NOW - 60), (1, NOW + 600)] {
+        // Expired by the record (refreshed straight away), or still valid
+        // but signed with the withdrawn key (key-not-found, then refreshed).
+        let old = access_token(&keys, json!({ "exp": exp, "iat": NOW - 120, "nbf": NOW - 120 }));
+        let browser = Browser::with(&[
+            (SESSION, &sealed(SESSION, &old)),
+            (REFRESH, &sealed(REFRESH, "rt-1")),
+        ]);
+        idp.token
+            .push_back(token_reply(&new_token(&format!("n{i}")), Some("rt-2"), None));
+        let at = NOW + 10 + 40 * i;
+        let d = drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("cookie", &browser.header())],
+            at,
+        );
+        assert_eq!(d.status, Status::Refreshed, "{exp}: {:?}", d.message);
+    }
+    // A stream of cookies carrying the withdrawn key: one fetch per cooldown.
+    let before = idp.count(&format!("GET {ISS}/jwks"));
+    for i in 0..20 {
+        let old = access_token(&keys, json!({ "exp": NOW + 900, "jti": format!("w{i}") }));
+        let cookie = Browser::with(&[(SESSION, &sealed(SESSION, &old))]).header();
+        let d = drive(
+            &mut e,
+            &mut idp,
+            "GET",
+            "/api/x",
+            &[("cookie", &cookie)],
+            NOW + 100 + i,
+        );
+        assert_eq!(code(&d), Some("key-not-found"));
+    }
+    assert!(idp.count(&format!("GET {ISS}/jwks")) - before <= 1);
+}
+
+/// Review finding: sign-out ends the replay of a version 1 session's last
+/// refresh too (its cookies carry no session id).
+#[test]
+fn sign_out_ends_replays_of_version_1_sessions() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let expired = access_token(
+        &keys,
+        json!({ "exp": NOW - 60, "iat": NOW - 120, "nbf": NOW - 120 }),
+    );
+    let copied = Browser::with(&[
+        (SESSION, &sealed_v1(SESSION, &expired)),
+        (REFRESH, &sealed_v1(REFRESH, "rt-1")),
+    ]);
+    let fresh = access_token(&keys, json!({ "exp": NOW + 600 }));
+    idp.token.push_back(token_reply(&fresh, Some("rt-2"), None));
+    let mut victim = copied.clone();
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &victim.header())],
+        NOW,
+    );
+    assert_eq!(d.status, Status::Refreshed);
+    victim.apply(&d);
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &victim.header()), ("sec-fetch-site", "same-origin")],
+        NOW + 5,
+    );
+    assert_eq!(d.respond_status(), Some(303));
+    // The attacker's copy: the coordinator replays rt-1's outcome (rt-2).
+    idp.token.push_back(token_reply(&fresh, Some("rt-2"), None));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &copied.header())],
+        NOW + 10,
+    );
+    assert_eq!(code(&d), Some("refresh-token-invalid"), "{:?}", d.message);
+    assert_eq!(cleared(&d), [SESSION, REFRESH]);
+}
+
+/// Review finding: a version 1 refresh cookie kept through an outage comes
+/// back bound to a session (its refresh cookie alone no longer refreshes).
+#[test]
+fn version_1_cookies_kept_through_an_outage_are_bound() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let bearer = access_token(&keys, json!({}));
+    get(
+        &mut e,
+        &mut idp,
+        "/api/x",
+        &[("authorization", &format!("Bearer {bearer}"))],
+    );
+    // The refresh returns a token signed with a key the key set does not list
+    // yet, seconds after the last fetch: an outage that keeps the tokens.
+    let unlisted = keys.token(
+        "ES256",
+        &json!({"alg":"ES256","kid":"not-yet"}),
+        &claims(json!({ "exp": NOW + 600 })),
+    );
+    idp.token.push_back(token_reply(&unlisted, Some("rt-2"), None));
+    let alone = Browser::with(&[(REFRESH, &sealed_v1(REFRESH, "rt-1"))]);
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &alone.header())],
+        NOW + 1,
+    );
+    assert_eq!(outcome(&d), (Some(503), "unavailable", Some("jwks-unavailable")));
+    let mut kept = Browser::default();
+    kept.apply(&d);
+    let session = tessera_core::session::SessionRecord::from_json(
+        &ring().open(SESSION, &kept.cookies[SESSION], NOW + 1).unwrap(),
+    )
+    .unwrap();
+    assert!(!session.id.is_empty(), "the session got an id");
+    let refresh_only = Browser::with(&[(REFRESH, &kept.cookies[REFRESH])]);
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/x",
+        &[("cookie", &refresh_only.header())],
+        NOW + 2,
+    );
+    assert_eq!(code(&d), Some("token-missing"), "{:?}", d.message);
 }

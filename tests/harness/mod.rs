@@ -360,3 +360,34 @@ pub fn sign_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, access: &str, refresh
     browser.apply(&d);
     browser
 }
+
+/// A sign-in through the engine's own endpoints up to the callback
+/// (`code=code-1`, the sign-in's state or `state`, `iss` when given), the
+/// token endpoint answering `reply(nonce)`: the callback's decision and the
+/// browser after it. A sign-in that does not redirect to the provider is
+/// returned as it is.
+pub fn callback_with(
+    e: &mut Engine,
+    idp: &mut Idp,
+    reply: impl FnOnce(&str) -> (u16, String),
+    state: Option<&str>,
+    iss: Option<&str>,
+) -> (Decision, Browser) {
+    let mut browser = Browser::default();
+    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], NOW);
+    if d.respond_status() != Some(302) {
+        return (d, browser);
+    }
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (own_state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    idp.token.push_back(reply(&nonce));
+    let state = state.map(String::from).unwrap_or(own_state);
+    let iss = iss
+        .map(|i| format!("&iss={}", i.replace(':', "%3A").replace('/', "%2F")))
+        .unwrap_or_default();
+    let url = format!("/__tessera/callback?code=code-1&state={state}{iss}");
+    let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], NOW);
+    browser.apply(&d);
+    (d, browser)
+}

@@ -280,10 +280,14 @@ impl TesseraConfig {
         }
         config.profile.apply(&mut config.verification);
         let v = &mut config.verification;
-        // The app's own ID tokens never pass as access tokens (Firebase's
-        // bearer tokens are ID tokens).
-        if v.forbidden_claims.is_empty() && config.profile != Provider::Firebase {
-            v.forbidden_claims = crate::policy::ID_TOKEN_CLAIMS.map(String::from).to_vec();
+        // The app's own ID tokens never pass as access tokens, whatever else
+        // is forbidden (Firebase's bearer tokens are ID tokens).
+        if config.profile != Provider::Firebase {
+            for claim in crate::policy::ID_TOKEN_CLAIMS {
+                if !v.forbidden_claims.iter().any(|c| c == claim) {
+                    v.forbidden_claims.push(String::from(claim));
+                }
+            }
         }
         // Where a profile knows that the app's access tokens name its client
         // (Cognito in client_id, Keycloak in azp), the client id binds them.
@@ -476,12 +480,14 @@ impl TesseraConfig {
             .any(|r| r.bearer.unwrap_or(r.access == Access::Api))
             || self.default_access == Access::Api;
         let v = &self.verification;
-        let bound = !v.audiences.is_empty()
-            || !v.authorized_parties.is_empty()
-            || matches!(
-                self.profile,
-                Provider::Supabase | Provider::Firebase | Provider::Workos
-            );
+        // WorkOS issuers name the client (`…/user_management/<client id>`);
+        // the Supabase and Firebase profiles preset the audience.
+        let workos_client = self.profile == Provider::Workos
+            && v.issuers.iter().all(|i| {
+                i.rsplit_once("/user_management/")
+                    .is_some_and(|(_, client)| !client.is_empty() && !client.contains('/'))
+            });
+        let bound = !v.audiences.is_empty() || !v.authorized_parties.is_empty() || workos_client;
         if !(sessions || bearer_routes) || bound {
             return Ok(());
         }
@@ -858,10 +864,30 @@ mod tests {
             r#""verification":{"audience":"api"}"#,
             r#""verification":{"authorizedParties":["web"]}"#,
             r#""profile":"supabase""#,
-            r#""profile":"workos""#,
         ] {
             assert!(load(&format!("{keys},{ok}")).is_ok(), "{ok}");
         }
+        // WorkOS binds the client in the issuer, and only there.
+        let workos = r#"{"issuer":"https://api.workos.com/user_management/client_01","profile":"workos","clientId":"web","appOrigin":"https://app.example.com","cookieKeys":"k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}"#;
+        assert!(TesseraConfig::from_json(workos).is_ok());
+        assert_eq!(
+            load(&format!(r#"{keys},"profile":"workos""#)).unwrap_err().field,
+            "verification.audience"
+        );
+        assert_eq!(
+            load(&format!(r#"{keys},"verification":{{"authorizedParties":[""]}}"#))
+                .unwrap_err()
+                .field,
+            "verification.authorizedParties"
+        );
+        let c = load(&format!(
+            r#"{keys},"verification":{{"audience":"api","forbiddenClaims":["act"]}}"#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.verification.forbidden_claims,
+            ["act", "nonce", "at_hash", "c_hash"]
+        );
         // Cognito's access tokens name the client in client_id, Keycloak's in azp.
         let c = load(&format!(r#"{keys},"profile":"cognito""#)).unwrap();
         assert_eq!(

@@ -431,6 +431,24 @@ enum Need {
     Signature(SignatureCheck),
 }
 
+/// Where a token being verified came from, which decides what an unknown
+/// `kid` costs: a client's choice must not make the key set refetch more than
+/// once per cooldown; a provider's key must not cost a session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// Presented by a client (a bearer token): the unknown-kid cooldown and
+    /// negative cache apply; still unknown is `key-not-found`.
+    Client,
+    /// Read from a session cookie Tessera sealed as the provider issued it:
+    /// the kid is the provider's, so it refetches past the global cooldown
+    /// (once per kid per cooldown, at most every few seconds); still unknown
+    /// is `key-not-found` (the key was withdrawn: the session refreshes).
+    Sealed,
+    /// Returned by the token endpoint in this very request: most likely a key
+    /// just published; still unknown is an outage that keeps the new tokens.
+    TokenEndpoint,
+}
+
 /// Where a request is going.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -863,7 +881,7 @@ impl Engine {
                 Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
                 Ok(Some(token)) => {
                     ctx.event.source = Some(Source::Bearer);
-                    return match self.verify(token, true, false, ctx) {
+                    return match self.verify(token, true, From::Client, ctx) {
                         Verified::Ok(identity) => {
                             self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
                         }
@@ -922,10 +940,21 @@ impl Engine {
                 ),
             };
         }
+        let leeway = self.config.policy().leeway;
         let (record, refusal) = match session {
-            // Tessera sealed this token as the provider issued it: an unknown kid
-            // is a key the provider just started using, not an attacker's choice.
-            Ok(Some(record)) => match self.verify(&record.access_token, true, true, ctx) {
+            // Expired by the record's own (verified) expiry: refreshed without
+            // verifying a token that could only be token-expired, whose key the
+            // provider may have withdrawn since.
+            Ok(Some(record))
+                if refresh.is_some()
+                    && record
+                        .access_expires_at
+                        .is_some_and(|exp| exp.saturating_add(leeway) <= ctx.now) =>
+            {
+                let refusal = refuse!(TokenExpired, "the session's access token expired");
+                (Some(record), refusal)
+            }
+            Ok(Some(record)) => match self.verify(&record.access_token, true, From::Sealed, ctx) {
                 Verified::Ok(identity) => match bound_to_session(&identity, &record) {
                     Ok(()) => {
                         let expires_in = identity.exp.saturating_sub(ctx.now);
@@ -1121,14 +1150,19 @@ impl Engine {
         };
         // Signed out here: the refresh that came before, replayed to a copy
         // of the cookies, does not bring the session back.
-        if session.as_ref().is_some_and(|s| self.is_ended(&s.id, ctx.now)) {
+        let signed_out = session.as_ref().is_some_and(|s| self.is_ended(&s.id, ctx.now))
+            || tokens
+                .refresh_token
+                .as_deref()
+                .is_some_and(|rt| self.is_ended(&refresh_token_key(rt), ctx.now));
+        if signed_out {
             ctx.event.refresh = Some(RefreshOutcome::Refused);
             let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
             return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
         }
         let id_token = match tokens.id_token.as_deref() {
             None => None,
-            Some(id_token) => match self.verify(id_token, false, true, ctx) {
+            Some(id_token) => match self.verify(id_token, false, From::TokenEndpoint, ctx) {
                 Verified::Ok(id) => Some(id),
                 Verified::Need(need) => {
                     let via = Via::Refresh {
@@ -1162,7 +1196,7 @@ impl Engine {
                 return self.reject_refresh(req, &tokens, refusal, ctx);
             }
         }
-        match self.verify(&tokens.access_token, true, true, ctx) {
+        match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
             Verified::Ok(identity) => {
                 if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
                     let refusal = context(refusal, "the refreshed access token is not this session's: ", "");
@@ -1222,7 +1256,7 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         ctx.event.refresh = Some(RefreshOutcome::Unavailable);
-        let record = match session {
+        let mut record = match session {
             Some(previous) => SessionRecord {
                 access_token: tokens.access_token.clone(),
                 access_expires_at: tokens.expires_in.map(|s| ctx.now.saturating_add(s)),
@@ -1230,6 +1264,11 @@ impl Engine {
             },
             None => SessionRecord::legacy(tokens.access_token.clone()),
         };
+        // A version 1 session joins the current format here: both cookies
+        // get a session id, so they are bound to each other from now on.
+        if record.id.is_empty() {
+            record.id = ctx.entropy.token();
+        }
         let rotated = tokens.refresh_token.unwrap_or(refresh.refresh_token);
         let cookies = self
             .store_session(jar, &record, &rotated, ctx)
@@ -1597,7 +1636,7 @@ impl Engine {
                 "the token response has no id_token; the scopes must include openid"
             )));
         };
-        let id = match self.verify(id_token, false, true, ctx) {
+        let id = match self.verify(id_token, false, From::TokenEndpoint, ctx) {
             Verified::Ok(id) => id,
             Verified::Err(r) => return Err(Verified::Err(context(r, "the ID token was refused: ", ""))),
             need => return Err(need),
@@ -1605,7 +1644,7 @@ impl Engine {
         if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
             return Err(Verified::Err(refusal));
         }
-        match self.verify(&tokens.access_token, true, true, ctx) {
+        match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
             Verified::Ok(access) => Ok((id, access)),
             Verified::Err(r) => Err(Verified::Err(context(
                 r,
@@ -1662,6 +1701,11 @@ impl Engine {
         if let Ok(Some(session)) = self.open_session(&jar, ctx.now) {
             self.end(session.id, ctx.now);
         }
+        // By its refresh token too: a version 1 session has no id, and a
+        // replay of the refresh before this one returns this refresh token.
+        if let Some(rt) = &refresh {
+            self.end(refresh_token_key(&rt.refresh_token), ctx.now);
+        }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
             Err(Err(http)) => {
@@ -1704,7 +1748,7 @@ impl Engine {
     // ---- keys, discovery and verification --------------------------------------
 
     fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
-        match self.verify(&token, true, false, ctx) {
+        match self.verify(&token, true, From::Client, ctx) {
             // A token is not a request to pass on: no identity headers.
             Verified::Ok(identity) => {
                 ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
@@ -1729,11 +1773,9 @@ impl Engine {
     }
 
     /// Verifies `token` with the access-token policy (`access`) or the ID-token
-    /// policy, fetching keys as needed. `issued`: the provider's token endpoint
-    /// has just issued it, so an unknown `kid` refetches past the cooldown
-    /// (bounded) and, when the key set still lacks it, is an outage that keeps
-    /// the new tokens rather than a refusal that throws them away.
-    fn verify(&mut self, token: &str, access: bool, issued: bool, ctx: &mut Ctx) -> Verified {
+    /// policy, fetching keys as needed; `from` says where the token came from,
+    /// which decides what an unknown `kid` costs ([`From`]).
+    fn verify(&mut self, token: &str, access: bool, from: From, ctx: &mut Ctx) -> Verified {
         if access {
             if let Some(identity) = self.verifier.remembered(token, ctx.now) {
                 ctx.event.memo_hit = true;
@@ -1788,10 +1830,10 @@ impl Engine {
                 let kid = jws::parse(token).ok().and_then(|p| p.kid);
                 match (kid, self.jwks.as_mut()) {
                     (Some(kid), Some(cache)) => {
-                        let refetch = if issued {
-                            cache.on_issued_kid(&kid, ctx.now)
-                        } else {
-                            cache.on_unknown_kid(&kid, ctx.now)
+                        let refetch = match from {
+                            From::TokenEndpoint => cache.on_issued_kid(&kid, ctx.now),
+                            From::Sealed => cache.on_sealed_kid(&kid, ctx.now),
+                            From::Client => cache.on_unknown_kid(&kid, ctx.now),
                         };
                         match refetch {
                             UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
@@ -1799,7 +1841,7 @@ impl Engine {
                             // by concurrent requests): wait for that fetch too.
                             UnknownKid::Refuse => match cache.in_flight(ctx.now) {
                                 Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
-                                None if issued => Verified::Err(refuse!(
+                                None if from == From::TokenEndpoint => Verified::Err(refuse!(
                                     JwksUnavailable,
                                     "the provider issued a token signed with key {}, which its key set does not list yet; the new tokens are kept, retry shortly",
                                     crate::jwk::quoted(&kid)
@@ -2271,6 +2313,14 @@ fn jar(headers: &[(&str, &str)]) -> CookieJar {
         all.push_str(v);
     }
     CookieJar::parse(&all)
+}
+
+/// The `ended` key of a refresh token (its SHA-256, never the token).
+fn refresh_token_key(refresh_token: &str) -> String {
+    format!(
+        "rt:{}",
+        crate::hex::encode(&Sha256::digest(refresh_token.as_bytes()))
+    )
 }
 
 /// A version 1 cookie's text.

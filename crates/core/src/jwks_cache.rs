@@ -343,6 +343,32 @@ impl JwksCache {
         UnknownKid::Refetch(self.start_fetch(now))
     }
 
+    /// Decides whether an unknown `kid` on a token read from a session cookie
+    /// (sealed by Tessera as the provider issued it) is worth a refetch: the
+    /// kid is the provider's, so the global unknown-kid cooldown does not
+    /// apply (a flood of made-up kids must not keep a rotated session from
+    /// verifying), but the kid's own negative-cache entry does (a withdrawn
+    /// key costs one fetch per cooldown, however many cookies carry it), and
+    /// none within [`ISSUED_KID_MIN_INTERVAL`] of the last completed fetch or
+    /// while a fetch is failing or in flight.
+    pub fn on_sealed_kid(&mut self, kid: &str, now: u64) -> UnknownKid {
+        self.negative.retain(|_, until| *until > now);
+        let fetched_recently = self
+            .loaded
+            .as_ref()
+            .is_some_and(|l| now < l.fetched_at.saturating_add(ISSUED_KID_MIN_INTERVAL));
+        if self.negative.contains_key(kid) || fetched_recently || !self.may_fetch(now) {
+            self.stats.unknown_kid_refused += 1;
+            return UnknownKid::Refuse;
+        }
+        self.stats.unknown_kid_refetches += 1;
+        if self.negative.len() < MAX_NEGATIVE_KIDS {
+            self.negative
+                .insert(String::from(kid), now.saturating_add(self.config.cooldown));
+        }
+        UnknownKid::Refetch(self.start_fetch(now))
+    }
+
     /// Reports the outcome of a fetch the cache asked for. On success the keys
     /// are replaced (and [`generation`](Self::generation) increments); on failure
     /// the previous keys stay in service within their bound, and the refusal says

@@ -190,6 +190,12 @@ impl Policy {
         if self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::new("audience", "an audience is the empty string"));
         }
+        if self.authorized_parties.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                "authorizedParties",
+                "an authorized party is the empty string",
+            ));
+        }
         if self.audience_claim.is_empty() {
             return Err(ConfigError::new(
                 "audienceClaim",
