@@ -6,8 +6,13 @@
 //! endpoint) is scripted here and tampered with per row. Rows where Tessera
 //! deliberately differs from a test's expectation say so (`differs`), as
 //! docs/security.md does.
+//!
+//! Every row's exchanges are recorded and replayed by the core compiled to
+//! `wasm32-unknown-unknown` in wasmtime (`tests/guest`'s `run_transcript`):
+//! the decisions, cookies and messages must be byte-for-byte the native ones.
 
 mod harness;
+mod wasm_guest;
 
 use harness::*;
 use serde_json::{json, Value};
@@ -380,12 +385,35 @@ fn sign_in_rows() -> Vec<Row> {
     ]
 }
 
+/// Replays `idp`'s transcript natively and in wasmtime: both must agree byte
+/// for byte, and with the decision `d` the row got.
+fn replay_agrees(guest: &mut wasm_guest::Guest, id: &str, idp: &Idp, d: &Decision) -> Result<(), String> {
+    let input = json!({ "config": config_json(json!({})), "steps": idp.transcript }).to_string();
+    let native = tessera_wasm_guest::run_transcript(input.as_bytes());
+    let wasm = guest.run_transcript(input.as_bytes());
+    if wasm != native {
+        return Err(format!(
+            "{id}: wasm32 and native differ:\n  native {native}\n  wasm   {wasm}"
+        ));
+    }
+    let replayed: Value = serde_json::from_str(&native).unwrap();
+    let last = &replayed["steps"][idp.transcript.len() - 1];
+    if last["reason"] != json!(d.reason.map(|r| r.code())) || last["http"] != json!(d.respond_status()) {
+        return Err(format!("{id}: the replay decided {last}, the row {:?}", d.reason));
+    }
+    Ok(())
+}
+
 #[test]
 fn sign_in_rows_of_the_rp_test_plan() {
     let keys = Keys::load();
+    let mut guest = wasm_guest::Guest::load();
     let mut failures = Vec::new();
     for r in sign_in_rows() {
         let (d, idp) = callback(&keys, &r.tamper);
+        if let Err(why) = replay_agrees(&mut guest, r.id, &idp, &d) {
+            failures.push(why);
+        }
         let got = (d.respond_status().unwrap_or(0), d.reason.map(|x| x.code()));
         if got != r.expect {
             failures.push(format!(
@@ -571,9 +599,13 @@ fn refresh_rows() -> Vec<RefreshRow> {
 #[test]
 fn refresh_rows_of_openid_connect_core_12_2() {
     let keys = Keys::load();
+    let mut guest = wasm_guest::Guest::load();
     let mut failures = Vec::new();
     for (id, reply, expect) in refresh_rows() {
         let (d, idp) = refresh(&keys, reply);
+        if let Err(why) = replay_agrees(&mut guest, id, &idp, &d) {
+            failures.push(why);
+        }
         let got = (d.respond_status().unwrap_or(200), d.reason.map(|x| x.code()));
         if got != expect {
             failures.push(format!(

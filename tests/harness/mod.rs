@@ -19,7 +19,8 @@ pub const REFRESH: &str = "__Host-tessera-refresh";
 pub const TX: &str = "__Host-tessera-tx";
 pub const CLIENT_SECRET: &str = "s3cret-client-secret";
 
-pub fn config(extra: Value) -> TesseraConfig {
+/// The configuration document `config` loads.
+pub fn config_json(extra: Value) -> String {
     let mut c = json!({
         "issuer": ISS, "clientId": "app", "clientSecret": CLIENT_SECRET, "appOrigin": APP,
         "cookieKeys": COOKIE_KEYS,
@@ -33,7 +34,11 @@ pub fn config(extra: Value) -> TesseraConfig {
     if let (Value::Object(base), Value::Object(extra)) = (&mut c, extra) {
         base.extend(extra);
     }
-    TesseraConfig::from_json(&c.to_string()).unwrap_or_else(|e| panic!("{e}"))
+    c.to_string()
+}
+
+pub fn config(extra: Value) -> TesseraConfig {
+    TesseraConfig::from_json(&config_json(extra)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn engine(extra: Value) -> Engine {
@@ -127,6 +132,9 @@ pub struct Idp {
     pub bodies: Vec<(Option<String>, String)>,
     /// Refuse every connection.
     pub down: bool,
+    /// Every request driven against this provider and the replies its
+    /// fetches got, as `tests/guest`'s `run_transcript` replays them.
+    pub transcript: Vec<Value>,
 }
 
 impl Idp {
@@ -149,6 +157,7 @@ impl Idp {
             log: Vec::new(),
             bodies: Vec::new(),
             down: false,
+            transcript: Vec::new(),
         }
     }
 
@@ -226,12 +235,22 @@ pub fn drive_with(
 ) -> Decision {
     let req = Request { method, url, headers };
     let mut step = engine.handle(&req, now, seed(now, 1));
+    let mut replies = Vec::new();
     for round in 2.. {
         assert!(round < 10, "the engine keeps asking for fetches");
         step = match step {
-            Step::Done(d) => return d,
+            Step::Done(d) => {
+                idp.transcript.push(json!({ "method": method, "url": url, "headers": headers, "now": now, "replies": replies }));
+                return d;
+            }
             Step::Fetch(p) | Step::Refresh(p) => {
                 let answer = idp.answer(p.request());
+                replies.push(match &answer {
+                    Some((status, cc, body)) => {
+                        json!({ "status": status, "cacheControl": cc, "body": String::from_utf8_lossy(body) })
+                    }
+                    None => json!({ "status": null }),
+                });
                 let reply = match &answer {
                     Some((status, cc, body)) => Reply::Response {
                         status: *status,

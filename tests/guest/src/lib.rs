@@ -81,6 +81,126 @@ pub fn run_case_with(input: &[u8], backend: Option<Arc<dyn SignatureBackend>>) -
     json!({ "results": results }).to_string()
 }
 
+/// One request of an engine transcript and the replies its fetches got, in order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptStep {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    now: u64,
+    replies: Vec<TranscriptReply>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct TranscriptReply {
+    /// `None`: the connection failed.
+    status: Option<u16>,
+    #[serde(default)]
+    cache_control: Option<String>,
+    #[serde(default)]
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transcript {
+    /// The configuration document.
+    config: String,
+    steps: Vec<TranscriptStep>,
+}
+
+/// The 32 random bytes of call `round` at `now`, as the native harness draws
+/// them (`tests/harness`), so both runs seal and sign identically.
+fn seed(now: u64, round: u64) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&now.to_be_bytes());
+    s[8..16].copy_from_slice(&round.to_be_bytes());
+    s
+}
+
+/// Replays an engine transcript: one engine, each request in turn, each fetch
+/// answered by the next recorded reply. Output: per request, the decision as
+/// JSON (status, reason, message, HTTP answer, headers, cookies, the URLs it
+/// fetched), so a native and a wasm32 run can be compared byte for byte.
+pub fn run_transcript(input: &[u8]) -> String {
+    use tessera_core::decision::Action;
+    use tessera_core::engine::{Engine, Reply, Request, Step};
+    let input: Transcript = match serde_json::from_slice(input) {
+        Ok(i) => i,
+        Err(e) => return json!({ "error": alloc::format!("bad transcript: {e}") }).to_string(),
+    };
+    let config = match tessera_core::config::TesseraConfig::from_json(&input.config) {
+        Ok(c) => c,
+        Err(e) => return json!({ "error": alloc::format!("{e}") }).to_string(),
+    };
+    let mut engine = match Engine::new(config) {
+        Ok(e) => e,
+        Err(e) => return json!({ "error": alloc::format!("{e}") }).to_string(),
+    };
+    let mut out = Vec::new();
+    for step in &input.steps {
+        let headers: Vec<(&str, &str)> = step
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let request = Request {
+            method: &step.method,
+            url: &step.url,
+            headers: &headers,
+        };
+        let mut replies = step.replies.iter();
+        let mut fetched = Vec::new();
+        let mut state = engine.handle(&request, step.now, seed(step.now, 1));
+        let mut round = 2;
+        let decision = loop {
+            state = match state {
+                Step::Done(d) => break Some(d),
+                Step::Fetch(p) | Step::Refresh(p) => {
+                    fetched.push(alloc::format!("{} {}", p.request().method, p.request().url));
+                    let reply = match replies.next() {
+                        Some(TranscriptReply {
+                            status: Some(status),
+                            cache_control,
+                            body,
+                        }) => Reply::Response {
+                            status: *status,
+                            cache_control: cache_control.as_deref(),
+                            body: body.as_bytes(),
+                        },
+                        Some(_) => Reply::Failed("connection refused"),
+                        None => break None,
+                    };
+                    round += 1;
+                    engine.resume(p, reply, step.now, seed(step.now, round - 1))
+                }
+                Step::Verify(_) | Step::Idle => break None,
+            };
+        };
+        out.push(match decision {
+            None => json!({ "error": "the transcript ran out of replies", "fetched": fetched }),
+            Some(d) => {
+                let (http, headers) = match &d.action {
+                    Action::Respond { status, headers, .. } => (Some(*status), headers.clone()),
+                    Action::Forward { headers, .. } => (None, headers.clone()),
+                };
+                json!({
+                    "status": d.status.as_str(),
+                    "reason": d.reason.map(|r| r.code()),
+                    "message": d.message,
+                    "http": http,
+                    "headers": headers,
+                    "responseHeaders": d.response_headers(),
+                    "fetched": fetched,
+                })
+            }
+        });
+    }
+    json!({ "steps": out }).to_string()
+}
+
 /// Settings for a long-lived verifier (benchmarks): `{"jwks", "policy", "memo"?}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +267,19 @@ mod abi {
     // A wasm32 guest without threads has exactly one thread.
     unsafe impl Sync for BenchVerifier {}
     static BENCH: BenchVerifier = BenchVerifier(core::cell::RefCell::new(None));
+
+    /// Replays an engine transcript; returns `(ptr << 32) | len` of the JSON output.
+    ///
+    /// # Safety
+    /// `ptr`/`len` must describe initialised guest memory.
+    #[no_mangle]
+    pub unsafe extern "C" fn guest_transcript(ptr: *const u8, len: usize) -> u64 {
+        let input = core::slice::from_raw_parts(ptr, len);
+        let out: Box<[u8]> = super::run_transcript(input).into_bytes().into_boxed_slice();
+        let out_len = out.len();
+        let out_ptr = Box::into_raw(out) as *mut u8;
+        ((out_ptr as u64) << 32) | out_len as u64
+    }
 
     /// Installs the benchmark verifier; 0 on success.
     ///
