@@ -121,9 +121,15 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
     provider.on('grant.revoked', () => { counts.revocations += 1; });
   };
 
+  /** `(json) => json | string | Promise<…>`: rewrites the next token endpoint answer. */
+  let tokenTamper = null;
   const server = http.createServer((req, res) => {
     if (req.url === '/jwks') counts.jwks += 1;
     if (req.url === '/.well-known/openid-configuration') counts.discovery += 1;
+    if (tokenTamper && req.method === 'POST' && req.url === '/token') {
+      interceptBody(res, tokenTamper);
+      tokenTamper = null;
+    }
     provider.callback()(req, res);
   });
   const listen = (p) => new Promise((resolve) => server.listen(p, '127.0.0.1', resolve));
@@ -137,6 +143,12 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
     counts,
     /** The current signing key, private (tests forge signatures with it). */
     get signingKey() { return keys[0]; },
+    /**
+     * A tampering back channel: the next token endpoint answer (a 200) is
+     * rewritten by `rewrite(json)` before it leaves, as a hostile or broken
+     * provider would answer.
+     */
+    tamperNextToken(rewrite) { tokenTamper = rewrite; },
     /** Publishes a new signing key (it signs from now on); the old one stays published. */
     async rotateKeys() {
       keys = [await signingKey(alg, `${alg.toLowerCase()}-${keys.length + 1}`), ...keys];
@@ -152,6 +164,20 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
     async close() {
       if (server.listening) await this.stop();
     },
+  };
+}
+
+/** Holds back `res`'s body (one `end` call, as Koa answers) and sends `rewrite(json)` instead when the status is 200. */
+function interceptBody(res, rewrite) {
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    if (res.statusCode !== 200 || !chunk) return end(chunk, ...rest);
+    Promise.resolve(rewrite(JSON.parse(Buffer.from(chunk).toString('utf8')))).then((out) => {
+      const body = typeof out === 'string' ? out : JSON.stringify(out);
+      res.setHeader('content-length', Buffer.byteLength(body));
+      end(body);
+    });
+    return res;
   };
 }
 

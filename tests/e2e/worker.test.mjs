@@ -3,6 +3,8 @@
 // refresh happen during the tests.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
+import { login } from './idp.mjs';
 import { startStack, Browser, sleep } from './stack.mjs';
 import { lenientOnlyTokens } from './ed25519.mjs';
 
@@ -72,6 +74,28 @@ describe('the worker with ES256 tokens (WebCrypto) and the refresh Durable Objec
       const res = await fetch(`${stack.app}${path}`);
       assert.deepEqual(status(res), [400, 'denied', 'path-invalid'], path);
     }
+  });
+
+  test('the RP test plan in workerd: a tampering provider is refused at sign-in and at refresh', async () => {
+    const key = await importJWK(stack.idp.signingKey, 'ES256');
+    const forge = (token, changes) => new SignJWT({ ...decodeJwt(token), ...changes }).setProtectedHeader(decodeProtectedHeader(token)).sign(key);
+    // Sign-in: an answer that is not JSON is the provider misbehaving (502), the code is spent.
+    const broken = new Browser(stack.app);
+    const start = await broken.fetch('/__tessera/sign-in?redirect_url=%2F');
+    const callback = await login(start.headers.get('location'));
+    stack.idp.tamperNextToken(() => '<html>');
+    assert.deepEqual(status(await broken.fetch(callback)), [502, 'unavailable', 'auth-api-invalid']);
+    // Refresh (OpenID Connect Core 12.2): a refreshed ID token for another sub,
+    // forged with the provider's own key, ends the session and is revoked.
+    const b = new Browser(stack.app);
+    await b.signIn('/');
+    await expire();
+    const revocations = stack.idp.counts.revocations;
+    stack.idp.tamperNextToken(async (t) => ({ ...t, id_token: await forge(t.id_token, { sub: 'mallory' }) }));
+    const res = await b.fetch('/api/items');
+    assert.deepEqual(status(res), [401, 'signed-out', 'claim-invalid']);
+    assert.ok(!b.cookies.has('__Host-tessera-session') && !b.cookies.has('__Host-tessera-refresh'), 'the session ended');
+    assert.equal(stack.idp.counts.revocations, revocations + 1, 'the tokens it received are revoked');
   });
 
   test('an API call without a session is a 401 with a Bearer challenge', async () => {
