@@ -423,6 +423,15 @@ enum Verified {
     Err(Refusal),
 }
 
+/// What verifying a code exchange's tokens came to.
+enum Issued {
+    /// The ID token's identity and the access token's.
+    Both(Arc<Identity>, Arc<Identity>),
+    /// Something must be done first.
+    Need(Need),
+    Err(Refusal),
+}
+
 /// What a verification waits for.
 enum Need {
     /// A cache fill.
@@ -1596,8 +1605,8 @@ impl Engine {
             Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
         let (id, identity) = match self.verify_issued(&tokens, &tx.n, ctx) {
-            Ok(both) => both,
-            Err(Verified::Need(need)) => {
+            Issued::Both(id, access) => (id, access),
+            Issued::Need(need) => {
                 let then = Then::Tokens {
                     req,
                     via: Via::Callback(tx),
@@ -1605,8 +1614,7 @@ impl Engine {
                 };
                 return ctx.wait(need, then);
             }
-            Err(Verified::Err(refusal)) => return self.callback_failed(refusal, &jar, ctx),
-            Err(Verified::Ok(_)) => unreachable!("verify_issued returns both identities as Ok"),
+            Issued::Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
         };
         let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
@@ -1621,37 +1629,30 @@ impl Engine {
     }
 
     /// The ID token (signature, iss, exp, iat, aud = client id, azp, nonce)
-    /// and the access token (the access policy) of a code exchange: the ID
-    /// token's identity and the access token's, or what stopped them
-    /// (`Verified::Need` or `Verified::Err`).
-    fn verify_issued(
-        &mut self,
-        tokens: &TokenSet,
-        nonce: &str,
-        ctx: &mut Ctx,
-    ) -> Result<(Arc<Identity>, Arc<Identity>), Verified> {
+    /// and the access token (the access policy) of a code exchange.
+    fn verify_issued(&mut self, tokens: &TokenSet, nonce: &str, ctx: &mut Ctx) -> Issued {
         let Some(id_token) = tokens.id_token.as_deref() else {
-            return Err(Verified::Err(refuse!(
+            return Issued::Err(refuse!(
                 CallbackError,
                 "the token response has no id_token; the scopes must include openid"
-            )));
+            ));
         };
         let id = match self.verify(id_token, false, From::TokenEndpoint, ctx) {
             Verified::Ok(id) => id,
-            Verified::Err(r) => return Err(Verified::Err(context(r, "the ID token was refused: ", ""))),
-            need => return Err(need),
+            Verified::Need(need) => return Issued::Need(need),
+            Verified::Err(r) => return Issued::Err(context(r, "the ID token was refused: ", "")),
         };
         if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
-            return Err(Verified::Err(refusal));
+            return Issued::Err(refusal);
         }
         match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
-            Verified::Ok(access) => Ok((id, access)),
-            Verified::Err(r) => Err(Verified::Err(context(
+            Verified::Ok(access) => Issued::Both(id, access),
+            Verified::Need(need) => Issued::Need(need),
+            Verified::Err(r) => Issued::Err(context(
                 r,
                 "the access token was refused: ",
                 "; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
-            ))),
-            need => Err(need),
+            )),
         }
     }
 

@@ -246,32 +246,31 @@ pub fn request_target(target: &str) -> Result<RequestTarget<'_>, Refusal> {
 /// A host name (letters, digits, `.`, `-`) or a bracketed IP literal (hex
 /// digits, `:`, `.`), then an optional `:` and decimal port.
 fn authority_ok(authority: &str) -> bool {
-    let (host, port) = match authority.strip_prefix('[') {
+    let (host_ok, port) = match authority.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
-            Some((ip, port))
-                if !ip.is_empty()
+            Some((ip, port)) => {
+                let ip_ok = !ip.is_empty()
                     && ip
                         .bytes()
-                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
-            {
-                ("ip", port)
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+                (ip_ok, port)
             }
-            _ => return false,
+            None => return false,
         },
-        None => match authority.find(':') {
-            Some(i) => (&authority[..i], &authority[i..]),
-            None => (authority, ""),
-        },
+        None => {
+            let (host, port) = authority.split_at(authority.find(':').unwrap_or(authority.len()));
+            let host_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            (host_ok, port)
+        }
     };
     let port_ok = port.is_empty()
         || port
             .strip_prefix(':')
             .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && port_ok
+    host_ok && port_ok
 }
 
 /// The request headers without any `x-tessera-*` header.

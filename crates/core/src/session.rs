@@ -82,11 +82,10 @@ pub struct SessionRecord {
     pub id_token: IdTokenClaims,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
+/// The version member every record starts with.
+#[derive(Deserialize)]
+struct Version {
     v: u32,
-    #[serde(flatten)]
-    record: T,
 }
 
 impl SessionRecord {
@@ -161,25 +160,30 @@ impl RefreshRecord {
     }
 }
 
-fn to_json<T: Serialize + Clone>(record: &T) -> String {
-    serde_json::to_string(&Versioned {
-        v: VERSION,
-        record: record.clone(),
-    })
-    .unwrap_or_default()
+/// The record's JSON object with `"v"` first. (Not `#[serde(flatten)]`,
+/// which buffers every value and costs the WebAssembly builds kilobytes.)
+fn to_json<T: Serialize>(record: &T) -> String {
+    let body = serde_json::to_string(record).unwrap_or_default();
+    let members = body.strip_prefix('{').unwrap_or("}");
+    let sep = if members == "}" { "" } else { "," };
+    alloc::format!("{{\"v\":{VERSION}{sep}{members}")
 }
 
+/// Reads the version, then the record (which ignores the `v` member).
 fn from_json<T: serde::de::DeserializeOwned>(text: &[u8], cookie: &str) -> Result<T, Refusal> {
-    match serde_json::from_slice::<Versioned<T>>(text) {
-        Ok(Versioned { v: VERSION, record }) => Ok(record),
-        Ok(Versioned { v, .. }) => Err(refuse!(
+    let unreadable = || {
+        refuse!(
+            CookieUnsealable,
+            "the {cookie} cookie does not hold a session record"
+        )
+    };
+    match serde_json::from_slice::<Version>(text) {
+        Ok(Version { v: VERSION }) => serde_json::from_slice(text).map_err(|_| unreadable()),
+        Ok(Version { v }) => Err(refuse!(
             CookieUnsealable,
             "the {cookie} cookie holds a version {v} record; this build reads version {VERSION}"
         )),
-        Err(_) => Err(refuse!(
-            CookieUnsealable,
-            "the {cookie} cookie does not hold a session record"
-        )),
+        Err(_) => Err(unreadable()),
     }
 }
 
