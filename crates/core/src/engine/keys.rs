@@ -1,0 +1,277 @@
+//! Keys, discovery and verification: a token verified against the key set
+//! the cache holds (fetching discovery and keys as needed, refetching for
+//! unknown kids by where the token came from), by the engine or the host.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
+        match self.verify(&token, true, From::Client, ctx) {
+            // A token is not a request to pass on: no identity headers.
+            Verified::Ok(identity) => {
+                ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+                let action = Action::Forward {
+                    identity: Some(identity),
+                    headers: Vec::new(),
+                    remove: &[],
+                    body: true,
+                };
+                Step::Done(ctx.decide(Status::SignedIn, None, action, Vec::new()))
+            }
+            Verified::Need(need) => ctx.wait(need, Then::Token(token)),
+            Verified::Err(refusal) => {
+                let req = Request {
+                    method: "GET",
+                    url: "/",
+                    headers: &[],
+                };
+                self.refuse(&req, refusal, Access::Api, ctx, Vec::new())
+            }
+        }
+    }
+
+    /// Verifies `token` with the access-token policy (`access`) or the ID-token
+    /// policy, fetching keys as needed; `from` says where the token came from,
+    /// which decides what an unknown `kid` costs ([`From`]).
+    pub(super) fn verify(&mut self, token: &str, access: bool, from: From, ctx: &mut Ctx) -> Verified {
+        if access {
+            if let Some(identity) = self.verifier.remembered(token, ctx.now) {
+                ctx.event.memo_hit = true;
+                return Verified::Ok(identity);
+            }
+        }
+        if let Err(need) = self.keys(ctx) {
+            // What is not even a JWS is refused without fetching any keys.
+            if let Err(refusal) = crate::jws::parse(token) {
+                return Verified::Err(refusal);
+            }
+            return need;
+        }
+        let verifier = if access {
+            &mut self.verifier
+        } else {
+            &mut self.id_verifier
+        };
+        let signed = verifier.prepare(token).and_then(|prepared| {
+            if !self.host_signatures.contains(&prepared.alg()) {
+                return prepared.check_signature().map(Ok);
+            }
+            let key = prepared.key();
+            let done = ctx.signatures.iter().find(|(c, _)| {
+                c.key_id == key.key_id()
+                    && c.alg == prepared.alg()
+                    && c.signature == prepared.signature()
+                    && c.signing_input == prepared.signing_input()
+            });
+            match done {
+                // `host_checked` applies the precheck too.
+                Some((_, valid)) => prepared.host_checked(*valid).map(Ok),
+                // What needs no cryptography is refused here, without a host check.
+                None => prepared.precheck().map(|()| {
+                    Err(SignatureCheck {
+                        alg: prepared.alg(),
+                        key_id: key.key_id().to_owned(),
+                        spki_der: key.spki_der().to_vec(),
+                        signing_input: prepared.signing_input().to_vec(),
+                        signature: prepared.signature().to_vec(),
+                    })
+                }),
+            }
+        });
+        match signed {
+            Ok(Ok(signed)) => match verifier.finish(signed, ctx.now) {
+                Ok(identity) => Verified::Ok(identity),
+                Err(refusal) => Verified::Err(refusal),
+            },
+            Ok(Err(check)) => Verified::Need(Need::Signature(check)),
+            Err(refusal) if refusal.reason == Reason::KeyNotFound => {
+                let kid = jws::parse(token).ok().and_then(|p| p.kid);
+                match (kid, self.jwks.as_mut()) {
+                    (Some(kid), Some(cache)) => {
+                        let refetch = match from {
+                            From::TokenEndpoint => cache.on_issued_kid(&kid, ctx.now),
+                            From::Sealed => cache.on_sealed_kid(&kid, ctx.now),
+                            From::Client => cache.on_unknown_kid(&kid, ctx.now),
+                        };
+                        match refetch {
+                            UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                            // Another request is already refetching (a rotation seen
+                            // by concurrent requests): wait for that fetch too.
+                            UnknownKid::Refuse => match cache.in_flight(ctx.now) {
+                                Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                                None if from == From::TokenEndpoint => Verified::Err(refuse!(
+                                    JwksUnavailable,
+                                    "the provider issued a token signed with key {}, which its key set does not list yet; the new tokens are kept, retry shortly",
+                                    crate::jwk::quoted(&kid)
+                                )),
+                                None => Verified::Err(refusal),
+                            },
+                        }
+                    }
+                    _ => Verified::Err(refusal),
+                }
+            }
+            Err(refusal) => Verified::Err(refusal),
+        }
+    }
+
+    /// Makes sure the verifiers hold usable keys.
+    // Out of line on purpose: see "Start-up" in the crate docs.
+    #[inline(never)]
+    pub(super) fn keys(&mut self, ctx: &mut Ctx) -> Result<(), Verified> {
+        if self.static_keys {
+            return Ok(());
+        }
+        if self.jwks.is_none() {
+            match self.discovery(ctx.now) {
+                Ok(_) => {}
+                Err(Err(http)) => return Err(Verified::Need(Need::Fill(Fill::Discovery, http))),
+                Err(Ok(refusal)) => return Err(Verified::Err(refusal)),
+            }
+        }
+        let now = ctx.now;
+        self.jwks_cache();
+        let Some(cache) = self.jwks.as_mut() else {
+            return Err(Verified::Err(refuse!(
+                JwksUnavailable,
+                "the key set location is not known yet"
+            )));
+        };
+        let keys_use = match cache.lookup(now) {
+            Lookup::Fresh(_) => KeysUse::Fresh,
+            Lookup::Stale { refetch, .. } => {
+                if let Some(request) = refetch {
+                    ctx.background.push(Pending {
+                        request: Some(get(&request)),
+                        wait: Wait::Fill(Fill::Keys, Then::Idle),
+                        event: Event::default(),
+                        background: Vec::new(),
+                        signatures: Vec::new(),
+                    });
+                }
+                KeysUse::Stale
+            }
+            Lookup::Fetch(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
+            Lookup::Unavailable(refusal) => match cache.in_flight(now) {
+                Some(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
+                None => {
+                    ctx.event.keys = KeysUse::Unavailable;
+                    return Err(Verified::Err(refusal));
+                }
+            },
+        };
+        if ctx.event.keys != KeysUse::Fetched {
+            ctx.event.keys = keys_use;
+        }
+        self.sync_keys();
+        Ok(())
+    }
+
+    /// Hands a changed key set to the verifiers, which forget every token
+    /// they remembered: a token whose key was withdrawn must not keep passing
+    /// from the memo. Called when the key set is fetched, not at the next
+    /// miss (a remembered token never misses).
+    pub(super) fn sync_keys(&mut self) {
+        let Some(cache) = self.jwks.as_ref() else { return };
+        let generation = cache.generation();
+        if generation != self.keys_generation {
+            self.keys_generation = generation;
+            let keys = cache.keys().cloned().unwrap_or_default();
+            self.verifier.set_keys(keys.clone());
+            self.id_verifier.set_keys(keys);
+        }
+    }
+
+    pub(super) fn jwks_cache(&mut self) -> Option<&mut JwksCache> {
+        if self.jwks.is_none() {
+            let (d, _) = self.discovery.loaded.as_ref()?;
+            self.jwks = Some(JwksCache::new(d.jwks_uri.clone(), self.config.jwks));
+        }
+        self.jwks.as_mut()
+    }
+
+    /// The discovery document; `Err(Err(request))` to fetch it,
+    /// `Err(Ok(refusal))` when it cannot be had now.
+    pub(super) fn discovery(&mut self, now: u64) -> Result<Discovery, Result<Refusal, HttpRequest>> {
+        let cooldown = self.config.jwks.cooldown;
+        let timeout = self.config.jwks.fetch_timeout_ms;
+        let c = &mut self.discovery;
+        if let Some((d, _)) = &c.loaded {
+            return Ok(d.clone());
+        }
+        if let Some((at, refusal)) = &c.failed {
+            if now < at.saturating_add(cooldown) {
+                return Err(Ok(Refusal {
+                    reason: refusal.reason,
+                    message: format!("{} (retrying after the {cooldown} s cooldown)", refusal.message),
+                }));
+            }
+        }
+        Err(Err(HttpRequest {
+            method: "GET",
+            url: c.url.clone(),
+            headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
+            body: None,
+            timeout_ms: timeout,
+            max_bytes: MAX_RESPONSE_BYTES,
+        }))
+    }
+
+    pub(super) fn fill(&mut self, fill: Fill, reply: Reply<'_>, ctx: &mut Ctx) {
+        let now = ctx.now;
+        match fill {
+            Fill::Discovery => {
+                let c = &mut self.discovery;
+                let parsed = match reply {
+                    Reply::Response {
+                        status: 200..=299,
+                        body,
+                        ..
+                    } if body.len() <= MAX_RESPONSE_BYTES => {
+                        Discovery::parse(body, &self.config.issuer, self.keyring.is_some())
+                            .map(|d| (d, String::from_utf8_lossy(body).into_owned()))
+                    }
+                    Reply::Response { status, .. } => Err(refuse!(
+                        AuthApiUnavailable,
+                        "{} answered HTTP {status} (or a body over {MAX_RESPONSE_BYTES} bytes)",
+                        c.url
+                    )),
+                    Reply::Failed(why) => {
+                        Err(refuse!(AuthApiUnavailable, "fetching {} failed: {why}", c.url))
+                    }
+                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => Err(refuse!(
+                        AuthApiUnavailable,
+                        "the discovery fetch got no HTTP reply"
+                    )),
+                };
+                match parsed {
+                    Ok(loaded) if c.loaded.is_none() => c.loaded = Some(loaded),
+                    Ok(_) => {}
+                    Err(refusal) => c.failed = Some((now, refusal)),
+                }
+            }
+            Fill::Keys => {
+                let Some(cache) = self.jwks.as_mut() else { return };
+                let outcome = match reply {
+                    Reply::Response {
+                        status,
+                        cache_control,
+                        body,
+                    } => FetchOutcome::Response {
+                        status,
+                        cache_control,
+                        body,
+                    },
+                    Reply::Failed(why) => FetchOutcome::Failed(why),
+                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => {
+                        FetchOutcome::Failed("no HTTP reply")
+                    }
+                };
+                if cache.on_fetched(now, outcome).is_ok() {
+                    ctx.event.keys = KeysUse::Fetched;
+                }
+                self.sync_keys();
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Protected and public routes: the credential (bearer token or session
+//! cookie), the CSRF gate, CORS preflights, and the answer a request gets
+//! (forward with the identity, or the refusal of the reason table).
+
+use super::*;
+
+impl Engine {
+    pub(super) fn protect(
+        &mut self,
+        req: &Request<'_>,
+        target: Target,
+        access: Access,
+        bearer_ok: bool,
+        ctx: &mut Ctx,
+    ) -> Step {
+        // A CORS preflight carries no credentials (Fetch standard) and changes
+        // nothing. On a public route, or a protected one that forwards them,
+        // the origin answers it, without an identity, a body or any credential
+        // a client added; otherwise Tessera answers 204 without CORS headers
+        // (browsers then refuse the cross-origin call), so no handler runs
+        // for a protected path without an identity.
+        if req.method.eq_ignore_ascii_case("OPTIONS")
+            && header_present(req.headers, "access-control-request-method")
+        {
+            let action = if ctx.forward_preflight {
+                Action::Forward {
+                    identity: None,
+                    headers: Vec::new(),
+                    remove: &["authorization", "cookie"],
+                    body: false,
+                }
+            } else {
+                let vary = (
+                    String::from("vary"),
+                    String::from("origin, access-control-request-method"),
+                );
+                respond(204, alloc::vec![vary], String::new())
+            };
+            return Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()));
+        }
+        if bearer_ok {
+            match bearer_token(req.headers) {
+                Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
+                Ok(Some(token)) => {
+                    ctx.event.source = Some(Source::Bearer);
+                    return match self.verify(token, true, From::Client, ctx) {
+                        Verified::Ok(identity) => {
+                            self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
+                        }
+                        Verified::Need(need) => ctx.wait(need, Then::Request(OwnedRequest::new(req))),
+                        Verified::Err(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
+                    };
+                }
+                Ok(None) => {}
+            }
+        }
+        let jar = jar(req.headers);
+        let session = self.open_session(&jar, ctx.now);
+        let refresh = self.open_refresh(&jar, ctx.now);
+        let mut clear = Vec::new();
+        if session.is_err() {
+            clear.extend(self.clear(&jar, &self.names.session));
+        }
+        if refresh.is_err() {
+            clear.extend(self.clear(&jar, &self.names.refresh));
+        }
+        let has_cookies = !matches!((&session, &refresh), (Ok(None), Ok(None)));
+        if has_cookies {
+            ctx.event.source = Some(Source::Cookie);
+            if let Err(refusal) = csrf_check(
+                req.method,
+                req.headers,
+                &self.config.app_origin,
+                &self.allowed_origins(),
+            ) {
+                return self.refuse(req, refusal, access, ctx, clear);
+            }
+        }
+        // A refresh cookie refreshes only beside the session cookie of its own
+        // session: a copied refresh cookie alone, or one from another session,
+        // never does (version 1 cookies carry no session id).
+        let refresh = match refresh.ok().flatten() {
+            Some(rt) if !rt.id.is_empty() && !matches!(&session, Ok(Some(s)) if s.id == rt.id) => {
+                clear.extend(self.clear(&jar, &self.names.refresh));
+                None
+            }
+            rt => rt,
+        };
+        if target == Target::Refresh {
+            let record = session.ok().flatten();
+            return match refresh {
+                Some(rt) => self.start_refresh(req, rt, record, None, ctx),
+                None => self.refuse(
+                    req,
+                    refuse!(
+                        TokenMissing,
+                        "there is no refresh cookie for this session; sign in"
+                    ),
+                    access,
+                    ctx,
+                    clear,
+                ),
+            };
+        }
+        let leeway = self.config.policy().leeway;
+        let (record, refusal) = match session {
+            // Expired by the record's own (verified) expiry: refreshed without
+            // verifying a token that could only be token-expired, whose key the
+            // provider may have withdrawn since.
+            Ok(Some(record))
+                if refresh.is_some()
+                    && record
+                        .access_expires_at
+                        .is_some_and(|exp| exp.saturating_add(leeway) <= ctx.now) =>
+            {
+                let refusal = refuse!(TokenExpired, "the session's access token expired");
+                (Some(record), refusal)
+            }
+            Ok(Some(record)) => match self.verify(&record.access_token, true, From::Sealed, ctx) {
+                Verified::Ok(identity) => match bound_to_session(&identity, &record) {
+                    Ok(()) => {
+                        let expires_in = identity.exp.saturating_sub(ctx.now);
+                        match refresh {
+                            Some(rt) if expires_in <= self.config.refresh_ahead => {
+                                ctx.event.proactive_refresh = true;
+                                return self.start_refresh(req, rt, Some(record), Some(identity), ctx);
+                            }
+                            _ => {
+                                return self.signed_in(
+                                    target,
+                                    identity,
+                                    &record.access_token,
+                                    Status::SignedIn,
+                                    clear,
+                                    ctx,
+                                )
+                            }
+                        }
+                    }
+                    Err(refusal) => {
+                        clear.extend(self.clear_session(&jar));
+                        return self.refuse(req, refusal, access, ctx, clear);
+                    }
+                },
+                Verified::Need(need) => return ctx.wait(need, Then::Request(OwnedRequest::new(req))),
+                // An outage: refreshing would not help verify the new token either.
+                Verified::Err(refusal) if refusal.reason.keeps_session() => {
+                    return self.refuse(req, refusal, access, ctx, clear)
+                }
+                Verified::Err(refusal) => {
+                    clear.extend(self.clear(&jar, &self.names.session));
+                    (Some(record), refusal)
+                }
+            },
+            Err(refusal) => (None, refusal),
+            Ok(None) => (
+                None,
+                refuse!(TokenMissing, "no session cookie and no bearer token; sign in"),
+            ),
+        };
+        match refresh {
+            Some(rt) => self.start_refresh(req, rt, record, None, ctx),
+            None => self.refuse(req, refusal, access, ctx, clear),
+        }
+    }
+
+    pub(super) fn signed_in(
+        &self,
+        target: Target,
+        identity: Arc<Identity>,
+        token: &str,
+        status: Status,
+        set_cookies: Vec<SetCookie>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+        let action = match target {
+            Target::Refresh => respond(204, Vec::new(), String::new()),
+            Target::Session => {
+                let body = serde_json::json!({
+                    "signedIn": true,
+                    "status": status.as_str(),
+                    "expiresAt": identity.exp,
+                    "identity": &*identity,
+                });
+                json(200, Vec::new(), &body)
+            }
+            _ => {
+                let signing = ctx
+                    .signed_request
+                    .as_ref()
+                    .map(|(method, target)| forward::Signing {
+                        secret: self.config.forward_signing_secret.expose().as_bytes(),
+                        method,
+                        origin: &self.config.app_origin,
+                        target,
+                    });
+                let headers = forward::identity_headers(&identity, token, signing.as_ref(), ctx.now);
+                Action::Forward {
+                    identity: Some(identity),
+                    headers,
+                    remove: &[],
+                    body: true,
+                }
+            }
+        };
+        Step::Done(ctx.decide(status, None, action, set_cookies))
+    }
+
+    /// Answers a refusal per the [`Answer`] table; public routes forward
+    /// anonymously instead.
+    pub(super) fn refuse(
+        &self,
+        req: &Request<'_>,
+        refusal: Refusal,
+        access: Access,
+        ctx: &mut Ctx,
+        set_cookies: Vec<SetCookie>,
+    ) -> Step {
+        let Refusal { reason, message } = refusal;
+        if access == Access::Public && !matches!(reason, Reason::PathInvalid) {
+            let status = if matches!(reason.http_status(), 502 | 503) {
+                Status::Unavailable
+            } else {
+                Status::SignedOut
+            };
+            let action = anonymous_forward(ctx);
+            return Step::Done(ctx.decide_because(status, Some(reason), Some(message), action, set_cookies));
+        }
+        let navigation = access == Access::Page && is_safe_method(req.method) && is_navigation(req.headers);
+        let answer = Answer::for_reason(reason, navigation);
+        let mut headers = Vec::new();
+        let action = match answer {
+            Answer::SignIn => {
+                // The target was read when the request was classified.
+                let back = request_target(req.url)
+                    .map(|t| format!("{t}"))
+                    .unwrap_or_else(|_| String::from("/"));
+                let location = format!(
+                    "{}/sign-in?redirect_url={}",
+                    self.config.endpoint_prefix,
+                    oidc::form_encode(&back)
+                );
+                headers.push((String::from("location"), location));
+                respond(302, headers, String::new())
+            }
+            _ => {
+                if answer == Answer::Unauthorized {
+                    headers.push((
+                        String::from("www-authenticate"),
+                        www_authenticate(reason, &message),
+                    ));
+                }
+                if answer == Answer::Unavailable {
+                    headers.push((String::from("retry-after"), format!("{RETRY_AFTER}")));
+                }
+                let body = serde_json::json!({ "error": reason.code(), "message": &message });
+                json(answer.http_status(), headers, &body)
+            }
+        };
+        Step::Done(ctx.decide_because(answer.status(), Some(reason), Some(message), action, set_cookies))
+    }
+}
+
+/// Forwarding without a verified identity: the client's `Authorization`
+/// header is removed (the origin is told `authorization` carries a verified
+/// token) unless the route lets it through.
+pub(super) fn anonymous_forward(ctx: &Ctx) -> Action {
+    Action::Forward {
+        identity: None,
+        headers: Vec::new(),
+        remove: if ctx.pass_authorization {
+            &[]
+        } else {
+            &["authorization"]
+        },
+        body: true,
+    }
+}
+
+/// A verified access token belongs to the session only if it names the
+/// session's issuer and subject (fixed at sign-in).
+pub(super) fn bound_to_session(identity: &Identity, record: &SessionRecord) -> Result<(), Refusal> {
+    if identity.iss != record.iss || identity.sub != record.expected_access_sub() {
+        return Err(refuse!(
+            ClaimInvalid,
+            "the access token names {} at {}, but this session belongs to {} at {}",
+            crate::jwk::quoted(&identity.sub),
+            crate::jwk::quoted(&identity.iss),
+            crate::jwk::quoted(record.expected_access_sub()),
+            crate::jwk::quoted(&record.iss)
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! Refreshing a session through the token endpoint: the request, the checks
+//! of what comes back (OpenID Connect Core 12.2, the session's subject), and
+//! what becomes of the session (stored, kept through an outage, or ended and
+//! what it received revoked).
+
+use super::protect::bound_to_session;
+use super::sign_out::refresh_token_key;
+use super::*;
+
+/// How old a refreshed ID token's `iat` may be, in seconds (besides the
+/// leeway): it was issued for this refresh, or for a tab's refresh a replay
+/// window ago.
+pub(super) const REFRESHED_ID_TOKEN_MAX_AGE: u64 = 150;
+
+impl Engine {
+    pub(super) fn start_refresh(
+        &mut self,
+        req: &Request<'_>,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        fallback: Option<Arc<Identity>>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let discovery = match self.discovery(ctx.now) {
+            Ok(d) => d,
+            Err(Err(http)) => {
+                return ctx.suspend(
+                    http,
+                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
+                )
+            }
+            Err(Ok(refusal)) => {
+                let via = Via::Refresh {
+                    refresh,
+                    session,
+                    fallback,
+                };
+                return self.on_tokens(OwnedRequest::new(req), via, Err(refusal), ctx);
+            }
+        };
+        let resources: Vec<&str> = self.config.resources.iter().map(String::as_str).collect();
+        let form =
+            self.client()
+                .refresh_request(&discovery.token_endpoint, &refresh.refresh_token, &resources);
+        let via = Via::Refresh {
+            refresh,
+            session,
+            fallback,
+        };
+        Step::Refresh(ctx.pending(
+            Some(post(form)),
+            Wait::Tokens {
+                req: OwnedRequest::new(req),
+                via,
+            },
+        ))
+    }
+
+    pub(super) fn on_tokens(
+        &mut self,
+        req: OwnedRequest,
+        via: Via,
+        result: Result<TokenSet, Refusal>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        match via {
+            Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
+            Via::Refresh {
+                refresh,
+                session,
+                fallback,
+            } => self.finish_refresh(req, refresh, session, fallback, result, ctx),
+        }
+    }
+
+    /// The route a suspended request was going to, and its access.
+    pub(super) fn resumed_target(&self, r: &Request<'_>, ctx: &mut Ctx) -> Result<(Target, Access), Refusal> {
+        let target = request_target(r.url).and_then(|t| {
+            self.keep_signed_request(r.method, &t, ctx);
+            self.target(r.method, t.path, ctx)
+        })?;
+        let access = match target {
+            Target::Route(access, _) => access,
+            _ => Access::Api,
+        };
+        Ok((target, access))
+    }
+
+    /// Continues the refreshed request: checks the new tokens against the
+    /// session (OpenID Connect Core 12.2: a refreshed ID token is verified and
+    /// names the same issuer and subject; the access token names the
+    /// session's subject), stores them and forwards, or answers the refusal
+    /// (a refused grant, an unusable answer or tokens for someone else end the
+    /// session; an outage keeps it).
+    pub(super) fn finish_refresh(
+        &mut self,
+        req: OwnedRequest,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        fallback: Option<Arc<Identity>>,
+        result: Result<TokenSet, Refusal>,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let (target, access) = match self.resumed_target(&r, ctx) {
+            Ok(t) => t,
+            Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
+        };
+        let jar = jar(r.headers);
+        let tokens = match result {
+            Ok(tokens) => tokens,
+            Err(refusal) if refusal.reason == Reason::RefreshTokenInvalid => {
+                ctx.event.refresh = Some(RefreshOutcome::Refused);
+                let clear = self.clear_session(&jar);
+                return self.refuse(&r, refusal, access, ctx, clear);
+            }
+            // The provider answered with something unusable: the refresh
+            // token may be spent, so the session ends cleanly (a still-valid
+            // access token serves until it expires) instead of answering 503
+            // with cookies that can no longer refresh.
+            Err(refusal) if refusal.reason == Reason::AuthApiInvalid => {
+                ctx.event.refresh = Some(RefreshOutcome::Rejected);
+                if let (Some(identity), Some(record)) = (fallback, &session) {
+                    let clear = self.clear(&jar, &self.names.refresh);
+                    return self.signed_in(
+                        target,
+                        identity,
+                        &record.access_token,
+                        Status::SignedIn,
+                        clear,
+                        ctx,
+                    );
+                }
+                let refusal = refuse!(
+                    RefreshTokenInvalid,
+                    "the provider's refresh answer could not be used ({}); the refresh token may be spent, so the session ended: sign in again",
+                    refusal.message
+                );
+                return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
+            }
+            Err(refusal) => {
+                ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+                if let (Some(identity), Some(record)) = (fallback, &session) {
+                    return self.signed_in(
+                        target,
+                        identity,
+                        &record.access_token,
+                        Status::SignedIn,
+                        Vec::new(),
+                        ctx,
+                    );
+                }
+                let refusal = if refusal.is_retryable() {
+                    refusal
+                } else {
+                    refuse!(AuthApiUnavailable, "the refresh failed: {}", refusal.message)
+                };
+                return self.refuse(&r, refusal, access, ctx, Vec::new());
+            }
+        };
+        // Signed out here: the refresh that came before, replayed to a copy
+        // of the cookies, does not bring the session back.
+        let signed_out = session.as_ref().is_some_and(|s| self.is_ended(&s.id, ctx.now))
+            || tokens
+                .refresh_token
+                .as_deref()
+                .is_some_and(|rt| self.is_ended(&refresh_token_key(rt), ctx.now));
+        if signed_out {
+            ctx.event.refresh = Some(RefreshOutcome::Refused);
+            let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
+            return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
+        }
+        let id_token = match tokens.id_token.as_deref() {
+            None => None,
+            Some(id_token) => match self.verify(id_token, false, From::TokenEndpoint, ctx) {
+                Verified::Ok(id) => Some(id),
+                Verified::Need(need) => {
+                    let via = Via::Refresh {
+                        refresh,
+                        session,
+                        fallback,
+                    };
+                    return ctx.wait(need, Then::Tokens { req, via, tokens });
+                }
+                // Keys are down: keep the new tokens (the old refresh token is
+                // spent) and answer 503; the access token's subject is checked
+                // against the session on every request.
+                Verified::Err(refusal) if refusal.reason.keeps_session() => {
+                    return self.keep_unverified(&r, access, &jar, refresh, session, tokens, refusal, ctx)
+                }
+                Verified::Err(refusal) => {
+                    let refusal = context(refusal, "the refreshed ID token was refused: ", "");
+                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                }
+            },
+        };
+        if let (Some(id), Some(record)) = (&id_token, &session) {
+            let checked = oidc::check_refreshed_id_token(
+                &id.claims,
+                &self.config.client_id,
+                record,
+                ctx.now,
+                self.config.policy().leeway + REFRESHED_ID_TOKEN_MAX_AGE,
+            );
+            if let Err(refusal) = checked {
+                return self.reject_refresh(req, &tokens, refusal, ctx);
+            }
+        }
+        match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
+            Verified::Ok(identity) => {
+                if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
+                    let refusal = context(refusal, "the refreshed access token is not this session's: ", "");
+                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                }
+                let record = self.next_record(session, id_token.as_deref(), &identity, &tokens, ctx);
+                let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
+                let cookies = match self.store_session(&jar, &record, &rotated, ctx) {
+                    Ok(c) => c,
+                    Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+                };
+                ctx.event.refresh = Some(RefreshOutcome::Refreshed);
+                self.signed_in(
+                    target,
+                    identity,
+                    &tokens.access_token,
+                    Status::Refreshed,
+                    cookies,
+                    ctx,
+                )
+            }
+            Verified::Need(need) => {
+                let via = Via::Refresh {
+                    refresh,
+                    session,
+                    fallback,
+                };
+                ctx.wait(need, Then::Tokens { req, via, tokens })
+            }
+            Verified::Err(refusal) if refusal.reason.keeps_session() => {
+                self.keep_unverified(&r, access, &jar, refresh, session, tokens, refusal, ctx)
+            }
+            Verified::Err(refusal) => {
+                let refusal = context(
+                    refusal,
+                    "the provider's refreshed access token was refused: ",
+                    "; check the verification settings",
+                );
+                self.reject_refresh(req, &tokens, refusal, ctx)
+            }
+        }
+    }
+
+    /// The key set is down after a refresh: the new tokens are stored unverified
+    /// (the old refresh token is spent; the next request verifies the access
+    /// token, and its subject against the session) and the answer is 503.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn keep_unverified(
+        &mut self,
+        r: &Request<'_>,
+        access: Access,
+        jar: &CookieJar,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        tokens: TokenSet,
+        refusal: Refusal,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.refresh = Some(RefreshOutcome::Unavailable);
+        let mut record = match session {
+            Some(previous) => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                access_expires_at: tokens.expires_in.map(|s| ctx.now.saturating_add(s)),
+                ..previous
+            },
+            None => SessionRecord::legacy(tokens.access_token.clone()),
+        };
+        // A version 1 session joins the current format here: both cookies
+        // get a session id, so they are bound to each other from now on.
+        if record.id.is_empty() {
+            record.id = ctx.entropy.token();
+        }
+        let rotated = tokens.refresh_token.unwrap_or(refresh.refresh_token);
+        let cookies = self
+            .store_session(jar, &record, &rotated, ctx)
+            .unwrap_or_default();
+        self.refuse(r, refusal, access, ctx, cookies)
+    }
+
+    /// Refused tokens from a refresh: revokes the refresh token received (it
+    /// is someone else's, or untrustworthy) when the provider can revoke, then
+    /// ends the session.
+    pub(super) fn reject_refresh(
+        &mut self,
+        req: OwnedRequest,
+        tokens: &TokenSet,
+        refusal: Refusal,
+        ctx: &mut Ctx,
+    ) -> Step {
+        ctx.event.refresh = Some(RefreshOutcome::Rejected);
+        let refusal = context(refusal, "", "; the session ended: sign in again");
+        let endpoint = self
+            .discovery
+            .loaded
+            .as_ref()
+            .and_then(|(d, _)| d.revocation_endpoint.clone());
+        if let (Some(received), Some(endpoint)) = (&tokens.refresh_token, endpoint) {
+            let form = self.client().revocation_request(&endpoint, received);
+            return ctx.suspend(post(form), Wait::Discard { req, refusal });
+        }
+        self.end_session(req, refusal, ctx)
+    }
+
+    /// Ends the request's session with `refusal`: cookies cleared.
+    pub(super) fn end_session(&mut self, req: OwnedRequest, refusal: Refusal, ctx: &mut Ctx) -> Step {
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let access = self.resumed_target(&r, ctx).map_or(Access::Api, |(_, a)| a);
+        let clear = self.clear_session(&jar(r.headers));
+        self.refuse(&r, refusal, access, ctx, clear)
+    }
+
+    /// The session record after a refresh: the same session (id, subject,
+    /// sign-in claims) with the new access token; a version 1 session gets
+    /// its id and subject now.
+    pub(super) fn next_record(
+        &self,
+        previous: Option<SessionRecord>,
+        id_token: Option<&Identity>,
+        access: &Identity,
+        tokens: &TokenSet,
+        ctx: &mut Ctx,
+    ) -> SessionRecord {
+        match previous {
+            Some(previous) if !previous.id.is_empty() => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                access_expires_at: Some(access.exp),
+                ..previous
+            },
+            _ => new_record(id_token, access, tokens, None, ctx),
+        }
+    }
+}
+
+/// A new session's record: a fresh id; the subject and issuer of the ID token
+/// (or of the access token, for a version 1 session refreshed without one).
+pub(super) fn new_record(
+    id_token: Option<&Identity>,
+    access: &Identity,
+    tokens: &TokenSet,
+    nonce: Option<&str>,
+    ctx: &mut Ctx,
+) -> SessionRecord {
+    let subject = id_token.unwrap_or(access);
+    let claim_u64 = |name: &str| {
+        id_token
+            .and_then(|i| i.claims.get(name))
+            .and_then(serde_json::Value::as_u64)
+    };
+    SessionRecord {
+        id: ctx.entropy.token(),
+        iss: subject.iss.clone(),
+        sub: subject.sub.clone(),
+        access_sub: (access.sub != subject.sub).then(|| access.sub.clone()),
+        signed_in_at: ctx.now,
+        access_token: tokens.access_token.clone(),
+        access_expires_at: Some(access.exp),
+        id_token: IdTokenClaims {
+            sid: id_token.and_then(|i| i.sid.clone()),
+            auth_time: claim_u64("auth_time"),
+            nonce: nonce.map(String::from),
+        },
+    }
+}
