@@ -789,3 +789,37 @@ fn readme_documents_every_reason_with_its_mapping() {
         );
     }
 }
+
+/// The token layer (`crates/core/src/token/`) never imports the session
+/// layer: outside comments, no path into a session-layer module.
+#[test]
+fn the_token_layer_never_imports_the_session_layer() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/core/src/token");
+    let session: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/core/src/session"))
+        .unwrap()
+        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|name| name != "mod")
+        .collect();
+    assert!(session.contains(&String::from("engine")) && session.contains(&String::from("config")));
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        files += 1;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for module in &session {
+                for prefix in ["crate::", "crate::session::", "super::"] {
+                    let path_use = format!("{prefix}{module}");
+                    assert!(
+                        !code.contains(&path_use),
+                        "{}:{}: the token layer uses {path_use}",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+    assert!(files >= 15);
+}

@@ -13,14 +13,43 @@
 //! first request); the readers are out of line (`#[inline(never)]`) so that
 //! a field is one call, not a copy of its reader.
 
-use crate::config::ConfigError;
 use crate::json::{self, Object, StrictValue};
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 use serde::de::{Deserialize, Deserializer, Error};
 use serde_json::Value;
+
+/// A configuration value that cannot be used. Raised when configuration is
+/// loaded, never per request; the message names the field and says what to fix.
+/// Secrets never appear in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, as spelled in the configuration (e.g. `issuer`, `leeway`).
+    pub field: String,
+    /// What is wrong with it and what to do.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// Builds a configuration error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: `{}`: {}", self.field, self.message)
+    }
+}
+
+impl core::error::Error for ConfigError {}
 
 /// One JSON object of the configuration, its fields taken one by one.
 pub(crate) struct Fields {

@@ -27,13 +27,17 @@
 //! # Ok::<(), tessera_core::Refusal>(())
 //! ```
 //!
-//! Modules, named for what they are: [`jws`] (compact JWS parsing and header rules),
-//! [`jwk`] (key sets and key selection), [`key`] (prepared keys and the raw
-//! signature check), [`backend`] (native signature checks), [`policy`] (claim rules), [`identity`] (the result),
-//! [`profile`] (provider presets), [`jwks_cache`] (when to fetch keys), [`reason`]
-//! (the one reason enum); for sessions [`cookie`], [`seal`], [`routes`],
-//! [`request`], [`oidc`], [`refresh`], [`forward`], [`config`], and the
-//! [`engine`] with its [`decision`]s.
+//! Two layers, each a folder. The token layer ([`token`]): [`jws`] (compact
+//! JWS parsing and header rules), [`jwk`] (key sets and key selection),
+//! [`key`] (prepared keys and the raw signature check), [`backend`] (native
+//! signature checks), [`policy`] (claim rules), [`identity`] (the result),
+//! [`profile`] (provider presets), [`jwks_cache`] (when to fetch keys). The
+//! session layer ([`session`]), which uses the token layer and never the
+//! other way round: [`cookie`], [`seal`], [`routes`], [`request`], [`oidc`],
+//! [`refresh`], [`forward`], [`config`], the session [`session::record`],
+//! and the [`engine`] with its [`decision`]s. Both share [`reason`] (the one
+//! reason enum), [`json`], [`b64`], [`hex`] and [`time`]. Every module is
+//! also at the crate root (`tessera_core::jwk`, `tessera_core::engine`).
 //!
 //! # Start-up
 //!
@@ -51,41 +55,24 @@ extern crate alloc;
 #[cfg(feature = "aws-lc-rs")]
 extern crate std;
 
-pub mod alg;
+// The two layers, and what both share (the one reason enum among it).
 pub mod b64;
-pub mod backend;
-mod claims;
-pub mod config;
-pub mod cookie;
-pub mod decision;
-mod ed25519;
-pub mod engine;
 mod fields;
-pub mod forward;
 pub mod hex;
-pub mod identity;
 pub mod json;
-pub mod jwk;
-pub mod jwks_cache;
-pub mod jws;
-pub mod key;
-mod memo;
-pub mod oidc;
-mod pem;
-pub mod policy;
-pub mod profile;
 pub mod reason;
-pub mod refresh;
-pub mod request;
-pub mod routes;
-mod rsa;
-pub mod seal;
 pub mod session;
 pub mod time;
-mod verifier;
+pub mod token;
+
+// Every module keeps its path at the crate root (`tessera_core::jwk`,
+// `tessera_core::engine`), as before the layers had folders.
+pub use session::{config, cookie, decision, engine, forward, oidc, refresh, request, routes, seal};
+pub use token::{alg, backend, identity, jwk, jwks_cache, jws, key, policy, profile};
+pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};
 
 pub use alg::Alg;
-pub use config::ConfigError;
+pub use fields::ConfigError;
 pub use identity::{Identity, Organization};
 pub use jwk::KeySet;
 pub use key::PublicKey;

@@ -1095,3 +1095,14 @@ fn json(status: u16, mut headers: Vec<(String, String)>, body: &serde_json::Valu
 }
 
 const NOT_ENABLED: &str = "sign-in is not enabled: configure cookieKeys (TESSERA_COOKIE_KEYS)";
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    /// Origin servers share an engine across threads (behind a lock): its
+    /// caches and signature backend must keep it `Send + Sync`.
+    #[test]
+    fn engines_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Engine>();
+    }
+}

@@ -9,7 +9,7 @@
 //! [`MemoConfig::max_age`] after it was verified. Only successfully verified tokens
 //! are stored, so an attacker cannot fill the memo without valid signatures.
 
-use crate::config::ConfigError;
+use crate::fields::ConfigError;
 use crate::fields::Fields;
 use crate::identity::Identity;
 use alloc::boxed::Box;

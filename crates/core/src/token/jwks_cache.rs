@@ -42,7 +42,7 @@
 //! assert!(matches!(cache.lookup(now + 301), Lookup::Stale { refetch: Some(_), .. }));
 //! ```
 
-use crate::config::ConfigError;
+use crate::fields::ConfigError;
 use crate::fields::Fields;
 use crate::jwk::{KeySet, MAX_JWKS_BYTES};
 use crate::reason::{refuse, Refusal};

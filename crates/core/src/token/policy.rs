@@ -4,7 +4,7 @@
 //! safe defaults (RFC 8725). Every field says its default and why.
 
 use crate::alg::{Alg, DEFAULT_ALGORITHMS};
-use crate::config::ConfigError;
+use crate::fields::ConfigError;
 use crate::fields::{set, Fields};
 use alloc::collections::BTreeMap;
 use alloc::format;

@@ -1,0 +1,20 @@
+//! The session layer: requests, routes, cookies, the provider's flows, and
+//! the [`engine`] that ties them together over the token layer
+//! ([`crate::token`]), which it uses and never the other way round.
+//!
+//! The session record the cookies hold is [`record`] (its types are
+//! re-exported here: `tessera_core::session::SessionRecord`).
+
+pub mod config;
+pub mod cookie;
+pub mod decision;
+pub mod engine;
+pub mod forward;
+pub mod oidc;
+pub mod record;
+pub mod refresh;
+pub mod request;
+pub mod routes;
+pub mod seal;
+
+pub use record::{IdTokenClaims, RefreshRecord, SessionRecord, VERSION};
