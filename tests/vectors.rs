@@ -795,11 +795,19 @@ fn readme_documents_every_reason_with_its_mapping() {
 #[test]
 fn the_token_layer_never_imports_the_session_layer() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/core/src/token");
-    let session: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/core/src/session"))
-        .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
-        .filter(|name| name != "mod")
-        .collect();
+    let session: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/core/src/session"))
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name != "mod")
+            .collect();
     assert!(session.contains(&String::from("engine")) && session.contains(&String::from("config")));
     let mut files = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
