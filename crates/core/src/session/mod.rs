@@ -7,7 +7,6 @@
 
 pub mod config;
 pub mod cookie;
-pub mod decision;
 pub mod engine;
 pub mod forward;
 pub mod oidc;
@@ -17,4 +16,5 @@ pub mod request;
 pub mod routes;
 pub mod seal;
 
+pub use engine::decision;
 pub use record::{IdTokenClaims, RefreshRecord, SessionRecord, VERSION};

@@ -87,6 +87,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod cookies;
+pub mod decision;
 mod keys;
 mod protect;
 mod refresh;

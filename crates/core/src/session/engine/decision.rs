@@ -15,8 +15,8 @@
 //! with it. On public routes nothing is refused: the request is forwarded
 //! without an identity, and the reason still travels in `x-tessera-reason`.
 
+use super::Pending;
 use crate::cookie::SetCookie;
-use crate::engine::Pending;
 use crate::identity::Identity;
 use crate::reason::Reason;
 use alloc::format;
