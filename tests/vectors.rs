@@ -774,8 +774,8 @@ fn demo_fixtures_are_current() {
 }
 
 #[test]
-fn readme_documents_every_reason_with_its_mapping() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+fn the_docs_document_every_reason_with_its_mapping() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
     for r in Reason::ALL {
         let row = format!(
             "| `{}` | {} | {} |",
@@ -785,7 +785,7 @@ fn readme_documents_every_reason_with_its_mapping() {
         );
         assert!(
             readme.contains(&row),
-            "README's reason table lacks or misstates: {row}"
+            "docs/configuration.md's reason table lacks or misstates: {row}"
         );
     }
 }
