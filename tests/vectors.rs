@@ -775,7 +775,8 @@ fn demo_fixtures_are_current() {
 
 #[test]
 fn the_docs_document_every_reason_with_its_mapping() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
     for r in Reason::ALL {
         let row = format!(
             "| `{}` | {} | {} |",
