@@ -51,22 +51,32 @@ export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'co
 export interface VerificationConfig {
   /** Allowed issuers (exact string match). Default: the top-level `issuer`. */
   issuers?: string | string[];
-  /** Allowed audiences; when set, a token without one of them fails. Default: not checked. */
+  /** Alias of `issuers`. */
+  issuer?: string | string[];
+  /**
+   * Allowed audiences; a token without one of them fails. Required with
+   * sessions or API routes unless the profile binds the app (or
+   * `authorizedParties` is set).
+   */
   audience?: string | string[];
+  /** Alias of `audience`. */
+  audiences?: string | string[];
   /** The claim holding the audience. Default `aud` (Cognito access tokens: `client_id`). */
   audienceClaim?: string;
   /** When set, `azp` must be present and one of these (Clerk: your app's origins). Default: not checked. */
-  authorizedParties?: string[];
+  authorizedParties?: string | string[];
   /** The algorithm allowlist. Default ES256, EdDSA, RS256, PS256. */
   algorithms?: Algorithm[];
   /** Clock-skew tolerance for `exp`, `nbf`, `iat`, in seconds. Default 5. */
   leeway?: number;
-  /** Required header `typ`, e.g. `at+jwt`. Default: not checked. */
-  typ?: string;
-  /** Maximum age from `iat`, in seconds. Default: not checked. */
-  maxTokenAge?: number;
+  /** Required header `typ`, e.g. `at+jwt`. Default (or `null`): not checked. */
+  typ?: string | null;
+  /** Maximum age from `iat`, in seconds. Default (or `null`): not checked. */
+  maxTokenAge?: number | null;
   /** Claims that must be present. Default: none beyond `exp`, `iss`, `sub`. */
   requiredClaims?: string[];
+  /** Claims that must be absent; `nonce`, `at_hash` and `c_hash` always are (not for Firebase). */
+  forbiddenClaims?: string[];
   /** Claims that must have exactly these JSON values. Default: none. */
   claimValues?: Record<string, unknown>;
 }
@@ -93,8 +103,8 @@ export interface RouteRule {
   methods?: string[];
   /** `public`: no session needed; `page`: sign-in redirect; `api`: 401. */
   access: 'public' | 'page' | 'api';
-  /** Accept `Authorization: Bearer`. Default: true for `api`, false otherwise. */
-  bearer?: boolean;
+  /** Accept `Authorization: Bearer`. Default (or `null`): true for `api`, false otherwise. */
+  bearer?: boolean | null;
   /**
    * Let paths with `;` (path parameters) match this rule. Default false: they
    * are refused (400 `path-invalid`), as servlet containers and some proxies
@@ -125,8 +135,8 @@ export interface TesseraConfig {
   clientId?: string;
   /** Client secret. Default none (a public client with PKCE). Keep it out of source code. */
   clientSecret?: string;
-  /** Token endpoint authentication. Default `client_secret_basic` (`none` without a secret). */
-  clientAuth?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** Token endpoint authentication. Default (or `null`): `client_secret_basic` (`none` without a secret). */
+  clientAuth?: 'client_secret_basic' | 'client_secret_post' | 'none' | null;
   /** Scopes requested at sign-in. Default `openid profile email offline_access`. */
   scopes?: string[];
   /** RFC 8707 resource indicators for the access token. Default none. */
@@ -161,7 +171,11 @@ export interface TesseraConfig {
   refreshAhead?: number;
   /** Seconds a rotated-out refresh token is answered with its successor's result. Default 30. */
   replayWindow?: number;
-  /** Secret that signs forwarded identity headers (`x-tessera-signature`). Default none. */
+  /**
+   * Secret (32 bytes or more) that signs forwarded identity headers for the
+   * request they go with (`x-tessera-signature`, v2; `verifyForwardedIdentity`
+   * checks them). Default none.
+   */
   forwardSigningSecret?: string;
   /** Key-set cache settings (seconds unless named otherwise). */
   jwks?: {

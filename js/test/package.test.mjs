@@ -196,6 +196,20 @@ describe('the API surface', () => {
     await assert.rejects(createTessera({ issuer: 'https://auth.example.com', cookieKeys: COOKIE_KEYS }), (e) => e.field === 'clientId');
   });
 
+  test('the aliases and nulls the TesseraConfig type allows are what the core accepts', async () => {
+    const t = await createTessera({
+      issuer: 'https://auth.example.com',
+      clientAuth: null,
+      verification: { issuer: 'https://auth.example.com', audiences: ['api'], authorizedParties: 'https://app.example.com', typ: null, maxTokenAge: null, forbiddenClaims: ['act'] },
+      routes: [{ pattern: '/api/**', access: 'api', bearer: null }],
+    }, { onWarning: () => {} });
+    assert.deepEqual(t.warnings, []);
+    await assert.rejects(
+      createTessera({ issuer: 'https://auth.example.com', routes: [{ pattern: '/api/**', access: 'api' }] }),
+      (e) => e instanceof TesseraConfigError && e.field === 'verification.audience',
+    );
+  });
+
   test('malformed tokens are refused without any fetch', async () => {
     let fetched = 0;
     const t = await createTessera({ issuer: 'https://auth.example.com' }, { fetch: async () => { fetched += 1; throw new Error('offline'); } });
