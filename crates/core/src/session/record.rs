@@ -82,12 +82,6 @@ pub struct SessionRecord {
     pub id_token: IdTokenClaims,
 }
 
-/// The version member every record starts with.
-#[derive(Deserialize)]
-struct Version {
-    v: u32,
-}
-
 impl SessionRecord {
     /// The record as the sealed cookie holds it.
     pub fn to_json(&self) -> String {
@@ -169,7 +163,9 @@ fn to_json<T: Serialize>(record: &T) -> String {
     alloc::format!("{{\"v\":{VERSION}{sep}{members}")
 }
 
-/// Reads the version, then the record (which ignores the `v` member).
+/// Reads the version from the record's first member, as [`to_json`] writes
+/// it (the cookie is sealed, so its text is Tessera's own), then the record,
+/// which ignores `v`: one JSON parse per request that opens a cookie.
 fn from_json<T: serde::de::DeserializeOwned>(text: &[u8], cookie: &str) -> Result<T, Refusal> {
     let unreadable = || {
         refuse!(
@@ -177,14 +173,22 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &[u8], cookie: &str) -> Resul
             "the {cookie} cookie does not hold a session record"
         )
     };
-    match serde_json::from_slice::<Version>(text) {
-        Ok(Version { v: VERSION }) => serde_json::from_slice(text).map_err(|_| unreadable()),
-        Ok(Version { v }) => Err(refuse!(
+    let digits = text.strip_prefix(b"{\"v\":").ok_or_else(unreadable)?;
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let v: u32 = core::str::from_utf8(&digits[..end])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(unreadable)?;
+    if v != VERSION {
+        return Err(refuse!(
             CookieUnsealable,
             "the {cookie} cookie holds a version {v} record; this build reads version {VERSION}"
-        )),
-        Err(_) => Err(unreadable()),
+        ));
     }
+    serde_json::from_slice(text).map_err(|_| unreadable())
 }
 
 #[cfg(test)]
