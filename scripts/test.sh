@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
-echo "== the core builds for wasm32-unknown-unknown with no default features"
+echo "== the token layer alone (tessera-core without its session feature) builds for wasm32-unknown-unknown"
 cargo build -p tessera-core --target wasm32-unknown-unknown --no-default-features --release
 
 echo "== the zero-import wasm32 guest that tests/wasm.rs loads into wasmtime"

@@ -127,6 +127,8 @@ export interface RouteRule {
 
 /** The shared Tessera configuration (see the README for every default and why). */
 export interface TesseraConfig {
+  /** Where the JSON Schema is, for editors (`./node_modules/tessera-edge/schema.json`); read and ignored. */
+  $schema?: string;
   /** The provider's issuer URL, exactly as its discovery document states it. Required. */
   issuer: string;
   /** Provider conventions. Default `oidc`. */

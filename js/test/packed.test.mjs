@@ -97,11 +97,11 @@ describe('the packed package in a scratch project', { timeout: 180_000 }, () => 
   test('the tarball holds the built package and nothing else', async () => {
     const { stdout } = await run('tar', ['tzf', tarball]);
     const files = stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'README.md', 'dist/node.js', 'dist/workerd.js', 'dist/browser.js', 'dist/node.d.ts', 'dist/wasm/tessera_bg.wasm',
+    for (const f of ['package.json', 'README.md', 'schema.json', 'dist/node.js', 'dist/workerd.js', 'dist/browser.js', 'dist/node.d.ts', 'dist/wasm/tessera_bg.wasm',
       'dist/adapters/next.js', 'dist/adapters/next.d.ts', 'dist/adapters/hono.js', 'dist/adapters/express.js']) {
       assert.ok(files.includes(f), `${f} is packed`);
     }
-    assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md'].includes(f)), []);
+    assert.deepEqual(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'schema.json'].includes(f)), []);
   });
 
   test('installed, it verifies tokens in Node (ES256, EdDSA, RS256)', async () => {
@@ -111,6 +111,12 @@ describe('the packed package in a scratch project', { timeout: 180_000 }, () => 
       const { stdout } = await run('node', ['check.mjs'], { cwd: app, env });
       assert.deepEqual(JSON.parse(stdout), { good: 'alice', bad: 'signature-invalid', express: 'function' }, alg);
     }
+  });
+
+  test('installed, it resolves tessera-edge/schema.json for editors and validators', async () => {
+    const script = "const s = await import('tessera-edge/schema.json', { with: { type: 'json' } }); console.log(s.default.title, s.default.required);";
+    const { stdout } = await run('node', ['--input-type=module', '-e', script], { cwd: app });
+    assert.equal(stdout.trim(), 'Tessera configuration [ \'issuer\' ]');
   });
 
   test('its shipped types check a correct program and catch a wrong reason code and algorithm', async () => {

@@ -3,6 +3,7 @@
 // refresh happen during the tests.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
 import { login } from './idp.mjs';
 import { startStack, Browser, sleep } from './stack.mjs';
@@ -326,11 +327,17 @@ describe('a misconfigured worker', { timeout: 60_000 }, () => {
     }
   }
 
-  test('a secret in the TESSERA_CONFIG var is refused, naming the secret binding to use', async () => {
-    const a = await answer({ clientSecret: 'in-a-var' });
-    assert.deepEqual([a.status, a.tessera], [500, 'error']);
-    assert.match(a.body, /`TESSERA_CONFIG\.clientSecret`: secrets do not belong in a var/);
-    assert.match(a.body, /wrangler secret put TESSERA_CLIENT_SECRET/);
+  test('every field the schema marks as a secret is refused in the TESSERA_CONFIG var, naming its binding', async () => {
+    const schema = JSON.parse(readFileSync(new URL('../../js/schema.json', import.meta.url), 'utf8'));
+    const secrets = Object.entries(schema.properties).filter(([, s]) => s.writeOnly).map(([k]) => k);
+    const bindings = { clientSecret: 'TESSERA_CLIENT_SECRET', cookieKeys: 'TESSERA_COOKIE_KEYS', forwardSigningSecret: 'TESSERA_FORWARD_SECRET' };
+    assert.deepEqual(secrets.sort(), Object.keys(bindings).sort());
+    for (const field of secrets) {
+      const a = await answer({ [field]: 'in-a-var-' + 'x'.repeat(40) });
+      assert.deepEqual([a.status, a.tessera], [500, 'error'], field);
+      assert.match(a.body, new RegExp(`\`TESSERA_CONFIG\\.${field}\`: secrets do not belong in a var`));
+      assert.match(a.body, new RegExp(`wrangler secret put ${bindings[field]}`));
+    }
   });
 
   test('the rules that involve secrets are checked with the secret bindings in', async () => {

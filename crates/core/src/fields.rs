@@ -127,6 +127,7 @@ impl Fields {
     }
 
     /// `true` or `false`.
+    #[cfg(feature = "session")]
     #[inline(never)]
     pub(crate) fn bool(&mut self, key: &'static str) -> Result<Option<bool>, ConfigError> {
         match self.take(key) {
@@ -186,6 +187,7 @@ impl Fields {
     }
 
     /// One of the names `parse` accepts (listed in `names` for the message).
+    #[cfg(feature = "session")]
     pub(crate) fn named<T>(
         &mut self,
         key: &'static str,
@@ -214,6 +216,7 @@ impl Fields {
     }
 
     /// A nested object, read with `read`, which must take all its fields.
+    #[cfg(feature = "session")]
     pub(crate) fn object<T>(
         &mut self,
         key: &'static str,
@@ -229,6 +232,7 @@ impl Fields {
     }
 
     /// An array of objects, each read with `read`.
+    #[cfg(feature = "session")]
     pub(crate) fn objects<T>(
         &mut self,
         key: &'static str,
@@ -252,6 +256,7 @@ impl Fields {
     }
 
     /// An object whose values are all strings.
+    #[cfg(feature = "session")]
     #[inline(never)]
     pub(crate) fn string_map(
         &mut self,

@@ -61,12 +61,14 @@ mod fields;
 pub mod hex;
 pub mod json;
 pub mod reason;
+#[cfg(feature = "session")]
 pub mod session;
 pub mod time;
 pub mod token;
 
 // Every module keeps its path at the crate root (`tessera_core::jwk`,
 // `tessera_core::engine`), as before the layers had folders.
+#[cfg(feature = "session")]
 pub use session::{config, cookie, decision, engine, forward, oidc, refresh, request, routes, seal};
 pub use token::{alg, backend, identity, jwk, jwks_cache, jws, key, policy, profile};
 pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};
@@ -81,3 +83,14 @@ pub use policy::Policy;
 pub use profile::{Provider, ProviderSettings};
 pub use reason::{Reason, Refusal};
 pub use verifier::{Prepared, Signed, Verifier};
+
+/// The examples in `docs/rust.md`, compiled as doc tests so the guide cannot
+/// drift from the API.
+#[cfg(all(doctest, feature = "session"))]
+#[doc = include_str!("../../../docs/rust.md")]
+pub struct RustGuide;
+
+/// The README's Rust example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct Readme;

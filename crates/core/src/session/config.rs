@@ -282,6 +282,9 @@ impl TesseraConfig {
             .string("issuer")?
             .ok_or_else(|| f.error("issuer", "is required: the provider's issuer URL"))?;
         let mut c = TesseraConfig::defaults(issuer);
+        // An editor's pointer to the JSON Schema (`tessera-edge/schema.json`):
+        // allowed, so a configuration file can name it, and otherwise unused.
+        f.string("$schema")?;
         set(
             &mut c.profile,
             f.named("profile", Provider::from_name, Provider::NAMES)?,
