@@ -103,6 +103,16 @@ impl Fields {
         }
     }
 
+    /// An editor's annotation (`$schema`): a string when present, read and
+    /// dropped, and not listed among the fields a typo could have meant.
+    #[cfg(feature = "session")]
+    pub(crate) fn annotation(&mut self, key: &'static str) -> Result<(), ConfigError> {
+        match self.map.remove(key) {
+            None | Some(Value::String(_)) => Ok(()),
+            Some(other) => Err(self.wrong(key, "a string", &other)),
+        }
+    }
+
     /// A non-negative integer.
     #[inline(never)]
     pub(crate) fn u64(&mut self, key: &'static str) -> Result<Option<u64>, ConfigError> {

@@ -284,7 +284,7 @@ impl TesseraConfig {
         let mut c = TesseraConfig::defaults(issuer);
         // An editor's pointer to the JSON Schema (`tessera-edge/schema.json`):
         // allowed, so a configuration file can name it, and otherwise unused.
-        f.string("$schema")?;
+        f.annotation("$schema")?;
         set(
             &mut c.profile,
             f.named("profile", Provider::from_name, Provider::NAMES)?,
