@@ -45,7 +45,7 @@ export type TesseraStatus = 'signed-in' | 'refreshed' | 'signed-out' | 'handshak
 export type Algorithm = 'ES256' | 'EdDSA' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512';
 
 /** Provider conventions applied to verification. */
-export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'cognito' | 'workos' | 'keycloak';
+export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'cognito' | 'workos' | 'keycloak' | 'google';
 
 /** Access-token checks beyond the signature. */
 export interface VerificationConfig {
@@ -79,6 +79,25 @@ export interface VerificationConfig {
   forbiddenClaims?: string[];
   /** Claims that must have exactly these JSON values. Default: none. */
   claimValues?: Record<string, unknown>;
+}
+
+/** What sessions are built on. */
+export interface SessionConfig {
+  /**
+   * Where a session's identity comes from. Default `access-token` (the
+   * `google` profile: `id-token`): the provider's JWT access token for this
+   * app, verified on every request. `id-token`: the ID token, verified at
+   * sign-in and at each refresh, its claims kept in the sealed session until
+   * the access token's `expires_in`; the access token is kept opaque (Google,
+   * GitHub-style servers, Entra's Graph tokens, Auth0 without an audience).
+   */
+  identity?: 'access-token' | 'id-token';
+  /**
+   * Forward the session's access token to the origin in `Authorization`.
+   * Default (or `null`): on for access-token sessions, off for id-token
+   * sessions (as oauth2-proxy's pass-access-token).
+   */
+  passAccessToken?: boolean | null;
 }
 
 /** Session cookie settings. */
@@ -155,6 +174,8 @@ export interface TesseraConfig {
   afterSignOutPath?: string;
   /** Access-token checks. */
   verification?: VerificationConfig;
+  /** What sessions are built on. */
+  session?: SessionConfig;
   /** Cookie settings. */
   cookies?: CookieConfig;
   /** Sealing keyring `id:base64url,…` (32-byte keys; the first seals). Enables sessions. */

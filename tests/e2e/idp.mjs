@@ -53,8 +53,11 @@ async function signingKey(alg, kid) {
  * `redirectOrigin` is the app origin whose callback and post-logout URIs are registered.
  * `accessTokenClaims()` is called for each access token issued and returns claims to
  * add (a way to make tokens, and so cookies, larger or smaller during a test).
+ * `opaque: true` configures it the second way: no resource indicators, so its
+ * access tokens are opaque (for its userinfo endpoint), as Google's, GitHub's
+ * and django-oauth-toolkit's are, with its introspection endpoint on.
  */
-export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}) } = {}) {
+export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false } = {}) {
   const store = new Map();
   const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
@@ -80,13 +83,14 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
       rotateRefreshToken: true,
       scopes: ['openid', 'offline_access', 'profile', 'email'],
       claims: { openid: ['sub', 'sid'], email: ['email'], profile: ['name'] },
-      ttl: { AccessToken: accessTokenTtl, IdToken: 600, RefreshToken: 86_400, Session: 86_400, Grant: 86_400, Interaction: 600, AuthorizationCode: 60 },
+      ttl: { AccessToken: accessTokenTtl, IdToken: opaque ? accessTokenTtl : 600, RefreshToken: 86_400, Session: 86_400, Grant: 86_400, Interaction: 600, AuthorizationCode: 60 },
       features: {
         devInteractions: { enabled: true },
         revocation: { enabled: true },
         rpInitiatedLogout: { enabled: true },
+        introspection: { enabled: opaque },
         resourceIndicators: {
-          enabled: true,
+          enabled: !opaque,
           defaultResource: () => API,
           useGrantedResource: () => true,
           getResourceServerInfo: () => ({

@@ -48,10 +48,10 @@ export async function startOrigin(port = 0) {
  * always listens on 127.0.0.1; browsers resolve `localhost` there themselves).
  * `accessTokenClaims` is passed to the provider (see startIdp).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims, opaque = false } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://${appHost}:${workerPort}`;
-  const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims });
+  const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims, opaque });
   const origin = originKind === 'demo' ? await startDemoOrigin() : await startOrigin();
   const tessera = {
     issuer: idp.issuer,

@@ -273,6 +273,46 @@ describe('the worker with RS256 tokens checked in Rust and in-isolate refresh on
   });
 });
 
+describe('the worker with ID-token sessions and a provider of opaque access tokens', { timeout: 120_000 }, () => {
+  let stack;
+  before(async () => {
+    stack = await startStack({
+      opaque: true,
+      config: {
+        resources: [],
+        session: { identity: 'id-token' },
+        verification: { algorithms: ['ES256'], leeway: 0 },
+        routes: [{ pattern: '/', access: 'public' }, { pattern: '/api/**', access: 'api', bearer: false }],
+      },
+    });
+  });
+  after(async () => { await stack?.close(); });
+
+  test('sign-in, the ID token\'s identity, one refresh for concurrent requests, sign-out', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/home');
+    const page = await b.navigate('/home');
+    assert.deepEqual(status(page), [200, 'signed-in', null]);
+    const seen = (await page.json()).headers;
+    assert.equal(seen['x-tessera-user'], 'alice');
+    assert.equal(seen.authorization, undefined, 'the opaque access token stays with the worker');
+    await expire();
+    const refreshes = stack.idp.counts.refresh;
+    const cookie = b.header();
+    const all = await Promise.all(Array.from({ length: 10 }, () =>
+      fetch(`${stack.app}/api/x`, { headers: { cookie }, redirect: 'manual' })));
+    assert.deepEqual(all.map((r) => r.status), Array(10).fill(200));
+    assert.equal(stack.idp.counts.refresh - refreshes, 1);
+    assert.equal(stack.idp.counts.refreshRefused, 0);
+    b.apply(all[0]);
+    const revocations = stack.idp.counts.revocations;
+    const out = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(out.status, 303);
+    assert.equal(stack.idp.counts.revocations - revocations, 1);
+    assert.deepEqual(status(await b.fetch('/api/x')), [401, 'signed-out', 'token-missing']);
+  });
+});
+
 describe('the worker with EdDSA tokens (WebCrypto Ed25519)', { timeout: 60_000 }, () => {
   let stack;
   before(async () => { stack = await startStack({ alg: 'EdDSA' }); });

@@ -33,6 +33,20 @@ pub fn parse_object(bytes: &[u8]) -> Result<Object, String> {
     }
 }
 
+/// Deserializes a JSON object with the strict reader (`#[serde(deserialize_with)]`):
+/// the code `parse_object` already compiles, rather than `serde_json`'s own
+/// `Value` reader, which would add kilobytes to the WebAssembly builds.
+#[cfg(feature = "session")]
+pub(crate) fn object<'de, D: Deserializer<'de>>(d: D) -> Result<Object, D::Error> {
+    match StrictValue::deserialize(d)? {
+        StrictValue(Value::Object(map)) => Ok(map),
+        StrictValue(other) => Err(de::Error::custom(format!(
+            "expected a JSON object, found {}",
+            kind(&other)
+        ))),
+    }
+}
+
 /// A short name for a JSON value's type, for messages.
 pub fn kind(v: &Value) -> &'static str {
     match v {

@@ -127,6 +127,8 @@ pub struct TesseraConfig {
     /// Access-token verification beyond the issuer (audience, authorized
     /// parties, algorithms, leeway, …); the issuer defaults to `issuer`.
     pub verification: Policy,
+    /// What sessions are built on.
+    pub session: SessionConfig,
     /// Cookie settings.
     pub cookies: CookieConfig,
     /// The sealing keyring `id:base64url,…` (a secret: `TESSERA_COOKIE_KEYS`).
@@ -178,6 +180,93 @@ impl RouteMatching {
         match name {
             "protective" => Some(RouteMatching::Protective),
             "case-insensitive" => Some(RouteMatching::CaseInsensitive),
+            _ => None,
+        }
+    }
+}
+
+/// What sessions are built on ([`TesseraConfig::session`]).
+#[derive(Clone, Debug, Default)]
+pub struct SessionConfig {
+    /// Where a session's identity comes from. Default `access-token` (the
+    /// `google` profile: `id-token`). See [`SessionIdentity`].
+    pub identity: SessionIdentity,
+    /// Forward the session's access token to the origin in `Authorization`.
+    /// Default: on for `access-token` sessions (the origin may verify the
+    /// token itself), off for `id-token` sessions, as oauth2-proxy's
+    /// `pass-access-token`: their access token is for the provider's APIs,
+    /// and only an origin that calls them needs it.
+    pub pass_access_token: Option<bool>,
+    /// ID-token sessions: the claims the ID token must carry, from the
+    /// configuration's own `verification.requiredClaims` (filled by the
+    /// parser; the profile's presets describe access tokens and are not
+    /// among them), e.g. `email_verified`.
+    pub id_token_required_claims: Vec<String>,
+    /// ID-token sessions: the claim values the ID token must have, from the
+    /// configuration's own `verification.claimValues` (e.g. Google's `hd`:
+    /// only accounts of one Workspace domain).
+    pub id_token_claim_values: BTreeMap<String, serde_json::Value>,
+}
+
+impl SessionConfig {
+    /// The profile's default: ID-token sessions for providers whose access
+    /// tokens are not JWTs for this app (Google).
+    fn for_profile(profile: Provider) -> SessionConfig {
+        SessionConfig {
+            identity: match profile {
+                Provider::Google => SessionIdentity::IdToken,
+                _ => SessionIdentity::AccessToken,
+            },
+            pass_access_token: None,
+            id_token_required_claims: Vec::new(),
+            id_token_claim_values: BTreeMap::new(),
+        }
+    }
+
+    fn read(f: &mut Fields, profile: Provider) -> Result<SessionConfig, ConfigError> {
+        let mut c = SessionConfig::for_profile(profile);
+        set(
+            &mut c.identity,
+            f.named("identity", SessionIdentity::from_name, SessionIdentity::NAMES)?,
+        );
+        c.pass_access_token = f.nullable("passAccessToken", Fields::bool)?;
+        Ok(c)
+    }
+
+    /// Whether the origin receives the access token.
+    pub fn passes_access_token(&self) -> bool {
+        self.pass_access_token
+            .unwrap_or(self.identity == SessionIdentity::AccessToken)
+    }
+}
+
+/// Where a session's identity comes from ([`SessionConfig::identity`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionIdentity {
+    /// The provider's access token is a JWT for this app (an audience
+    /// Tessera checks): verified on every request against
+    /// `verification`, its claims the identity. The default: the token the
+    /// origin receives is one it can verify too.
+    #[default]
+    AccessToken,
+    /// The ID token, verified at sign-in and at each refresh (issuer,
+    /// audience = the client id, nonce, signature), its claims the identity,
+    /// kept in the sealed session cookie until the access token's
+    /// `expires_in`. The access token is kept opaque: for providers whose
+    /// access tokens are not JWTs for this app (Google, GitHub-style OAuth
+    /// servers, Entra's Microsoft Graph tokens, Auth0 without an audience).
+    IdToken,
+}
+
+impl SessionIdentity {
+    /// The configuration's names, for messages.
+    pub const NAMES: &'static str = "access-token, id-token";
+
+    /// The value named `name` in configuration.
+    pub fn from_name(name: &str) -> Option<SessionIdentity> {
+        match name {
+            "access-token" => Some(SessionIdentity::AccessToken),
+            "id-token" => Some(SessionIdentity::IdToken),
             _ => None,
         }
     }
@@ -251,6 +340,11 @@ impl TesseraConfig {
         if config.verification.issuers.is_empty() {
             config.verification.issuers = alloc::vec![config.issuer.clone()];
         }
+        // The claim rules the document itself sets also bind ID-token
+        // sessions' ID tokens; the profile's presets (Cognito's token_use,
+        // Keycloak's typ) describe access tokens and do not.
+        config.session.id_token_required_claims = config.verification.required_claims.clone();
+        config.session.id_token_claim_values = config.verification.claim_values.clone();
         config.profile.apply(&mut config.verification);
         let v = &mut config.verification;
         // The app's own ID tokens never pass as access tokens, whatever else
@@ -294,14 +388,34 @@ impl TesseraConfig {
         c.client_auth = f.nullable("clientAuth", |f, key| {
             f.named(key, ClientAuth::from_name, ClientAuth::NAMES)
         })?;
+        if c.profile == Provider::Google {
+            // Google refuses offline_access (invalid_scope); its refresh
+            // tokens come with access_type=offline (set below).
+            c.scopes = ["openid", "email", "profile"].map(String::from).to_vec();
+        }
         set(&mut c.scopes, f.strings("scopes")?);
         set(&mut c.resources, f.strings("resources")?);
         set(&mut c.authorization_params, f.string_map("authorizationParams")?);
+        if c.profile == Provider::Google {
+            // A refresh token only with access_type=offline, and Google issues
+            // one only at a consent, so the consent is asked each sign-in.
+            for (k, v) in [("access_type", "offline"), ("prompt", "consent")] {
+                c.authorization_params
+                    .entry(String::from(k))
+                    .or_insert_with(|| String::from(v));
+            }
+        }
         set(&mut c.app_origin, f.string("appOrigin")?);
         set(&mut c.allowed_origins, f.strings("allowedOrigins")?);
         set(&mut c.endpoint_prefix, f.string("endpointPrefix")?);
         set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
         set(&mut c.verification, f.object("verification", Policy::read)?);
+        c.session = SessionConfig::for_profile(c.profile);
+        let profile = c.profile;
+        set(
+            &mut c.session,
+            f.object("session", |f| SessionConfig::read(f, profile))?,
+        );
         set(&mut c.cookies, f.object("cookies", CookieConfig::read)?);
         set(&mut c.cookie_keys, f.string("cookieKeys")?.map(Secret));
         set(&mut c.routes, f.objects("routes", RouteRule::read)?);
@@ -342,6 +456,7 @@ impl TesseraConfig {
             endpoint_prefix: String::from("/__tessera"),
             after_sign_out_path: String::from("/"),
             verification: Policy::default(),
+            session: SessionConfig::default(),
             cookies: CookieConfig::default(),
             cookie_keys: Secret::default(),
             routes: Vec::new(),
@@ -378,6 +493,12 @@ impl TesseraConfig {
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             return Err(ConfigError::new("scopes", "must include openid"));
+        }
+        if self.profile == Provider::Google && self.scopes.iter().any(|s| s == "offline_access") {
+            return Err(ConfigError::new(
+                "scopes",
+                "Google refuses offline_access (invalid_scope); the google profile asks for a refresh token with access_type=offline instead: remove it",
+            ));
         }
         let origin_ok = |o: &str| crate::oidc::url_ok(o) && o.matches('/').count() == 2 && !o.ends_with('/');
         if (sessions || !self.app_origin.is_empty()) && !origin_ok(&self.app_origin) {
@@ -449,7 +570,9 @@ impl TesseraConfig {
     /// any token of the issuer would pass, the app's ID tokens and tokens
     /// minted for other clients of a multi-tenant issuer included.
     fn audience_is_bound(&self) -> Result<(), ConfigError> {
-        let sessions = !self.cookie_keys.is_empty();
+        // ID-token sessions verify no access token: their identity is bound
+        // to this app by the ID token's audience (the client id).
+        let sessions = !self.cookie_keys.is_empty() && self.session.identity == SessionIdentity::AccessToken;
         let bearer_routes = self
             .routes
             .iter()
@@ -471,7 +594,7 @@ impl TesseraConfig {
             Provider::Clerk => "set verification.authorizedParties to your app's origins (Clerk session tokens name them in azp)",
             Provider::Auth0 => "set it to the API identifier of your Auth0 API (and request it: authorizationParams.audience)",
             Provider::Cognito | Provider::Keycloak => "set clientId (the app client whose tokens these are), or the audience itself",
-            _ => "set it to your API's identifier at the provider (the resource indicator, Auth0's API audience, Entra's application ID URI), or set verification.authorizedParties to your client id if your provider names the client in azp",
+            _ => "set it to your API's identifier at the provider (the resource indicator, Auth0's API audience, Entra's application ID URI), or set verification.authorizedParties to your client id if your provider names the client in azp; if its access tokens are not JWTs for your API, use ID-token sessions (session.identity \"id-token\")",
         };
         Err(ConfigError::new(
             "verification.audience",

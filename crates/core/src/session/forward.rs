@@ -117,10 +117,13 @@ pub fn identity_headers(
     now: u64,
 ) -> Vec<(String, String)> {
     let claims = serde_json::to_vec(&identity.claims).unwrap_or_default();
-    let mut out = alloc::vec![
-        (String::from("authorization"), format!("Bearer {access_token}")),
-        (String::from(USER), header_safe(&identity.sub)),
-    ];
+    // Without a token to pass on (an ID-token session that does not pass its
+    // access token), no `authorization`: the signature then covers "".
+    let mut out = Vec::new();
+    if !access_token.is_empty() {
+        out.push((String::from("authorization"), format!("Bearer {access_token}")));
+    }
+    out.push((String::from(USER), header_safe(&identity.sub)));
     if let Some(sid) = &identity.sid {
         out.push((String::from(SESSION), header_safe(sid)));
     }

@@ -17,4 +17,4 @@ pub mod routes;
 pub mod seal;
 
 pub use engine::decision;
-pub use record::{IdTokenClaims, RefreshRecord, SessionRecord, VERSION};
+pub use record::{IdTokenClaims, RefreshRecord, SealedIdentity, SessionRecord, VERSION};

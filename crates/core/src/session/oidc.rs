@@ -555,7 +555,7 @@ pub fn check_id_token_claims(claims: &Object, client_id: &str, expected_nonce: &
 /// use tessera_core::session::SessionRecord;
 /// let record = SessionRecord { id: "s1".into(), iss: "https://idp.example".into(), sub: "alice".into(),
 ///     access_sub: None, signed_in_at: 0, access_token: String::new(), access_expires_at: None,
-///     id_token: Default::default() };
+///     id_token: Default::default(), identity: None };
 /// let claims = |sub: &str| match serde_json::json!({ "iss": "https://idp.example", "sub": sub,
 ///     "aud": "app", "iat": 1_000 }) { serde_json::Value::Object(o) => o, _ => unreachable!() };
 /// assert!(check_refreshed_id_token(&claims("alice"), "app", &record, 1_030, 150).is_ok());

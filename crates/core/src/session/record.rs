@@ -13,6 +13,7 @@
 //! | session | `at` | the access token |
 //! | session | `ae` | when the access token expires, when known (`exp`, or the token response's `expires_in`) |
 //! | session | `idt` | the sign-in ID token's `sid`, `auth_time`, `nonce`: what OpenID Connect's refresh rules (Core 12.2) and back-channel logout compare against |
+//! | session | `i` | ID-token sessions only: the identity, the claims of the last verified ID token (`c`) and its algorithm (`a`); the access token is then opaque and `ae` its expiry |
 //! | refresh | `v`, `id` | `2` and the session id |
 //! | refresh | `rt` | the refresh token |
 //!
@@ -26,7 +27,7 @@
 //! let record = SessionRecord {
 //!     id: "c2Vzc2lvbi1pZA".into(), iss: "https://idp.example".into(), sub: "user_1".into(),
 //!     access_sub: None, signed_in_at: 1_700_000_000, access_token: "eyJ...".into(),
-//!     access_expires_at: Some(1_700_000_060), id_token: Default::default(),
+//!     access_expires_at: Some(1_700_000_060), id_token: Default::default(), identity: None,
 //! };
 //! let json = record.to_json();
 //! assert_eq!(SessionRecord::from_json(json.as_bytes()).unwrap(), record);
@@ -34,6 +35,8 @@
 //! assert_eq!(RefreshRecord::from_json(refresh.to_json().as_bytes()).unwrap(), refresh);
 //! ```
 
+use crate::identity::Identity;
+use crate::json::Object;
 use crate::reason::{refuse, Refusal};
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
@@ -80,6 +83,40 @@ pub struct SessionRecord {
     /// The sign-in ID token's claims.
     #[serde(rename = "idt", default)]
     pub id_token: IdTokenClaims,
+    /// ID-token sessions: the identity (see [`SealedIdentity`]); `None` for
+    /// access-token sessions, whose identity is the verified access token.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SealedIdentity>,
+}
+
+/// An ID-token session's identity: the claims of the last ID token Tessera
+/// verified for it (at sign-in, or at a refresh that returned one). Sealed
+/// in the session cookie, so authentic without a signature check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedIdentity {
+    /// The ID token's algorithm (`RS256`, …).
+    #[serde(rename = "a")]
+    pub alg: String,
+    /// The ID token's claims.
+    #[serde(rename = "c", deserialize_with = "crate::json::object")]
+    pub claims: Object,
+}
+
+impl SealedIdentity {
+    /// The identity of a verified ID token.
+    pub fn of(id_token: &Identity) -> SealedIdentity {
+        SealedIdentity {
+            alg: String::from(id_token.alg.name()),
+            claims: id_token.claims.clone(),
+        }
+    }
+
+    /// The identity it holds, valid until `exp` (the session's access token
+    /// expiry, not the ID token's: the ID token vouched for the sign-in).
+    pub fn identity(&self, exp: u64) -> Identity {
+        let alg = crate::alg::Alg::from_name(&self.alg).unwrap_or(crate::alg::Alg::Rs256);
+        Identity::from_claims(self.claims.clone(), exp, alg)
+    }
 }
 
 impl SessionRecord {
@@ -123,6 +160,7 @@ impl SessionRecord {
                 .and_then(serde_json::Value::as_u64),
             access_token,
             id_token: IdTokenClaims::default(),
+            identity: None,
         }
     }
 

@@ -43,6 +43,36 @@ pub struct Identity {
     pub claims: Object,
 }
 
+impl Identity {
+    /// The identity that `claims`, verified earlier, establish until `exp`:
+    /// what an ID-token session holds sealed (no key id is kept).
+    pub fn from_claims(claims: Object, exp: u64, alg: Alg) -> Identity {
+        let text = |name: &str| string(&claims, name);
+        let number = |name: &str| claims.get(name).and_then(Value::as_u64);
+        let aud = match claims.get("aud") {
+            Some(Value::String(a)) => alloc::vec![a.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+            _ => Vec::new(),
+        };
+        Identity {
+            sub: text("sub").unwrap_or_default(),
+            sid: text("sid"),
+            iss: text("iss").unwrap_or_default(),
+            aud,
+            azp: text("azp"),
+            exp,
+            iat: number("iat"),
+            nbf: number("nbf"),
+            jti: text("jti"),
+            scopes: scopes(&claims),
+            org: organization(&claims),
+            kid: None,
+            alg,
+            claims,
+        }
+    }
+}
+
 /// An organisation membership carried in the token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Organization {

@@ -32,6 +32,10 @@ pub enum Provider {
     Workos,
     /// Keycloak access tokens: `typ` claim `Bearer` (ID tokens say `ID`).
     Keycloak,
+    /// Google: RS256 ID tokens whose issuer is `https://accounts.google.com` or
+    /// `accounts.google.com`; its access tokens are opaque, so sessions are
+    /// built on the ID token.
+    Google,
     /// Any OpenID Provider: issuer only, keys via discovery.
     Oidc,
 }
@@ -50,7 +54,7 @@ pub struct ProviderSettings {
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 8] = [
+    pub const ALL: [Provider; 9] = [
         Provider::Clerk,
         Provider::Auth0,
         Provider::Supabase,
@@ -58,6 +62,7 @@ impl Provider {
         Provider::Cognito,
         Provider::Workos,
         Provider::Keycloak,
+        Provider::Google,
         Provider::Oidc,
     ];
 
@@ -71,12 +76,14 @@ impl Provider {
             Provider::Cognito => "cognito",
             Provider::Workos => "workos",
             Provider::Keycloak => "keycloak",
+            Provider::Google => "google",
             Provider::Oidc => "oidc",
         }
     }
 
     /// Every profile name, for messages.
-    pub const NAMES: &'static str = "clerk, auth0, supabase, firebase, cognito, workos, keycloak, oidc";
+    pub const NAMES: &'static str =
+        "clerk, auth0, supabase, firebase, cognito, workos, keycloak, google, oidc";
 
     /// Looks a profile up by name.
     pub fn from_name(name: &str) -> Option<Provider> {
@@ -137,6 +144,15 @@ impl Provider {
                     .entry(String::from("typ"))
                     .or_insert_with(|| Value::from("Bearer"));
             }
+            Provider::Google => {
+                algs(&[Alg::Rs256]);
+                // Google's ID tokens name either spelling of its issuer.
+                if policy.issuers.iter().any(|i| i == GOOGLE_ISSUER)
+                    && !policy.issuers.iter().any(|i| i == GOOGLE_BARE_ISSUER)
+                {
+                    policy.issuers.push(String::from(GOOGLE_BARE_ISSUER));
+                }
+            }
             Provider::Oidc => {}
         }
     }
@@ -155,6 +171,7 @@ impl Provider {
                 .rsplit_once("/user_management/")
                 .map(|(_, client)| format!("https://api.workos.com/sso/jwks/{client}")),
             Provider::Keycloak => Some(format!("{base}/protocol/openid-connect/certs")),
+            Provider::Google => Some(String::from("https://www.googleapis.com/oauth2/v3/certs")),
             Provider::Oidc => None,
         }
     }
@@ -177,6 +194,12 @@ impl Provider {
         }
     }
 }
+
+/// Google's issuer, as its discovery document states it.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// The other spelling Google's ID tokens may carry in `iss` (OpenID Connect
+/// guide: "https://accounts.google.com or accounts.google.com").
+pub const GOOGLE_BARE_ISSUER: &str = "accounts.google.com";
 
 fn require(policy: &mut Policy, claim: &str) {
     if !policy.required_claims.iter().any(|c| c == claim) {

@@ -74,7 +74,7 @@ use crate::request::{
 };
 use crate::routes::{Access, Routes};
 use crate::seal::{Format, Keyring};
-use crate::session::{IdTokenClaims, RefreshRecord, SessionRecord};
+use crate::session::{IdTokenClaims, RefreshRecord, SealedIdentity, SessionRecord};
 use crate::verifier::Verifier;
 use crate::{b64, forward, jws, Alg};
 use alloc::borrow::ToOwned;
@@ -274,9 +274,14 @@ enum Wait {
     Tokens { req: OwnedRequest, via: Via },
     /// A revocation reply; then finish signing out.
     Revocation(OwnedRequest),
-    /// The revocation of tokens a refresh returned and the engine refused;
-    /// then end the session with `refusal`.
-    Discard { req: OwnedRequest, refusal: Refusal },
+    /// The revocation of tokens the provider returned and the engine
+    /// refused; then end the session with `refusal` (a refresh), or fail the
+    /// sign-in with it (`sign_in`: a callback).
+    Discard {
+        req: OwnedRequest,
+        refusal: Refusal,
+        sign_in: bool,
+    },
     /// The host's signature check; then run `then` again.
     Signature(SignatureCheck, Then),
 }
@@ -305,7 +310,9 @@ enum Then {
     Idle,
 }
 
-/// Why tokens were requested.
+/// Why tokens were requested. (One lives per suspended request, moved
+/// along, never in a collection: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Via {
     /// The sign-in callback's code exchange.
     Callback(Transaction),
@@ -604,6 +611,11 @@ impl Engine {
         &self.config
     }
 
+    /// Whether new sessions are built on the ID token (`session.identity`).
+    fn id_token_sessions(&self) -> bool {
+        self.config.session.identity == crate::config::SessionIdentity::IdToken
+    }
+
     /// Decides `req` at `now` (unix seconds), with 32 fresh random bytes from
     /// the host's CSPRNG (used for state, nonce, PKCE and cookie sealing).
     pub fn handle(&mut self, req: &Request<'_>, now: u64, random: [u8; 32]) -> Step {
@@ -688,9 +700,18 @@ impl Engine {
             }
             Wait::Tokens { req, via } => self.resume_tokens(req, via, reply, &mut ctx),
             Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
-            Wait::Discard { req, refusal } => {
+            Wait::Discard {
+                req,
+                refusal,
+                sign_in,
+            } => {
                 ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
-                self.end_session(req, refusal, &mut ctx)
+                if sign_in {
+                    let headers = req.headers();
+                    self.callback_failed(refusal, &jar(&headers), &mut ctx)
+                } else {
+                    self.end_session(req, refusal, &mut ctx)
+                }
             }
         };
         ctx.finish(step)
@@ -977,12 +998,19 @@ impl Ctx {
 /// [`oidc::check_id_token_claims`]).
 fn id_token_policy(config: &TesseraConfig) -> Policy {
     let access = config.policy();
+    let mut required_claims = alloc::vec![String::from("iat")];
+    let mut claim_values = BTreeMap::new();
+    if config.session.identity == crate::config::SessionIdentity::IdToken {
+        required_claims.extend(config.session.id_token_required_claims.iter().cloned());
+        claim_values = config.session.id_token_claim_values.clone();
+    }
     Policy {
+        claim_values,
         issuers: access.issuers.clone(),
         algorithms: access.algorithms.clone(),
         leeway: access.leeway,
         // OpenID Connect Core 2: iat is REQUIRED in an ID token.
-        required_claims: alloc::vec![String::from("iat")],
+        required_claims,
         // Without a client id there are no sessions, so no ID tokens (sign-in
         // and the callback need the keyring, which needs the client id).
         audiences: if config.client_id.is_empty() {

@@ -116,6 +116,34 @@ impl Engine {
                 let refusal = refuse!(TokenExpired, "the session's access token expired");
                 (Some(record), refusal)
             }
+            // An ID-token session: the identity sealed with it, good until the
+            // (opaque) access token's expiry.
+            Ok(Some(record)) if self.id_token_sessions() && record.identity.is_some() => {
+                let exp = record.access_expires_at.unwrap_or(0);
+                if exp.saturating_add(leeway) <= ctx.now {
+                    let refusal = refuse!(TokenExpired, "the session's access token expired");
+                    (Some(record), refusal)
+                } else {
+                    let identity = match &record.identity {
+                        Some(sealed) => Arc::new(sealed.identity(exp)),
+                        None => unreachable!("matched above"),
+                    };
+                    if let Some(rt) =
+                        refresh.filter(|_| exp.saturating_sub(ctx.now) <= self.config.refresh_ahead)
+                    {
+                        ctx.event.proactive_refresh = true;
+                        return self.start_refresh(req, rt, Some(record), Some(identity), ctx);
+                    }
+                    return self.signed_in(
+                        target,
+                        identity,
+                        &record.access_token,
+                        Status::SignedIn,
+                        clear,
+                        ctx,
+                    );
+                }
+            }
             Ok(Some(record)) => match self.verify(&record.access_token, true, From::Sealed, ctx) {
                 Verified::Ok(identity) => match bound_to_session(&identity, &record) {
                     Ok(()) => {
@@ -174,6 +202,13 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+        // A client's bearer token goes on as it came; a session's access token
+        // only when the configuration passes it (session.passAccessToken).
+        let token = if ctx.event.source == Some(Source::Bearer) || self.config.session.passes_access_token() {
+            token
+        } else {
+            ""
+        };
         let action = match target {
             Target::Refresh => respond(204, Vec::new(), String::new()),
             Target::Session => {

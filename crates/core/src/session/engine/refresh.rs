@@ -207,6 +207,9 @@ impl Engine {
                 return self.reject_refresh(req, &tokens, refusal, ctx);
             }
         }
+        if self.id_token_sessions() {
+            return self.store_id_token_session(req, refresh, session, id_token, tokens, ctx);
+        }
         match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
             Verified::Ok(identity) => {
                 if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
@@ -287,6 +290,61 @@ impl Engine {
         self.refuse(r, refusal, access, ctx, cookies)
     }
 
+    /// An ID-token session's refresh, its ID token (when one came) verified
+    /// and checked against the session already: the identity is the new ID
+    /// token's claims, or the session's until now when the provider sent
+    /// none; the access token is stored opaque, with its `expires_in`.
+    fn store_id_token_session(
+        &mut self,
+        req: OwnedRequest,
+        refresh: RefreshRecord,
+        session: Option<SessionRecord>,
+        id_token: Option<Arc<Identity>>,
+        tokens: TokenSet,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let kept = session.as_ref().and_then(|s| s.identity.clone());
+        let Some(sealed) = id_token.as_deref().map(SealedIdentity::of).or(kept) else {
+            let refusal = refuse!(
+                AuthApiInvalid,
+                "the refresh returned no ID token, and this session holds no identity to keep (it began as an access-token session)"
+            );
+            return self.reject_refresh(req, &tokens, refusal, ctx);
+        };
+        let exp = opaque_expiry(&tokens, id_token.as_ref().map(|i| i.exp), ctx.now);
+        let identity = Arc::new(sealed.identity(exp));
+        let record = match session {
+            Some(previous) if !previous.id.is_empty() => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                access_expires_at: Some(exp),
+                identity: Some(sealed),
+                ..previous
+            },
+            _ => new_record(id_token.as_deref(), &identity, &tokens, None, Some(sealed), ctx),
+        };
+        let headers = req.headers();
+        let r = borrow(&req, &headers);
+        let (target, access) = match self.resumed_target(&r, ctx) {
+            Ok(t) => t,
+            Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
+        };
+        let jar = jar(r.headers);
+        let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
+        let cookies = match self.store_session(&jar, &record, &rotated, ctx) {
+            Ok(c) => c,
+            Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+        };
+        ctx.event.refresh = Some(RefreshOutcome::Refreshed);
+        self.signed_in(
+            target,
+            identity,
+            &tokens.access_token,
+            Status::Refreshed,
+            cookies,
+            ctx,
+        )
+    }
+
     /// Refused tokens from a refresh: revokes the refresh token received (it
     /// is someone else's, or untrustworthy) when the provider can revoke, then
     /// ends the session.
@@ -299,14 +357,44 @@ impl Engine {
     ) -> Step {
         ctx.event.refresh = Some(RefreshOutcome::Rejected);
         let refusal = context(refusal, "", "; the session ended: sign in again");
+        self.discard(req, tokens, refusal, false, ctx)
+    }
+
+    /// Revokes the refresh token (or, without one, the access token) of a
+    /// token response the engine refused, when the provider can revoke, so
+    /// no grant outlives the refusal; then ends the session (a refresh) or
+    /// fails the sign-in (`sign_in`) with `refusal`.
+    pub(super) fn discard(
+        &mut self,
+        req: OwnedRequest,
+        tokens: &TokenSet,
+        refusal: Refusal,
+        sign_in: bool,
+        ctx: &mut Ctx,
+    ) -> Step {
         let endpoint = self
             .discovery
             .loaded
             .as_ref()
             .and_then(|(d, _)| d.revocation_endpoint.clone());
-        if let (Some(received), Some(endpoint)) = (&tokens.refresh_token, endpoint) {
+        let received = tokens
+            .refresh_token
+            .as_deref()
+            .or(Some(tokens.access_token.as_str()));
+        if let (Some(received), Some(endpoint)) = (received.filter(|t| !t.is_empty()), endpoint) {
             let form = self.client().revocation_request(&endpoint, received);
-            return ctx.suspend(post(form), Wait::Discard { req, refusal });
+            return ctx.suspend(
+                post(form),
+                Wait::Discard {
+                    req,
+                    refusal,
+                    sign_in,
+                },
+            );
+        }
+        if sign_in {
+            let headers = req.headers();
+            return self.callback_failed(refusal, &jar(&headers), ctx);
         }
         self.end_session(req, refusal, ctx)
     }
@@ -337,18 +425,37 @@ impl Engine {
                 access_expires_at: Some(access.exp),
                 ..previous
             },
-            _ => new_record(id_token, access, tokens, None, ctx),
+            _ => new_record(id_token, access, tokens, None, None, ctx),
         }
     }
 }
 
+/// How long an opaque access token is good for: its `expires_in`; without
+/// one, the ID token's `exp` that came with it; without either,
+/// [`OPAQUE_TOKEN_LIFETIME`].
+pub(super) fn opaque_expiry(tokens: &TokenSet, id_token_exp: Option<u64>, now: u64) -> u64 {
+    tokens
+        .expires_in
+        .map(|s| now.saturating_add(s))
+        .or(id_token_exp)
+        .unwrap_or(now + OPAQUE_TOKEN_LIFETIME)
+}
+
+/// The lifetime assumed for an opaque access token that came with neither
+/// `expires_in` nor an ID token (RFC 6749 §5.1 lets `expires_in` be
+/// omitted), in seconds: short, so the session's identity is renewed soon.
+pub(super) const OPAQUE_TOKEN_LIFETIME: u64 = 300;
+
 /// A new session's record: a fresh id; the subject and issuer of the ID token
-/// (or of the access token, for a version 1 session refreshed without one).
+/// (or of the access token, for a version 1 session refreshed without one);
+/// `access` is the access token's identity, or an ID-token session's, then
+/// kept `sealed`.
 pub(super) fn new_record(
     id_token: Option<&Identity>,
     access: &Identity,
     tokens: &TokenSet,
     nonce: Option<&str>,
+    sealed: Option<SealedIdentity>,
     ctx: &mut Ctx,
 ) -> SessionRecord {
     let subject = id_token.unwrap_or(access);
@@ -370,5 +477,6 @@ pub(super) fn new_record(
             auth_time: claim_u64("auth_time"),
             nonce: nonce.map(String::from),
         },
+        identity: sealed,
     }
 }

@@ -2,7 +2,7 @@
 //! transaction cookie) and the callback (state, RFC 9207 `iss`, the code
 //! exchange, the ID token and the access token, the new session record).
 
-use super::refresh::new_record;
+use super::refresh::{new_record, opaque_expiry};
 use super::*;
 
 impl Engine {
@@ -182,13 +182,16 @@ impl Engine {
                 };
                 return ctx.wait(need, then);
             }
-            Issued::Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
+            // The user consented and the provider issued a grant: it is
+            // revoked, not left live behind a failed sign-in.
+            Issued::Err(refusal) => return self.discard(req, &tokens, refusal, true, ctx),
         };
-        let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), ctx);
+        let sealed = self.id_token_sessions().then(|| SealedIdentity::of(&id));
+        let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), sealed, ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
         let mut cookies = match self.store_session(&jar, &record, refresh, ctx) {
             Ok(c) => c,
-            Err(refusal) => return self.callback_failed(refusal, &jar, ctx),
+            Err(refusal) => return self.discard(req, &tokens, refusal, true, ctx),
         };
         cookies.extend(self.clear(&jar, &self.names.transaction));
         ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
@@ -213,13 +216,20 @@ impl Engine {
         if let Err(refusal) = oidc::check_id_token_claims(&id.claims, &self.config.client_id, nonce) {
             return Issued::Err(refusal);
         }
+        // An ID-token session: the identity is the ID token's, for as long
+        // as the (opaque) access token lasts.
+        if self.id_token_sessions() {
+            let exp = opaque_expiry(tokens, Some(id.exp), ctx.now);
+            let identity = Arc::new(Identity { exp, ..(*id).clone() });
+            return Issued::Both(id, identity);
+        }
         match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
             Verified::Ok(access) => Issued::Both(id, access),
             Verified::Need(need) => Issued::Need(need),
             Verified::Err(r) => Issued::Err(context(
                 r,
                 "the access token was refused: ",
-                "; Tessera needs JWT access tokens for this API (for some providers, set verification.audience)",
+                "; with access-token sessions Tessera needs the provider's access tokens to be JWTs for your API (set verification.audience to what the provider puts in them, e.g. with a resource indicator or Auth0's audience), or use ID-token sessions (session.identity \"id-token\") for providers whose access tokens are opaque",
             )),
         }
     }
