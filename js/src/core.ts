@@ -83,6 +83,8 @@ interface HttpRequest {
   body: string | null;
   timeoutMs: number;
   maxBytes: number;
+  /** Concurrent requests with this key may share one call (one introspection per token). */
+  share: string | null;
 }
 
 interface Decision {
@@ -469,13 +471,18 @@ export class Tessera {
       .catch(() => { this.#saved = ''; });
   }
 
-  /** GETs are shared by concurrent requests; POSTs never are. */
+  /**
+   * Concurrent requests share GETs by URL (discovery, key set) and other
+   * calls by their share key (one introspection per token); other POSTs
+   * (code exchange, refresh, revocation) never.
+   */
   #get(request: HttpRequest): Promise<Fetched> {
-    if (request.method !== 'GET') return this.#http(request);
-    let flight = this.#gets.get(request.url);
+    const key = request.share ?? (request.method === 'GET' ? request.url : null);
+    if (key === null) return this.#http(request);
+    let flight = this.#gets.get(key);
     if (!flight) {
-      flight = this.#http(request).finally(() => this.#gets.delete(request.url));
-      this.#gets.set(request.url, flight);
+      flight = this.#http(request).finally(() => this.#gets.delete(key));
+      this.#gets.set(key, flight);
     }
     return flight;
   }

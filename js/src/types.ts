@@ -25,6 +25,7 @@ export const REASONS = {
   'jwks-unavailable': [503, true],
   'jwks-invalid': [502, false],
   'refresh-token-invalid': [401, false],
+  'token-inactive': [401, false],
   'auth-api-unavailable': [503, true],
   'auth-api-invalid': [502, false],
   'csrf-rejected': [403, false],
@@ -98,6 +99,16 @@ export interface SessionConfig {
    * sessions (as oauth2-proxy's pass-access-token).
    */
   passAccessToken?: boolean | null;
+}
+
+/** Opaque bearer tokens through an introspection endpoint (RFC 7662). */
+export interface IntrospectionConfig {
+  /** The endpoint. Default (or `null`): the provider's `introspection_endpoint` from discovery. */
+  endpoint?: string | null;
+  /** Seconds an active answer is reused at most (the token's `exp` bounds it too). Default 60, at most 3600. */
+  maxAge?: number;
+  /** Seconds an inactive answer is reused. Default 10, at most 300. */
+  inactiveMaxAge?: number;
 }
 
 /** Session cookie settings. */
@@ -176,6 +187,12 @@ export interface TesseraConfig {
   verification?: VerificationConfig;
   /** What sessions are built on. */
   session?: SessionConfig;
+  /**
+   * Opaque bearer tokens, asked about at an introspection endpoint (RFC 7662)
+   * with the client's credentials; answers are reused by the token's SHA-256.
+   * Default (or `null`): bearer tokens must be JWT access tokens.
+   */
+  introspection?: IntrospectionConfig | null;
   /** Cookie settings. */
   cookies?: CookieConfig;
   /** Sealing keyring `id:base64url,…` (32-byte keys; the first seals). Enables sessions. */
@@ -262,7 +279,8 @@ export interface Identity {
   scopes: string[];
   org: Organization | null;
   kid: string | null;
-  alg: Algorithm;
+  /** The algorithm the token was verified with; `null` for an opaque token the provider vouched for (introspection). */
+  alg: Algorithm | null;
   claims: Record<string, unknown>;
 }
 

@@ -59,7 +59,7 @@ async function signingKey(alg, kid) {
  */
 export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false } = {}) {
   const store = new Map();
-  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0 };
+  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0, introspections: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
   let provider;
   let issuer;
@@ -129,6 +129,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
   let tokenTamper = null;
   const server = http.createServer((req, res) => {
     if (req.url === '/jwks') counts.jwks += 1;
+    if (req.url === '/token/introspection') counts.introspections += 1;
     if (req.url === '/.well-known/openid-configuration') counts.discovery += 1;
     if (tokenTamper && req.method === 'POST' && req.url === '/token') {
       interceptBody(res, tokenTamper);

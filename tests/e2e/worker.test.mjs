@@ -313,6 +313,40 @@ describe('the worker with ID-token sessions and a provider of opaque access toke
   });
 });
 
+describe('the worker admitting opaque bearer tokens through introspection', { timeout: 120_000 }, () => {
+  let stack;
+  before(async () => {
+    stack = await startStack({
+      opaque: true,
+      accessTokenTtl: 300,
+      config: {
+        resources: [],
+        session: { identity: 'id-token', passAccessToken: true },
+        introspection: { maxAge: 60 },
+        verification: { audience: 'https://api.example', algorithms: ['ES256'], leeway: 0 },
+      },
+    });
+  });
+  after(async () => { await stack?.close(); });
+
+  test('a real opaque token is admitted as its subject; ten concurrent requests make one call', async () => {
+    const b = new Browser(stack.app);
+    await b.signIn('/home');
+    const seen = (await (await b.navigate('/home')).json()).headers;
+    const token = seen.authorization.slice('Bearer '.length);
+    assert.doesNotMatch(token, /\./, 'an opaque token, passed on by passAccessToken');
+    const before = stack.idp.counts.introspections;
+    const all = await Promise.all(Array.from({ length: 10 }, () =>
+      fetch(`${stack.app}/api/x`, { headers: { authorization: `Bearer ${token}` } })));
+    assert.deepEqual(all.map((r) => r.status), Array(10).fill(200));
+    const echoed = await all[0].json();
+    assert.equal(echoed.headers['x-tessera-user'], 'alice');
+    assert.equal(stack.idp.counts.introspections - before, 1);
+    const bad = await fetch(`${stack.app}/api/x`, { headers: { authorization: 'Bearer not-a-real-token' } });
+    assert.deepEqual(status(bad), [401, 'signed-out', 'token-inactive']);
+  });
+});
+
 describe('the worker with EdDSA tokens (WebCrypto Ed25519)', { timeout: 60_000 }, () => {
   let stack;
   before(async () => { stack = await startStack({ alg: 'EdDSA' }); });

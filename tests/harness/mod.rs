@@ -126,6 +126,8 @@ pub struct Idp {
     pub jwks_cache_control: &'static str,
     /// Scripted token-endpoint answers, in order.
     pub token: VecDeque<(u16, String)>,
+    /// Scripted introspection answers, in order.
+    pub introspect: VecDeque<(u16, String)>,
     /// Every request the engine asked for: `METHOD url`.
     pub log: Vec<String>,
     /// Token-endpoint bodies (to check grants and client authentication).
@@ -147,6 +149,7 @@ impl Idp {
                 "jwks_uri": format!("{ISS}/jwks"),
                 "revocation_endpoint": format!("{ISS}/revoke"),
                 "end_session_endpoint": format!("{ISS}/logout"),
+                "introspection_endpoint": format!("{ISS}/introspect"),
                 "code_challenge_methods_supported": ["S256"]
             }),
             discovery_status: 200,
@@ -154,6 +157,7 @@ impl Idp {
             jwks_status: 200,
             jwks_cache_control: "max-age=600",
             token: VecDeque::new(),
+            introspect: VecDeque::new(),
             log: Vec::new(),
             bodies: Vec::new(),
             down: false,
@@ -192,6 +196,15 @@ impl Idp {
                 .map(|(_, v)| v.clone());
             self.bodies.push((auth, http.body.clone().unwrap_or_default()));
             let (status, body) = self.token.pop_front().expect("an unscripted token request");
+            (status, None, body.into_bytes())
+        } else if url == format!("{ISS}/introspect") {
+            let auth = http
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            self.bodies.push((auth, http.body.clone().unwrap_or_default()));
+            let (status, body) = self.introspect.pop_front().expect("an unscripted introspection");
             (status, None, body.into_bytes())
         } else if url == format!("{ISS}/revoke") {
             (200, None, Vec::new())

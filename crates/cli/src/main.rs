@@ -98,7 +98,7 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
                     .unwrap_or_else(|| "the configured key".into());
                 println!(
                     "valid: signature verified with {kid} ({}), all claim checks passed",
-                    identity.alg
+                    identity.alg.map_or("", |a| a.name())
                 );
                 println!("  subject   {}", identity.sub);
                 println!("  issuer    {}", identity.iss);

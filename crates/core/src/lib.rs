@@ -69,7 +69,9 @@ pub mod token;
 // Every module keeps its path at the crate root (`tessera_core::jwk`,
 // `tessera_core::engine`), as before the layers had folders.
 #[cfg(feature = "session")]
-pub use session::{config, cookie, decision, engine, forward, oidc, refresh, request, routes, seal};
+pub use session::{
+    config, cookie, decision, engine, forward, introspection, oidc, refresh, request, routes, seal,
+};
 pub use token::{alg, backend, identity, jwk, jwks_cache, jws, key, policy, profile};
 pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};
 

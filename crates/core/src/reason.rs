@@ -107,6 +107,9 @@ reasons! {
     // ---- session -------------------------------------------------------------
     /// The provider refused the refresh token (`invalid_grant` / `invalid_client`).
     RefreshTokenInvalid = "refresh-token-invalid", 401, false;
+    /// The introspection endpoint (RFC 7662) says the opaque token is not
+    /// active: revoked, expired, or never issued.
+    TokenInactive = "token-inactive", 401, false;
     /// The origin auth API is unreachable or failing: an outage, not a sign-out.
     AuthApiUnavailable = "auth-api-unavailable", 503, true;
     /// The origin auth API answered with something Tessera cannot use: a token

@@ -634,6 +634,7 @@ struct RequestJs {
     body: Option<String>,
     timeout_ms: u32,
     max_bytes: usize,
+    share: Option<String>,
 }
 
 impl From<&HttpRequest> for RequestJs {
@@ -645,6 +646,7 @@ impl From<&HttpRequest> for RequestJs {
             body: r.body.clone(),
             timeout_ms: r.timeout_ms,
             max_bytes: r.max_bytes,
+            share: r.share.clone(),
         }
     }
 }

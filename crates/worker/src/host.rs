@@ -147,28 +147,32 @@ pub async fn wait_for<T>(slot: &Slot<T>, give_up_ms: u32) -> Option<Rc<T>> {
     }
 }
 
-/// `GET`s in flight, by URL, so a burst of cold requests makes one fetch.
+/// Fetches in flight that concurrent requests share: `GET`s by URL (a burst
+/// of cold requests makes one key-set fetch), others by their share key (one
+/// introspection per token); other `POST`s are never shared.
 #[derive(Default)]
 pub struct Flights {
-    gets: RefCell<HashMap<String, Slot<Fetched>>>,
+    shared: RefCell<HashMap<String, Slot<Fetched>>>,
 }
 
 impl Flights {
     pub async fn fetch(&self, req: &HttpRequest) -> Rc<Fetched> {
-        if req.method != "GET" {
-            return Rc::new(http(req).await);
-        }
-        let joined = self.gets.borrow().get(&req.url).cloned();
+        let key = match (&req.share, req.method) {
+            (Some(key), _) => key.clone(),
+            (None, "GET") => req.url.clone(),
+            (None, _) => return Rc::new(http(req).await),
+        };
+        let joined = self.shared.borrow().get(&key).cloned();
         if let Some(slot) = joined {
             if let Some(fetched) = wait_for(&slot, req.timeout_ms + 1_000).await {
                 return fetched;
             }
         }
         let slot = Slot::default();
-        self.gets.borrow_mut().insert(req.url.clone(), Rc::clone(&slot));
+        self.shared.borrow_mut().insert(key.clone(), Rc::clone(&slot));
         let fetched = Rc::new(http(req).await);
         *slot.borrow_mut() = Some(Rc::clone(&fetched));
-        self.gets.borrow_mut().remove(&req.url);
+        self.shared.borrow_mut().remove(&key);
         fetched
     }
 }

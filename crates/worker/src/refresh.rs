@@ -156,6 +156,7 @@ impl DurableObject for RefreshSession {
             body: ask.body,
             timeout_ms: ask.timeout_ms,
             max_bytes: ask.max_bytes,
+            share: None,
         };
         let outcome = flight.run(&ask.refresh_token, exchange(request)).await;
         Response::from_json(&outcome)

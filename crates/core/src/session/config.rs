@@ -129,6 +129,9 @@ pub struct TesseraConfig {
     pub verification: Policy,
     /// What sessions are built on.
     pub session: SessionConfig,
+    /// Opaque bearer tokens, asked about at an introspection endpoint (RFC
+    /// 7662). Default `None`: a bearer token must be a JWT access token.
+    pub introspection: Option<IntrospectionConfig>,
     /// Cookie settings.
     pub cookies: CookieConfig,
     /// The sealing keyring `id:base64url,…` (a secret: `TESSERA_COOKIE_KEYS`).
@@ -237,6 +240,77 @@ impl SessionConfig {
     pub fn passes_access_token(&self) -> bool {
         self.pass_access_token
             .unwrap_or(self.identity == SessionIdentity::AccessToken)
+    }
+}
+
+/// Opaque bearer tokens through an introspection endpoint
+/// ([`TesseraConfig::introspection`]): a bearer token that is not a JWS is
+/// posted to the endpoint (RFC 7662, with the client authentication of the
+/// token endpoint) and the answer, keyed by the token's SHA-256 (never the
+/// token), is reused: an active token until `min(exp, maxAge)`, an inactive
+/// one for `inactiveMaxAge`.
+#[derive(Clone, Debug)]
+pub struct IntrospectionConfig {
+    /// The endpoint. Default: the provider's `introspection_endpoint`
+    /// (its discovery document). Set it to the app's own auth API (API keys)
+    /// or where a provider keeps the endpoint out of its discovery document.
+    pub endpoint: Option<String>,
+    /// How long an active answer is reused at most, in seconds (the token's
+    /// `exp` bounds it too). Default 60: a token revoked at the provider keeps
+    /// working this long at most; 0 asks on every request. At most 3600.
+    pub max_age: u64,
+    /// How long an inactive answer is reused, in seconds. Default 10: a
+    /// flood of one bad token costs one call per 10 s, and a token that was
+    /// not yet active (a race with its issuance) works soon. At most 300.
+    pub inactive_max_age: u64,
+}
+
+impl Default for IntrospectionConfig {
+    fn default() -> Self {
+        IntrospectionConfig {
+            endpoint: None,
+            max_age: 60,
+            inactive_max_age: 10,
+        }
+    }
+}
+
+impl IntrospectionConfig {
+    fn read(f: &mut Fields) -> Result<IntrospectionConfig, ConfigError> {
+        let mut c = IntrospectionConfig {
+            endpoint: f.nullable("endpoint", Fields::string)?,
+            ..IntrospectionConfig::default()
+        };
+        set(&mut c.max_age, f.u64("maxAge")?);
+        set(&mut c.inactive_max_age, f.u64("inactiveMaxAge")?);
+        Ok(c)
+    }
+
+    fn validate(&self, client_id: &str) -> Result<(), ConfigError> {
+        if let Some(endpoint) = &self.endpoint {
+            if !crate::oidc::url_ok(endpoint) {
+                return Err(ConfigError::new(
+                    "introspection.endpoint",
+                    "must be an https URL (http only on loopback)",
+                ));
+            }
+        }
+        if self.max_age > 3600 {
+            return Err(ConfigError::new(
+                "introspection.maxAge",
+                "at most 3600 s: a revoked token keeps working this long",
+            ));
+        }
+        if self.inactive_max_age > 300 {
+            return Err(ConfigError::new("introspection.inactiveMaxAge", "at most 300 s"));
+        }
+        if client_id.is_empty() {
+            return Err(ConfigError::new(
+                "clientId",
+                "is required for introspection: the endpoint authenticates the client that asks (with clientSecret, as at the token endpoint)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -410,6 +484,7 @@ impl TesseraConfig {
         set(&mut c.endpoint_prefix, f.string("endpointPrefix")?);
         set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
         set(&mut c.verification, f.object("verification", Policy::read)?);
+        c.introspection = f.nullable("introspection", |f, key| f.object(key, IntrospectionConfig::read))?;
         c.session = SessionConfig::for_profile(c.profile);
         let profile = c.profile;
         set(
@@ -457,6 +532,7 @@ impl TesseraConfig {
             after_sign_out_path: String::from("/"),
             verification: Policy::default(),
             session: SessionConfig::default(),
+            introspection: None,
             cookies: CookieConfig::default(),
             cookie_keys: Secret::default(),
             routes: Vec::new(),
@@ -534,6 +610,9 @@ impl TesseraConfig {
             .validate()
             .map_err(|e| ConfigError::new(format!("verification.{}", e.field), e.message))?;
         self.cookies.validate()?;
+        if let Some(introspection) = &self.introspection {
+            introspection.validate(&self.client_id)?;
+        }
         if !self.cookie_keys.is_empty() {
             Keyring::parse(self.cookie_keys.expose())?;
         }

@@ -47,7 +47,7 @@
 //! # use tessera_core::{Identity, Alg};
 //! # let identity = Identity { sub: "user_1".into(), sid: Some("sess_1".into()), iss: "i".into(), aud: vec![],
 //! #   azp: None, exp: 2_000, iat: None, nbf: None, jti: None, scopes: vec![], org: None, kid: None,
-//! #   alg: Alg::Es256, claims: Default::default() };
+//! #   alg: Some(Alg::Es256), claims: Default::default() };
 //! let secret = b"shared-secret-of-32-bytes-or-more";
 //! let signing = Signing { secret, method: "GET", origin: "https://app.example", target: "/api/me?x=1" };
 //! let headers = identity_headers(&identity, "eyJ...", Some(&signing), 1_000);

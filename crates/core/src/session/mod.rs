@@ -9,6 +9,7 @@ pub mod config;
 pub mod cookie;
 pub mod engine;
 pub mod forward;
+pub mod introspection;
 pub mod oidc;
 pub mod record;
 pub mod refresh;

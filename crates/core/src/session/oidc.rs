@@ -46,6 +46,8 @@ pub struct Discovery {
     pub revocation_endpoint: Option<String>,
     /// `end_session_endpoint` (RP-initiated logout), if offered.
     pub end_session_endpoint: Option<String>,
+    /// `introspection_endpoint` (RFC 7662), if offered.
+    pub introspection_endpoint: Option<String>,
     /// `authorization_response_iss_parameter_supported` (RFC 9207): the
     /// provider names itself in every authorization response, so a callback
     /// without `iss` is refused (a mix-up attack's response would lack it).
@@ -87,6 +89,7 @@ impl Discovery {
             jwks_uri: required_url(&doc, "jwks_uri")?,
             revocation_endpoint: optional_url(&doc, "revocation_endpoint")?,
             end_session_endpoint: optional_url(&doc, "end_session_endpoint")?,
+            introspection_endpoint: optional_url(&doc, "introspection_endpoint")?,
             iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
                 == Some(&Value::Bool(true)),
         })
@@ -375,6 +378,14 @@ impl Client<'_> {
             f.push("resource", r);
         }
         self.request(token_endpoint, f)
+    }
+
+    /// Introspection of an access token (RFC 7662), with this client's
+    /// authentication.
+    pub fn introspection_request(&self, endpoint: &str, token: &str) -> FormRequest {
+        let mut f = Form::new();
+        f.push("token", token).push("token_type_hint", "access_token");
+        self.request(endpoint, f)
     }
 
     /// Revocation of a refresh token (RFC 7009).

@@ -106,7 +106,7 @@ impl SealedIdentity {
     /// The identity of a verified ID token.
     pub fn of(id_token: &Identity) -> SealedIdentity {
         SealedIdentity {
-            alg: String::from(id_token.alg.name()),
+            alg: String::from(id_token.alg.map_or("", crate::alg::Alg::name)),
             claims: id_token.claims.clone(),
         }
     }
@@ -114,7 +114,7 @@ impl SealedIdentity {
     /// The identity it holds, valid until `exp` (the session's access token
     /// expiry, not the ID token's: the ID token vouched for the sign-in).
     pub fn identity(&self, exp: u64) -> Identity {
-        let alg = crate::alg::Alg::from_name(&self.alg).unwrap_or(crate::alg::Alg::Rs256);
+        let alg = crate::alg::Alg::from_name(&self.alg).ok();
         Identity::from_claims(self.claims.clone(), exp, alg)
     }
 }

@@ -260,7 +260,7 @@ pub(crate) fn check(
         scopes: identity::scopes(&claims),
         org: identity::organization(&claims),
         kid: header.kid.map(String::from),
-        alg: header.alg,
+        alg: Some(header.alg),
         claims,
     };
     Ok(Checked {

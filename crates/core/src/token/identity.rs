@@ -37,8 +37,9 @@ pub struct Identity {
     pub org: Option<Organization>,
     /// The key id the token was verified with.
     pub kid: Option<String>,
-    /// The algorithm the token was verified with.
-    pub alg: Alg,
+    /// The algorithm the token was verified with; `None` for an opaque
+    /// token the provider vouched for by introspection (RFC 7662).
+    pub alg: Option<Alg>,
     /// Every claim of the token, as JSON.
     pub claims: Object,
 }
@@ -46,7 +47,7 @@ pub struct Identity {
 impl Identity {
     /// The identity that `claims`, verified earlier, establish until `exp`:
     /// what an ID-token session holds sealed (no key id is kept).
-    pub fn from_claims(claims: Object, exp: u64, alg: Alg) -> Identity {
+    pub fn from_claims(claims: Object, exp: u64, alg: Option<Alg>) -> Identity {
         let text = |name: &str| string(&claims, name);
         let number = |name: &str| claims.get(name).and_then(Value::as_u64);
         let aud = match claims.get("aud") {
@@ -193,7 +194,7 @@ pub(crate) fn for_tests(sub: &str) -> Identity {
         scopes: Vec::new(),
         org: None,
         kid: None,
-        alg: Alg::Es256,
+        alg: Some(Alg::Es256),
         claims: Object::new(),
     }
 }

@@ -198,7 +198,7 @@ impl Provider {
 /// Google's issuer, as its discovery document states it.
 pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// The other spelling Google's ID tokens may carry in `iss` (OpenID Connect
-/// guide: "https://accounts.google.com or accounts.google.com").
+/// guide: "`https://accounts.google.com` or `accounts.google.com`").
 pub const GOOGLE_BARE_ISSUER: &str = "accounts.google.com";
 
 fn require(policy: &mut Policy, claim: &str) {

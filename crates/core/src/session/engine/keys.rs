@@ -118,6 +118,9 @@ impl Engine {
     /// Makes sure the verifiers hold usable keys.
     // Out of line on purpose: see "Start-up" in the crate docs.
     #[inline(never)]
+    // The error holds the request to make (an `HttpRequest`): returned once
+    // per suspension, moved, never stored; boxing it would cost an allocation.
+    #[allow(clippy::result_large_err)]
     pub(super) fn keys(&mut self, ctx: &mut Ctx) -> Result<(), Verified> {
         if self.static_keys {
             return Ok(());
@@ -192,6 +195,7 @@ impl Engine {
 
     /// The discovery document; `Err(Err(request))` to fetch it,
     /// `Err(Ok(refusal))` when it cannot be had now.
+    #[allow(clippy::result_large_err)] // as `keys`
     pub(super) fn discovery(&mut self, now: u64) -> Result<Discovery, Result<Refusal, HttpRequest>> {
         let cooldown = self.config.jwks.cooldown;
         let timeout = self.config.jwks.fetch_timeout_ms;
@@ -214,6 +218,7 @@ impl Engine {
             body: None,
             timeout_ms: timeout,
             max_bytes: MAX_RESPONSE_BYTES,
+            share: None,
         }))
     }
 

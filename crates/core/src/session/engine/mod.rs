@@ -88,6 +88,7 @@ use sha2::{Digest, Sha256};
 
 mod cookies;
 pub mod decision;
+mod introspect;
 mod keys;
 mod protect;
 mod refresh;
@@ -126,6 +127,11 @@ pub struct HttpRequest {
     pub body: Option<String>,
     /// Abort after this many milliseconds and reply [`Reply::Failed`].
     pub timeout_ms: u32,
+    /// Concurrent requests with the same key may share one call and its
+    /// reply: an introspection of one token (`introspect:<sha256>`). `GET`s
+    /// (discovery, key set) are shared by URL without one; other `POST`s
+    /// (code exchange, refresh, revocation) never are.
+    pub share: Option<String>,
     /// Read at most this many bytes of the body (a longer body is refused).
     pub max_bytes: usize,
 }
@@ -240,6 +246,7 @@ impl Pending {
             headers: Vec::new(),
             body: None,
             timeout_ms: 0,
+            share: None,
             max_bytes: 0,
         };
         self.request.as_ref().unwrap_or(&NONE)
@@ -284,6 +291,8 @@ enum Wait {
     },
     /// The host's signature check; then run `then` again.
     Signature(SignatureCheck, Then),
+    /// An introspection answer for the token whose SHA-256 is `key`.
+    Introspection { req: OwnedRequest, key: [u8; 32] },
 }
 
 #[derive(Clone, Copy)]
@@ -526,6 +535,8 @@ pub struct Engine {
     routes: Routes,
     verifier: Verifier,
     id_verifier: Verifier,
+    /// Introspection answers, by the token's SHA-256.
+    introspected: crate::introspection::Cache,
     discovery: DiscoveryCache,
     /// `None` with static keys.
     jwks: Option<JwksCache>,
@@ -573,6 +584,7 @@ impl Engine {
             routes,
             verifier,
             id_verifier,
+            introspected: crate::introspection::Cache::new(config.memo.capacity),
             discovery: DiscoveryCache {
                 url,
                 loaded: None,
@@ -699,6 +711,7 @@ impl Engine {
                 self.then(then, &mut ctx)
             }
             Wait::Tokens { req, via } => self.resume_tokens(req, via, reply, &mut ctx),
+            Wait::Introspection { req, key } => self.finish_introspection(req, key, reply, &mut ctx),
             Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
             Wait::Discard {
                 req,
@@ -1085,6 +1098,7 @@ fn get(request: &FetchRequest) -> HttpRequest {
         body: None,
         timeout_ms: request.timeout_ms,
         max_bytes: request.max_bytes,
+        share: None,
     }
 }
 
@@ -1106,6 +1120,7 @@ fn post(form: FormRequest) -> HttpRequest {
         body: Some(form.body),
         timeout_ms: 5_000,
         max_bytes: MAX_RESPONSE_BYTES,
+        share: None,
     }
 }
 

@@ -43,6 +43,9 @@ impl Engine {
                 Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
                 Ok(Some(token)) => {
                     ctx.event.source = Some(Source::Bearer);
+                    if self.introspects(token) {
+                        return self.introspect(req, target, access, token, ctx);
+                    }
                     return match self.verify(token, true, From::Client, ctx) {
                         Verified::Ok(identity) => {
                             self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)

@@ -1,0 +1,360 @@
+//! Opaque bearer tokens, vouched for by an introspection endpoint (RFC 7662):
+//! reading its answer as the untrusted input it is, the identity an active
+//! answer establishes, and the cache of answers, keyed by the token's SHA-256
+//! (never the token itself).
+//!
+//! ```
+//! use tessera_core::introspection::{answer, Answer};
+//! assert!(matches!(answer(200, br#"{"active":false}"#), Ok(Answer::Inactive)));
+//! assert!(matches!(answer(200, br#"{"active":true,"sub":"u1"}"#), Ok(Answer::Active(_))));
+//! // `active` must be a boolean: "true" as a string is not an answer.
+//! assert_eq!(answer(200, br#"{"active":"true"}"#).unwrap_err().reason.code(), "auth-api-invalid");
+//! assert_eq!(answer(503, b"").unwrap_err().reason.code(), "auth-api-unavailable");
+//! ```
+
+use crate::identity::Identity;
+use crate::json::{self, Object};
+use crate::policy::Policy;
+use crate::reason::{refuse, Refusal};
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use serde_json::Value;
+
+/// Upper bound for an introspection answer's body: hosts read at most one
+/// byte more, and a longer body is refused.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// What the endpoint said about a token.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// `active: true`, with the answer's members.
+    Active(Object),
+    /// `active: false`: revoked, expired, or never issued (RFC 7662 §2.2 says
+    /// nothing more, on purpose).
+    Inactive,
+}
+
+/// Reads the endpoint's answer: 5xx, 429 and network trouble are outages
+/// (`auth-api-unavailable`); any other status but 200, a body over
+/// [`MAX_ANSWER_BYTES`], not a JSON object, or without a boolean `active`
+/// is `auth-api-invalid` (a 401 here means the endpoint refused this client's
+/// credentials: a configuration problem, not the user's).
+pub fn answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
+    if status >= 500 || status == 429 {
+        return Err(refuse!(
+            AuthApiUnavailable,
+            "the introspection endpoint answered HTTP {status}; retry later"
+        ));
+    }
+    if status != 200 {
+        return Err(refuse!(
+            AuthApiInvalid,
+            "the introspection endpoint answered HTTP {status}; check the client's credentials (clientId, clientSecret, clientAuth) and introspection.endpoint"
+        ));
+    }
+    if body.len() > MAX_ANSWER_BYTES {
+        return Err(refuse!(
+            AuthApiInvalid,
+            "the introspection answer is over the {MAX_ANSWER_BYTES}-byte cap"
+        ));
+    }
+    let doc = json::parse_object(body).map_err(|e| {
+        refuse!(
+            AuthApiInvalid,
+            "the introspection answer is not a JSON object ({e})"
+        )
+    })?;
+    match doc.get("active") {
+        Some(Value::Bool(true)) => Ok(Answer::Active(doc)),
+        Some(Value::Bool(false)) => Ok(Answer::Inactive),
+        _ => Err(refuse!(
+            AuthApiInvalid,
+            "the introspection answer has no boolean active member (RFC 7662 §2.2)"
+        )),
+    }
+}
+
+/// The identity an active answer establishes, checked against `policy` as
+/// far as the answer says anything (RFC 7662 makes every member but `active`
+/// optional): `exp` and `nbf` (integers) against `now` with the leeway; `iss`,
+/// when present, one of the policy's issuers (absent: the configured issuer,
+/// whose endpoint vouched); `aud`, when present and the policy names
+/// audiences, one of them; `client_id`, when present and the policy names
+/// authorized parties, one of them; the policy's required claims and claim
+/// values. The subject is `sub`, else `username`, else `client_id` (a
+/// machine's token); an answer naming none of them is refused. `exp` of the
+/// identity: the answer's, else `fallback_exp`.
+pub fn identity(
+    mut claims: Object,
+    policy: &Policy,
+    now: u64,
+    fallback_exp: u64,
+) -> Result<Identity, Refusal> {
+    let leeway = policy.leeway;
+    let integer = |name: &str| -> Result<Option<u64>, Refusal> {
+        match claims.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                refuse!(
+                    ClaimInvalid,
+                    "the introspection answer's {name} is not a number of seconds"
+                )
+            }),
+        }
+    };
+    let text = |name: &str| -> Result<Option<String>, Refusal> {
+        match claims.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(refuse!(
+                ClaimInvalid,
+                "the introspection answer's {name} is not a string"
+            )),
+        }
+    };
+    let exp = integer("exp")?;
+    if let Some(exp) = exp {
+        if exp.saturating_add(leeway) <= now {
+            return Err(refuse!(
+                TokenExpired,
+                "the introspection answer says the token expired at {exp}"
+            ));
+        }
+    }
+    if let Some(nbf) = integer("nbf")? {
+        if nbf > now.saturating_add(leeway) {
+            return Err(refuse!(
+                TokenNotYetValid,
+                "the introspection answer says the token is valid from {nbf}"
+            ));
+        }
+    }
+    let iss = match text("iss")? {
+        Some(iss) if !policy.issuers.contains(&iss) => {
+            return Err(refuse!(
+                IssuerInvalid,
+                "the introspection answer names the issuer {}, which is not configured",
+                crate::jwk::quoted(&iss)
+            ))
+        }
+        Some(iss) => iss,
+        None => policy.issuers.first().cloned().unwrap_or_default(),
+    };
+    let aud: Vec<String> = match claims.get("aud") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(a)) => alloc::vec![a.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|a| a.as_str().map(String::from))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                refuse!(
+                    ClaimInvalid,
+                    "the introspection answer's aud is not a string or strings"
+                )
+            })?,
+        Some(_) => {
+            return Err(refuse!(
+                ClaimInvalid,
+                "the introspection answer's aud is not a string or strings"
+            ))
+        }
+    };
+    if !aud.is_empty() && !policy.audiences.is_empty() && !aud.iter().any(|a| policy.audiences.contains(a)) {
+        return Err(refuse!(
+            AudienceInvalid,
+            "the introspection answer's aud names none of the configured audiences"
+        ));
+    }
+    let client_id = text("client_id")?;
+    if let Some(client) = &client_id {
+        if !policy.authorized_parties.is_empty() && !policy.authorized_parties.contains(client) {
+            return Err(refuse!(
+                AzpInvalid,
+                "the introspection answer's client_id {} is not an authorized party",
+                crate::jwk::quoted(client)
+            ));
+        }
+    }
+    for name in &policy.required_claims {
+        if !claims.contains_key(name) {
+            return Err(refuse!(ClaimMissing, "the introspection answer has no {name}"));
+        }
+    }
+    for (name, value) in &policy.claim_values {
+        if claims.get(name) != Some(value) {
+            return Err(refuse!(
+                ClaimInvalid,
+                "the introspection answer's {name} is not the configured value"
+            ));
+        }
+    }
+    let sub = match (text("sub")?, text("username")?, client_id) {
+        (Some(s), _, _) | (None, Some(s), _) | (None, None, Some(s)) if !s.is_empty() => s,
+        _ => {
+            return Err(refuse!(
+                ClaimMissing,
+                "the introspection answer names no sub, username or client_id: no one to forward as the user"
+            ))
+        }
+    };
+    claims.remove("active");
+    let mut identity = Identity::from_claims(claims, exp.unwrap_or(fallback_exp), None);
+    identity.sub = sub;
+    identity.iss = iss;
+    Ok(identity)
+}
+
+/// Introspection answers by the token's SHA-256: an active token's identity
+/// until its time is up, or `None` for an inactive one. Bounded: when full,
+/// expired answers go first, then the one closest to expiry.
+#[derive(Default)]
+pub struct Cache {
+    entries: BTreeMap<[u8; 32], (Option<Arc<Identity>>, u64)>,
+    capacity: usize,
+}
+
+impl Cache {
+    /// A cache of at most `capacity` answers (0: none kept).
+    pub fn new(capacity: usize) -> Cache {
+        Cache {
+            entries: BTreeMap::new(),
+            capacity,
+        }
+    }
+
+    /// The answer for `key` at `now`: `Some(Some(identity))` active,
+    /// `Some(None)` inactive, `None` unknown or expired.
+    pub fn get(&self, key: &[u8; 32], now: u64) -> Option<Option<Arc<Identity>>> {
+        self.entries
+            .get(key)
+            .filter(|(_, until)| now < *until)
+            .map(|(identity, _)| identity.clone())
+    }
+
+    /// Keeps `answer` for `key` until `until`.
+    pub fn put(&mut self, key: [u8; 32], answer: Option<Arc<Identity>>, until: u64, now: u64) {
+        if self.capacity == 0 || until <= now {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            self.entries.retain(|_, (_, u)| *u > now);
+            if self.entries.len() >= self.capacity {
+                if let Some(soonest) = self.entries.iter().min_by_key(|(_, (_, u))| *u).map(|(k, _)| *k) {
+                    self.entries.remove(&soonest);
+                }
+            }
+        }
+        self.entries.insert(key, (answer, until));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            audiences: alloc::vec![String::from("api")],
+            ..Policy::for_issuer("https://idp.example")
+        }
+    }
+
+    fn claims(json: &str) -> Object {
+        json::parse_object(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_answer_is_checked_as_far_as_it_says_anything() {
+        let p = policy();
+        let id = identity(claims(r#"{"active":true,"client_id":"svc"}"#), &p, 100, 160).unwrap();
+        assert_eq!(
+            (id.sub.as_str(), id.iss.as_str(), id.exp),
+            ("svc", "https://idp.example", 160)
+        );
+        assert!(!id.claims.contains_key("active"));
+        let id = identity(
+            claims(r#"{"active":true,"sub":"u1","username":"alice","exp":130,"aud":["x","api"]}"#),
+            &p,
+            100,
+            160,
+        )
+        .unwrap();
+        assert_eq!((id.sub.as_str(), id.exp, id.alg), ("u1", 130, None));
+        for (answer, code) in [
+            (r#"{"active":true}"#, "claim-missing"),
+            (r#"{"active":true,"sub":""}"#, "claim-missing"),
+            (r#"{"active":true,"sub":"u1","exp":90}"#, "token-expired"),
+            (r#"{"active":true,"sub":"u1","exp":"200"}"#, "claim-invalid"),
+            (r#"{"active":true,"sub":"u1","nbf":200}"#, "token-not-yet-valid"),
+            (
+                r#"{"active":true,"sub":"u1","iss":"https://other.example"}"#,
+                "issuer-invalid",
+            ),
+            (r#"{"active":true,"sub":"u1","aud":"other"}"#, "audience-invalid"),
+            (r#"{"active":true,"sub":"u1","aud":[1]}"#, "claim-invalid"),
+            (r#"{"active":true,"sub":7}"#, "claim-invalid"),
+        ] {
+            assert_eq!(
+                identity(claims(answer), &p, 100, 160).unwrap_err().reason.code(),
+                code,
+                "{answer}"
+            );
+        }
+        let mut azp = policy();
+        azp.authorized_parties = alloc::vec![String::from("web")];
+        let err = identity(
+            claims(r#"{"active":true,"sub":"u1","client_id":"other"}"#),
+            &azp,
+            100,
+            160,
+        )
+        .unwrap_err();
+        assert_eq!(err.reason.code(), "azp-invalid");
+    }
+
+    #[test]
+    fn answers_that_are_not_answers_are_the_providers_fault() {
+        for (status, body) in [
+            (200, &b"not json"[..]),
+            (200, br#"{"sub":"u1"}"#),
+            (200, br#"{"active":1}"#),
+            (401, br#"{"error":"invalid_client"}"#),
+            (404, b""),
+        ] {
+            assert_eq!(
+                answer(status, body).unwrap_err().reason.code(),
+                "auth-api-invalid"
+            );
+        }
+        let huge = alloc::format!(r#"{{"active":true,"x":"{}"}}"#, "a".repeat(MAX_ANSWER_BYTES));
+        assert_eq!(
+            answer(200, huge.as_bytes()).unwrap_err().reason.code(),
+            "auth-api-invalid"
+        );
+        assert_eq!(
+            answer(429, b"").unwrap_err().reason.code(),
+            "auth-api-unavailable"
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_forgets_on_time() {
+        let mut c = Cache::new(2);
+        let id = Arc::new(crate::identity::for_tests("u1"));
+        c.put([1; 32], Some(id.clone()), 110, 100);
+        c.put([2; 32], None, 105, 100);
+        assert!(matches!(c.get(&[1; 32], 109), Some(Some(_))));
+        assert!(matches!(c.get(&[2; 32], 104), Some(None)));
+        assert_eq!(c.get(&[2; 32], 105), None);
+        // Full: the answer closest to expiry makes room.
+        c.put([3; 32], Some(id), 120, 100);
+        assert_eq!(c.get(&[2; 32], 101), None);
+        assert!(c.get(&[1; 32], 101).is_some() && c.get(&[3; 32], 101).is_some());
+        let mut none = Cache::new(0);
+        none.put([1; 32], None, 110, 100);
+        assert_eq!(none.get(&[1; 32], 101), None);
+    }
+}
