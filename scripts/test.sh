@@ -2,10 +2,12 @@
 # Runs every test: the core's unit and doc tests, the vector suite natively, the
 # same suite in wasmtime against the core compiled to wasm32-unknown-unknown, the
 # engine spec, the CLI contract tests, the worker end to end in workerd against a
-# real OpenID Provider, the npm package in Node against the same provider, and the
-# demo's pages in headless Chromium. Installs what it
+# real OpenID Provider (oidc-provider, and django-oauth-toolkit as a second one),
+# the npm package in Node against the same providers, and the demo's pages in
+# headless Chromium. Installs what it
 # needs: the wasm32 target, the npm tools (npm ci), the pinned wasm-bindgen-cli and
-# worker-build, and Debian's chromium.
+# worker-build, Debian's chromium, and a Python virtualenv with the pinned
+# django-oauth-toolkit (python3-venv from apt when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,20 @@ cargo test --workspace --exclude tessera-worker --exclude tessera-node-binding
 
 echo "== npm tools (workerd via miniflare, oidc-provider, wasm-opt)"
 npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund
+
+echo "== the second OpenID Provider: django-oauth-toolkit in a virtualenv (target/dot-venv, pinned from PyPI)"
+if ! cmp -s tests/dot/requirements.txt target/dot-venv/requirements.txt; then
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "python3-venv is missing: installing Debian's package"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv \
+      || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv; }
+  fi
+  rm -rf target/dot-venv
+  python3 -m venv target/dot-venv
+  target/dot-venv/bin/pip install --quiet --disable-pip-version-check -r tests/dot/requirements.txt
+  cp tests/dot/requirements.txt target/dot-venv/requirements.txt
+fi
 
 echo "== the worker (worker-build with local tools)"
 ./scripts/build-worker.sh

@@ -292,3 +292,91 @@ fn a_provider_without_an_endpoint_is_told_apart_from_an_outage() {
     );
     assert!(d.message.as_deref().unwrap().contains("introspection.endpoint"));
 }
+
+#[test]
+fn endpoints_missing_from_discovery_come_from_rfc_8414_metadata() {
+    let keys = Keys::load();
+    let metadata_url = format!("GET {ISS}/.well-known/oauth-authorization-server");
+    // As django-oauth-toolkit does: introspection and revocation only in the metadata.
+    let mut idp = Idp::new(&keys);
+    let d = idp.discovery.as_object_mut().unwrap();
+    d.remove("introspection_endpoint");
+    d.remove("revocation_endpoint");
+    idp.metadata = Some(
+        json!({ "issuer": ISS, "introspection_endpoint": format!("{ISS}/introspect"),
+        "revocation_endpoint": format!("{ISS}/revoke") }),
+    );
+    let mut e = introspecting(json!({}));
+    idp.introspect.push_back(active(json!({})));
+    assert_eq!(bearer(&mut e, &mut idp, TOKEN, NOW).status, Status::SignedIn);
+    assert_eq!((idp.count(&metadata_url), calls(&idp)), (1, 1));
+    // Asked once per engine.
+    idp.introspect.push_back(active(json!({})));
+    assert_eq!(
+        bearer(&mut e, &mut idp, "another-token", NOW).status,
+        Status::SignedIn
+    );
+    assert_eq!(idp.count(&metadata_url), 1);
+
+    // Metadata of another issuer adds nothing (RFC 8414 §3.3).
+    let mut idp2 = Idp::new(&keys);
+    idp2.discovery
+        .as_object_mut()
+        .unwrap()
+        .remove("introspection_endpoint");
+    idp2.metadata = Some(
+        json!({ "issuer": "https://evil.example", "introspection_endpoint": "https://evil.example/introspect" }),
+    );
+    let mut e = introspecting(json!({}));
+    let d = bearer(&mut e, &mut idp2, TOKEN, NOW);
+    assert_eq!(
+        (d.respond_status(), code(&d)),
+        (Some(502), Some("auth-api-invalid"))
+    );
+    assert!(!idp2.log.iter().any(|l| l.contains("evil")));
+
+    // No metadata at all (404): the same clear answer, and one attempt.
+    let mut idp3 = Idp::new(&keys);
+    idp3.discovery
+        .as_object_mut()
+        .unwrap()
+        .remove("introspection_endpoint");
+    let mut e = introspecting(json!({}));
+    for _ in 0..3 {
+        assert_eq!(
+            code(&bearer(&mut e, &mut idp3, TOKEN, NOW)),
+            Some("auth-api-invalid")
+        );
+    }
+    assert_eq!(idp3.count(&metadata_url), 1);
+}
+
+#[test]
+fn a_sign_out_revokes_at_the_endpoint_the_metadata_names() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.discovery
+        .as_object_mut()
+        .unwrap()
+        .remove("revocation_endpoint");
+    idp.metadata = Some(json!({ "issuer": ISS, "revocation_endpoint": format!("{ISS}/revoke") }));
+    let mut e = engine(json!({}));
+    let browser = sign_in(
+        &mut e,
+        &mut idp,
+        &keys,
+        &access_token(&keys, json!({})),
+        Some("rt-1"),
+    );
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &browser.header()), ("sec-fetch-site", "same-origin")],
+        NOW,
+    );
+    assert_eq!(d.respond_status(), Some(303), "{:?}", d.message);
+    assert!(d.event.revoked);
+    assert_eq!(idp.count(&format!("POST {ISS}/revoke")), 1);
+}

@@ -48,10 +48,15 @@ export async function startOrigin(port = 0) {
  * always listens on 127.0.0.1; browsers resolve `localhost` there themselves).
  * `accessTokenClaims` is passed to the provider (see startIdp).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims, opaque = false } = {}) {
+/**
+ * `provider(redirectOrigin)`, when given, starts another provider than
+ * oidc-provider (it resolves to `{ issuer, close() }`; `clientSecret` is then
+ * its client's secret).
+ */
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims, opaque = false, provider, clientSecret = CLIENT_SECRET } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://${appHost}:${workerPort}`;
-  const idp = await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims, opaque });
+  const idp = provider ? await provider(app) : await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims, opaque });
   const origin = originKind === 'demo' ? await startDemoOrigin() : await startOrigin();
   const tessera = {
     issuer: idp.issuer,
@@ -82,7 +87,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {
     bindings: {
       TESSERA_CONFIG: JSON.stringify(tessera),
       ORIGIN_URL: origin.url,
-      TESSERA_CLIENT_SECRET: CLIENT_SECRET,
+      TESSERA_CLIENT_SECRET: clientSecret,
       TESSERA_COOKIE_KEYS: COOKIE_KEYS,
       TESSERA_LOG: workerLog,
       ...(hostSignatures === undefined ? {} : { TESSERA_HOST_SIGNATURES: hostSignatures }),
@@ -159,10 +164,11 @@ export class Browser {
   }
 
   /** The whole sign-in: the worker's sign-in endpoint, the provider's pages, the callback. */
-  async signIn(returnTo = '/dashboard', user = 'alice') {
+  /** Signs in through the provider's pages, driven by `providerLogin` (oidc-provider's by default). */
+  async signIn(returnTo = '/dashboard', user = 'alice', providerLogin = login) {
     const start = await this.fetch(`/__tessera/sign-in?redirect_url=${encodeURIComponent(returnTo)}`);
     if (start.status !== 302) throw new Error(`sign-in answered ${start.status}: ${await start.text()}`);
-    const callback = await login(start.headers.get('location'), user);
+    const callback = await providerLogin(start.headers.get('location'), user);
     const done = await this.fetch(callback);
     if (done.status !== 303) throw new Error(`callback answered ${done.status} ${done.headers.get('x-tessera-reason')}: ${await done.text()}`);
     return done;

@@ -128,6 +128,8 @@ pub struct Idp {
     pub token: VecDeque<(u16, String)>,
     /// Scripted introspection answers, in order.
     pub introspect: VecDeque<(u16, String)>,
+    /// The RFC 8414 metadata document, when the provider publishes one.
+    pub metadata: Option<Value>,
     /// Every request the engine asked for: `METHOD url`.
     pub log: Vec<String>,
     /// Token-endpoint bodies (to check grants and client authentication).
@@ -158,6 +160,7 @@ impl Idp {
             jwks_cache_control: "max-age=600",
             token: VecDeque::new(),
             introspect: VecDeque::new(),
+            metadata: None,
             log: Vec::new(),
             bodies: Vec::new(),
             down: false,
@@ -197,6 +200,11 @@ impl Idp {
             self.bodies.push((auth, http.body.clone().unwrap_or_default()));
             let (status, body) = self.token.pop_front().expect("an unscripted token request");
             (status, None, body.into_bytes())
+        } else if url == format!("{ISS}/.well-known/oauth-authorization-server") {
+            match &self.metadata {
+                Some(doc) => (200, None, doc.to_string().into_bytes()),
+                None => (404, None, Vec::new()),
+            }
         } else if url == format!("{ISS}/introspect") {
             let auth = http
                 .headers

@@ -95,6 +95,42 @@ impl Discovery {
         })
     }
 
+    /// Fills the endpoints this document lacks (revocation, introspection)
+    /// from the provider's RFC 8414 authorization-server metadata `doc`,
+    /// which must name the same issuer (RFC 8414 §3.3); a document that does
+    /// not, or is not JSON, adds nothing. django-oauth-toolkit lists these
+    /// two endpoints only there.
+    pub fn merge_metadata(&mut self, doc: &[u8]) {
+        let Ok(doc) = json::parse_object(doc) else { return };
+        if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+            return;
+        }
+        if self.revocation_endpoint.is_none() {
+            self.revocation_endpoint = optional_url(&doc, "revocation_endpoint").ok().flatten();
+        }
+        if self.introspection_endpoint.is_none() {
+            self.introspection_endpoint = optional_url(&doc, "introspection_endpoint").ok().flatten();
+        }
+    }
+
+    /// Where the RFC 8414 metadata of `issuer` lives (§3.1: the well-known
+    /// path between the host and the issuer's path).
+    ///
+    /// ```
+    /// use tessera_core::oidc::Discovery;
+    /// assert_eq!(Discovery::metadata_url("https://idp.example/o"), "https://idp.example/.well-known/oauth-authorization-server/o");
+    /// assert_eq!(Discovery::metadata_url("https://idp.example"), "https://idp.example/.well-known/oauth-authorization-server");
+    /// ```
+    pub fn metadata_url(issuer: &str) -> String {
+        let issuer = issuer.trim_end_matches('/');
+        let after_scheme = issuer.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match issuer[after_scheme..].find('/') {
+            Some(i) => issuer.split_at(after_scheme + i),
+            None => (issuer, ""),
+        };
+        format!("{origin}/.well-known/oauth-authorization-server{path}")
+    }
+
     /// The authorization request URL (code flow, PKCE S256).
     pub fn authorize_url(&self, p: &AuthorizeParams<'_>) -> String {
         let mut q = Form::new();

@@ -62,11 +62,8 @@ impl Engine {
                         return self.refuse(req, refusal, access, ctx, Vec::new());
                     }
                 },
-                Err(Err(http)) => {
-                    return ctx.suspend(
-                        http,
-                        Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                    )
+                Err(Err((fill, http))) => {
+                    return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
                 }
                 Err(Ok(refusal)) => return self.refuse(req, refusal, access, ctx, Vec::new()),
             },

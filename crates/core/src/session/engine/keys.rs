@@ -126,7 +126,7 @@ impl Engine {
             return Ok(());
         }
         if self.jwks.is_none() {
-            match self.discovery(ctx.now) {
+            match self.discovery_document(ctx.now) {
                 Ok(_) => {}
                 Err(Err(http)) => return Err(Verified::Need(Need::Fill(Fill::Discovery, http))),
                 Err(Ok(refusal)) => return Err(Verified::Err(refusal)),
@@ -195,8 +195,42 @@ impl Engine {
 
     /// The discovery document; `Err(Err(request))` to fetch it,
     /// `Err(Ok(refusal))` when it cannot be had now.
+    /// The provider's endpoints for sign-in, refresh, sign-out and
+    /// introspection: the discovery document, completed once from the RFC
+    /// 8414 metadata when it lacks an endpoint this configuration uses
+    /// (revocation with sessions, introspection without a configured one).
     #[allow(clippy::result_large_err)] // as `keys`
-    pub(super) fn discovery(&mut self, now: u64) -> Result<Discovery, Result<Refusal, HttpRequest>> {
+    pub(super) fn discovery(&mut self, now: u64) -> Result<Discovery, Result<Refusal, (Fill, HttpRequest)>> {
+        let d = self
+            .discovery_document(now)
+            .map_err(|e| e.map_err(|http| (Fill::Discovery, http)))?;
+        let wants_revocation = self.keyring.is_some() && d.revocation_endpoint.is_none();
+        let wants_introspection = d.introspection_endpoint.is_none()
+            && self
+                .config
+                .introspection
+                .as_ref()
+                .is_some_and(|i| i.endpoint.is_none());
+        if (wants_revocation || wants_introspection) && !self.discovery.metadata_asked {
+            return Err(Err((
+                Fill::Metadata,
+                HttpRequest {
+                    method: "GET",
+                    url: Discovery::metadata_url(&self.config.issuer),
+                    headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
+                    body: None,
+                    timeout_ms: self.config.jwks.fetch_timeout_ms,
+                    max_bytes: MAX_RESPONSE_BYTES,
+                    share: None,
+                },
+            )));
+        }
+        Ok(d)
+    }
+
+    /// The discovery document alone (what the key set's location needs).
+    #[allow(clippy::result_large_err)] // as `keys`
+    pub(super) fn discovery_document(&mut self, now: u64) -> Result<Discovery, Result<Refusal, HttpRequest>> {
         let cooldown = self.config.jwks.cooldown;
         let timeout = self.config.jwks.fetch_timeout_ms;
         let c = &mut self.discovery;
@@ -253,6 +287,22 @@ impl Engine {
                     Ok(loaded) if c.loaded.is_none() => c.loaded = Some(loaded),
                     Ok(_) => {}
                     Err(refusal) => c.failed = Some((now, refusal)),
+                }
+            }
+            // Whatever the metadata holds (or not: many providers publish
+            // none), it is asked once; endpoints it lacks stay unused.
+            Fill::Metadata => {
+                self.discovery.metadata_asked = true;
+                if let (
+                    Some((d, _)),
+                    Reply::Response {
+                        status: 200, body, ..
+                    },
+                ) = (&mut self.discovery.loaded, reply)
+                {
+                    if body.len() <= MAX_RESPONSE_BYTES {
+                        d.merge_metadata(body);
+                    }
                 }
             }
             Fill::Keys => {

@@ -44,7 +44,8 @@
 //!             let http = pending.request();            // the host fetches http.url …
 //!             assert_eq!(http.url, "https://idp.example/.well-known/openid-configuration");
 //!             let body = br#"{"issuer":"https://idp.example","authorization_endpoint":"https://idp.example/auth",
-//!                 "token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jwks"}"#;
+//!                 "token_endpoint":"https://idp.example/token","jwks_uri":"https://idp.example/jwks",
+//!                 "revocation_endpoint":"https://idp.example/revoke"}"#;
 //!             engine.resume(pending, Reply::Response { status: 200, cache_control: None, body }, now, random)
 //!         }
 //!         Step::Refresh(_) | Step::Verify(_) | Step::Idle => unreachable!(),
@@ -298,6 +299,8 @@ enum Wait {
 #[derive(Clone, Copy)]
 enum Fill {
     Discovery,
+    /// The RFC 8414 metadata, for endpoints discovery lacks.
+    Metadata,
     Keys,
 }
 
@@ -443,6 +446,9 @@ struct DiscoveryCache {
     url: String,
     loaded: Option<(Discovery, String)>,
     failed: Option<(u64, Refusal)>,
+    /// Whether the RFC 8414 metadata was asked for the endpoints discovery
+    /// lacks (once per engine, whatever came of it).
+    metadata_asked: bool,
 }
 
 /// What verifying a token came to.
@@ -589,6 +595,7 @@ impl Engine {
                 url,
                 loaded: None,
                 failed: None,
+                metadata_asked: false,
             },
             jwks: None,
             static_keys,

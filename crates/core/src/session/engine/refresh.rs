@@ -23,11 +23,8 @@ impl Engine {
     ) -> Step {
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => d,
-            Err(Err(http)) => {
-                return ctx.suspend(
-                    http,
-                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                )
+            Err(Err((fill, http))) => {
+                return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
             }
             Err(Ok(refusal)) => {
                 let via = Via::Refresh {

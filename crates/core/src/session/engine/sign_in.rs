@@ -12,11 +12,8 @@ impl Engine {
         };
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => d,
-            Err(Err(http)) => {
-                return ctx.suspend(
-                    http,
-                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                )
+            Err(Err((fill, http))) => {
+                return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
             }
             Err(Ok(refusal)) => return self.refuse(req, refusal, Access::Api, ctx, Vec::new()),
         };
@@ -107,11 +104,8 @@ impl Engine {
         }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => d,
-            Err(Err(http)) => {
-                return ctx.suspend(
-                    http,
-                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                )
+            Err(Err((fill, http))) => {
+                return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
             }
             Err(Ok(refusal)) => return self.callback_failed(refusal, &jar, ctx),
         };

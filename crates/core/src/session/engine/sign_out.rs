@@ -29,11 +29,8 @@ impl Engine {
         }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
-            Err(Err(http)) => {
-                return ctx.suspend(
-                    http,
-                    Wait::Fill(Fill::Discovery, Then::Request(OwnedRequest::new(req))),
-                )
+            Err(Err((fill, http))) => {
+                return ctx.suspend(http, Wait::Fill(fill, Then::Request(OwnedRequest::new(req))))
             }
             // Signing out must work while the provider is down: clear locally.
             Err(Ok(_)) => None,
