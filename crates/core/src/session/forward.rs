@@ -180,9 +180,20 @@ pub fn verify_signature(
         ));
     }
     let expected = if let Some(v2) = rest.strip_prefix("v2=") {
-        let token = get("authorization")
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .unwrap_or("");
+        // Tessera sets `Bearer <token>` or no authorization at all: anything
+        // else reached the origin some other way, and is refused.
+        let token = match get("authorization") {
+            None => "",
+            Some(a) => match a.strip_prefix("Bearer ") {
+                Some(t) if !t.is_empty() => t,
+                _ => {
+                    return Err(refuse!(
+                        ClaimInvalid,
+                        "the request's authorization is not the `Bearer <token>` Tessera sets"
+                    ))
+                }
+            },
+        };
         let signed: Vec<(String, String)> = headers
             .iter()
             .filter(|(n, _)| is_identity_header(n))

@@ -424,11 +424,11 @@ impl Client<'_> {
         self.request(endpoint, f)
     }
 
-    /// Revocation of a refresh token (RFC 7009).
-    pub fn revocation_request(&self, revocation_endpoint: &str, refresh_token: &str) -> FormRequest {
+    /// Revocation of a token (RFC 7009); `hint` is `refresh_token` or
+    /// `access_token`.
+    pub fn revocation_request(&self, revocation_endpoint: &str, token: &str, hint: &str) -> FormRequest {
         let mut f = Form::new();
-        f.push("token", refresh_token)
-            .push("token_type_hint", "refresh_token");
+        f.push("token", token).push("token_type_hint", hint);
         self.request(revocation_endpoint, f)
     }
 }
@@ -629,7 +629,7 @@ pub fn check_refreshed_id_token(
     if session.id.is_empty() {
         return Ok(());
     }
-    if text("iss") != Some(session.iss.as_str()) {
+    if !same_issuer(text("iss").unwrap_or(""), &session.iss) {
         return Err(refuse!(
             IssuerInvalid,
             "the refreshed ID token's iss is not the issuer this session signed in with ({})",
@@ -662,6 +662,20 @@ pub fn check_refreshed_id_token(
         )),
         _ => Ok(()),
     }
+}
+
+/// Issuers compare as strings, except Google's two spellings, which name one
+/// issuer (the verifier admits the bare one only under the google profile).
+fn same_issuer(a: &str, b: &str) -> bool {
+    use crate::profile::{GOOGLE_BARE_ISSUER, GOOGLE_ISSUER};
+    fn canonical(i: &str) -> &str {
+        if i == GOOGLE_BARE_ISSUER {
+            GOOGLE_ISSUER
+        } else {
+            i
+        }
+    }
+    canonical(a) == canonical(b)
 }
 
 /// `aud` contains the client id; `azp`, when present, is it, and is present
@@ -922,7 +936,9 @@ mod tests {
             auth: ClientAuth::None,
         };
         assert_eq!(
-            public.revocation_request("https://idp/revoke", "rt").body,
+            public
+                .revocation_request("https://idp/revoke", "rt", "refresh_token")
+                .body,
             "token=rt&token_type_hint=refresh_token&client_id=app"
         );
     }

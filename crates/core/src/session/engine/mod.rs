@@ -728,7 +728,7 @@ impl Engine {
                 ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
                 if sign_in {
                     let headers = req.headers();
-                    self.callback_failed(refusal, &jar(&headers), &mut ctx)
+                    self.exchange_failed(refusal, &jar(&headers), &mut ctx)
                 } else {
                     self.end_session(req, refusal, &mut ctx)
                 }

@@ -126,6 +126,9 @@ impl Engine {
                 if exp.saturating_add(leeway) <= ctx.now {
                     let refusal = refuse!(TokenExpired, "the session's access token expired");
                     (Some(record), refusal)
+                } else if let Err(refusal) = self.still_admitted(&record, ctx.now) {
+                    clear.extend(self.clear_session(&jar));
+                    return self.refuse(req, refusal, access, ctx, clear);
                 } else {
                     let identity = match &record.identity {
                         Some(sealed) => Arc::new(sealed.identity(exp)),
@@ -237,7 +240,10 @@ impl Engine {
                 Action::Forward {
                     identity: Some(identity),
                     headers,
-                    remove: &[],
+                    // No token passed on (an ID-token session that keeps its
+                    // access token): the client's own `authorization` must
+                    // not reach the origin beside a verified identity.
+                    remove: if token.is_empty() { &["authorization"] } else { &[] },
                     body: true,
                 }
             }

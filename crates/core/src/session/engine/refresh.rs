@@ -188,7 +188,7 @@ impl Engine {
                 }
                 Verified::Err(refusal) => {
                     let refusal = context(refusal, "the refreshed ID token was refused: ", "");
-                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                    return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
                 }
             },
         };
@@ -201,7 +201,7 @@ impl Engine {
                 self.config.policy().leeway + REFRESHED_ID_TOKEN_MAX_AGE,
             );
             if let Err(refusal) = checked {
-                return self.reject_refresh(req, &tokens, refusal, ctx);
+                return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
             }
         }
         if self.id_token_sessions() {
@@ -211,7 +211,7 @@ impl Engine {
             Verified::Ok(identity) => {
                 if let Some(Err(refusal)) = session.as_ref().map(|s| bound_to_session(&identity, s)) {
                     let refusal = context(refusal, "the refreshed access token is not this session's: ", "");
-                    return self.reject_refresh(req, &tokens, refusal, ctx);
+                    return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
                 }
                 let record = self.next_record(session, id_token.as_deref(), &identity, &tokens, ctx);
                 let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
@@ -246,7 +246,7 @@ impl Engine {
                     "the provider's refreshed access token was refused: ",
                     "; check the verification settings",
                 );
-                self.reject_refresh(req, &tokens, refusal, ctx)
+                self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx)
             }
         }
     }
@@ -268,6 +268,14 @@ impl Engine {
     ) -> Step {
         ctx.event.refresh = Some(RefreshOutcome::Unavailable);
         let mut record = match session {
+            // An ID-token session's identity is its sealed claims: without the
+            // refreshed ID token verified (and checked against the session)
+            // they are not extended past the expiry they had; the next
+            // request after it refreshes again, from the new refresh token.
+            Some(previous) if previous.identity.is_some() => SessionRecord {
+                access_token: tokens.access_token.clone(),
+                ..previous
+            },
             Some(previous) => SessionRecord {
                 access_token: tokens.access_token.clone(),
                 access_expires_at: tokens.expires_in.map(|s| ctx.now.saturating_add(s)),
@@ -301,12 +309,17 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         let kept = session.as_ref().and_then(|s| s.identity.clone());
+        if id_token.is_none() {
+            if let Some(Err(refusal)) = session.as_ref().map(|s| self.still_admitted(s, ctx.now)) {
+                return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
+            }
+        }
         let Some(sealed) = id_token.as_deref().map(SealedIdentity::of).or(kept) else {
             let refusal = refuse!(
                 AuthApiInvalid,
                 "the refresh returned no ID token, and this session holds no identity to keep (it began as an access-token session)"
             );
-            return self.reject_refresh(req, &tokens, refusal, ctx);
+            return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
         };
         let exp = opaque_expiry(&tokens, id_token.as_ref().map(|i| i.exp), ctx.now);
         let identity = Arc::new(sealed.identity(exp));
@@ -345,26 +358,31 @@ impl Engine {
     /// Refused tokens from a refresh: revokes the refresh token received (it
     /// is someone else's, or untrustworthy) when the provider can revoke, then
     /// ends the session.
+    /// `spent` is the refresh token that brought the refused answer: revoked
+    /// when the provider did not rotate it.
     pub(super) fn reject_refresh(
         &mut self,
         req: OwnedRequest,
         tokens: &TokenSet,
+        spent: Option<&str>,
         refusal: Refusal,
         ctx: &mut Ctx,
     ) -> Step {
         ctx.event.refresh = Some(RefreshOutcome::Rejected);
         let refusal = context(refusal, "", "; the session ended: sign in again");
-        self.discard(req, tokens, refusal, false, ctx)
+        self.discard(req, tokens, spent, refusal, false, ctx)
     }
 
-    /// Revokes the refresh token (or, without one, the access token) of a
-    /// token response the engine refused, when the provider can revoke, so
-    /// no grant outlives the refusal; then ends the session (a refresh) or
-    /// fails the sign-in (`sign_in`) with `refusal`.
+    /// Revokes the grant behind a token response the engine refused, when
+    /// the provider can revoke, so it does not outlive the refusal: the
+    /// refresh token received, else `spent` (the one that brought the
+    /// answer), else the access token received; then ends the session (a
+    /// refresh) or fails the sign-in (`sign_in`) with `refusal`.
     pub(super) fn discard(
         &mut self,
         req: OwnedRequest,
         tokens: &TokenSet,
+        spent: Option<&str>,
         refusal: Refusal,
         sign_in: bool,
         ctx: &mut Ctx,
@@ -374,12 +392,12 @@ impl Engine {
             .loaded
             .as_ref()
             .and_then(|(d, _)| d.revocation_endpoint.clone());
-        let received = tokens
-            .refresh_token
-            .as_deref()
-            .or(Some(tokens.access_token.as_str()));
-        if let (Some(received), Some(endpoint)) = (received.filter(|t| !t.is_empty()), endpoint) {
-            let form = self.client().revocation_request(&endpoint, received);
+        let received = match tokens.refresh_token.as_deref().or(spent) {
+            Some(rt) if !rt.is_empty() => Some((rt, "refresh_token")),
+            _ => Some((tokens.access_token.as_str(), "access_token")).filter(|(t, _)| !t.is_empty()),
+        };
+        if let (Some((token, hint)), Some(endpoint)) = (received, endpoint) {
+            let form = self.client().revocation_request(&endpoint, token, hint);
             return ctx.suspend(
                 post(form),
                 Wait::Discard {
@@ -391,9 +409,47 @@ impl Engine {
         }
         if sign_in {
             let headers = req.headers();
-            return self.callback_failed(refusal, &jar(&headers), ctx);
+            return self.exchange_failed(refusal, &jar(&headers), ctx);
         }
         self.end_session(req, refusal, ctx)
+    }
+
+    /// Whether an ID-token session is still admitted: not signed out here,
+    /// and its sealed claims pass the configuration's claim rules as they are
+    /// now (a rule added since the sign-in binds existing sessions too).
+    pub(super) fn still_admitted(&self, record: &SessionRecord, now: u64) -> Result<(), Refusal> {
+        if !record.id.is_empty() && self.is_ended(&record.id, now) {
+            // As a refresh replayed after sign-out is told.
+            return Err(refuse!(
+                RefreshTokenInvalid,
+                "this session was signed out; sign in again"
+            ));
+        }
+        let Some(sealed) = &record.identity else {
+            return Ok(());
+        };
+        let s = &self.config.session;
+        if let Some(name) = s
+            .id_token_required_claims
+            .iter()
+            .find(|n| !sealed.claims.contains_key(*n))
+        {
+            return Err(refuse!(
+                ClaimMissing,
+                "the session's identity has no {name}, which the configuration now requires"
+            ));
+        }
+        if let Some((name, _)) = s
+            .id_token_claim_values
+            .iter()
+            .find(|(n, v)| sealed.claims.get(*n) != Some(v))
+        {
+            return Err(refuse!(
+                ClaimInvalid,
+                "the session's {name} is not the value the configuration now requires"
+            ));
+        }
+        Ok(())
     }
 
     /// Ends the request's session with `refusal`: cookies cleared.

@@ -176,16 +176,22 @@ impl Engine {
                 };
                 return ctx.wait(need, then);
             }
-            // The user consented and the provider issued a grant: it is
-            // revoked, not left live behind a failed sign-in.
-            Issued::Err(refusal) => return self.discard(req, &tokens, refusal, true, ctx),
+            // An outage (keys down): the grant may well be fine, and at some
+            // providers (Google) revoking it signs the user out everywhere;
+            // the code is spent, so the transaction ends.
+            Issued::Err(refusal) if refusal.reason.keeps_session() => {
+                return self.exchange_failed(refusal, &jar, ctx)
+            }
+            // The user consented and the provider issued a grant that is not
+            // acceptable: it is revoked, not left live behind a failed sign-in.
+            Issued::Err(refusal) => return self.discard(req, &tokens, None, refusal, true, ctx),
         };
         let sealed = self.id_token_sessions().then(|| SealedIdentity::of(&id));
         let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), sealed, ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
         let mut cookies = match self.store_session(&jar, &record, refresh, ctx) {
             Ok(c) => c,
-            Err(refusal) => return self.discard(req, &tokens, refusal, true, ctx),
+            Err(refusal) => return self.discard(req, &tokens, None, refusal, true, ctx),
         };
         cookies.extend(self.clear(&jar, &self.names.transaction));
         ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
@@ -233,8 +239,20 @@ impl Engine {
     /// The transaction cookie is cleared, except after an outage, when the
     /// user may retry the same callback.
     pub(super) fn callback_failed(&self, refusal: Refusal, jar: &CookieJar, ctx: &mut Ctx) -> Step {
+        self.sign_in_failed(refusal, jar, true, ctx)
+    }
+
+    /// A sign-in that failed after the code exchange: as
+    /// [`Engine::callback_failed`], but the transaction ends even after an
+    /// outage (the code is spent; retrying the callback cannot work).
+    pub(super) fn exchange_failed(&self, refusal: Refusal, jar: &CookieJar, ctx: &mut Ctx) -> Step {
+        self.sign_in_failed(refusal, jar, false, ctx)
+    }
+
+    fn sign_in_failed(&self, refusal: Refusal, jar: &CookieJar, retryable: bool, ctx: &mut Ctx) -> Step {
         let (status, code, clear) = match refusal.reason.http_status() {
-            503 => (503, Status::Unavailable, Vec::new()),
+            503 if retryable => (503, Status::Unavailable, Vec::new()),
+            503 => (503, Status::Unavailable, self.clear(jar, &self.names.transaction)),
             502 => (502, Status::Unavailable, self.clear(jar, &self.names.transaction)),
             _ => (400, Status::Denied, self.clear(jar, &self.names.transaction)),
         };

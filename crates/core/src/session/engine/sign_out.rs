@@ -39,7 +39,9 @@ impl Engine {
             refresh,
             discovery.as_ref().and_then(|d| d.revocation_endpoint.as_deref()),
         ) {
-            let form = self.client().revocation_request(endpoint, &rt.refresh_token);
+            let form = self
+                .client()
+                .revocation_request(endpoint, &rt.refresh_token, "refresh_token");
             return ctx.suspend(post(form), Wait::Revocation(OwnedRequest::new(req)));
         }
         let owned = OwnedRequest::new(req);
