@@ -217,7 +217,7 @@ impl SessionConfig {
     fn for_profile(profile: Provider) -> SessionConfig {
         SessionConfig {
             identity: match profile {
-                Provider::Google => SessionIdentity::IdToken,
+                Provider::Google | Provider::Entra => SessionIdentity::IdToken,
                 _ => SessionIdentity::AccessToken,
             },
             pass_access_token: None,
@@ -569,6 +569,12 @@ impl TesseraConfig {
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             return Err(ConfigError::new("scopes", "must include openid"));
+        }
+        if self.issuer.contains(crate::claims::TENANT_PLACEHOLDER) && self.profile != Provider::Entra {
+            return Err(ConfigError::new(
+                "issuer",
+                "is a multi-tenant template ({tenantid}); only the entra profile knows how tokens fill it: set profile \"entra\"",
+            ));
         }
         if self.profile == Provider::Google && self.scopes.iter().any(|s| s == "offline_access") {
             return Err(ConfigError::new(

@@ -70,7 +70,15 @@ pub(crate) fn check(
             ))
         }
     };
-    if !policy.issuers.contains(&iss) {
+    // A template is never an issuer itself: only filled with the token's tid.
+    let named = policy.issuers.iter().any(|i| {
+        if i.contains(TENANT_PLACEHOLDER) {
+            tenant_issuer(i, &claims).as_deref() == Some(iss.as_str())
+        } else {
+            *i == iss
+        }
+    });
+    if !named {
         return Err(refuse!(
             IssuerInvalid,
             "iss is {}, expected one of {}; issuers are compared exactly (check the trailing slash and scheme)",
@@ -347,4 +355,28 @@ fn list(items: &[String]) -> String {
         out.push_str(", …");
     }
     alloc::format!("[{out}]")
+}
+
+/// The issuer a multi-tenant template names for this token: Microsoft Entra
+/// ID's discovery document states `https://login.microsoftonline.com/{tenantid}/v2.0`,
+/// and each token's `iss` is that template filled with the token's own `tid`
+/// (a tenant id: a GUID, so nothing else can be spliced in). `None` for a
+/// plain issuer, or a token without a well-formed `tid`.
+fn tenant_issuer(template: &str, claims: &Object) -> Option<String> {
+    let (before, after) = template.split_once(TENANT_PLACEHOLDER)?;
+    let tid = claims.get("tid")?.as_str()?;
+    is_guid(tid).then(|| alloc::format!("{before}{tid}{after}"))
+}
+
+/// The placeholder of a multi-tenant issuer template (Microsoft Entra ID).
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }

@@ -32,6 +32,12 @@ pub enum Provider {
     Workos,
     /// Keycloak access tokens: `typ` claim `Bearer` (ID tokens say `ID`).
     Keycloak,
+    /// Microsoft Entra ID (v2.0 endpoints): RS256; single-tenant with the
+    /// tenant's issuer, or multi-tenant with the issuer template
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`, which a token's
+    /// `iss` must fill with its own `tid`. Its Microsoft Graph access tokens
+    /// are for Graph alone, so sessions are built on the ID token.
+    Entra,
     /// Google: RS256 ID tokens whose issuer is `https://accounts.google.com` or
     /// `accounts.google.com`; its access tokens are opaque, so sessions are
     /// built on the ID token.
@@ -54,7 +60,7 @@ pub struct ProviderSettings {
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 9] = [
+    pub const ALL: [Provider; 10] = [
         Provider::Clerk,
         Provider::Auth0,
         Provider::Supabase,
@@ -62,6 +68,7 @@ impl Provider {
         Provider::Cognito,
         Provider::Workos,
         Provider::Keycloak,
+        Provider::Entra,
         Provider::Google,
         Provider::Oidc,
     ];
@@ -76,6 +83,7 @@ impl Provider {
             Provider::Cognito => "cognito",
             Provider::Workos => "workos",
             Provider::Keycloak => "keycloak",
+            Provider::Entra => "entra",
             Provider::Google => "google",
             Provider::Oidc => "oidc",
         }
@@ -83,7 +91,7 @@ impl Provider {
 
     /// Every profile name, for messages.
     pub const NAMES: &'static str =
-        "clerk, auth0, supabase, firebase, cognito, workos, keycloak, google, oidc";
+        "clerk, auth0, supabase, firebase, cognito, workos, keycloak, entra, google, oidc";
 
     /// Looks a profile up by name.
     pub fn from_name(name: &str) -> Option<Provider> {
@@ -144,6 +152,7 @@ impl Provider {
                     .entry(String::from("typ"))
                     .or_insert_with(|| Value::from("Bearer"));
             }
+            Provider::Entra => algs(&[Alg::Rs256]),
             Provider::Google => {
                 algs(&[Alg::Rs256]);
                 // Google's ID tokens name either spelling of its issuer.
@@ -172,6 +181,7 @@ impl Provider {
                 .map(|(_, client)| format!("https://api.workos.com/sso/jwks/{client}")),
             Provider::Keycloak => Some(format!("{base}/protocol/openid-connect/certs")),
             Provider::Google => Some(String::from("https://www.googleapis.com/oauth2/v3/certs")),
+            Provider::Entra => None,
             Provider::Oidc => None,
         }
     }

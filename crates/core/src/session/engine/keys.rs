@@ -216,7 +216,12 @@ impl Engine {
                 Fill::Metadata,
                 HttpRequest {
                     method: "GET",
-                    url: Discovery::metadata_url(&self.config.issuer),
+                    url: Discovery::metadata_url(
+                        &self
+                            .config
+                            .issuer
+                            .replace(crate::claims::TENANT_PLACEHOLDER, "organizations"),
+                    ),
                     headers: alloc::vec![(String::from("accept"), String::from("application/json"))],
                     body: None,
                     timeout_ms: self.config.jwks.fetch_timeout_ms,

@@ -578,10 +578,7 @@ impl Engine {
         let keys = keys.unwrap_or_default();
         let verifier = Verifier::with_memo(keys.clone(), config.policy().clone(), config.memo)?;
         let id_verifier = Verifier::new(keys, id_token_policy(&config))?;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            config.issuer.trim_end_matches('/')
-        );
+        let url = discovery_url(&config.issuer);
         Ok(Engine {
             names: config.cookie_names(),
             keyring: config
@@ -1016,6 +1013,18 @@ impl Ctx {
 /// The ID-token policy: the access policy's issuers, algorithms and leeway;
 /// audience = the client id (checked with nonce and azp by
 /// [`oidc::check_id_token_claims`]).
+/// Where the discovery document of `issuer` is. A multi-tenant template
+/// (Entra's `…/{tenantid}/v2.0`) is read at its `organizations` document,
+/// whose `issuer` is the template itself (work and school accounts of any
+/// tenant; a single-tenant app configures its tenant's own issuer instead).
+fn discovery_url(issuer: &str) -> String {
+    let issuer = issuer.replace(crate::claims::TENANT_PLACEHOLDER, "organizations");
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
 fn id_token_policy(config: &TesseraConfig) -> Policy {
     let access = config.policy();
     let mut required_claims = alloc::vec![String::from("iat")];
