@@ -9,7 +9,7 @@ pub const HELP: &str = "\
 tessera: verify session and access tokens, and say why one is refused.
 
 USAGE:
-  tessera verify --token <JWT|@file|-> (--jwks <file|url> | --pem <file>)
+  tessera verify --token <TOKEN|@file|-> (--jwks <file|url> | --pem <file> | --introspect <url>)
       [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
       [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
   tessera inspect <JWT|@file|->
@@ -27,6 +27,9 @@ VERIFY:
                         at most one trailing newline, a verbatim token loses nothing
   --jwks F|URL          a JWK Set file, or an http(s) URL fetched once (5 s timeout)
   --pem F               one SPKI public key (-----BEGIN PUBLIC KEY-----): RSA, P-256, Ed25519
+  --introspect URL      an opaque token: ask this RFC 7662 introspection endpoint, as
+                        client TESSERA_CLIENT_ID with TESSERA_CLIENT_SECRET (HTTP Basic;
+                        from the environment), and check its answer as Tessera does
   --issuer ISS          an allowed `iss`, compared exactly; required, repeatable
   --audience AUD        an allowed audience; when given, `aud` is required; repeatable
   --authorized-party O  an allowed `azp` (e.g. https://app.example.com); repeatable
@@ -34,7 +37,7 @@ VERIFY:
   --leeway S            clock-skew tolerance in seconds for exp/nbf/iat (default 5, max 300)
   --now T               verify as of this unix time (default: the system clock)
   --profile NAME        provider conventions: clerk auth0 supabase firebase cognito
-                        workos keycloak oidc
+                        workos keycloak entra google oidc
   --json                print one JSON object instead of text
 
 EXIT STATUS:
@@ -57,6 +60,12 @@ pub enum KeySource {
     JwksFile(Vec<u8>),
     JwksUrl(String),
     Pem(Vec<u8>),
+    /// An introspection endpoint, and the client that asks.
+    Introspect {
+        url: String,
+        client_id: String,
+        client_secret: String,
+    },
 }
 
 pub struct VerifyArgs {
@@ -138,12 +147,27 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
                 }
                 token = Some(read_token(&value()?)?);
             }
-            "--jwks" | "--pem" => {
+            "--jwks" | "--pem" | "--introspect" => {
                 if keys.is_some() {
-                    return usage("give exactly one of --jwks and --pem");
+                    return usage("give exactly one of --jwks, --pem and --introspect");
                 }
                 let v = value()?;
-                keys = Some(if flag == "--pem" {
+                keys = Some(if flag == "--introspect" {
+                    if !(v.starts_with("http://") || v.starts_with("https://")) {
+                        return usage("--introspect takes the endpoint's http(s) URL");
+                    }
+                    let client_id = std::env::var("TESSERA_CLIENT_ID").unwrap_or_default();
+                    if client_id.is_empty() {
+                        return usage(
+                            "--introspect asks as a client: set TESSERA_CLIENT_ID (and TESSERA_CLIENT_SECRET) in the environment",
+                        );
+                    }
+                    KeySource::Introspect {
+                        url: v,
+                        client_id,
+                        client_secret: std::env::var("TESSERA_CLIENT_SECRET").unwrap_or_default(),
+                    }
+                } else if flag == "--pem" {
                     KeySource::Pem(read_bytes(&v, "--pem")?)
                 } else if v.starts_with("http://") || v.starts_with("https://") {
                     KeySource::JwksUrl(v)
@@ -181,7 +205,7 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
             .and_then(|(p, iss)| p.jwks_uri(iss))
             .map(|url| format!("; for this profile and issuer the key set is at {url}"))
             .unwrap_or_default();
-        Usage(format!("--jwks or --pem is required{hint}"))
+        Usage(format!("--jwks, --pem or --introspect is required{hint}"))
     })?;
     if policy.issuers.is_empty() {
         return usage(

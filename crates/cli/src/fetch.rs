@@ -1,4 +1,5 @@
-//! The one place the CLI does I/O over the network: fetching a JWKS URL, once.
+//! The one place the CLI does I/O over the network: fetching a JWKS URL, or
+//! asking an introspection endpoint, once.
 
 use std::io::Read;
 use std::time::Duration;
@@ -40,4 +41,49 @@ pub fn jwks(url: &str) -> Result<Vec<u8>, Refusal> {
         .read_to_end(&mut body)
         .map_err(|e| Refusal::new(Reason::JwksUnavailable, format!("reading {url} failed: {e}")))?;
     Ok(body)
+}
+
+/// Posts `token` to an RFC 7662 introspection endpoint as the client
+/// `client_id` (HTTP Basic with `client_secret`, RFC 6749 §2.3.1 encoding)
+/// and returns the status and body, for `tessera_core::introspection::answer`
+/// to read. Network failures and timeouts are `auth-api-unavailable`.
+pub fn introspect(
+    url: &str,
+    token: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<(u16, Vec<u8>), Refusal> {
+    use base64::Engine;
+    let encode = |s: &str| tessera_core::oidc::form_encode(s);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        encode(client_id),
+        encode(client_secret)
+    ));
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .redirects(0)
+        .build();
+    let response = agent
+        .post(url)
+        .set("accept", "application/json")
+        .set("authorization", &format!("Basic {basic}"))
+        .send_form(&[("token", token), ("token_type_hint", "access_token")]);
+    let response = match response {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => {
+            return Err(Refusal::new(
+                Reason::AuthApiUnavailable,
+                format!("could not reach {url}: {e}"),
+            ))
+        }
+    };
+    let status = response.status();
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(tessera_core::introspection::MAX_ANSWER_BYTES as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| Refusal::new(Reason::AuthApiUnavailable, format!("reading {url} failed: {e}")))?;
+    Ok((status, body))
 }

@@ -70,15 +70,20 @@ fn now() -> u64 {
 fn verify(a: Box<VerifyArgs>) -> ExitCode {
     let now = a.now.unwrap_or_else(now);
     let keys = match &a.keys {
-        KeySource::JwksFile(bytes) => KeySet::from_jwks(bytes),
-        KeySource::JwksUrl(url) => fetch::jwks(url).and_then(|body| KeySet::from_jwks(&body)),
-        KeySource::Pem(bytes) => std::str::from_utf8(bytes)
-            .map_err(|_| Refusal::new(Reason::KeyUnusable, "the PEM file is not text"))
-            .and_then(KeySet::from_pem),
+        // An opaque token: the endpoint vouches, its answer checked as the engine checks it.
+        KeySource::Introspect { .. } => None,
+        KeySource::JwksFile(bytes) => Some(KeySet::from_jwks(bytes)),
+        KeySource::JwksUrl(url) => Some(fetch::jwks(url).and_then(|body| KeySet::from_jwks(&body))),
+        KeySource::Pem(bytes) => Some(
+            std::str::from_utf8(bytes)
+                .map_err(|_| Refusal::new(Reason::KeyUnusable, "the PEM file is not text"))
+                .and_then(KeySet::from_pem),
+        ),
     };
     let result = match keys {
-        Err(refusal) => Err(refusal),
-        Ok(keys) => match Verifier::new(keys, a.policy) {
+        None => introspected(&a, now),
+        Some(Err(refusal)) => Err(refusal),
+        Some(Ok(keys)) => match Verifier::new(keys, a.policy.clone()) {
             Ok(mut verifier) => verifier.verify(&a.token, now),
             Err(e) => {
                 eprintln!("tessera: {e}");
@@ -91,15 +96,22 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
             if a.json {
                 println!("{}", json!({ "valid": true, "claims": identity.claims }));
             } else {
-                let kid = identity
-                    .kid
-                    .as_deref()
-                    .map(|k| format!("key {k:?}"))
-                    .unwrap_or_else(|| "the configured key".into());
-                println!(
-                    "valid: signature verified with {kid} ({}), all claim checks passed",
-                    identity.alg.map_or("", |a| a.name())
-                );
+                match identity.alg {
+                    Some(alg) => {
+                        let kid = identity
+                            .kid
+                            .as_deref()
+                            .map(|k| format!("key {k:?}"))
+                            .unwrap_or_else(|| "the configured key".into());
+                        println!(
+                            "valid: signature verified with {kid} ({}), all claim checks passed",
+                            alg.name()
+                        );
+                    }
+                    None => {
+                        println!("valid: the introspection endpoint says active, all claim checks passed")
+                    }
+                }
                 println!("  subject   {}", identity.sub);
                 println!("  issuer    {}", identity.iss);
                 if !identity.aud.is_empty() {
@@ -139,6 +151,27 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
             }
             ExitCode::from(1)
         }
+    }
+}
+
+/// `verify --introspect`: the endpoint's answer for the token.
+fn introspected(a: &VerifyArgs, now: u64) -> Result<std::sync::Arc<tessera_core::Identity>, Refusal> {
+    use tessera_core::introspection::{answer, identity, Answer};
+    let KeySource::Introspect {
+        url,
+        client_id,
+        client_secret,
+    } = &a.keys
+    else {
+        unreachable!("called for --introspect only")
+    };
+    let (status, body) = fetch::introspect(url, &a.token, client_id, client_secret)?;
+    match answer(status, &body)? {
+        Answer::Active(claims) => identity(claims, &a.policy, now, now).map(std::sync::Arc::new),
+        Answer::Inactive => Err(Refusal::new(
+            Reason::TokenInactive,
+            format!("{url} says the token is not active (revoked, expired or never issued)"),
+        )),
     }
 }
 

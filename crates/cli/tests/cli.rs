@@ -510,3 +510,123 @@ fn check_config_prints_the_first_error_or_every_warning() {
     let o = tessera(&["check-config", &fx.path("missing.json")], None);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// An introspection endpoint on 127.0.0.1 that answers `active` only for the
+/// token `good-token` asked by `gateway:s3cret` (HTTP Basic), and counts the
+/// requests it saw.
+fn introspection_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            // The headers, then as much body as content-length says.
+            let mut request = String::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).unwrap_or(0);
+                request.push_str(&String::from_utf8_lossy(&buf[..n]));
+                let Some((head, body)) = request.split_once("\r\n\r\n") else {
+                    if n == 0 {
+                        break;
+                    } else {
+                        continue;
+                    }
+                };
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if n == 0 || body.len() >= length {
+                    break;
+                }
+            }
+            // "gateway:s3cret" in base64.
+            let authorized = request
+                .to_ascii_lowercase()
+                .contains("authorization: basic z2f0zxdhetpzm2nyzxq=");
+            let (status, body) = if !authorized {
+                ("401 Unauthorized", r#"{"error":"invalid_client"}"#.to_string())
+            } else if request.contains("token=good-token&token_type_hint=access_token") {
+                (
+                    "200 OK",
+                    format!(
+                        r#"{{"active":true,"sub":"alice","iss":"{ISS}","exp":{},"scope":"read"}}"#,
+                        NOW + 60
+                    ),
+                )
+            } else {
+                ("200 OK", r#"{"active":false}"#.to_string())
+            };
+            let _ = write!(s, "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    format!("http://{addr}/introspect")
+}
+
+#[test]
+fn introspect_explains_an_opaque_tokens_verdict() {
+    let url = introspection_endpoint();
+    let run = |token: &str, id: &str, secret: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "verify",
+                "--token",
+                token,
+                "--introspect",
+                &url,
+                "--issuer",
+                ISS,
+                "--now",
+                NOW_S,
+            ])
+            .env("TESSERA_CLIENT_ID", id)
+            .env("TESSERA_CLIENT_SECRET", secret)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, out, _) = run("good-token", "gateway", "s3cret");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("valid: the introspection endpoint says active"),
+        "{out}"
+    );
+    assert!(out.contains("subject   alice"), "{out}");
+    let (code, out, _) = run("revoked-token", "gateway", "s3cret");
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("refused: token-inactive"), "{out}");
+    let (code, out, _) = run("good-token", "gateway", "wrong");
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("refused: auth-api-invalid"), "{out}");
+    assert!(out.contains("check the client's credentials"), "{out}");
+    let (code, _, err) = run("good-token", "", "");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("TESSERA_CLIENT_ID"), "{err}");
+    // An answer for another issuer is refused like a token of another issuer.
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "verify",
+            "--token",
+            "good-token",
+            "--introspect",
+            &url,
+            "--issuer",
+            "https://other.example",
+            "--now",
+            NOW_S,
+        ])
+        .env("TESSERA_CLIENT_ID", "gateway")
+        .env("TESSERA_CLIENT_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("refused: issuer-invalid"));
+}
