@@ -4,7 +4,8 @@
 #   1. the core natively, with the aws-lc-rs backend and in wasmtime, against the
 #      raw aws-lc-rs signature check (criterion: cargo bench -p tessera-benches);
 #   2. the npm package against jose, in Node (js/bench/verify.mjs) and inside
-#      workerd (js/bench/workerd.mjs);
+#      workerd (js/bench/workerd.mjs); opaque tokens through introspection
+#      beside a JWT memo hit and jose (js/bench/introspection.mjs);
 #   3. the Rust worker in workerd: WebCrypto vs Wasm signature checks, overhead
 #      over a pass-through worker, start-up (benches/worker.bench.mjs).
 # `--quick` shortens every run. Installs what it needs, like scripts/test.sh.
@@ -29,6 +30,7 @@ echo "== 2. tessera-edge against jose, in Node and in workerd"
 ./scripts/build-npm.sh
 node js/bench/verify.mjs ${QUICK:+--quick}
 node js/bench/workerd.mjs ${QUICK:+--quick}
+node js/bench/introspection.mjs ${QUICK:+--quick}
 
 echo "== 3. the worker in workerd"
 ./scripts/build-worker.sh
