@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack, sleep } from '../e2e/stack.mjs';
+import { CLIENT_ID } from '../e2e/idp.mjs';
 import { launch } from './chromium.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -271,5 +272,52 @@ describe('chunked session cookies in headless Chromium', { timeout: 120_000 }, (
     jar = await sessionCookies();
     assert.deepEqual(jar.map((c) => c.name), ['__Host-tessera-session.0', '__Host-tessera-session.1']);
     assert.equal((await callApi(page)).tessera, 'signed-in');
+  });
+});
+
+describe('an ID-token session with opaque access tokens in headless Chromium', { timeout: 120_000 }, () => {
+  // oidc-provider without resource indicators: its access tokens are opaque.
+  let stack;
+  let browser;
+
+  before(async () => {
+    stack = await startStack({
+      origin: 'demo',
+      appHost: 'localhost',
+      accessTokenTtl: TTL,
+      opaque: true,
+      config: {
+        resources: [],
+        session: { identity: 'id-token' },
+        verification: { algorithms: ['ES256'], leeway: 0 },
+        routes: [{ pattern: '/', access: 'public' }, { pattern: '/assets/**', access: 'public' }, { pattern: '/api/**', access: 'api', bearer: false }],
+      },
+    });
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  test('signs in through the provider, serves the dashboard, and refreshes past expiry', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.app}/dashboard`);
+    await providerLogin(page, 'carol');
+    await page.waitForURL(`${stack.app}/dashboard`);
+    assert.equal(await page.textContent('#identity-user'), 'carol');
+    const session = await page.evaluate(() => fetch('/__tessera/session').then((r) => r.json()));
+    assert.equal(session.signedIn, true);
+    assert.equal(session.identity.alg, 'ES256', 'the identity is the ID token\'s');
+    assert.deepEqual(session.identity.aud, [CLIENT_ID]);
+    await sleep(msUntilPast(session.expiresAt));
+    // The dashboard polls the session, so its own request may be the one
+    // that refreshed: either way the API answers, and the session is new.
+    const res = await callApi(page);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.user, 'carol');
+    const renewed = await page.evaluate(() => fetch('/__tessera/session').then((r) => r.json()));
+    assert.ok(renewed.expiresAt > session.expiresAt, 'refreshed past the first access token');
   });
 });
