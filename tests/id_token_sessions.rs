@@ -450,3 +450,37 @@ fn the_configurations_own_claim_rules_bind_the_id_token() {
     );
     assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
 }
+
+#[test]
+fn the_okta_profile_picks_sessions_by_authorization_server() {
+    let base =
+        json!({ "profile": "okta", "clientId": "0oa1b2c3", "appOrigin": APP, "cookieKeys": COOKIE_KEYS });
+    let load = |issuer: &str, extra: serde_json::Value| {
+        let mut doc = base.clone();
+        doc["issuer"] = json!(issuer);
+        if let serde_json::Value::Object(extra) = extra {
+            doc.as_object_mut().unwrap().extend(extra);
+        }
+        TesseraConfig::from_json(&doc.to_string())
+    };
+    // The org authorization server: ID-token sessions, no audience needed.
+    let org = load("https://example.okta.com", json!({})).unwrap();
+    assert_eq!(org.session.identity, SessionIdentity::IdToken);
+    assert_eq!(org.policy().algorithms, [tessera_core::Alg::Rs256]);
+    // A custom one: JWT access tokens for the API, whose audience is required.
+    let err = load("https://example.okta.com/oauth2/default", json!({})).unwrap_err();
+    assert_eq!(err.field, "verification.audience");
+    assert!(err.message.contains("api://default"), "{}", err.message);
+    let custom = load(
+        "https://example.okta.com/oauth2/default",
+        json!({ "verification": { "audience": "api://default" } }),
+    )
+    .unwrap();
+    assert_eq!(custom.session.identity, SessionIdentity::AccessToken);
+    assert_eq!(
+        tessera_core::Provider::Okta
+            .jwks_uri("https://example.okta.com/oauth2/default")
+            .as_deref(),
+        Some("https://example.okta.com/oauth2/default/v1/keys")
+    );
+}

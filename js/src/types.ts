@@ -46,7 +46,7 @@ export type TesseraStatus = 'signed-in' | 'refreshed' | 'signed-out' | 'handshak
 export type Algorithm = 'ES256' | 'EdDSA' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512';
 
 /** Provider conventions applied to verification. */
-export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'cognito' | 'workos' | 'keycloak' | 'entra' | 'google';
+export type Profile = 'oidc' | 'clerk' | 'auth0' | 'supabase' | 'firebase' | 'cognito' | 'workos' | 'keycloak' | 'entra' | 'okta' | 'google';
 
 /** Access-token checks beyond the signature. */
 export interface VerificationConfig {

@@ -213,11 +213,14 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// The profile's default: ID-token sessions for providers whose access
-    /// tokens are not JWTs for this app (Google).
-    fn for_profile(profile: Provider) -> SessionConfig {
+    /// tokens are not JWTs for this app (Google, Entra's Graph tokens, Okta's
+    /// org authorization server).
+    fn for_profile(profile: Provider, issuer: &str) -> SessionConfig {
+        let org_server = profile == Provider::Okta && !issuer.contains("/oauth2/");
         SessionConfig {
             identity: match profile {
                 Provider::Google | Provider::Entra => SessionIdentity::IdToken,
+                _ if org_server => SessionIdentity::IdToken,
                 _ => SessionIdentity::AccessToken,
             },
             pass_access_token: None,
@@ -226,8 +229,8 @@ impl SessionConfig {
         }
     }
 
-    fn read(f: &mut Fields, profile: Provider) -> Result<SessionConfig, ConfigError> {
-        let mut c = SessionConfig::for_profile(profile);
+    fn read(f: &mut Fields, profile: Provider, issuer: &str) -> Result<SessionConfig, ConfigError> {
+        let mut c = SessionConfig::for_profile(profile, issuer);
         set(
             &mut c.identity,
             f.named("identity", SessionIdentity::from_name, SessionIdentity::NAMES)?,
@@ -485,11 +488,11 @@ impl TesseraConfig {
         set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
         set(&mut c.verification, f.object("verification", Policy::read)?);
         c.introspection = f.nullable("introspection", |f, key| f.object(key, IntrospectionConfig::read))?;
-        c.session = SessionConfig::for_profile(c.profile);
-        let profile = c.profile;
+        c.session = SessionConfig::for_profile(c.profile, &c.issuer);
+        let (profile, issuer) = (c.profile, c.issuer.clone());
         set(
             &mut c.session,
-            f.object("session", |f| SessionConfig::read(f, profile))?,
+            f.object("session", |f| SessionConfig::read(f, profile, &issuer))?,
         );
         set(&mut c.cookies, f.object("cookies", CookieConfig::read)?);
         set(&mut c.cookie_keys, f.string("cookieKeys")?.map(Secret));
@@ -679,6 +682,7 @@ impl TesseraConfig {
             Provider::Clerk => "set verification.authorizedParties to your app's origins (Clerk session tokens name them in azp)",
             Provider::Auth0 => "set it to the API identifier of your Auth0 API (and request it: authorizationParams.audience)",
             Provider::Cognito | Provider::Keycloak => "set clientId (the app client whose tokens these are), or the audience itself",
+            Provider::Okta => "set it to your authorization server's audience (api://default for Okta's default server)",
             _ => "set it to your API's identifier at the provider (the resource indicator, Auth0's API audience, Entra's application ID URI), or set verification.authorizedParties to your client id if your provider names the client in azp; if its access tokens are not JWTs for your API, use ID-token sessions (session.identity \"id-token\")",
         };
         Err(ConfigError::new(

@@ -38,6 +38,12 @@ pub enum Provider {
     /// `iss` must fill with its own `tid`. Its Microsoft Graph access tokens
     /// are for Graph alone, so sessions are built on the ID token.
     Entra,
+    /// Okta: RS256. A custom authorization server
+    /// (`https://{org}.okta.com/oauth2/{id}`, e.g. `…/oauth2/default`) issues
+    /// JWT access tokens for your API (`aud` `api://default` by default); the
+    /// org authorization server (`https://{org}.okta.com`) issues access
+    /// tokens only Okta can verify, so its sessions are built on the ID token.
+    Okta,
     /// Google: RS256 ID tokens whose issuer is `https://accounts.google.com` or
     /// `accounts.google.com`; its access tokens are opaque, so sessions are
     /// built on the ID token.
@@ -60,7 +66,7 @@ pub struct ProviderSettings {
 
 impl Provider {
     /// Every provider.
-    pub const ALL: [Provider; 10] = [
+    pub const ALL: [Provider; 11] = [
         Provider::Clerk,
         Provider::Auth0,
         Provider::Supabase,
@@ -69,6 +75,7 @@ impl Provider {
         Provider::Workos,
         Provider::Keycloak,
         Provider::Entra,
+        Provider::Okta,
         Provider::Google,
         Provider::Oidc,
     ];
@@ -84,6 +91,7 @@ impl Provider {
             Provider::Workos => "workos",
             Provider::Keycloak => "keycloak",
             Provider::Entra => "entra",
+            Provider::Okta => "okta",
             Provider::Google => "google",
             Provider::Oidc => "oidc",
         }
@@ -91,7 +99,7 @@ impl Provider {
 
     /// Every profile name, for messages.
     pub const NAMES: &'static str =
-        "clerk, auth0, supabase, firebase, cognito, workos, keycloak, entra, google, oidc";
+        "clerk, auth0, supabase, firebase, cognito, workos, keycloak, entra, okta, google, oidc";
 
     /// Looks a profile up by name.
     pub fn from_name(name: &str) -> Option<Provider> {
@@ -152,7 +160,7 @@ impl Provider {
                     .entry(String::from("typ"))
                     .or_insert_with(|| Value::from("Bearer"));
             }
-            Provider::Entra => algs(&[Alg::Rs256]),
+            Provider::Entra | Provider::Okta => algs(&[Alg::Rs256]),
             Provider::Google => {
                 algs(&[Alg::Rs256]);
                 // Google's ID tokens name either spelling of its issuer.
@@ -182,6 +190,11 @@ impl Provider {
             Provider::Keycloak => Some(format!("{base}/protocol/openid-connect/certs")),
             Provider::Google => Some(String::from("https://www.googleapis.com/oauth2/v3/certs")),
             Provider::Entra => None,
+            Provider::Okta => Some(if base.contains("/oauth2/") {
+                format!("{base}/v1/keys")
+            } else {
+                format!("{base}/oauth2/v1/keys")
+            }),
             Provider::Oidc => None,
         }
     }
