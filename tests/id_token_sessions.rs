@@ -484,3 +484,115 @@ fn the_okta_profile_picks_sessions_by_authorization_server() {
         Some("https://example.okta.com/oauth2/default/v1/keys")
     );
 }
+
+#[test]
+fn userinfo_claims_join_the_id_tokens_at_sign_in_and_refresh() {
+    let keys = Keys::load();
+    let mut e = id_sessions(json!({ "session": { "identity": "id-token", "userinfo": true } }));
+    let mut idp = Idp::new(&keys);
+    idp.userinfo.push_back((200, json!({ "sub": "user_1", "name": "Alice", "email": "alice@new.example", "iss": "https://evil.example" }).to_string()));
+    let mut browser = signed_in(&mut e, &mut idp, &keys);
+    // The userinfo request carried the new access token.
+    let (auth, _) = idp.bodies.last().unwrap();
+    assert_eq!(auth.as_deref(), Some("Bearer opaque-access-token-1"));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/me",
+        &[("cookie", &browser.header())],
+        NOW + 5,
+    );
+    let id = identity(&d);
+    assert_eq!(id.claims["name"], "Alice");
+    assert_eq!(
+        id.claims["email"], "alice@new.example",
+        "the userinfo's profile claims win"
+    );
+    assert_eq!(id.iss, ISS, "but not over who issued the ID token");
+    // At a refresh: merged again; an outage keeps the claims the session had.
+    let later = NOW + 55;
+    idp.token.push_back(token_reply(
+        "opaque-2",
+        Some("rt-2"),
+        Some(&id_token_for(&keys, "user_1", None, later)),
+    ));
+    idp.userinfo.push_back((503, String::new()));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/me",
+        &[("cookie", &browser.header())],
+        later,
+    );
+    assert_eq!(d.status, Status::Refreshed, "{:?}", d.message);
+    assert_eq!(identity(&d).claims["name"], "Alice");
+    browser.apply(&d);
+    // A userinfo answer for someone else ends the session.
+    let later = later + 61;
+    idp.token.push_back(token_reply("opaque-3", Some("rt-3"), None));
+    idp.userinfo
+        .push_back((200, json!({ "sub": "mallory" }).to_string()));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/me",
+        &[("cookie", &browser.header())],
+        later,
+    );
+    assert_eq!(
+        (d.respond_status(), d.reason.map(|r| r.code())),
+        (Some(401), Some("claim-invalid")),
+        "{:?}",
+        d.message
+    );
+}
+
+#[test]
+fn a_failed_userinfo_fails_the_sign_in() {
+    let keys = Keys::load();
+    for (answer, status, reason, revoked) in [
+        (
+            (200, json!({ "sub": "mallory" }).to_string()),
+            400,
+            "claim-invalid",
+            1,
+        ),
+        ((401, String::new()), 502, "auth-api-invalid", 1),
+        (
+            (200, "eyJhbGciOiJSUzI1NiJ9.signed.userinfo".to_string()),
+            502,
+            "auth-api-invalid",
+            1,
+        ),
+        ((503, String::new()), 503, "auth-api-unavailable", 0),
+    ] {
+        let mut e = id_sessions(json!({ "session": { "identity": "id-token", "userinfo": true } }));
+        let mut idp = Idp::new(&keys);
+        idp.userinfo.push_back(answer);
+        let (d, browser) = callback_with(
+            &mut e,
+            &mut idp,
+            |nonce| {
+                token_reply(
+                    OPAQUE,
+                    Some("rt-1"),
+                    Some(&id_token_for(&keys, "user_1", Some(nonce), NOW)),
+                )
+            },
+            None,
+            Some(ISS),
+        );
+        assert_eq!(
+            (d.respond_status(), d.reason.map(|r| r.code())),
+            (Some(status), Some(reason)),
+            "{:?}",
+            d.message
+        );
+        assert!(!browser.cookies.contains_key(SESSION));
+        assert!(cleared(&d).contains(&TX), "the code is spent");
+        assert_eq!(idp.count(&format!("POST {ISS}/revoke")), revoked, "{reason}");
+    }
+}

@@ -99,6 +99,11 @@ export interface SessionConfig {
    * sessions (as oauth2-proxy's pass-access-token).
    */
   passAccessToken?: boolean | null;
+  /**
+   * ID-token sessions: add the provider's userinfo claims to the ID token's, at
+   * sign-in and each refresh (`sub` must match). Default false.
+   */
+  userinfo?: boolean;
 }
 
 /** Opaque bearer tokens through an introspection endpoint (RFC 7662). */

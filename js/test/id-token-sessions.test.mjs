@@ -84,6 +84,25 @@ describe('ID-token sessions with opaque access tokens (oidc-provider without res
     assert.equal((await me.json()).sub, 'alice');
   });
 
+  test('session.userinfo adds the provider\'s userinfo claims to the identity', async () => {
+    const enriched = await createTessera(config(idp.issuer, { session: { identity: 'id-token', userinfo: true } }));
+    const plain = new Jar();
+    await signIn(tessera, plain);
+    const without = await tessera.authenticateRequest(request('/api/me', plain));
+    assert.equal(without.identity.claims.email, undefined, 'oidc-provider\'s ID token carries no email here');
+    const jar = new Jar();
+    await signIn(enriched, jar);
+    const r = await enriched.authenticateRequest(request('/api/me', jar));
+    assert.equal(r.status, 'signed-in', `${r.reason}: ${r.message}`);
+    assert.equal(r.identity.claims.email, 'alice@example.test');
+    assert.equal(r.identity.claims.name, 'alice');
+    // And again at a refresh.
+    await sleep((TTL + 1) * 1000);
+    const again = await enriched.authenticateRequest(request('/api/me', jar));
+    assert.equal(again.status, 'refreshed', `${again.reason}: ${again.message}`);
+    assert.equal(again.identity.claims.email, 'alice@example.test');
+  });
+
   test('sign-out revokes the grant; the copied cookies cannot refresh afterwards', async () => {
     const jar = new Jar();
     await signIn(tessera, jar);

@@ -130,6 +130,8 @@ pub struct Idp {
     pub introspect: VecDeque<(u16, String)>,
     /// The RFC 8414 metadata document, when the provider publishes one.
     pub metadata: Option<Value>,
+    /// Scripted userinfo answers, in order.
+    pub userinfo: VecDeque<(u16, String)>,
     /// Every request the engine asked for: `METHOD url`.
     pub log: Vec<String>,
     /// Token-endpoint bodies (to check grants and client authentication).
@@ -152,6 +154,7 @@ impl Idp {
                 "revocation_endpoint": format!("{ISS}/revoke"),
                 "end_session_endpoint": format!("{ISS}/logout"),
                 "introspection_endpoint": format!("{ISS}/introspect"),
+                "userinfo_endpoint": format!("{ISS}/userinfo"),
                 "code_challenge_methods_supported": ["S256"]
             }),
             discovery_status: 200,
@@ -161,6 +164,7 @@ impl Idp {
             token: VecDeque::new(),
             introspect: VecDeque::new(),
             metadata: None,
+            userinfo: VecDeque::new(),
             log: Vec::new(),
             bodies: Vec::new(),
             down: false,
@@ -205,6 +209,15 @@ impl Idp {
                 Some(doc) => (200, None, doc.to_string().into_bytes()),
                 None => (404, None, Vec::new()),
             }
+        } else if url == format!("{ISS}/userinfo") {
+            let auth = http
+                .headers
+                .iter()
+                .find(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone());
+            self.bodies.push((auth, String::new()));
+            let (status, body) = self.userinfo.pop_front().expect("an unscripted userinfo request");
+            (status, None, body.into_bytes())
         } else if url == format!("{ISS}/introspect") {
             let auth = http
                 .headers

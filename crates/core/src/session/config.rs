@@ -200,6 +200,14 @@ pub struct SessionConfig {
     /// `pass-access-token`: their access token is for the provider's APIs,
     /// and only an origin that calls them needs it.
     pub pass_access_token: Option<bool>,
+    /// ID-token sessions: add the provider's userinfo endpoint's claims to
+    /// the ID token's, at sign-in and at each refresh (its `sub` must be the
+    /// ID token's, OpenID Connect Core 5.3.2). A failure at sign-in fails the
+    /// sign-in; an outage at a refresh keeps the claims the session had.
+    /// Default false: one more call per sign-in and refresh, for providers
+    /// whose ID tokens carry little (oidc-provider, Entra's v2.0 tokens
+    /// without optional claims).
+    pub userinfo: bool,
     /// ID-token sessions: the claims the ID token must carry, from the
     /// configuration's own `verification.requiredClaims` (filled by the
     /// parser; the profile's presets describe access tokens and are not
@@ -224,6 +232,7 @@ impl SessionConfig {
                 _ => SessionIdentity::AccessToken,
             },
             pass_access_token: None,
+            userinfo: false,
             id_token_required_claims: Vec::new(),
             id_token_claim_values: BTreeMap::new(),
         }
@@ -236,6 +245,7 @@ impl SessionConfig {
             f.named("identity", SessionIdentity::from_name, SessionIdentity::NAMES)?,
         );
         c.pass_access_token = f.nullable("passAccessToken", Fields::bool)?;
+        set(&mut c.userinfo, f.bool("userinfo")?);
         Ok(c)
     }
 
@@ -619,6 +629,12 @@ impl TesseraConfig {
             .validate()
             .map_err(|e| ConfigError::new(format!("verification.{}", e.field), e.message))?;
         self.cookies.validate()?;
+        if self.session.userinfo && self.session.identity != SessionIdentity::IdToken {
+            return Err(ConfigError::new(
+                "session.userinfo",
+                "adds to an ID-token session's claims: set session.identity \"id-token\" (access-token sessions' identity is the access token)",
+            ));
+        }
         if let Some(introspection) = &self.introspection {
             introspection.validate(&self.client_id)?;
         }

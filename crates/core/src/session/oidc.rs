@@ -48,6 +48,8 @@ pub struct Discovery {
     pub end_session_endpoint: Option<String>,
     /// `introspection_endpoint` (RFC 7662), if offered.
     pub introspection_endpoint: Option<String>,
+    /// `userinfo_endpoint` (OpenID Connect Core 5.3), if offered.
+    pub userinfo_endpoint: Option<String>,
     /// `authorization_response_iss_parameter_supported` (RFC 9207): the
     /// provider names itself in every authorization response, so a callback
     /// without `iss` is refused (a mix-up attack's response would lack it).
@@ -90,6 +92,7 @@ impl Discovery {
             revocation_endpoint: optional_url(&doc, "revocation_endpoint")?,
             end_session_endpoint: optional_url(&doc, "end_session_endpoint")?,
             introspection_endpoint: optional_url(&doc, "introspection_endpoint")?,
+            userinfo_endpoint: optional_url(&doc, "userinfo_endpoint")?,
             iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
                 == Some(&Value::Bool(true)),
         })
@@ -453,6 +456,10 @@ pub struct TokenSet {
     /// `expires_in`, seconds.
     #[serde(default)]
     pub expires_in: Option<u64>,
+    /// The userinfo endpoint's answer for this access token, when
+    /// `session.userinfo` asked for it (not part of the token response).
+    #[serde(skip)]
+    pub userinfo: Option<Result<Object, Refusal>>,
 }
 
 impl core::fmt::Debug for TokenSet {
@@ -547,6 +554,7 @@ pub fn token_response(status: u16, body: &[u8]) -> Result<TokenSet, Refusal> {
         access_token,
         refresh_token: string("refresh_token").filter(|t| !t.is_empty()),
         id_token: string("id_token"),
+        userinfo: None,
         expires_in: expires_in(doc.get("expires_in"))?,
     })
 }
@@ -567,6 +575,62 @@ fn expires_in(value: Option<&Value>) -> Result<Option<u64>, Refusal> {
             "the token response's expires_in is not a number of seconds"
         )
     })
+}
+
+/// Reads the userinfo endpoint's answer (OpenID Connect Core 5.3.2): a JSON
+/// object of at most [`MAX_RESPONSE_BYTES`] (signed or encrypted answers
+/// are not supported). 5xx, 429 and network trouble are outages; anything
+/// else unusable is `auth-api-invalid`. Whether its `sub` is the ID token's
+/// is the caller's check.
+pub fn userinfo_response(status: u16, body: &[u8]) -> Result<Object, Refusal> {
+    if status >= 500 || status == 429 {
+        return Err(refuse!(
+            AuthApiUnavailable,
+            "the userinfo endpoint answered HTTP {status}; retry later"
+        ));
+    }
+    if status != 200 || body.len() > MAX_RESPONSE_BYTES {
+        return Err(refuse!(
+            AuthApiInvalid,
+            "the userinfo endpoint answered HTTP {status} (or a body over {MAX_RESPONSE_BYTES} bytes)"
+        ));
+    }
+    json::parse_object(body).map_err(|e| {
+        refuse!(
+            AuthApiInvalid,
+            "the userinfo answer is not a JSON object ({e}); signed or encrypted userinfo is not supported"
+        )
+    })
+}
+
+/// Adds the userinfo answer's claims to an ID token's: the profile claims
+/// (name, email, picture, …) are the userinfo's, which may be more current;
+/// the claims that say who issued the ID token to whom and when are the ID
+/// token's, whatever the userinfo answer says.
+pub fn merge_userinfo(claims: &mut Object, userinfo: Object) {
+    const KEPT: [&str; 16] = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "sid",
+        "at_hash",
+        "c_hash",
+        "jti",
+        "tid",
+    ];
+    for (name, value) in userinfo {
+        if !KEPT.contains(&name.as_str()) {
+            claims.insert(name, value);
+        }
+    }
 }
 
 /// The ID token checks a verified ID token must also pass (OIDC Core §3.1.3.7):

@@ -19,7 +19,7 @@
 //! let mut c = RefreshCoordinator::new(30);
 //! assert!(matches!(c.begin("rt-1", 100), Ticket::Lead));
 //! assert!(matches!(c.begin("rt-1", 100), Ticket::Join));
-//! let new = TokenSet { access_token: "at-2".into(), refresh_token: Some("rt-2".into()), id_token: None, expires_in: Some(60) };
+//! let new = TokenSet { access_token: "at-2".into(), refresh_token: Some("rt-2".into()), id_token: None, expires_in: Some(60), userinfo: None };
 //! c.complete("rt-1", 101, Ok(new.clone()));
 //! assert_eq!(c.begin("rt-1", 120), Ticket::Replay(Ok(new)));   // a late tab: same tokens
 //! assert!(matches!(c.begin("rt-1", 131), Ticket::Lead));           // past the window
@@ -141,6 +141,7 @@ mod tests {
             refresh_token: Some(alloc::format!("rt-{n}")),
             id_token: None,
             expires_in: Some(60),
+            userinfo: None,
         }
     }
 

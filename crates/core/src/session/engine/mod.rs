@@ -294,6 +294,13 @@ enum Wait {
     Signature(SignatureCheck, Then),
     /// An introspection answer for the token whose SHA-256 is `key`.
     Introspection { req: OwnedRequest, key: [u8; 32] },
+    /// The userinfo answer for `tokens`' access token; then the tokens'
+    /// checks, as if they had just come.
+    Userinfo {
+        req: OwnedRequest,
+        via: Via,
+        tokens: TokenSet,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -716,6 +723,20 @@ impl Engine {
             }
             Wait::Tokens { req, via } => self.resume_tokens(req, via, reply, &mut ctx),
             Wait::Introspection { req, key } => self.finish_introspection(req, key, reply, &mut ctx),
+            Wait::Userinfo { req, via, mut tokens } => {
+                tokens.userinfo = Some(match reply {
+                    Reply::Response { status, body, .. } => oidc::userinfo_response(status, body),
+                    Reply::Failed(why) => Err(refuse!(
+                        AuthApiUnavailable,
+                        "the userinfo endpoint could not be reached: {why}"
+                    )),
+                    _ => Err(refuse!(
+                        AuthApiUnavailable,
+                        "the userinfo request got no HTTP reply"
+                    )),
+                });
+                self.on_tokens(req, via, Ok(tokens), &mut ctx)
+            }
             Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
             Wait::Discard {
                 req,

@@ -60,6 +60,41 @@ impl Engine {
         result: Result<TokenSet, Refusal>,
         ctx: &mut Ctx,
     ) -> Step {
+        // ID-token sessions with session.userinfo: the userinfo answer for
+        // the new access token first (once: a key fill then resumes here
+        // with it).
+        let endpoint = self
+            .discovery
+            .loaded
+            .as_ref()
+            .and_then(|(d, _)| d.userinfo_endpoint.clone());
+        let result = match result {
+            Ok(tokens) if self.config.session.userinfo && tokens.userinfo.is_none() => match endpoint {
+                Some(url) => {
+                    let http = HttpRequest {
+                        method: "GET",
+                        url,
+                        headers: alloc::vec![
+                            (String::from("accept"), String::from("application/json")),
+                            (String::from("authorization"), format!("Bearer {}", tokens.access_token)),
+                        ],
+                        body: None,
+                        timeout_ms: 5_000,
+                        max_bytes: MAX_RESPONSE_BYTES,
+                        share: None,
+                    };
+                    return ctx.suspend(http, Wait::Userinfo { req, via, tokens });
+                }
+                None => Ok(TokenSet {
+                    userinfo: Some(Err(refuse!(
+                        AuthApiInvalid,
+                        "the provider's discovery document names no userinfo_endpoint; turn session.userinfo off"
+                    ))),
+                    ..tokens
+                }),
+            },
+            other => other,
+        };
         match via {
             Via::Callback(tx) => self.finish_callback(req, tx, result, ctx),
             Via::Refresh {
@@ -321,6 +356,28 @@ impl Engine {
             );
             return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
         };
+        let mut sealed = sealed;
+        match &tokens.userinfo {
+            Some(Ok(userinfo)) => {
+                if userinfo.get("sub").and_then(serde_json::Value::as_str)
+                    != sealed.claims.get("sub").and_then(serde_json::Value::as_str)
+                {
+                    let refusal = refuse!(ClaimInvalid, "the userinfo answer is for another subject than the session (OpenID Connect Core 5.3.2)");
+                    return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
+                }
+                oidc::merge_userinfo(&mut sealed.claims, userinfo.clone());
+            }
+            // An outage (or a bad answer) keeps the claims the session had,
+            // under the new ID token's.
+            Some(Err(_)) => {
+                if let Some(previous) = session.as_ref().and_then(|s| s.identity.as_ref()) {
+                    for (name, value) in &previous.claims {
+                        sealed.claims.entry(name.clone()).or_insert_with(|| value.clone());
+                    }
+                }
+            }
+            None => {}
+        }
         let exp = opaque_expiry(&tokens, id_token.as_ref().map(|i| i.exp), ctx.now);
         let identity = Arc::new(sealed.identity(exp));
         let record = match session {

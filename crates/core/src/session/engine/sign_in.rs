@@ -186,7 +186,27 @@ impl Engine {
             // acceptable: it is revoked, not left live behind a failed sign-in.
             Issued::Err(refusal) => return self.discard(req, &tokens, None, refusal, true, ctx),
         };
-        let sealed = self.id_token_sessions().then(|| SealedIdentity::of(&id));
+        let mut sealed = self.id_token_sessions().then(|| SealedIdentity::of(&id));
+        // session.userinfo: its claims join the ID token's; at sign-in any
+        // failure fails the sign-in.
+        let mut identity = identity;
+        if let (Some(sealed), Some(userinfo)) = (sealed.as_mut(), &tokens.userinfo) {
+            let userinfo = match userinfo {
+                Ok(u) if u.get("sub").and_then(serde_json::Value::as_str) == Some(id.sub.as_str()) => {
+                    u.clone()
+                }
+                Ok(_) => {
+                    let refusal = refuse!(ClaimInvalid, "the userinfo answer is for another subject than the ID token (OpenID Connect Core 5.3.2)");
+                    return self.discard(req, &tokens, None, refusal, true, ctx);
+                }
+                Err(refusal) if refusal.reason.keeps_session() || refusal.is_retryable() => {
+                    return self.exchange_failed(refusal.clone(), &jar, ctx)
+                }
+                Err(refusal) => return self.discard(req, &tokens, None, refusal.clone(), true, ctx),
+            };
+            oidc::merge_userinfo(&mut sealed.claims, userinfo);
+            identity = Arc::new(sealed.identity(identity.exp));
+        }
         let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), sealed, ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
         let mut cookies = match self.store_session(&jar, &record, refresh, ctx) {
