@@ -380,3 +380,40 @@ fn a_sign_out_revokes_at_the_endpoint_the_metadata_names() {
     assert!(d.event.revoked);
     assert_eq!(idp.count(&format!("POST {ISS}/revoke")), 1);
 }
+
+#[test]
+fn a_replys_max_age_shortens_the_reuse() {
+    // A host's shared tier replays an answer it kept with the time it has
+    // left as max-age: the engine never reuses it longer.
+    let mut e =
+        introspecting(json!({ "introspection": { "endpoint": format!("{ISS}/introspect"), "maxAge": 60 } }));
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("authorization", auth.as_str())];
+    let request = Request {
+        method: "GET",
+        url: "/api/me",
+        headers: &headers,
+    };
+    let (status, body) = active(json!({}));
+    let ask = |e: &mut Engine, now: u64| e.handle(&request, now, seed(now, 1));
+    let Step::Fetch(p) = ask(&mut e, NOW) else {
+        panic!("expected a call")
+    };
+    let reply = tessera_core::engine::Reply::Response {
+        status,
+        cache_control: Some("max-age=5"),
+        body: body.as_bytes(),
+    };
+    let Step::Done(d) = e.resume(p, reply, NOW, seed(NOW, 2)) else {
+        panic!()
+    };
+    assert_eq!(d.status, Status::SignedIn);
+    assert!(
+        matches!(ask(&mut e, NOW + 4), Step::Done(_)),
+        "reused within the max-age"
+    );
+    assert!(
+        matches!(ask(&mut e, NOW + 5), Step::Fetch(_)),
+        "asked again after it, not after maxAge"
+    );
+}

@@ -344,6 +344,12 @@ describe('the worker admitting opaque bearer tokens through introspection', { ti
     assert.equal(stack.idp.counts.introspections - before, 1);
     const bad = await fetch(`${stack.app}/api/x`, { headers: { authorization: 'Bearer not-a-real-token' } });
     assert.deepEqual(status(bad), [401, 'signed-out', 'token-inactive']);
+    // A new isolate finds the answer in the Cache API: no second call.
+    const asked = stack.idp.counts.introspections;
+    await stack.restartWorker();
+    const cold = await fetch(`${stack.app}/api/x`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(cold.status, 200);
+    assert.equal(stack.idp.counts.introspections, asked, 'the cold isolate asked no one');
   });
 });
 

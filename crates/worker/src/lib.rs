@@ -214,7 +214,15 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision
             Step::Done(decision) => return Some((decision, filled)),
             Step::Fetch(pending) => {
                 filled |= pending.request().method == "GET";
-                let fetched = apart(iso.flights.fetch(pending.request())).await;
+                let request = pending.request();
+                let fetched = match request
+                    .share
+                    .as_deref()
+                    .and_then(|k| k.strip_prefix("introspect:"))
+                {
+                    Some(hash) => apart(introspection_tier(iso, hash, request)).await,
+                    None => apart(iso.flights.fetch(request)).await,
+                };
                 resume(iso, pending, fetched.reply())
             }
             Step::Refresh(pending) => {
@@ -294,6 +302,59 @@ async fn save(iso: &Isolate) {
     {
         console_error!("tessera: could not store the key-set snapshot: {e}");
     }
+}
+
+/// Introspection answers shared by every isolate through the Cache API, keyed
+/// by the token's SHA-256 (`hash`, never the token), kept `introspection.maxAge`
+/// from when they were fetched: a replayed answer carries the time it has
+/// left as its `max-age`, which the engine's own reuse never exceeds, so no
+/// answer is trusted longer than `maxAge` in all. Cache API failures fall back
+/// to asking the endpoint.
+async fn introspection_tier(
+    iso: &Isolate,
+    hash: &str,
+    request: &tessera_core::engine::HttpRequest,
+) -> Rc<host::Fetched> {
+    let max_age = iso.config.tessera.introspection.as_ref().map_or(0, |c| c.max_age);
+    let key = format!("https://tessera.cache/introspect/{hash}");
+    let cache = Cache::default();
+    let now = host::now();
+    if max_age > 0 {
+        if let Ok(Some(mut hit)) = cache.get(key.as_str(), false).await {
+            let fetched_at = hit
+                .headers()
+                .get("x-tessera-fetched")
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<u64>().ok());
+            if let (Some(at), Ok(body)) = (fetched_at, hit.bytes().await) {
+                let left = (at + max_age).saturating_sub(now);
+                if left > 0 && at <= now {
+                    return Rc::new(host::Fetched::Response {
+                        status: 200,
+                        cache_control: Some(format!("max-age={left}")),
+                        body,
+                    });
+                }
+            }
+        }
+    }
+    let fetched = iso.flights.fetch(request).await;
+    if let host::Fetched::Response {
+        status: 200, body, ..
+    } = &*fetched
+    {
+        if max_age > 0 && body.len() <= tessera_core::introspection::MAX_ANSWER_BYTES {
+            let headers = worker::Headers::new();
+            let _ = headers.set("content-type", "application/json");
+            let _ = headers.set("cache-control", &format!("max-age={max_age}"));
+            let _ = headers.set("x-tessera-fetched", &now.to_string());
+            if let Ok(response) = worker::Response::from_bytes(body.clone()) {
+                let _ = cache.put(key.as_str(), response.with_headers(headers)).await;
+            }
+        }
+    }
+    fetched
 }
 
 /// One log line per decision worth logging: the event (no secrets) and the

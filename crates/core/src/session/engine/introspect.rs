@@ -5,6 +5,14 @@
 use super::*;
 use crate::introspection::{self, Answer};
 
+/// The `max-age` of a `Cache-Control` value, if it has one.
+fn max_age(cache_control: &str) -> Option<u64> {
+    cache_control
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Why an inactive token is refused.
 fn inactive() -> Refusal {
     refuse!(
@@ -97,8 +105,20 @@ impl Engine {
             Ok(t) => t,
             Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
         };
-        let config = self.config.introspection.clone().unwrap_or_default();
+        let mut config = self.config.introspection.clone().unwrap_or_default();
         let now = ctx.now;
+        // A reply with a max-age (a host's shared tier replaying an answer
+        // it kept, or the endpoint itself) is reused no longer than that.
+        if let Reply::Response {
+            cache_control: Some(cc),
+            ..
+        } = &reply
+        {
+            if let Some(left) = max_age(cc) {
+                config.max_age = config.max_age.min(left);
+                config.inactive_max_age = config.inactive_max_age.min(left);
+            }
+        }
         let answer = match reply {
             Reply::Response { status, body, .. } => introspection::answer(status, body),
             Reply::Failed(why) => Err(refuse!(
