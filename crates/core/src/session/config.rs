@@ -941,7 +941,7 @@ mod tests {
                 "verification",
                 "must be an object, not an array",
             ),
-            (r#""profile":"okta""#, "profile", "expected one of clerk, auth0"),
+            (r#""profile":"ping""#, "profile", "expected one of clerk, auth0"),
             (
                 r#""clientSecret":null"#,
                 "clientSecret",
