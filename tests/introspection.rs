@@ -34,7 +34,7 @@ fn bearer(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
 }
 
 fn active(extra: serde_json::Value) -> (u16, String) {
-    let mut body = json!({ "active": true, "sub": "alice", "client_id": "app", "scope": "read write", "exp": NOW + 3600 });
+    let mut body = json!({ "active": true, "sub": "alice", "client_id": "app", "aud": "api", "scope": "read write", "exp": NOW + 3600 });
     if let (Some(base), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
         for (k, v) in extra {
             if v.is_null() {

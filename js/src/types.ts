@@ -114,6 +114,14 @@ export interface IntrospectionConfig {
   maxAge?: number;
   /** Seconds an inactive answer is reused. Default 10, at most 300. */
   inactiveMaxAge?: number;
+  /**
+   * The answer's member forwarded as the user: `sub` (default), `username`
+   * (django-oauth-toolkit), or `client_id` (machine tokens only). Never a
+   * fallback from one to another.
+   */
+  subject?: 'sub' | 'username' | 'client_id';
+  /** The `token_type`s an answer must name (case-insensitive). Default: none required; a refresh token's answer is refused whenever it says so. oidc-provider: `["Bearer"]`. */
+  tokenTypes?: string[];
 }
 
 /** Session cookie settings. */

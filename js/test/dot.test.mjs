@@ -47,8 +47,9 @@ describe('tessera-edge in an Express app with django-oauth-toolkit', { timeout: 
       issuer: dot.issuer,
       clientId: DOT_CLIENT_ID,
       clientSecret: DOT_CLIENT_SECRET,
-      verification: { audience: 'https://api.example', algorithms: ['RS256'] },
-      introspection: { maxAge: 1 },
+      verification: { authorizedParties: [DOT_CLIENT_ID], algorithms: ['RS256'] },
+      // django-oauth-toolkit's answers name the user by username only.
+      introspection: { maxAge: 1, subject: 'username' },
       routes: [{ pattern: '/api/**', access: 'api' }],
     });
   });
@@ -73,10 +74,19 @@ describe('tessera-edge in an Express app with django-oauth-toolkit', { timeout: 
     assert.equal(asked.status, 'signed-in', `${asked.reason}: ${asked.message}`);
     // Where providers disagree: django-oauth-toolkit's introspection answer
     // has no sub, only the username, while its ID tokens' sub is the user's
-    // primary key. RFC 7662 allows both; Tessera falls back to username.
-    assert.equal(asked.claims?.sub ?? asked.identity.claims.sub, undefined);
+    // primary key. RFC 7662 allows both; the gateway says which member
+    // names the user (introspection.subject), and without it the answer is
+    // refused rather than a username passing for a sub.
+    assert.equal(asked.identity.claims.sub, undefined);
     assert.equal(asked.identity.sub, 'alice');
     assert.equal(asked.identity.claims.client_id, DOT_CLIENT_ID);
+    const strict = await createTessera({
+      issuer: dot.issuer, clientId: DOT_CLIENT_ID, clientSecret: DOT_CLIENT_SECRET,
+      verification: { authorizedParties: [DOT_CLIENT_ID], algorithms: ['RS256'] },
+      introspection: { maxAge: 1 }, routes: [{ pattern: '/api/**', access: 'api' }],
+    });
+    const bySub = await strict.authenticateRequest(new Request(`${origin}/api/items`, { headers: { authorization: `Bearer ${token}` } }));
+    assert.equal(bySub.reason, 'claim-missing');
 
     await sleep((TTL + 1) * 1000);
     const cookie = b.header();

@@ -35,8 +35,8 @@ describe('opaque bearer tokens through oidc-provider\'s introspection endpoint',
     });
     gateway = await createTessera({
       issuer: idp.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET,
-      verification: { audience: 'https://api.example', algorithms: ['ES256'] },
-      introspection: { maxAge: 1, inactiveMaxAge: 1 },
+      verification: { authorizedParties: [CLIENT_ID], algorithms: ['ES256'] },
+      introspection: { maxAge: 1, inactiveMaxAge: 1, tokenTypes: ['Bearer'] },
       routes: [{ pattern: '/api/**', access: 'api' }],
     });
   });

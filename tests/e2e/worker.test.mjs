@@ -323,7 +323,7 @@ describe('the worker admitting opaque bearer tokens through introspection', { ti
         resources: [],
         session: { identity: 'id-token', passAccessToken: true },
         introspection: { maxAge: 60 },
-        verification: { audience: 'https://api.example', algorithms: ['ES256'], leeway: 0 },
+        verification: { authorizedParties: ['tessera-demo'], algorithms: ['ES256'], leeway: 0 },
       },
     });
   });

@@ -167,7 +167,9 @@ fn introspected(a: &VerifyArgs, now: u64) -> Result<std::sync::Arc<tessera_core:
     };
     let (status, body) = fetch::introspect(url, &a.token, client_id, client_secret)?;
     match answer(status, &body)? {
-        Answer::Active(claims) => identity(claims, &a.policy, now, now).map(std::sync::Arc::new),
+        Answer::Active(claims) => {
+            identity(claims, &a.policy, now, now, &Default::default()).map(std::sync::Arc::new)
+        }
         Answer::Inactive => Err(Refusal::new(
             Reason::TokenInactive,
             format!("{url} says the token is not active (revoked, expired or never issued)"),

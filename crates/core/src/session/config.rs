@@ -276,6 +276,20 @@ pub struct IntrospectionConfig {
     /// flood of one bad token costs one call per 10 s, and a token that was
     /// not yet active (a race with its issuance) works soon. At most 300.
     pub inactive_max_age: u64,
+    /// The `token_type`s an answer must name (`tokenTypes`), compared
+    /// case-insensitively. Default empty: an answer without `token_type` is
+    /// taken, and one naming a refresh token (or another kind) never is.
+    /// oidc-provider names its access tokens `Bearer` and its refresh tokens
+    /// not at all: `["Bearer"]` keeps its refresh tokens out.
+    pub token_types: Vec<String>,
+    /// The answer's member that names who the token is for (`subject`):
+    /// forwarded as the user. Default `sub`; `username` for providers whose
+    /// answers name users only so (django-oauth-toolkit), `client_id` for
+    /// gateways that admit machine tokens only. One member, never a
+    /// fallback from one to another: a client id or a username must not pass
+    /// for another user's `sub` at the origin. An answer without it is
+    /// refused (`claim-missing`).
+    pub subject: String,
 }
 
 impl Default for IntrospectionConfig {
@@ -284,6 +298,8 @@ impl Default for IntrospectionConfig {
             endpoint: None,
             max_age: 60,
             inactive_max_age: 10,
+            token_types: Vec::new(),
+            subject: String::from("sub"),
         }
     }
 }
@@ -296,6 +312,8 @@ impl IntrospectionConfig {
         };
         set(&mut c.max_age, f.u64("maxAge")?);
         set(&mut c.inactive_max_age, f.u64("inactiveMaxAge")?);
+        set(&mut c.token_types, f.strings("tokenTypes")?);
+        set(&mut c.subject, f.string("subject")?);
         Ok(c)
     }
 
@@ -312,6 +330,12 @@ impl IntrospectionConfig {
             return Err(ConfigError::new(
                 "introspection.maxAge",
                 "at most 3600 s: a revoked token keeps working this long",
+            ));
+        }
+        if !["sub", "username", "client_id"].contains(&self.subject.as_str()) {
+            return Err(ConfigError::new(
+                "introspection.subject",
+                "is one of sub, username, client_id: the answer's member forwarded as the user",
             ));
         }
         if self.inactive_max_age > 300 {
@@ -583,11 +607,28 @@ impl TesseraConfig {
         if !self.scopes.iter().any(|s| s == "openid") {
             return Err(ConfigError::new("scopes", "must include openid"));
         }
-        if self.issuer.contains(crate::claims::TENANT_PLACEHOLDER) && self.profile != Provider::Entra {
-            return Err(ConfigError::new(
-                "issuer",
-                "is a multi-tenant template ({tenantid}); only the entra profile knows how tokens fill it: set profile \"entra\"",
-            ));
+        let placeholder = crate::claims::TENANT_PLACEHOLDER;
+        for (field, issuer) in core::iter::once(("issuer", &self.issuer)).chain(
+            self.verification
+                .issuers
+                .iter()
+                .map(|i| ("verification.issuers", i)),
+        ) {
+            if !issuer.contains(placeholder) {
+                continue;
+            }
+            if self.profile != Provider::Entra {
+                return Err(ConfigError::new(
+                    field,
+                    "is a multi-tenant template ({tenantid}); only the entra profile knows how tokens fill it: set profile \"entra\"",
+                ));
+            }
+            if issuer.matches(placeholder).count() != 1 || !issuer.contains(&format!("/{placeholder}/")) {
+                return Err(ConfigError::new(
+                    field,
+                    "a template names {tenantid} once, as a whole path segment (https://login.microsoftonline.com/{tenantid}/v2.0)",
+                ));
+            }
         }
         if self.profile == Provider::Google && self.scopes.iter().any(|s| s == "offline_access") {
             return Err(ConfigError::new(

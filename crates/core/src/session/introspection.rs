@@ -83,15 +83,18 @@ pub fn answer(status: u16, body: &[u8]) -> Result<Answer, Refusal> {
 /// whose endpoint vouched); `aud`, when present and the policy names
 /// audiences, one of them; `client_id`, when present and the policy names
 /// authorized parties, one of them; the policy's required claims and claim
-/// values. The subject is `sub`, else `username`, else `client_id` (a
-/// machine's token); an answer naming none of them is refused. `exp` of the
-/// identity: the answer's, else `fallback_exp`.
+/// values; `token_type`, as `config` says. The subject is the member
+/// `config.subject` names (`sub` by default), never another in its stead;
+/// an answer without it is refused. `exp` of the identity: the answer's,
+/// else `fallback_exp`.
 pub fn identity(
     mut claims: Object,
     policy: &Policy,
     now: u64,
     fallback_exp: u64,
+    config: &crate::config::IntrospectionConfig,
 ) -> Result<Identity, Refusal> {
+    let token_types = &config.token_types;
     let leeway = policy.leeway;
     let integer = |name: &str| -> Result<Option<u64>, Refusal> {
         match claims.get(name) {
@@ -131,8 +134,43 @@ pub fn identity(
             ));
         }
     }
+    // A token of another kind (a refresh token: oidc-provider finds those
+    // too when the access_token hint finds nothing) or bound to a key this
+    // host cannot check (DPoP, mTLS) is not a bearer access token.
+    let kind = text("token_type")?;
+    if !token_types.is_empty()
+        && !kind
+            .as_ref()
+            .is_some_and(|k| token_types.iter().any(|t| t.eq_ignore_ascii_case(k)))
+    {
+        return Err(refuse!(
+            TypInvalid,
+            "the introspection answer's token_type is not one of introspection.tokenTypes"
+        ));
+    }
+    if let Some(kind) = kind {
+        const ACCESS: [&str; 4] = [
+            "bearer",
+            "access_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ];
+        if !ACCESS.iter().any(|k| kind.eq_ignore_ascii_case(k)) {
+            return Err(refuse!(
+                TypInvalid,
+                "the introspection answer's token_type is {}, not a bearer access token",
+                crate::jwk::quoted(&kind)
+            ));
+        }
+    }
+    if claims.contains_key("cnf") {
+        return Err(refuse!(
+            TypInvalid,
+            "the introspection answer binds the token to a key (cnf: DPoP or mTLS), which a bearer request cannot prove"
+        ));
+    }
     let iss = match text("iss")? {
-        Some(iss) if !policy.issuers.contains(&iss) => {
+        Some(iss) if !crate::claims::issuer_named(policy, &iss, &claims) => {
             return Err(refuse!(
                 IssuerInvalid,
                 "the introspection answer names the issuer {}, which is not configured",
@@ -140,9 +178,25 @@ pub fn identity(
             ))
         }
         Some(iss) => iss,
-        None => policy.issuers.first().cloned().unwrap_or_default(),
+        // Absent: the configured issuer, whose endpoint vouched; a template
+        // only as the answer's own tenant fills it.
+        None => match policy.issuers.first() {
+            Some(i) if i.contains(crate::claims::TENANT_PLACEHOLDER) => {
+                crate::claims::tenant_issuer(i, &claims).ok_or_else(|| {
+                    refuse!(
+                        IssuerInvalid,
+                        "the introspection answer names no issuer and no tenant (tid) to fill the configured template with"
+                    )
+                })?
+            }
+            Some(i) => i.clone(),
+            None => String::new(),
+        },
     };
-    let aud: Vec<String> = match claims.get("aud") {
+    // The audience and the authorized party bind as they bind a JWT: when
+    // configured, the answer must name them (RFC 7662 §4: the resource server
+    // must check the token is meant for it).
+    let aud: Vec<String> = match claims.get(policy.audience_claim.as_str()) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(a)) => alloc::vec![a.clone()],
         Some(Value::Array(items)) => items
@@ -152,36 +206,72 @@ pub fn identity(
             .ok_or_else(|| {
                 refuse!(
                     ClaimInvalid,
-                    "the introspection answer's aud is not a string or strings"
+                    "the introspection answer's {} is not a string or strings",
+                    policy.audience_claim
                 )
             })?,
         Some(_) => {
             return Err(refuse!(
                 ClaimInvalid,
-                "the introspection answer's aud is not a string or strings"
+                "the introspection answer's {} is not a string or strings",
+                policy.audience_claim
             ))
         }
     };
-    if !aud.is_empty() && !policy.audiences.is_empty() && !aud.iter().any(|a| policy.audiences.contains(a)) {
+    if !policy.audiences.is_empty() && !aud.iter().any(|a| policy.audiences.contains(a)) {
         return Err(refuse!(
             AudienceInvalid,
-            "the introspection answer's aud names none of the configured audiences"
+            "the introspection answer's {} names none of the configured audiences (an answer without one is a token for any client of the provider: configure authorizedParties instead if the provider never names audiences)",
+            policy.audience_claim
         ));
     }
     let client_id = text("client_id")?;
-    if let Some(client) = &client_id {
-        if !policy.authorized_parties.is_empty() && !policy.authorized_parties.contains(client) {
+    if !policy.authorized_parties.is_empty() {
+        match &client_id {
+            Some(client) if policy.authorized_parties.contains(client) => {}
+            Some(client) => {
+                return Err(refuse!(
+                    AzpInvalid,
+                    "the introspection answer's client_id {} is not an authorized party",
+                    crate::jwk::quoted(client)
+                ))
+            }
+            None => {
+                return Err(refuse!(
+                    AzpInvalid,
+                    "the introspection answer names no client_id, which authorizedParties requires"
+                ))
+            }
+        }
+    }
+    if let Some(max_age) = policy.max_token_age {
+        let Some(iat) = integer("iat")? else {
             return Err(refuse!(
-                AzpInvalid,
-                "the introspection answer's client_id {} is not an authorized party",
-                crate::jwk::quoted(client)
+                ClaimMissing,
+                "the introspection answer has no iat, which maxTokenAge ({max_age} s) requires"
+            ));
+        };
+        if now > iat.saturating_add(max_age).saturating_add(leeway) {
+            return Err(refuse!(
+                TokenTooOld,
+                "the introspection answer says the token was issued at {iat}, more than maxTokenAge {max_age} s ago"
             ));
         }
     }
     for name in &policy.required_claims {
-        if !claims.contains_key(name) {
+        if matches!(claims.get(name), None | Some(Value::Null)) {
             return Err(refuse!(ClaimMissing, "the introspection answer has no {name}"));
         }
+    }
+    if let Some(name) = policy
+        .forbidden_claims
+        .iter()
+        .find(|c| claims.contains_key(c.as_str()))
+    {
+        return Err(refuse!(
+            TypInvalid,
+            "the introspection answer carries {name}, which the policy forbids"
+        ));
     }
     for (name, value) in &policy.claim_values {
         if claims.get(name) != Some(value) {
@@ -191,12 +281,13 @@ pub fn identity(
             ));
         }
     }
-    let sub = match (text("sub")?, text("username")?, client_id) {
-        (Some(s), _, _) | (None, Some(s), _) | (None, None, Some(s)) if !s.is_empty() => s,
+    let member = config.subject.as_str();
+    let sub = match text(member)? {
+        Some(s) if !s.is_empty() => s,
         _ => {
             return Err(refuse!(
                 ClaimMissing,
-                "the introspection answer names no sub, username or client_id: no one to forward as the user"
+                "the introspection answer has no {member}, the member introspection.subject names as the user"
             ))
         }
     };
@@ -262,6 +353,10 @@ mod tests {
         }
     }
 
+    fn cfg() -> crate::config::IntrospectionConfig {
+        crate::config::IntrospectionConfig::default()
+    }
+
     fn claims(json: &str) -> Object {
         json::parse_object(json.as_bytes()).unwrap()
     }
@@ -269,7 +364,32 @@ mod tests {
     #[test]
     fn an_answer_is_checked_as_far_as_it_says_anything() {
         let p = policy();
-        let id = identity(claims(r#"{"active":true,"client_id":"svc"}"#), &p, 100, 160).unwrap();
+        let machines = crate::config::IntrospectionConfig {
+            subject: String::from("client_id"),
+            ..cfg()
+        };
+        let id = identity(
+            claims(r#"{"active":true,"client_id":"svc","aud":"api"}"#),
+            &p,
+            100,
+            160,
+            &machines,
+        )
+        .unwrap();
+        // One member names the user: without sub, a client id never stands in.
+        assert_eq!(
+            identity(
+                claims(r#"{"active":true,"client_id":"svc","aud":"api"}"#),
+                &p,
+                100,
+                160,
+                &cfg()
+            )
+            .unwrap_err()
+            .reason
+            .code(),
+            "claim-missing"
+        );
         assert_eq!(
             (id.sub.as_str(), id.iss.as_str(), id.exp),
             ("svc", "https://idp.example", 160)
@@ -280,12 +400,22 @@ mod tests {
             &p,
             100,
             160,
+            &cfg(),
         )
         .unwrap();
         assert_eq!((id.sub.as_str(), id.exp, id.alg), ("u1", 130, None));
         for (answer, code) in [
-            (r#"{"active":true}"#, "claim-missing"),
-            (r#"{"active":true,"sub":""}"#, "claim-missing"),
+            (r#"{"active":true,"aud":"api"}"#, "claim-missing"),
+            (r#"{"active":true,"sub":"","aud":"api"}"#, "claim-missing"),
+            (r#"{"active":true,"sub":"u1"}"#, "audience-invalid"),
+            (
+                r#"{"active":true,"sub":"u1","aud":"api","token_type":"refresh_token"}"#,
+                "typ-invalid",
+            ),
+            (
+                r#"{"active":true,"sub":"u1","aud":"api","cnf":{"jkt":"x"}}"#,
+                "typ-invalid",
+            ),
             (r#"{"active":true,"sub":"u1","exp":90}"#, "token-expired"),
             (r#"{"active":true,"sub":"u1","exp":"200"}"#, "claim-invalid"),
             (r#"{"active":true,"sub":"u1","nbf":200}"#, "token-not-yet-valid"),
@@ -295,10 +425,13 @@ mod tests {
             ),
             (r#"{"active":true,"sub":"u1","aud":"other"}"#, "audience-invalid"),
             (r#"{"active":true,"sub":"u1","aud":[1]}"#, "claim-invalid"),
-            (r#"{"active":true,"sub":7}"#, "claim-invalid"),
+            (r#"{"active":true,"sub":7,"aud":"api"}"#, "claim-invalid"),
         ] {
             assert_eq!(
-                identity(claims(answer), &p, 100, 160).unwrap_err().reason.code(),
+                identity(claims(answer), &p, 100, 160, &cfg())
+                    .unwrap_err()
+                    .reason
+                    .code(),
                 code,
                 "{answer}"
             );
@@ -306,10 +439,11 @@ mod tests {
         let mut azp = policy();
         azp.authorized_parties = alloc::vec![String::from("web")];
         let err = identity(
-            claims(r#"{"active":true,"sub":"u1","client_id":"other"}"#),
+            claims(r#"{"active":true,"sub":"u1","client_id":"other","aud":"api"}"#),
             &azp,
             100,
             160,
+            &cfg(),
         )
         .unwrap_err();
         assert_eq!(err.reason.code(), "azp-invalid");

@@ -70,15 +70,7 @@ pub(crate) fn check(
             ))
         }
     };
-    // A template is never an issuer itself: only filled with the token's tid.
-    let named = policy.issuers.iter().any(|i| {
-        if i.contains(TENANT_PLACEHOLDER) {
-            tenant_issuer(i, &claims).as_deref() == Some(iss.as_str())
-        } else {
-            *i == iss
-        }
-    });
-    if !named {
+    if !issuer_named(policy, &iss, &claims) {
         return Err(refuse!(
             IssuerInvalid,
             "iss is {}, expected one of {}; issuers are compared exactly (check the trailing slash and scheme)",
@@ -357,12 +349,26 @@ fn list(items: &[String]) -> String {
     alloc::format!("[{out}]")
 }
 
+/// Whether `iss` is one of the policy's issuers for a token with `claims`:
+/// equal to a plain issuer, or a template filled with the token's own `tid`
+/// (a template is never an issuer itself). Shared by JWTs and introspection
+/// answers.
+pub(crate) fn issuer_named(policy: &Policy, iss: &str, claims: &Object) -> bool {
+    policy.issuers.iter().any(|i| {
+        if i.contains(TENANT_PLACEHOLDER) {
+            tenant_issuer(i, claims).as_deref() == Some(iss)
+        } else {
+            i == iss
+        }
+    })
+}
+
 /// The issuer a multi-tenant template names for this token: Microsoft Entra
 /// ID's discovery document states `https://login.microsoftonline.com/{tenantid}/v2.0`,
 /// and each token's `iss` is that template filled with the token's own `tid`
 /// (a tenant id: a GUID, so nothing else can be spliced in). `None` for a
 /// plain issuer, or a token without a well-formed `tid`.
-fn tenant_issuer(template: &str, claims: &Object) -> Option<String> {
+pub(crate) fn tenant_issuer(template: &str, claims: &Object) -> Option<String> {
     let (before, after) = template.split_once(TENANT_PLACEHOLDER)?;
     let tid = claims.get("tid")?.as_str()?;
     is_guid(tid).then(|| alloc::format!("{before}{tid}{after}"))

@@ -62,6 +62,13 @@ impl Engine {
             None => match self.discovery(ctx.now) {
                 Ok(d) => match d.introspection_endpoint {
                     Some(endpoint) => endpoint,
+                    None if self.discovery.metadata_failed.is_some() => {
+                        let refusal = refuse!(
+                            AuthApiUnavailable,
+                            "the provider's RFC 8414 metadata (where its introspection_endpoint may be) could not be had; retrying after the cooldown"
+                        );
+                        return self.refuse(req, refusal, access, ctx, Vec::new());
+                    }
                     None => {
                         let refusal = refuse!(
                             AuthApiInvalid,
@@ -132,7 +139,7 @@ impl Engine {
         };
         let checked = match answer {
             Ok(Answer::Active(claims)) => {
-                introspection::identity(claims, self.config.policy(), now, now + config.max_age)
+                introspection::identity(claims, self.config.policy(), now, now + config.max_age, &config)
             }
             Ok(Answer::Inactive) => {
                 self.introspected

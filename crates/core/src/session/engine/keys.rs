@@ -211,7 +211,11 @@ impl Engine {
                 .introspection
                 .as_ref()
                 .is_some_and(|i| i.endpoint.is_none());
-        if (wants_revocation || wants_introspection) && !self.discovery.metadata_asked {
+        let cooling = self
+            .discovery
+            .metadata_failed
+            .is_some_and(|at| now < at.saturating_add(self.config.jwks.cooldown));
+        if (wants_revocation || wants_introspection) && !self.discovery.metadata_asked && !cooling {
             return Err(Err((
                 Fill::Metadata,
                 HttpRequest {
@@ -296,20 +300,23 @@ impl Engine {
             }
             // Whatever the metadata holds (or not: many providers publish
             // none), it is asked once; endpoints it lacks stay unused.
-            Fill::Metadata => {
-                self.discovery.metadata_asked = true;
-                if let (
-                    Some((d, _)),
-                    Reply::Response {
-                        status: 200, body, ..
-                    },
-                ) = (&mut self.discovery.loaded, reply)
-                {
-                    if body.len() <= MAX_RESPONSE_BYTES {
-                        d.merge_metadata(body);
+            // An outage (no answer, 5xx, 429) is not "no metadata": it is
+            // asked again after the cooldown.
+            Fill::Metadata => match reply {
+                Reply::Response { status, .. } if status >= 500 || status == 429 => {
+                    self.discovery.metadata_failed = Some(now);
+                }
+                Reply::Response { status, body, .. } => {
+                    self.discovery.metadata_asked = true;
+                    self.discovery.metadata_failed = None;
+                    if let (200, Some((d, _))) = (status, &mut self.discovery.loaded) {
+                        if body.len() <= MAX_RESPONSE_BYTES {
+                            d.merge_metadata(body);
+                        }
                     }
                 }
-            }
+                _ => self.discovery.metadata_failed = Some(now),
+            },
             Fill::Keys => {
                 let Some(cache) = self.jwks.as_mut() else { return };
                 let outcome = match reply {

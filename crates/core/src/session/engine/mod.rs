@@ -453,9 +453,12 @@ struct DiscoveryCache {
     url: String,
     loaded: Option<(Discovery, String)>,
     failed: Option<(u64, Refusal)>,
-    /// Whether the RFC 8414 metadata was asked for the endpoints discovery
-    /// lacks (once per engine, whatever came of it).
+    /// Whether the RFC 8414 metadata answered for the endpoints discovery
+    /// lacks (once per engine: a document, or a definite "none").
     metadata_asked: bool,
+    /// When the metadata could last not be had (an outage): asked again
+    /// after the key-set cooldown, not taken for "no such endpoints".
+    metadata_failed: Option<u64>,
 }
 
 /// What verifying a token came to.
@@ -600,6 +603,7 @@ impl Engine {
                 loaded: None,
                 failed: None,
                 metadata_asked: false,
+                metadata_failed: None,
             },
             jwks: None,
             static_keys,
