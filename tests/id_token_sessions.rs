@@ -596,3 +596,82 @@ fn a_failed_userinfo_fails_the_sign_in() {
         assert_eq!(idp.count(&format!("POST {ISS}/revoke")), revoked, "{reason}");
     }
 }
+
+#[test]
+fn a_copy_of_signed_out_cookies_is_refused_until_the_session_would_have_expired() {
+    let keys = Keys::load();
+    // An ID-token session whose access token lives an hour.
+    let mut e = id_sessions(json!({}));
+    let mut idp = Idp::new(&keys);
+    let (d, browser) = callback_with(
+        &mut e,
+        &mut idp,
+        |nonce| {
+            let (_, body) = token_reply(
+                OPAQUE,
+                Some("rt-1"),
+                Some(&id_token_for(&keys, "user_1", Some(nonce), NOW)),
+            );
+            let mut body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            body["expires_in"] = json!(3600);
+            (200, body.to_string())
+        },
+        None,
+        Some(ISS),
+    );
+    assert_eq!(d.status, Status::SignedIn);
+    let copy = browser.header();
+    let out = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &copy), ("sec-fetch-site", "same-origin")],
+        NOW + 10,
+    );
+    assert_eq!(out.respond_status(), Some(303));
+    // Long past the replay window, well before the hour is up.
+    for at in [NOW + 11, NOW + 600, NOW + 3500] {
+        let d = drive(&mut e, &mut idp, "GET", "/api/me", &[("cookie", &copy)], at);
+        assert_eq!(
+            (d.respond_status(), d.reason.map(|r| r.code())),
+            (Some(401), Some("refresh-token-invalid")),
+            "at +{}",
+            at - NOW
+        );
+        assert!(cleared(&d).contains(&SESSION));
+    }
+
+    // An access-token session: its copy is refused at once too, not served
+    // until its JWT expires.
+    let mut e = engine(json!({}));
+    let token = access_token(&keys, json!({ "exp": NOW + 3600 }));
+    let browser = sign_in(&mut e, &mut idp, &keys, &token, Some("rt-9"));
+    let copy = browser.header();
+    assert_eq!(
+        drive(&mut e, &mut idp, "GET", "/api/me", &[("cookie", &copy)], NOW + 5).status,
+        Status::SignedIn
+    );
+    drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &copy), ("sec-fetch-site", "same-origin")],
+        NOW + 10,
+    );
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/api/me",
+        &[("cookie", &copy)],
+        NOW + 900,
+    );
+    assert_eq!(
+        d.reason.map(|r| r.code()),
+        Some("refresh-token-invalid"),
+        "{:?}",
+        d.message
+    );
+}

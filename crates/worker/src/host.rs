@@ -162,15 +162,27 @@ impl Flights {
             (None, "GET") => req.url.clone(),
             (None, _) => return Rc::new(http(req).await),
         };
+        self.run(key, req.timeout_ms, http(req)).await
+    }
+
+    /// Runs `work` once for concurrent callers with the same `key`: the
+    /// first runs it, the others wait (up to `timeout_ms` and a second) for
+    /// its result.
+    pub async fn run(
+        &self,
+        key: String,
+        timeout_ms: u32,
+        work: impl std::future::Future<Output = Fetched>,
+    ) -> Rc<Fetched> {
         let joined = self.shared.borrow().get(&key).cloned();
         if let Some(slot) = joined {
-            if let Some(fetched) = wait_for(&slot, req.timeout_ms + 1_000).await {
+            if let Some(fetched) = wait_for(&slot, timeout_ms + 1_000).await {
                 return fetched;
             }
         }
         let slot = Slot::default();
         self.shared.borrow_mut().insert(key.clone(), Rc::clone(&slot));
-        let fetched = Rc::new(http(req).await);
+        let fetched = Rc::new(work.await);
         *slot.borrow_mut() = Some(Rc::clone(&fetched));
         self.shared.borrow_mut().remove(&key);
         fetched

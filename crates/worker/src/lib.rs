@@ -315,46 +315,53 @@ async fn introspection_tier(
     hash: &str,
     request: &tessera_core::engine::HttpRequest,
 ) -> Rc<host::Fetched> {
-    let max_age = iso.config.tessera.introspection.as_ref().map_or(0, |c| c.max_age);
+    // The Cache API lookup is part of the shared flight: concurrent requests
+    // for one token make one lookup and at most one call.
     let key = format!("https://tessera.cache/introspect/{hash}");
-    let cache = Cache::default();
-    let now = host::now();
-    if max_age > 0 {
-        if let Ok(Some(mut hit)) = cache.get(key.as_str(), false).await {
-            let fetched_at = hit
-                .headers()
-                .get("x-tessera-fetched")
-                .ok()
-                .flatten()
-                .and_then(|v| v.parse::<u64>().ok());
-            if let (Some(at), Ok(body)) = (fetched_at, hit.bytes().await) {
-                let left = (at + max_age).saturating_sub(now);
-                if left > 0 && at <= now {
-                    return Rc::new(host::Fetched::Response {
-                        status: 200,
-                        cache_control: Some(format!("max-age={left}")),
-                        body,
-                    });
+    let max_age = iso.config.tessera.introspection.as_ref().map_or(0, |c| c.max_age);
+    let work = async move {
+        let cache = Cache::default();
+        let now = host::now();
+        if max_age > 0 {
+            if let Ok(Some(mut hit)) = cache.get(key.as_str(), false).await {
+                let fetched_at = hit
+                    .headers()
+                    .get("x-tessera-fetched")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.parse::<u64>().ok());
+                if let (Some(at), Ok(body)) = (fetched_at, hit.bytes().await) {
+                    let left = (at + max_age).saturating_sub(now);
+                    if left > 0 && at <= now {
+                        return host::Fetched::Response {
+                            status: 200,
+                            cache_control: Some(format!("max-age={left}")),
+                            body,
+                        };
+                    }
                 }
             }
         }
-    }
-    let fetched = iso.flights.fetch(request).await;
-    if let host::Fetched::Response {
-        status: 200, body, ..
-    } = &*fetched
-    {
-        if max_age > 0 && body.len() <= tessera_core::introspection::MAX_ANSWER_BYTES {
-            let headers = worker::Headers::new();
-            let _ = headers.set("content-type", "application/json");
-            let _ = headers.set("cache-control", &format!("max-age={max_age}"));
-            let _ = headers.set("x-tessera-fetched", &now.to_string());
-            if let Ok(response) = worker::Response::from_bytes(body.clone()) {
-                let _ = cache.put(key.as_str(), response.with_headers(headers)).await;
+        let fetched = host::http(request).await;
+        if let host::Fetched::Response {
+            status: 200, body, ..
+        } = &fetched
+        {
+            if max_age > 0 && body.len() <= tessera_core::introspection::MAX_ANSWER_BYTES {
+                let headers = worker::Headers::new();
+                let _ = headers.set("content-type", "application/json");
+                let _ = headers.set("cache-control", &format!("max-age={max_age}"));
+                let _ = headers.set("x-tessera-fetched", &now.to_string());
+                if let Ok(response) = worker::Response::from_bytes(body.clone()) {
+                    let _ = cache.put(key.as_str(), response.with_headers(headers)).await;
+                }
             }
         }
-    }
-    fetched
+        fetched
+    };
+    iso.flights
+        .run(format!("introspect:{hash}"), request.timeout_ms, work)
+        .await
 }
 
 /// One log line per decision worth logging: the event (no secrets) and the

@@ -119,6 +119,12 @@ impl Engine {
                 let refusal = refuse!(TokenExpired, "the session's access token expired");
                 (Some(record), refusal)
             }
+            // Signed out here: a copy of its cookies is refused at once.
+            Ok(Some(record)) if !record.id.is_empty() && self.is_ended(&record.id, ctx.now) => {
+                clear.extend(self.clear_session(&jar));
+                let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
+                return self.refuse(req, refusal, access, ctx, clear);
+            }
             // An ID-token session: the identity sealed with it, good until the
             // (opaque) access token's expiry.
             Ok(Some(record)) if self.id_token_sessions() && record.identity.is_some() => {
@@ -126,7 +132,7 @@ impl Engine {
                 if exp.saturating_add(leeway) <= ctx.now {
                     let refusal = refuse!(TokenExpired, "the session's access token expired");
                     (Some(record), refusal)
-                } else if let Err(refusal) = self.still_admitted(&record, ctx.now) {
+                } else if let Err(refusal) = self.still_admitted(&record) {
                     clear.extend(self.clear_session(&jar));
                     return self.refuse(req, refusal, access, ctx, clear);
                 } else {

@@ -345,7 +345,7 @@ impl Engine {
     ) -> Step {
         let kept = session.as_ref().and_then(|s| s.identity.clone());
         if id_token.is_none() {
-            if let Some(Err(refusal)) = session.as_ref().map(|s| self.still_admitted(s, ctx.now)) {
+            if let Some(Err(refusal)) = session.as_ref().map(|s| self.still_admitted(s)) {
                 return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
             }
         }
@@ -471,17 +471,10 @@ impl Engine {
         self.end_session(req, refusal, ctx)
     }
 
-    /// Whether an ID-token session is still admitted: not signed out here,
-    /// and its sealed claims pass the configuration's claim rules as they are
-    /// now (a rule added since the sign-in binds existing sessions too).
-    pub(super) fn still_admitted(&self, record: &SessionRecord, now: u64) -> Result<(), Refusal> {
-        if !record.id.is_empty() && self.is_ended(&record.id, now) {
-            // As a refresh replayed after sign-out is told.
-            return Err(refuse!(
-                RefreshTokenInvalid,
-                "this session was signed out; sign in again"
-            ));
-        }
+    /// Whether an ID-token session is still admitted: its sealed claims pass
+    /// the configuration's claim rules as they are now (a rule added since
+    /// the sign-in binds existing sessions too).
+    pub(super) fn still_admitted(&self, record: &SessionRecord) -> Result<(), Refusal> {
         let Some(sealed) = &record.identity else {
             return Ok(());
         };

@@ -19,13 +19,18 @@ impl Engine {
         }
         let jar = jar(req.headers);
         let refresh = self.open_refresh(&jar, ctx.now).ok().flatten();
+        // Until the session's access token would have expired: a copy of
+        // its cookies taken before is refused at once, not served until then.
         if let Ok(Some(session)) = self.open_session(&jar, ctx.now) {
-            self.end(session.id, ctx.now);
+            let served_until = session
+                .access_expires_at
+                .map(|exp| exp.saturating_add(self.config.policy().leeway));
+            self.end(session.id, served_until, ctx.now);
         }
         // By its refresh token too: a version 1 session has no id, and a
         // replay of the refresh before this one returns this refresh token.
         if let Some(rt) = &refresh {
-            self.end(refresh_token_key(&rt.refresh_token), ctx.now);
+            self.end(refresh_token_key(&rt.refresh_token), None, ctx.now);
         }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
@@ -70,14 +75,17 @@ impl Engine {
         Step::Done(ctx.decide(Status::SignedOut, None, action, cookies))
     }
 
-    /// Remembers that session `id` was signed out (see [`Engine::is_ended`]).
-    pub(super) fn end(&mut self, id: String, now: u64) {
+    /// Remembers that session `id` was signed out (see [`Engine::is_ended`])
+    /// for as long as its last refresh can be replayed, or until `at_least`
+    /// (when its access token would have expired), whichever is later.
+    pub(super) fn end(&mut self, id: String, at_least: Option<u64>, now: u64) {
         if id.is_empty() {
             return;
         }
         let until = now
             .saturating_add(self.config.replay_window)
-            .saturating_add(crate::refresh::LEAD_TIMEOUT);
+            .saturating_add(crate::refresh::LEAD_TIMEOUT)
+            .max(at_least.unwrap_or(0));
         self.ended.retain(|_, u| now < *u);
         if self.ended.len() >= MAX_ENDED {
             if let Some(oldest) = self.ended.iter().min_by_key(|(_, u)| **u).map(|(k, _)| k.clone()) {
@@ -87,9 +95,8 @@ impl Engine {
         self.ended.insert(id, until);
     }
 
-    /// Whether session `id` was signed out here within the time its last
-    /// refresh can still be replayed (a copy of its cookies would get that
-    /// refresh's tokens).
+    /// Whether session `id` was signed out here, within the time a copy of
+    /// its cookies could still be served or its last refresh replayed.
     pub(super) fn is_ended(&self, id: &str, now: u64) -> bool {
         self.ended.get(id).is_some_and(|until| now < *until)
     }
