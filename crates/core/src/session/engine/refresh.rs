@@ -349,14 +349,13 @@ impl Engine {
                 return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
             }
         }
-        let Some(sealed) = id_token.as_deref().map(SealedIdentity::of).or(kept) else {
+        let Some(mut sealed) = id_token.as_deref().map(SealedIdentity::of).or(kept) else {
             let refusal = refuse!(
                 AuthApiInvalid,
                 "the refresh returned no ID token, and this session holds no identity to keep (it began as an access-token session)"
             );
             return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
         };
-        let mut sealed = sealed;
         match &tokens.userinfo {
             Some(Ok(userinfo)) => {
                 if userinfo.get("sub").and_then(serde_json::Value::as_str)
@@ -412,11 +411,10 @@ impl Engine {
         )
     }
 
-    /// Refused tokens from a refresh: revokes the refresh token received (it
-    /// is someone else's, or untrustworthy) when the provider can revoke, then
-    /// ends the session.
-    /// `spent` is the refresh token that brought the refused answer: revoked
-    /// when the provider did not rotate it.
+    /// Refused tokens from a refresh: revokes the grant (the refresh token
+    /// received, or `spent`, the one that brought the answer, when the
+    /// provider did not rotate it) when the provider can revoke, then ends
+    /// the session.
     pub(super) fn reject_refresh(
         &mut self,
         req: OwnedRequest,
