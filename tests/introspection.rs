@@ -417,3 +417,37 @@ fn a_replys_max_age_shortens_the_reuse() {
         "asked again after it, not after maxAge"
     );
 }
+
+#[test]
+fn a_configured_revocation_endpoint_serves_a_provider_that_publishes_none() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    idp.discovery
+        .as_object_mut()
+        .unwrap()
+        .remove("revocation_endpoint");
+    let mut e = engine(json!({ "revocationEndpoint": format!("{ISS}/revoke") }));
+    let browser = sign_in(
+        &mut e,
+        &mut idp,
+        &keys,
+        &access_token(&keys, json!({})),
+        Some("rt-1"),
+    );
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &browser.header()), ("sec-fetch-site", "same-origin")],
+        NOW,
+    );
+    assert_eq!(d.respond_status(), Some(303), "{:?}", d.message);
+    assert!(d.event.revoked);
+    assert_eq!(idp.count(&format!("POST {ISS}/revoke")), 1);
+    assert_eq!(
+        idp.count(&format!("GET {ISS}/.well-known/oauth-authorization-server")),
+        0,
+        "no metadata needed"
+    );
+}

@@ -196,6 +196,8 @@ export interface TesseraConfig {
   endpointPrefix?: string;
   /** Where to go after sign-out without an end-session endpoint. Default `/`. */
   afterSignOutPath?: string;
+  /** The revocation endpoint (RFC 7009). Default (or `null`): the discovery document's, or its RFC 8414 metadata's. */
+  revocationEndpoint?: string | null;
   /** Access-token checks. */
   verification?: VerificationConfig;
   /** What sessions are built on. */

@@ -124,6 +124,10 @@ pub struct TesseraConfig {
     /// Where to send the browser after sign-out when the provider has no
     /// end-session endpoint. Default `/`.
     pub after_sign_out_path: String,
+    /// The revocation endpoint (RFC 7009) to use at sign-out and when a
+    /// grant is refused. Default none: the discovery document's, or its RFC
+    /// 8414 metadata's. Set it for a provider that publishes neither.
+    pub revocation_endpoint: Option<String>,
     /// Access-token verification beyond the issuer (audience, authorized
     /// parties, algorithms, leeway, …); the issuer defaults to `issuer`.
     pub verification: Policy,
@@ -520,6 +524,7 @@ impl TesseraConfig {
         set(&mut c.allowed_origins, f.strings("allowedOrigins")?);
         set(&mut c.endpoint_prefix, f.string("endpointPrefix")?);
         set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
+        c.revocation_endpoint = f.nullable("revocationEndpoint", Fields::string)?;
         set(&mut c.verification, f.object("verification", Policy::read)?);
         c.introspection = f.nullable("introspection", |f, key| f.object(key, IntrospectionConfig::read))?;
         c.session = SessionConfig::for_profile(c.profile, &c.issuer);
@@ -567,6 +572,7 @@ impl TesseraConfig {
             allowed_origins: Vec::new(),
             endpoint_prefix: String::from("/__tessera"),
             after_sign_out_path: String::from("/"),
+            revocation_endpoint: None,
             verification: Policy::default(),
             session: SessionConfig::default(),
             introspection: None,
@@ -664,6 +670,16 @@ impl TesseraConfig {
             return Err(ConfigError::new(
                 "afterSignOutPath",
                 "must be a path on this origin, like /",
+            ));
+        }
+        if self
+            .revocation_endpoint
+            .as_deref()
+            .is_some_and(|u| !crate::oidc::url_ok(u))
+        {
+            return Err(ConfigError::new(
+                "revocationEndpoint",
+                "must be an https URL (http only on loopback)",
             ));
         }
         self.verification

@@ -293,7 +293,11 @@ impl Engine {
                     )),
                 };
                 match parsed {
-                    Ok(loaded) if c.loaded.is_none() => c.loaded = Some(loaded),
+                    Ok((mut d, raw)) if c.loaded.is_none() => {
+                        d.revocation_endpoint =
+                            self.config.revocation_endpoint.clone().or(d.revocation_endpoint);
+                        c.loaded = Some((d, raw));
+                    }
                     Ok(_) => {}
                     Err(refusal) => c.failed = Some((now, refusal)),
                 }

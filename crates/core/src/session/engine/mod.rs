@@ -797,7 +797,10 @@ impl Engine {
     pub fn restore(&mut self, snapshot: &Snapshot, now: u64) {
         if self.discovery.loaded.is_none() {
             if let Some(raw) = &snapshot.discovery {
-                if let Ok(d) = Discovery::parse(raw.as_bytes(), &self.config.issuer, self.keyring.is_some()) {
+                if let Ok(mut d) =
+                    Discovery::parse(raw.as_bytes(), &self.config.issuer, self.keyring.is_some())
+                {
+                    d.revocation_endpoint = self.config.revocation_endpoint.clone().or(d.revocation_endpoint);
                     self.discovery.loaded = Some((d, raw.clone()));
                 }
             }
