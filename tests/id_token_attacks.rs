@@ -13,48 +13,7 @@ use tessera_core::forward::{verify_signature, Check};
 use tessera_core::session::SessionRecord;
 use tessera_tests::{claims, Keys, ISS, NOW};
 
-const OPAQUE: &str = "opaque-access-token-1";
 const SECRET: &str = "forward-signing-secret-of-32-bytes-at-least!";
-
-fn id_sessions(extra: serde_json::Value) -> Engine {
-    let mut c = json!({ "session": { "identity": "id-token" } });
-    if let (Some(base), serde_json::Value::Object(extra)) = (c.as_object_mut(), extra) {
-        base.extend(extra);
-    }
-    engine(c)
-}
-
-fn id_token_for(keys: &Keys, sub: &str, nonce: Option<&str>, now: u64) -> String {
-    keys.token(
-        "EdDSA",
-        &json!({ "alg": "EdDSA", "kid": "ed" }),
-        &claims(
-            json!({ "aud": "app", "sub": sub, "nonce": nonce, "iat": now, "nbf": null, "exp": now + 60,
-            "email": format!("{sub}@example.com") }),
-        ),
-    )
-}
-
-fn signed_in_with(e: &mut Engine, idp: &mut Idp, id: impl FnOnce(&str) -> String) -> Browser {
-    let (d, browser) = callback_with(
-        e,
-        idp,
-        |nonce| token_reply(OPAQUE, Some("rt-1"), Some(&id(nonce))),
-        None,
-        Some(ISS),
-    );
-    assert_eq!(
-        (d.respond_status(), d.status),
-        (Some(303), Status::SignedIn),
-        "{:?}",
-        d.message
-    );
-    browser
-}
-
-fn signed_in(e: &mut Engine, idp: &mut Idp, keys: &Keys) -> Browser {
-    signed_in_with(e, idp, |n| id_token_for(keys, "user_1", Some(n), NOW))
-}
 
 fn forward_of(d: &Decision) -> (&[(String, String)], &'static [&'static str]) {
     match &d.action {
@@ -95,7 +54,7 @@ fn the_clients_authorization_never_reaches_the_origin_beside_an_identity() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({ "forwardSigningSecret": SECRET }));
     let mut idp = Idp::new(&keys);
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     let cookie = browser.header();
 
     // A page route (bearer off): the attacker, signed in as themselves
@@ -172,7 +131,7 @@ fn a_key_outage_at_refresh_does_not_extend_the_identity() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({ "session": { "identity": "id-token", "passAccessToken": true } }));
     let mut idp = Idp::new(&keys);
-    let mut browser = signed_in(&mut e, &mut idp, &keys);
+    let mut browser = signed_in_opaque(&mut e, &mut idp, &keys);
 
     // Ahead of expiry: a refresh. The provider answers with tokens for
     // "mallory", the ID token signed with a key the cached set lacks, and the
@@ -483,7 +442,7 @@ fn holds_cross_mode_cookies_fail_closed() {
     let mut idp = Idp::new(&keys);
     // id-token cookie -> access-token engine.
     let mut id_engine = id_sessions(json!({}));
-    let browser = signed_in(&mut id_engine, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut id_engine, &mut idp, &keys);
     let mut at_engine = engine(json!({}));
     idp.token.push_back(token_reply(
         "opaque-2",
@@ -514,7 +473,7 @@ fn holds_record_without_expiry_is_expired() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     let plain = ring().open(SESSION, &browser.cookies[SESSION], NOW).unwrap();
     let mut record = SessionRecord::from_json(&plain).unwrap();
     assert!(record.identity.is_some());
@@ -533,7 +492,7 @@ fn holds_swapped_refresh_cookie_and_expiry_edge() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let a = signed_in(&mut e, &mut idp, &keys);
+    let a = signed_in_opaque(&mut e, &mut idp, &keys);
     let b = signed_in_with(&mut e, &mut idp, |n| id_token_for(&keys, "user_2", Some(n), NOW));
     let mixed = format!(
         "{SESSION}={}; {REFRESH}={}",
@@ -628,7 +587,7 @@ fn a_refused_refresh_without_rotation_revokes_the_sessions_refresh_token() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     let later = NOW + 55;
     // No refresh_token in the answer (no rotation), an ID token for someone else.
     idp.token.push_back(token_reply(

@@ -11,54 +11,7 @@ use harness::*;
 use serde_json::json;
 use tessera_core::config::{SessionIdentity, TesseraConfig};
 use tessera_core::decision::{Action, Status};
-use tessera_core::engine::Engine;
 use tessera_tests::{claims, Keys, ISS, NOW};
-
-const OPAQUE: &str = "opaque-access-token-1";
-
-fn id_sessions(extra: serde_json::Value) -> Engine {
-    let mut c = json!({ "session": { "identity": "id-token" } });
-    if let (Some(base), serde_json::Value::Object(extra)) = (c.as_object_mut(), extra) {
-        base.extend(extra);
-    }
-    engine(c)
-}
-
-/// An ID token for `sub`, issued at `now`, valid a minute.
-fn id_token_for(keys: &Keys, sub: &str, nonce: Option<&str>, now: u64) -> String {
-    keys.token(
-        "EdDSA",
-        &json!({ "alg": "EdDSA", "kid": "ed" }),
-        &claims(
-            json!({ "aud": "app", "sub": sub, "nonce": nonce, "iat": now, "nbf": null, "exp": now + 60,
-            "email": format!("{sub}@example.com") }),
-        ),
-    )
-}
-
-/// Signs in with an opaque access token (expires_in 60) and refresh token `rt-1`.
-fn signed_in(e: &mut Engine, idp: &mut Idp, keys: &Keys) -> Browser {
-    let (d, browser) = callback_with(
-        e,
-        idp,
-        |nonce| {
-            token_reply(
-                OPAQUE,
-                Some("rt-1"),
-                Some(&id_token_for(keys, "user_1", Some(nonce), NOW)),
-            )
-        },
-        None,
-        Some(ISS),
-    );
-    assert_eq!(
-        (d.respond_status(), d.status),
-        (Some(303), Status::SignedIn),
-        "{:?}",
-        d.message
-    );
-    browser
-}
 
 fn identity(d: &tessera_core::decision::Decision) -> std::sync::Arc<tessera_core::Identity> {
     match &d.action {
@@ -82,7 +35,7 @@ fn an_opaque_access_token_signs_in_and_the_identity_is_the_id_tokens() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     let d = drive(
         &mut e,
         &mut idp,
@@ -108,7 +61,7 @@ fn an_opaque_access_token_signs_in_and_the_identity_is_the_id_tokens() {
     assert_eq!(idp.count(&format!("POST {ISS}/token")), 1);
 
     let mut e = id_sessions(json!({ "session": { "identity": "id-token", "passAccessToken": true } }));
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     let d = drive(
         &mut e,
         &mut idp,
@@ -180,7 +133,7 @@ fn the_session_refreshes_ahead_of_expires_in_and_keeps_or_renews_its_identity() 
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let mut browser = signed_in(&mut e, &mut idp, &keys);
+    let mut browser = signed_in_opaque(&mut e, &mut idp, &keys);
 
     // Within refreshAhead (10 s) of expires_in: a refresh, the new ID token's claims.
     let later = NOW + 55;
@@ -247,7 +200,7 @@ fn an_outage_keeps_the_session_and_a_valid_identity_serves_through_it() {
     let keys = Keys::load();
     let mut e = id_sessions(json!({}));
     let mut idp = Idp::new(&keys);
-    let browser = signed_in(&mut e, &mut idp, &keys);
+    let browser = signed_in_opaque(&mut e, &mut idp, &keys);
     idp.down = true;
     // Ahead of expiry: the refresh fails, the sealed identity still serves.
     let d = drive(
@@ -491,7 +444,7 @@ fn userinfo_claims_join_the_id_tokens_at_sign_in_and_refresh() {
     let mut e = id_sessions(json!({ "session": { "identity": "id-token", "userinfo": true } }));
     let mut idp = Idp::new(&keys);
     idp.userinfo.push_back((200, json!({ "sub": "user_1", "name": "Alice", "email": "alice@new.example", "iss": "https://evil.example" }).to_string()));
-    let mut browser = signed_in(&mut e, &mut idp, &keys);
+    let mut browser = signed_in_opaque(&mut e, &mut idp, &keys);
     // The userinfo request carried the new access token.
     let (auth, _) = idp.bodies.last().unwrap();
     assert_eq!(auth.as_deref(), Some("Bearer opaque-access-token-1"));

@@ -8,30 +8,11 @@ mod harness;
 
 use harness::*;
 use serde_json::json;
-use tessera_core::decision::{Action, Decision, Status};
+use tessera_core::decision::{Action, Status};
 use tessera_core::engine::{Engine, Request, Step};
 use tessera_tests::{Keys, ISS, NOW};
 
 const TOKEN: &str = "opaque-token-of-alice";
-
-fn introspecting(extra: serde_json::Value) -> Engine {
-    let mut c = json!({ "introspection": { "maxAge": 60, "inactiveMaxAge": 10 } });
-    if let (Some(base), serde_json::Value::Object(extra)) = (c.as_object_mut(), extra) {
-        base.extend(extra);
-    }
-    engine(c)
-}
-
-fn bearer(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
-    drive(
-        e,
-        idp,
-        "GET",
-        "/api/me",
-        &[("authorization", &format!("Bearer {token}"))],
-        now,
-    )
-}
 
 fn active(extra: serde_json::Value) -> (u16, String) {
     let mut body = json!({ "active": true, "sub": "alice", "client_id": "app", "aud": "api", "scope": "read write", "exp": NOW + 3600 });
@@ -49,10 +30,6 @@ fn active(extra: serde_json::Value) -> (u16, String) {
 
 fn calls(idp: &Idp) -> usize {
     idp.count(&format!("POST {ISS}/introspect"))
-}
-
-fn code(d: &Decision) -> Option<&'static str> {
-    d.reason.map(|r| r.code())
 }
 
 #[test]

@@ -15,29 +15,6 @@ use tessera_core::decision::{Decision, Status};
 use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step};
 use tessera_tests::{Keys, ISS, NOW};
 
-fn introspecting(extra: Value) -> Engine {
-    let mut c = json!({ "introspection": { "maxAge": 60, "inactiveMaxAge": 10 } });
-    if let (Some(base), Value::Object(extra)) = (c.as_object_mut(), extra) {
-        base.extend(extra);
-    }
-    engine(c)
-}
-
-fn bearer(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
-    drive(
-        e,
-        idp,
-        "GET",
-        "/api/me",
-        &[("authorization", &format!("Bearer {token}"))],
-        now,
-    )
-}
-
-fn code(d: &Decision) -> Option<&'static str> {
-    d.reason.map(|r| r.code())
-}
-
 fn admits(e: &mut Engine, idp: &mut Idp, body: Value) -> Result<(), &'static str> {
     idp.introspect.push_back((200, body.to_string()));
     let token = format!("t{}", idp.log.len());

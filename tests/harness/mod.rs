@@ -1,6 +1,7 @@
-//! The engine test harness shared by `session.rs` and `security.rs`: the
+//! The engine test harness shared by the engine's test files: the
 //! provider's HTTP side as data (`Idp`), a host loop (`drive`), a cookie jar
-//! that behaves like a browser, and the real sign-in flow.
+//! that behaves like a browser, the real sign-in flow, and the helpers of
+//! ID-token sessions and introspection.
 #![allow(dead_code)] // each test crate uses its own part
 
 use serde_json::{json, Value};
@@ -443,4 +444,81 @@ pub fn callback_with(
     let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], NOW);
     browser.apply(&d);
     (d, browser)
+}
+
+// ---- ID-token sessions and introspection ------------------------------------
+
+/// The opaque access token the ID-token session tests' provider issues.
+pub const OPAQUE: &str = "opaque-access-token-1";
+
+/// An engine with ID-token sessions and `extra` over the suite's configuration.
+pub fn id_sessions(extra: Value) -> Engine {
+    let mut c = json!({ "session": { "identity": "id-token" } });
+    if let (Some(base), Value::Object(extra)) = (c.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    engine(c)
+}
+
+/// An ID token for `sub`, issued at `now`, valid a minute.
+pub fn id_token_for(keys: &Keys, sub: &str, nonce: Option<&str>, now: u64) -> String {
+    keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &claims(
+            json!({ "aud": "app", "sub": sub, "nonce": nonce, "iat": now, "nbf": null, "exp": now + 60,
+            "email": format!("{sub}@example.com") }),
+        ),
+    )
+}
+
+/// Signs in with an opaque access token (expires_in 60), refresh token
+/// `rt-1`, and the ID token `id(nonce)`.
+pub fn signed_in_with(e: &mut Engine, idp: &mut Idp, id: impl FnOnce(&str) -> String) -> Browser {
+    let (d, browser) = callback_with(
+        e,
+        idp,
+        |nonce| token_reply(OPAQUE, Some("rt-1"), Some(&id(nonce))),
+        None,
+        Some(ISS),
+    );
+    assert_eq!(
+        (d.respond_status(), d.status),
+        (Some(303), Status::SignedIn),
+        "{:?}",
+        d.message
+    );
+    browser
+}
+
+/// [`signed_in_with`] an ID token for `user_1`.
+pub fn signed_in_opaque(e: &mut Engine, idp: &mut Idp, keys: &Keys) -> Browser {
+    signed_in_with(e, idp, |n| id_token_for(keys, "user_1", Some(n), NOW))
+}
+
+/// An engine introspecting opaque bearer tokens (maxAge 60, inactiveMaxAge
+/// 10), with `extra` over the suite's configuration.
+pub fn introspecting(extra: Value) -> Engine {
+    let mut c = json!({ "introspection": { "maxAge": 60, "inactiveMaxAge": 10 } });
+    if let (Some(base), Value::Object(extra)) = (c.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    engine(c)
+}
+
+/// A `GET /api/me` with `token` as its bearer token.
+pub fn bearer(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
+    drive(
+        e,
+        idp,
+        "GET",
+        "/api/me",
+        &[("authorization", &format!("Bearer {token}"))],
+        now,
+    )
+}
+
+/// A decision's reason code.
+pub fn code(d: &Decision) -> Option<&'static str> {
+    d.reason.map(|r| r.code())
 }

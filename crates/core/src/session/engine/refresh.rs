@@ -240,7 +240,20 @@ impl Engine {
             }
         }
         if self.id_token_sessions() {
-            return self.store_id_token_session(req, refresh, session, id_token, tokens, ctx);
+            return match self.id_token_record(session, id_token.as_deref(), &tokens, ctx) {
+                Ok((record, identity)) => self.store_refreshed(
+                    &r,
+                    target,
+                    access,
+                    &jar,
+                    &record,
+                    refresh.refresh_token,
+                    identity,
+                    &tokens,
+                    ctx,
+                ),
+                Err(refusal) => self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx),
+            };
         }
         match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {
             Verified::Ok(identity) => {
@@ -249,18 +262,15 @@ impl Engine {
                     return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
                 }
                 let record = self.next_record(session, id_token.as_deref(), &identity, &tokens, ctx);
-                let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
-                let cookies = match self.store_session(&jar, &record, &rotated, ctx) {
-                    Ok(c) => c,
-                    Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
-                };
-                ctx.event.refresh = Some(RefreshOutcome::Refreshed);
-                self.signed_in(
+                self.store_refreshed(
+                    &r,
                     target,
+                    access,
+                    &jar,
+                    &record,
+                    refresh.refresh_token,
                     identity,
-                    &tokens.access_token,
-                    Status::Refreshed,
-                    cookies,
+                    &tokens,
                     ctx,
                 )
             }
@@ -330,39 +340,40 @@ impl Engine {
         self.refuse(r, refusal, access, ctx, cookies)
     }
 
-    /// An ID-token session's refresh, its ID token (when one came) verified
-    /// and checked against the session already: the identity is the new ID
-    /// token's claims, or the session's until now when the provider sent
-    /// none; the access token is stored opaque, with its `expires_in`.
-    fn store_id_token_session(
-        &mut self,
-        req: OwnedRequest,
-        refresh: RefreshRecord,
+    /// The record and identity of an ID-token session after a refresh, its ID
+    /// token (when one came) verified and checked against the session
+    /// already: the identity is the new ID token's claims, or the session's
+    /// until now when the provider sent none (held to the claim rules as
+    /// they are now), with the userinfo answer's; the access token is stored
+    /// opaque, with its `expires_in`. A refusal ends the session.
+    fn id_token_record(
+        &self,
         session: Option<SessionRecord>,
-        id_token: Option<Arc<Identity>>,
-        tokens: TokenSet,
+        id_token: Option<&Identity>,
+        tokens: &TokenSet,
         ctx: &mut Ctx,
-    ) -> Step {
-        let kept = session.as_ref().and_then(|s| s.identity.clone());
+    ) -> Result<(SessionRecord, Arc<Identity>), Refusal> {
         if id_token.is_none() {
-            if let Some(Err(refusal)) = session.as_ref().map(|s| self.still_admitted(s)) {
-                return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
+            if let Some(previous) = &session {
+                self.still_admitted(previous)?;
             }
         }
-        let Some(mut sealed) = id_token.as_deref().map(SealedIdentity::of).or(kept) else {
-            let refusal = refuse!(
+        let kept = session.as_ref().and_then(|s| s.identity.clone());
+        let Some(mut sealed) = id_token.map(SealedIdentity::of).or(kept) else {
+            return Err(refuse!(
                 AuthApiInvalid,
                 "the refresh returned no ID token, and this session holds no identity to keep (it began as an access-token session)"
-            );
-            return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
+            ));
         };
         match &tokens.userinfo {
             Some(Ok(userinfo)) => {
                 if userinfo.get("sub").and_then(serde_json::Value::as_str)
                     != sealed.claims.get("sub").and_then(serde_json::Value::as_str)
                 {
-                    let refusal = refuse!(ClaimInvalid, "the userinfo answer is for another subject than the session (OpenID Connect Core 5.3.2)");
-                    return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
+                    return Err(refuse!(
+                        ClaimInvalid,
+                        "the userinfo answer is for another subject than the session (OpenID Connect Core 5.3.2)"
+                    ));
                 }
                 oidc::merge_userinfo(&mut sealed.claims, userinfo.clone());
             }
@@ -377,7 +388,7 @@ impl Engine {
             }
             None => {}
         }
-        let exp = opaque_expiry(&tokens, id_token.as_ref().map(|i| i.exp), ctx.now);
+        let exp = opaque_expiry(tokens, id_token.map(|i| i.exp), ctx.now);
         let identity = Arc::new(sealed.identity(exp));
         let record = match session {
             Some(previous) if !previous.id.is_empty() => SessionRecord {
@@ -386,19 +397,31 @@ impl Engine {
                 identity: Some(sealed),
                 ..previous
             },
-            _ => new_record(id_token.as_deref(), &identity, &tokens, None, Some(sealed), ctx),
+            _ => new_record(id_token, &identity, tokens, None, Some(sealed), ctx),
         };
-        let headers = req.headers();
-        let r = borrow(&req, &headers);
-        let (target, access) = match self.resumed_target(&r, ctx) {
-            Ok(t) => t,
-            Err(refusal) => return self.refuse(&r, refusal, Access::Api, ctx, Vec::new()),
-        };
-        let jar = jar(r.headers);
-        let rotated = tokens.refresh_token.clone().unwrap_or(refresh.refresh_token);
-        let cookies = match self.store_session(&jar, &record, &rotated, ctx) {
+        Ok((record, identity))
+    }
+
+    /// A refresh that succeeded: the new record and refresh token (the
+    /// rotated one, else the one spent) stored, the request answered with
+    /// the refreshed identity.
+    #[allow(clippy::too_many_arguments)]
+    fn store_refreshed(
+        &mut self,
+        r: &Request<'_>,
+        target: Target,
+        access: Access,
+        jar: &CookieJar,
+        record: &SessionRecord,
+        spent: String,
+        identity: Arc<Identity>,
+        tokens: &TokenSet,
+        ctx: &mut Ctx,
+    ) -> Step {
+        let rotated = tokens.refresh_token.clone().unwrap_or(spent);
+        let cookies = match self.store_session(jar, record, &rotated, ctx) {
             Ok(c) => c,
-            Err(refusal) => return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar)),
+            Err(refusal) => return self.refuse(r, refusal, access, ctx, self.clear_session(jar)),
         };
         ctx.event.refresh = Some(RefreshOutcome::Refreshed);
         self.signed_in(
