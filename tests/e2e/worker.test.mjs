@@ -297,6 +297,11 @@ describe('the worker with ID-token sessions and a provider of opaque access toke
     const seen = (await page.json()).headers;
     assert.equal(seen['x-tessera-user'], 'alice');
     assert.equal(seen.authorization, undefined, 'the opaque access token stays with the worker');
+    // A credential the client adds never rides along with the identity.
+    const smuggled = await fetch(`${stack.app}/home`, { headers: { cookie: b.header(), authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.' } });
+    const smuggledSeen = (await smuggled.json()).headers;
+    assert.equal(smuggledSeen['x-tessera-user'], 'alice');
+    assert.equal(smuggledSeen.authorization, undefined, 'the client\'s authorization is removed');
     await expire();
     const refreshes = stack.idp.counts.refresh;
     const cookie = b.header();
