@@ -588,7 +588,7 @@ fn a_copy_of_signed_out_cookies_is_refused_until_the_session_would_have_expired(
         let d = drive(&mut e, &mut idp, "GET", "/api/me", &[("cookie", &copy)], at);
         assert_eq!(
             (d.respond_status(), d.reason.map(|r| r.code())),
-            (Some(401), Some("refresh-token-invalid")),
+            (Some(401), Some("session-revoked")),
             "at +{}",
             at - NOW
         );
@@ -623,7 +623,7 @@ fn a_copy_of_signed_out_cookies_is_refused_until_the_session_would_have_expired(
     );
     assert_eq!(
         d.reason.map(|r| r.code()),
-        Some("refresh-token-invalid"),
+        Some("session-revoked"),
         "{:?}",
         d.message
     );

@@ -685,7 +685,7 @@ fn sign_out_ends_replays_of_version_1_sessions() {
         &[("cookie", &copied.header())],
         NOW + 10,
     );
-    assert_eq!(code(&d), Some("refresh-token-invalid"), "{:?}", d.message);
+    assert_eq!(code(&d), Some("session-revoked"), "{:?}", d.message);
     assert_eq!(cleared(&d), [SESSION, REFRESH]);
 }
 

@@ -730,8 +730,14 @@ fn the_table_covers_every_reason() {
     let keys = Keys::load();
     let covered: Vec<&str> = rows(&keys).iter().filter_map(|r| r.reason).collect();
     // Reasons with tests of their own: a whole sign-in (below), an
-    // introspection answer (tests/introspection.rs).
-    let elsewhere = ["nonce-mismatch", "token-inactive"];
+    // introspection answer (tests/introspection.rs), revocations and the
+    // shared store (tests/revocation.rs).
+    let elsewhere = [
+        "nonce-mismatch",
+        "token-inactive",
+        "session-revoked",
+        "store-unavailable",
+    ];
     for reason in tessera_core::Reason::ALL {
         assert!(
             covered.contains(&reason.code()) || elsewhere.contains(&reason.code()),
@@ -1078,7 +1084,7 @@ fn a_late_tab_with_the_rotated_refresh_token_gets_the_same_tokens() {
                     };
                     e.resume(p, Reply::Tokens(result), NOW, seed(NOW, 10 + tab))
                 }
-                Step::Verify(_) | Step::Idle => unreachable!(),
+                _ => unreachable!(),
             };
         };
         outcomes.push(decision);

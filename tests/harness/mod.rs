@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
-use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step};
+use tessera_core::engine::{Engine, HttpRequest, Reply, Request, Step, StoreOp};
 use tessera_core::seal::Keyring;
 use tessera_core::session::{RefreshRecord, SessionRecord};
 use tessera_tests::{claims, Keys, ISS, NOW};
@@ -142,6 +142,10 @@ pub struct Idp {
     /// Every request driven against this provider and the replies its
     /// fetches got, as `tests/guest`'s `run_transcript` replays them.
     pub transcript: Vec<Value>,
+    /// The body of the requests driven (the back-channel logout's form).
+    pub body: Option<Vec<u8>>,
+    /// The deployment's shared store.
+    pub store: StoreSim,
 }
 
 impl Idp {
@@ -170,6 +174,8 @@ impl Idp {
             bodies: Vec::new(),
             down: false,
             transcript: Vec::new(),
+            body: None,
+            store: StoreSim::default(),
         }
     }
 
@@ -275,7 +281,8 @@ pub fn drive_with(
         assert!(round < 10, "the engine keeps asking for fetches");
         step = match step {
             Step::Done(d) => {
-                idp.transcript.push(json!({ "method": method, "url": url, "headers": headers, "now": now, "replies": replies }));
+                let body = String::from_utf8_lossy(idp.body.as_deref().unwrap_or_default()).into_owned();
+                idp.transcript.push(json!({ "method": method, "url": url, "headers": headers, "now": now, "replies": replies, "body": body }));
                 return d;
             }
             Step::Fetch(p) | Step::Refresh(p) => {
@@ -300,6 +307,14 @@ pub fn drive_with(
                 let check = p.signature_check().expect("a check").clone();
                 engine.resume(p, host(&check), now, seed(now, round))
             }
+            Step::Body(p) => {
+                let body = idp.body.clone().unwrap_or_default();
+                engine.resume(p, Reply::Body(&body), now, seed(now, round))
+            }
+            Step::Store(p) => {
+                let reply = idp.store.apply(p.store_op().expect("an operation"));
+                engine.resume(p, Reply::Stored(reply), now, seed(now, round))
+            }
             Step::Idle => panic!("Idle for a request"),
         };
     }
@@ -321,6 +336,44 @@ pub fn host_verify(check: &tessera_core::engine::SignatureCheck) -> bool {
         return false;
     };
     key.verify(&check.signing_input, &sig).is_ok()
+}
+
+/// The shared store as the tests see it: one for every engine driven with
+/// the same [`Idp`], so two engines are two instances of one deployment.
+#[derive(Default)]
+pub struct StoreSim {
+    /// Keys set once ([`StoreOp::Once`]).
+    pub once: std::collections::BTreeSet<String>,
+    /// Every revocation published, in order.
+    pub published: Vec<tessera_core::revocation::Revocation>,
+    /// Operations seen.
+    pub ops: Vec<StoreOp>,
+    /// The store is down: every operation fails.
+    pub down: bool,
+}
+
+impl StoreSim {
+    pub fn apply(&mut self, op: &StoreOp) -> Result<bool, &'static str> {
+        self.ops.push(op.clone());
+        if self.down {
+            return Err("connection refused");
+        }
+        Ok(match op {
+            StoreOp::Once { key, .. } => self.once.insert(key.clone()),
+            StoreOp::Revoke(list) => {
+                self.published.extend(list.iter().cloned());
+                true
+            }
+        })
+    }
+
+    /// Hands every published revocation to `engine` (another instance's
+    /// subscription).
+    pub fn deliver(&self, engine: &mut Engine, now: u64) {
+        for r in &self.published {
+            engine.revoked(r.clone(), now);
+        }
+    }
 }
 
 /// A cookie store that applies `set-cookie` like a browser.

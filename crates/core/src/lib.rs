@@ -70,7 +70,8 @@ pub mod token;
 // `tessera_core::engine`), as before the layers had folders.
 #[cfg(feature = "session")]
 pub use session::{
-    config, cookie, decision, engine, forward, introspection, oidc, refresh, request, routes, seal,
+    backchannel, config, cookie, decision, engine, forward, introspection, oidc, refresh, request,
+    revocation, routes, seal,
 };
 pub use token::{alg, backend, identity, jwk, jwks_cache, jws, key, policy, profile};
 pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};

@@ -110,6 +110,15 @@ reasons! {
     /// The introspection endpoint (RFC 7662) says the opaque token is not
     /// active: revoked, expired, or never issued.
     TokenInactive = "token-inactive", 401, false;
+    /// The session, or every session and token of its subject, was revoked:
+    /// signed out here or on another instance, ended by the provider's
+    /// back-channel logout, or revoked by the app (`revoke()`).
+    SessionRevoked = "session-revoked", 401, false;
+    /// The shared store (Durable Object, Redis) cannot be reached, and this
+    /// instance cannot tell whether the session was revoked: it never loaded
+    /// the revocations (a cold instance during an outage), or a
+    /// back-channel logout could not be recorded. An outage: cookies are kept.
+    StoreUnavailable = "store-unavailable", 503, true;
     /// The origin auth API is unreachable or failing: an outage, not a sign-out.
     AuthApiUnavailable = "auth-api-unavailable", 503, true;
     /// The origin auth API answered with something Tessera cannot use: a token
@@ -137,13 +146,16 @@ reasons! {
 impl Reason {
     /// Whether a session survives this refusal of its token: `true` for the
     /// key set's troubles and the auth API's outages (`jwks-unavailable`,
-    /// `jwks-invalid`, `auth-api-unavailable`), where the credential may be
+    /// `jwks-invalid`, `auth-api-unavailable`, `store-unavailable`), where the credential may be
     /// fine and clearing cookies would sign users out for the provider's
     /// fault; `false` for everything else.
     pub const fn keeps_session(self) -> bool {
         matches!(
             self,
-            Reason::JwksUnavailable | Reason::JwksInvalid | Reason::AuthApiUnavailable
+            Reason::JwksUnavailable
+                | Reason::JwksInvalid
+                | Reason::AuthApiUnavailable
+                | Reason::StoreUnavailable
         )
     }
 }
@@ -242,7 +254,10 @@ mod tests {
             .filter(|r| r.is_retryable())
             .map(|r| r.code())
             .collect();
-        assert_eq!(retryable, ["jwks-unavailable", "auth-api-unavailable"]);
+        assert_eq!(
+            retryable,
+            ["jwks-unavailable", "store-unavailable", "auth-api-unavailable"]
+        );
         assert_eq!(Reason::CsrfRejected.http_status(), 403);
         assert_eq!(Reason::AuthApiUnavailable.http_status(), 503);
     }

@@ -12,6 +12,8 @@
 //! | `fetch` | makes `request` and calls `resumeResponse`/`resumeFailed` with `id` |
 //! | `refresh` | calls `refreshBegin(id)`: one refresh per session, see below |
 //! | `verify` | checks the signature in `bytes` natively, calls `resumeSignature(id, valid)` (`valid` undefined: it cannot check this algorithm) |
+//! | `body` | reads at most `limit + 1` bytes of the request body, calls `resumeBody(id, bytes)` |
+//! | `store` | does `op` in the shared store (`once`: set `key` if absent; `revoke`: keep and publish each record), calls `resumeStored(id, result, error)` |
 //! | `idle` | nothing (a background revalidation finished) |
 //!
 //! Suspended requests live here under their `id` until resumed; a host that
@@ -43,9 +45,10 @@ use std::sync::Arc;
 use tessera_core::backend::SignatureBackend;
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Event};
-use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step};
+use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step, StoreOp};
 use tessera_core::oidc::{self, TokenSet};
 use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
+use tessera_core::revocation::{Kind, Revocation};
 use tessera_core::routes::Access;
 use tessera_core::{Alg, Identity, PublicKey, Reason, Refusal};
 use wasm_bindgen::prelude::*;
@@ -220,6 +223,79 @@ impl Core {
     #[wasm_bindgen(js_name = resumeFailed)]
     pub fn resume_failed(&mut self, id: u32, why: &str, now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
         self.resume_js(id, Reply::Failed(why), now, random)
+    }
+
+    /// Continues a `body` step with the request body as read (at most its
+    /// `limit + 1` bytes).
+    #[wasm_bindgen(js_name = resumeBody)]
+    pub fn resume_body(&mut self, id: u32, body: &[u8], now: f64, random: &[u8]) -> Result<JsValue, JsValue> {
+        self.resume_js(id, Reply::Body(body), now, random)
+    }
+
+    /// Continues a `store` step: `result` (`once`: whether the key was
+    /// absent; `revoke`: true), or `error` when the store failed.
+    #[wasm_bindgen(js_name = resumeStored)]
+    pub fn resume_stored(
+        &mut self,
+        id: u32,
+        result: bool,
+        error: Option<String>,
+        now: f64,
+        random: &[u8],
+    ) -> Result<JsValue, JsValue> {
+        let stored = match &error {
+            Some(why) => Err(why.as_str()),
+            None => Ok(result),
+        };
+        self.resume_js(id, Reply::Stored(stored), now, random)
+    }
+
+    /// Adds a revocation record (JSON) the shared store handed over; false
+    /// when it is not a valid record (it is then ignored).
+    pub fn revoked(&mut self, record: &str, now: f64) -> bool {
+        match Revocation::from_json(record.as_bytes()) {
+            Ok(r) => {
+                self.engine.revoked(r, secs(now));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Revokes `kind` (`sid`, `sub` or `session`) `value` from now on, and
+    /// returns the record to publish (`{ key, ttl, record }`); throws
+    /// `{ message }` for an unknown kind or an empty value.
+    pub fn revoke(&mut self, kind: &str, value: &str, now: f64) -> Result<JsValue, JsValue> {
+        let kind = match kind {
+            "sid" => Kind::Sid,
+            "sub" => Kind::Sub,
+            "session" => Kind::Session,
+            _ => {
+                return Err(to_js(
+                    &serde_json::json!({ "message": "revoke takes { sid }, { sub } or { session }" }),
+                ))
+            }
+        };
+        match self.engine.revoke(kind, value, secs(now)) {
+            Ok(r) => Ok(to_js(&RecordJs::of(&r, secs(now)))),
+            Err(refusal) => Err(to_js(&serde_json::json!({ "message": refusal.message }))),
+        }
+    }
+
+    /// Whether this instance holds every revocation (`since` undefined), or
+    /// not since `since` (unix seconds): see `Engine::set_revocations_unknown_since`.
+    #[wasm_bindgen(js_name = setRevocationsUnknownSince)]
+    pub fn set_revocations_unknown_since(&mut self, since: Option<f64>) {
+        self.engine.set_revocations_unknown_since(since.map(secs));
+    }
+
+    /// Revocations held, and live ones dropped because the set was full.
+    #[wasm_bindgen(js_name = revocationStats)]
+    pub fn revocation_stats(&self) -> Vec<f64> {
+        vec![
+            self.engine.revocation_count() as f64,
+            self.engine.revocations_dropped() as f64,
+        ]
     }
 
     /// Continues `id` with the host's signature verdict; `valid` undefined:
@@ -465,6 +541,30 @@ impl Core {
                     return self.resume(id, Reply::Signature(false), 0.0, [0; 32]);
                 }
             },
+            Step::Body(p) => {
+                let limit = p.body_limit().unwrap_or(0);
+                StepJs::Body {
+                    id: self.keep(p, verdict),
+                    limit,
+                }
+            }
+            Step::Store(p) => {
+                let now = p.now();
+                let op = match p.store_op() {
+                    Some(StoreOp::Once { key, ttl }) => StoreOpJs::Once {
+                        key: key.clone(),
+                        ttl: *ttl,
+                    },
+                    Some(StoreOp::Revoke(list)) => StoreOpJs::Revoke {
+                        records: list.iter().map(|r| RecordJs::of(r, now)).collect(),
+                    },
+                    None => StoreOpJs::Revoke { records: Vec::new() },
+                };
+                StepJs::Store {
+                    id: self.keep(p, verdict),
+                    op,
+                }
+            }
             Step::Idle => StepJs::Idle,
         };
         to_js(&step)
@@ -618,11 +718,45 @@ enum StepJs {
         id: u32,
         request: RequestJs,
     },
+    Body {
+        id: u32,
+        limit: usize,
+    },
+    Store {
+        id: u32,
+        op: StoreOpJs,
+    },
     Idle,
     /// Resumed with an id that is not suspended (resumed twice, or forgotten).
     Gone {
         id: u32,
     },
+}
+
+/// A shared-store operation, as JavaScript sees it.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum StoreOpJs {
+    Once { key: String, ttl: u64 },
+    Revoke { records: Vec<RecordJs> },
+}
+
+/// A revocation to keep under `key` for `ttl` seconds and publish as `record`.
+#[derive(Serialize)]
+struct RecordJs {
+    key: String,
+    ttl: u64,
+    record: String,
+}
+
+impl RecordJs {
+    fn of(r: &Revocation, now: u64) -> RecordJs {
+        RecordJs {
+            key: r.key(),
+            ttl: r.ttl(now),
+            record: r.to_json(),
+        }
+    }
 }
 
 #[derive(Serialize)]

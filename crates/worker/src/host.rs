@@ -127,6 +127,23 @@ pub async fn http(req: &HttpRequest) -> Fetched {
     }
 }
 
+/// Reads at most `limit + 1` bytes of an incoming request's body (the
+/// engine refuses what is longer); a read error ends the body there.
+pub async fn request_body(req: &worker::worker_sys::web_sys::Request, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    // The handle, not `Request.clone()` (which would tee the body).
+    let mut request = worker::Request::from(Clone::clone(req));
+    if let Ok(mut stream) = request.stream() {
+        while let Some(Ok(chunk)) = stream.next().await {
+            body.extend_from_slice(&chunk);
+            if body.len() > limit {
+                break;
+            }
+        }
+    }
+    body
+}
+
 /// A result being produced by one request and awaited by others.
 pub type Slot<T> = Rc<RefCell<Option<Rc<T>>>>;
 

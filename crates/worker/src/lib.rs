@@ -129,7 +129,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     {
         step = handle();
     }
-    let Some((mut decision, filled)) = drive(&iso, &env, step).await else {
+    let Some((mut decision, filled)) = drive(&iso, &env, &req, step).await else {
         let headers = [("x-tessera-status".into(), "error".into())];
         return Ok(proxy::respond(
             500,
@@ -207,7 +207,7 @@ fn apart<'a, T>(work: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output
 
 /// Runs the engine's host loop; also says whether a cache was filled (so the
 /// snapshot is worth saving).
-async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision, bool)> {
+async fn drive(iso: &Rc<Isolate>, env: &Env, req: &Request, mut step: Step) -> Option<(Decision, bool)> {
     let mut filled = false;
     loop {
         step = match step {
@@ -236,6 +236,13 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, mut step: Step) -> Option<(Decision
                 };
                 resume(iso, pending, reply)
             }
+            Step::Body(pending) => {
+                let limit = pending.body_limit().unwrap_or(0);
+                let body = apart(host::request_body(req, limit)).await;
+                resume(iso, pending, tessera_core::engine::Reply::Body(&body))
+            }
+            // Without a shared store the engine's own memory is the store.
+            Step::Store(pending) => resume(iso, pending, tessera_core::engine::Reply::Stored(Ok(true))),
             // Only background work ends Idle; a request always decides.
             Step::Idle => return None,
         };

@@ -90,6 +90,9 @@ struct TranscriptStep {
     headers: Vec<(String, String)>,
     now: u64,
     replies: Vec<TranscriptReply>,
+    /// The request body, for the back-channel logout endpoint.
+    #[serde(default)]
+    body: String,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +179,11 @@ pub fn run_transcript(input: &[u8]) -> String {
                     round += 1;
                     engine.resume(p, reply, step.now, seed(step.now, round - 1))
                 }
+                Step::Body(p) => {
+                    engine.resume(p, Reply::Body(step.body.as_bytes()), step.now, seed(step.now, 0))
+                }
+                // A store of one instance: the engine already did it in memory.
+                Step::Store(p) => engine.resume(p, Reply::Stored(Ok(true)), step.now, seed(step.now, 0)),
                 Step::Verify(_) | Step::Idle => break None,
             };
         };

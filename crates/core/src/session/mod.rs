@@ -5,6 +5,7 @@
 //! The session record the cookies hold is [`record`] (its types are
 //! re-exported here: `tessera_core::session::SessionRecord`).
 
+pub mod backchannel;
 pub mod config;
 pub mod cookie;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod oidc;
 pub mod record;
 pub mod refresh;
 pub mod request;
+pub mod revocation;
 pub mod routes;
 pub mod seal;
 

@@ -286,6 +286,18 @@ pub struct Signed<'t> {
     parsed: jws::Parsed<'t>,
 }
 
+impl Signed<'_> {
+    /// The header's `typ` and the decoded claims, for a signed token that is
+    /// not an identity (a back-channel logout token), whose claims the caller
+    /// checks itself instead of [`Verifier::finish`].
+    pub fn typ_and_claims(&self) -> Result<(Option<&str>, crate::json::Object), Refusal> {
+        Ok((
+            self.parsed.typ.as_deref(),
+            jws::decode_payload(self.parsed.payload_b64)?,
+        ))
+    }
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     /// Origin servers share verifiers across threads: keys (with their lazily

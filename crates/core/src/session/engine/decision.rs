@@ -289,6 +289,19 @@ pub enum KeysUse {
     Unavailable,
 }
 
+/// What revocations and the shared store did to a request ([`Event::store`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreUse {
+    /// Refused: the session or its subject was revoked (`session-revoked`).
+    Revoked,
+    /// Refused: this instance does not hold the revocations from before the
+    /// session began (`store-unavailable`).
+    Unknown,
+    /// A store operation failed (a sign-out or logout not published).
+    Error,
+}
+
 /// What a refresh during this request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -334,6 +347,10 @@ pub struct Event {
     pub expires_in: Option<u64>,
     /// Requests the host made for this decision (discovery, keys, token endpoint).
     pub fetches: u32,
+    /// What revocations and the shared store did to this request, when
+    /// anything: refused it (`revoked`), could not tell (`unknown`: this
+    /// instance never loaded the revocations), or failed (`error`).
+    pub store: Option<StoreUse>,
     /// The `now` of the decision (unix seconds).
     pub now: u64,
 }

@@ -44,7 +44,7 @@ impl Engine {
         match self.introspected.get(&key, ctx.now) {
             Some(Some(identity)) => {
                 ctx.event.memo_hit = true;
-                return self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx);
+                return self.bearer_signed_in(req, target, access, identity, token, ctx);
             }
             Some(None) => {
                 ctx.event.memo_hit = true;
@@ -155,7 +155,7 @@ impl Engine {
                 self.introspected
                     .put(key, Some(Arc::clone(&identity)), until, now);
                 let token = bearer_token(r.headers).ok().flatten().unwrap_or("");
-                self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
+                self.bearer_signed_in(&r, target, access, identity, token, ctx)
             }
             Err(refusal) => self.refuse(&r, refusal, access, ctx, Vec::new()),
         }

@@ -6,9 +6,14 @@ use super::*;
 
 impl Engine {
     pub(super) fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
-        match self.verify(&token, true, From::Client, ctx) {
+        let identity = match self.verify(&token, true, From::Client, ctx) {
+            Verified::Ok(identity) => self.check_identity(&identity, ctx).map(|()| identity),
+            Verified::Need(need) => return ctx.wait(need, Then::Token(token)),
+            Verified::Err(refusal) => Err(refusal),
+        };
+        match identity {
             // A token is not a request to pass on: no identity headers.
-            Verified::Ok(identity) => {
+            Ok(identity) => {
                 ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
                 let action = Action::Forward {
                     identity: Some(identity),
@@ -18,8 +23,7 @@ impl Engine {
                 };
                 Step::Done(ctx.decide(Status::SignedIn, None, action, Vec::new()))
             }
-            Verified::Need(need) => ctx.wait(need, Then::Token(token)),
-            Verified::Err(refusal) => {
+            Err(refusal) => {
                 let req = Request {
                     method: "GET",
                     url: "/",
@@ -40,12 +44,39 @@ impl Engine {
                 return Verified::Ok(identity);
             }
         }
+        let signed = match self.signed(token, access, from, ctx) {
+            Ok(signed) => signed,
+            Err(not_yet) => return not_yet,
+        };
+        let verifier = if access {
+            &mut self.verifier
+        } else {
+            &mut self.id_verifier
+        };
+        match verifier.finish(signed, ctx.now) {
+            Ok(identity) => Verified::Ok(identity),
+            Err(refusal) => Verified::Err(refusal),
+        }
+    }
+
+    /// The signature check of [`Engine::verify`], on its own: a token whose
+    /// signature verified with the provider's keys (by the access-token or
+    /// the ID-token policy's header rules), or what must happen first.
+    // The error is a `Verified` (a need or a refusal), moved once.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn signed<'t>(
+        &mut self,
+        token: &'t str,
+        access: bool,
+        from: From,
+        ctx: &mut Ctx,
+    ) -> Result<crate::verifier::Signed<'t>, Verified> {
         if let Err(need) = self.keys(ctx) {
             // What is not even a JWS is refused without fetching any keys.
             if let Err(refusal) = crate::jws::parse(token) {
-                return Verified::Err(refusal);
+                return Err(Verified::Err(refusal));
             }
-            return need;
+            return Err(need);
         }
         let verifier = if access {
             &mut self.verifier
@@ -78,11 +109,8 @@ impl Engine {
                 }),
             }
         });
-        match signed {
-            Ok(Ok(signed)) => match verifier.finish(signed, ctx.now) {
-                Ok(identity) => Verified::Ok(identity),
-                Err(refusal) => Verified::Err(refusal),
-            },
+        let verified = match signed {
+            Ok(Ok(signed)) => return Ok(signed),
             Ok(Err(check)) => Verified::Need(Need::Signature(check)),
             Err(refusal) if refusal.reason == Reason::KeyNotFound => {
                 let kid = jws::parse(token).ok().and_then(|p| p.kid);
@@ -112,7 +140,8 @@ impl Engine {
                 }
             }
             Err(refusal) => Verified::Err(refusal),
-        }
+        };
+        Err(verified)
     }
 
     /// Makes sure the verifiers hold usable keys.
@@ -287,7 +316,7 @@ impl Engine {
                     Reply::Failed(why) => {
                         Err(refuse!(AuthApiUnavailable, "fetching {} failed: {why}", c.url))
                     }
-                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => Err(refuse!(
+                    _ => Err(refuse!(
                         AuthApiUnavailable,
                         "the discovery fetch got no HTTP reply"
                     )),
@@ -334,9 +363,7 @@ impl Engine {
                         body,
                     },
                     Reply::Failed(why) => FetchOutcome::Failed(why),
-                    Reply::Tokens(_) | Reply::Signature(_) | Reply::SignatureUnsupported => {
-                        FetchOutcome::Failed("no HTTP reply")
-                    }
+                    _ => FetchOutcome::Failed("no HTTP reply"),
                 };
                 if cache.on_fetched(now, outcome).is_ok() {
                     ctx.event.keys = KeysUse::Fetched;

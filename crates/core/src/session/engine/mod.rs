@@ -48,7 +48,7 @@
 //!                 "revocation_endpoint":"https://idp.example/revoke"}"#;
 //!             engine.resume(pending, Reply::Response { status: 200, cache_control: None, body }, now, random)
 //!         }
-//!         Step::Refresh(_) | Step::Verify(_) | Step::Idle => unreachable!(),
+//!         _ => unreachable!(), // refresh, signature, body and store steps: not here
 //!     };
 //! };
 //! assert_eq!(decision.status, Status::Handshake);
@@ -62,7 +62,8 @@ use crate::backend::SignatureBackend;
 use crate::config::{CookieNames, TesseraConfig};
 use crate::cookie::{self, CookieJar, SetCookie};
 use crate::decision::{
-    www_authenticate, Action, Answer, Decision, Event, KeysUse, RefreshOutcome, Source, Status, RETRY_AFTER,
+    www_authenticate, Action, Answer, Decision, Event, KeysUse, RefreshOutcome, Source, Status, StoreUse,
+    RETRY_AFTER,
 };
 use crate::identity::Identity;
 use crate::jwk::KeySet;
@@ -73,6 +74,7 @@ use crate::reason::{refuse, Reason, Refusal};
 use crate::request::{
     bearer_token, csrf_check, is_navigation, is_safe_method, request_target, RequestTarget,
 };
+use crate::revocation::{Revocation, Revocations};
 use crate::routes::{Access, Routes};
 use crate::seal::{Format, Keyring};
 use crate::session::{IdTokenClaims, RefreshRecord, SealedIdentity, SessionRecord};
@@ -87,12 +89,14 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod backchannel;
 mod cookies;
 pub mod decision;
 mod introspect;
 mod keys;
 mod protect;
 mod refresh;
+mod revoked;
 mod sign_in;
 mod sign_out;
 
@@ -169,6 +173,10 @@ pub enum Reply<'a> {
     Tokens(Result<TokenSet, Refusal>),
     /// For [`Step::Verify`]: whether the signature verified.
     Signature(bool),
+    /// For [`Step::Body`]: the request body, as read (up to the limit + 1).
+    Body(&'a [u8]),
+    /// For [`Step::Store`]: the operation's result, or why the store failed.
+    Stored(Result<bool, &'a str>),
     /// For [`Step::Verify`]: the host cannot check this algorithm at all (a
     /// runtime whose WebCrypto refuses to import such keys, e.g. a workerd
     /// older than its `Ed25519`). The engine checks this signature itself and
@@ -212,8 +220,36 @@ pub enum Step {
     /// Check [`Pending::signature_check`] natively and resume with
     /// [`Reply::Signature`]. Only with [`Engine::with_host_signatures`].
     Verify(Pending),
+    /// The request's body is needed (the back-channel logout endpoint only):
+    /// read at most [`Pending::body_limit`] bytes (one more shows it is too
+    /// long) and resume with [`Reply::Body`].
+    Body(Pending),
+    /// A shared-store operation ([`Pending::store_op`]): do it and resume
+    /// with [`Reply::Stored`]. A host without a shared store answers
+    /// `Stored(Ok(true))`: the engine already did it in its own memory.
+    Store(Pending),
     /// Nothing left to do (a background revalidation finished).
     Idle,
+}
+
+/// What the shared store is asked to do ([`Step::Store`]). The store keeps
+/// what one instance does visible to all; the engine does each operation in
+/// its own memory first, so one instance alone needs no store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Record `key` for `ttl` seconds unless it is already there (set if
+    /// absent): `Stored(Ok(true))` if it was absent, `Ok(false)` if another
+    /// instance recorded it first. One-time ids (a logout token's `jti`).
+    Once {
+        /// The key (`logout-jti:` and a hex SHA-256).
+        key: String,
+        /// Seconds to keep it.
+        ttl: u64,
+    },
+    /// Keep each revocation under [`Revocation::key`] for
+    /// [`Revocation::ttl`], and publish it to every instance, whose hosts
+    /// hand it to [`Engine::revoked`]. Then `Stored(Ok(true))`.
+    Revoke(Vec<Revocation>),
 }
 
 /// A request suspended on an HTTP call. Opaque; holds everything the request
@@ -261,6 +297,27 @@ impl Pending {
         }
     }
 
+    /// The `now` the request was suspended at (unix seconds).
+    pub fn now(&self) -> u64 {
+        self.event.now
+    }
+
+    /// For [`Step::Store`]: the operation.
+    pub fn store_op(&self) -> Option<&StoreOp> {
+        match &self.wait {
+            Wait::Store { op, .. } => Some(op),
+            _ => None,
+        }
+    }
+
+    /// For [`Step::Body`]: how many bytes of the body the engine reads.
+    pub fn body_limit(&self) -> Option<usize> {
+        match &self.wait {
+            Wait::Body => Some(crate::backchannel::MAX_BODY_BYTES),
+            _ => None,
+        }
+    }
+
     /// For [`Step::Refresh`]: the refresh token being exchanged, the key by
     /// which hosts coordinate concurrent refreshes of one session.
     pub fn refresh_token(&self) -> Option<&str> {
@@ -280,8 +337,8 @@ enum Wait {
     Fill(Fill, Then),
     /// A token-endpoint reply.
     Tokens { req: OwnedRequest, via: Via },
-    /// A revocation reply; then finish signing out.
-    Revocation(OwnedRequest),
+    /// A revocation reply; then publish sign-out's revocations.
+    Revocation(OwnedRequest, Vec<Revocation>),
     /// The revocation of tokens the provider returned and the engine
     /// refused; then end the session with `refusal` (a refresh), or fail the
     /// sign-in with it (`sign_in`: a callback).
@@ -301,6 +358,20 @@ enum Wait {
         via: Via,
         tokens: TokenSet,
     },
+    /// The request body (the back-channel logout endpoint).
+    Body,
+    /// A store operation; then `then`.
+    Store { op: StoreOp, then: AfterStore },
+}
+
+/// What comes after a store operation.
+enum AfterStore {
+    /// A logout token's `jti` was recorded: revoke what it names.
+    LogoutJti(crate::backchannel::LogoutToken),
+    /// A logout's revocations were published: answer the provider.
+    LogoutDone,
+    /// Sign-out's revocations were published: finish signing out.
+    SignOut(OwnedRequest),
 }
 
 #[derive(Clone, Copy)]
@@ -325,6 +396,8 @@ enum Then {
     },
     /// Verifying a bearer token on its own ([`Engine::verify_token`]).
     Token(String),
+    /// Checking a back-channel logout token.
+    Logout(String),
     /// Nothing (background revalidation).
     Idle,
 }
@@ -513,6 +586,7 @@ enum Target {
     Refresh,
     Session,
     SignOut,
+    BackchannelLogout,
     UnknownEndpoint,
 }
 
@@ -527,6 +601,7 @@ impl Target {
             Target::Refresh => "refresh",
             Target::Session => "session",
             Target::SignOut => "sign-out",
+            Target::BackchannelLogout => "backchannel-logout",
             Target::UnknownEndpoint => "unknown-endpoint",
         }
     }
@@ -560,9 +635,12 @@ pub struct Engine {
     keys_generation: u64,
     /// Algorithms whose signatures the host checks ([`Step::Verify`]).
     host_signatures: Vec<Alg>,
-    /// Sessions signed out here, by session id, until their last refresh can
-    /// no longer be replayed to a copy of their cookies.
-    ended: BTreeMap<String, u64>,
+    /// Revoked sessions and subjects, kept in step with the shared store by
+    /// the host ([`Engine::revoked`]).
+    revocations: Revocations,
+    /// Logout tokens' ids seen here (hex SHA-256 of issuer and `jti`), until
+    /// they are too old to be accepted anyway.
+    logout_jtis: BTreeMap<String, u64>,
 }
 
 impl Engine {
@@ -609,7 +687,8 @@ impl Engine {
             static_keys,
             keys_generation: 0,
             host_signatures: Vec::new(),
-            ended: BTreeMap::new(),
+            revocations: Revocations::new(crate::revocation::DEFAULT_CAPACITY),
+            logout_jtis: BTreeMap::new(),
             config,
         })
     }
@@ -692,7 +771,9 @@ impl Engine {
     /// assert!(engine.remembered("eyJ.never.verified", 1_700_000_000).is_none());
     /// ```
     pub fn remembered(&mut self, token: &str, now: u64) -> Option<Arc<Identity>> {
-        self.verifier.remembered(token, now)
+        let identity = self.verifier.remembered(token, now)?;
+        // A revoked identity is not answered from here: `verify_token` says why.
+        (self.identity_check(&identity, now) == revoked::Check::Clear).then_some(identity)
     }
 
     /// Continues a suspended request with the reply to its [`HttpRequest`].
@@ -741,7 +822,33 @@ impl Engine {
                 });
                 self.on_tokens(req, via, Ok(tokens), &mut ctx)
             }
-            Wait::Revocation(req) => self.resume_revocation(req, reply, &mut ctx),
+            Wait::Revocation(req, revocations) => {
+                // RFC 7009 §2.2: 200 whether or not the token was valid;
+                // anything else (or no answer) still signs the user out here.
+                ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
+                let revoked = ctx.event.revoked;
+                self.publish_sign_out(req, revocations, revoked, &mut ctx)
+            }
+            Wait::Body => match reply {
+                Reply::Body(body) => self.backchannel_logout(body, &mut ctx),
+                _ => self.logout_answer(
+                    Err(refuse!(
+                        TokenMissing,
+                        "the logout request's body could not be read"
+                    )),
+                    &mut ctx,
+                ),
+            },
+            Wait::Store { then, .. } => {
+                let stored = match reply {
+                    Reply::Stored(result) => result,
+                    _ => Err("the host answered a store operation with something else"),
+                };
+                if stored.is_err() {
+                    ctx.event.store = Some(StoreUse::Error);
+                }
+                self.after_store(then, stored, &mut ctx)
+            }
             Wait::Discard {
                 req,
                 refusal,
@@ -759,29 +866,18 @@ impl Engine {
         ctx.finish(step)
     }
 
-    // This and `resume_revocation` are out of line: a verification never
-    // resumes with them, so a fresh instance's first one need not compile them
-    // (V8 compiles a function on its first call, whole).
+    // Out of line: a verification never resumes with it, so a fresh
+    // instance's first one need not compile it (V8 compiles a function on
+    // its first call, whole).
     #[inline(never)]
     fn resume_tokens(&mut self, req: OwnedRequest, via: Via, reply: Reply<'_>, ctx: &mut Ctx) -> Step {
         let result = match reply {
             Reply::Tokens(result) => result,
             Reply::Response { status, body, .. } => oidc::token_response(status, body),
             Reply::Failed(why) => Err(oidc::token_endpoint_unreachable(why)),
-            Reply::Signature(_) | Reply::SignatureUnsupported => {
-                Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply"))
-            }
+            _ => Err(refuse!(AuthApiUnavailable, "the token request got no HTTP reply")),
         };
         self.on_tokens(req, via, result, ctx)
-    }
-
-    #[inline(never)]
-    fn resume_revocation(&mut self, req: OwnedRequest, reply: Reply<'_>, ctx: &mut Ctx) -> Step {
-        // RFC 7009 §2.2: 200 whether or not the token was valid; anything
-        // else (or no answer) still signs the user out here.
-        ctx.event.revoked = matches!(reply, Reply::Response { status: 200, .. });
-        let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
-        self.sign_out_done(&req, end.as_ref(), ctx)
     }
 
     /// The state worth persisting across isolates.
@@ -861,7 +957,7 @@ impl Engine {
         ctx.event.route = target.name();
         let allowed = match target {
             Target::SignIn | Target::Callback | Target::Session => "GET",
-            Target::Refresh | Target::SignOut => "POST",
+            Target::Refresh | Target::SignOut | Target::BackchannelLogout => "POST",
             Target::Route(..) | Target::UnknownEndpoint => "",
         };
         if !allowed.is_empty() && !req.method.eq_ignore_ascii_case(allowed) {
@@ -874,9 +970,11 @@ impl Engine {
             Target::Callback => self.callback(req, query, ctx),
             Target::Refresh | Target::Session => self.protect(req, target, Access::Api, false, ctx),
             Target::SignOut => self.sign_out(req, ctx),
+            // The body is read only now, for this endpoint alone.
+            Target::BackchannelLogout => Step::Body(ctx.pending(None, Wait::Body)),
             Target::UnknownEndpoint => ctx.plain(
                 404,
-                "no such Tessera endpoint: use sign-in, callback, refresh, session or sign-out",
+                "no such Tessera endpoint: use sign-in, callback, refresh, session, sign-out or backchannel-logout",
                 None,
             ),
         }
@@ -903,6 +1001,7 @@ impl Engine {
             "/refresh" => Target::Refresh,
             "/session" => Target::Session,
             "/sign-out" => Target::SignOut,
+            "/backchannel-logout" => Target::BackchannelLogout,
             _ if rest.is_empty() || rest.starts_with('/') => Target::UnknownEndpoint,
             _ => Target::Route(route.access, route.bearer),
         })
@@ -916,6 +1015,7 @@ impl Engine {
             }
             Then::Tokens { req, via, tokens } => self.on_tokens(req, via, Ok(tokens), ctx),
             Then::Token(token) => self.check_token(token, ctx),
+            Then::Logout(token) => self.check_logout_token(token, ctx),
             Then::Idle => Step::Idle,
         }
     }
@@ -966,6 +1066,11 @@ impl Ctx {
 
     fn suspend(&mut self, request: HttpRequest, wait: Wait) -> Step {
         Step::Fetch(self.pending(Some(request), wait))
+    }
+
+    /// Suspends on a store operation, then runs `then`.
+    fn store(&mut self, op: StoreOp, then: AfterStore) -> Step {
+        Step::Store(self.pending(None, Wait::Store { op, then }))
     }
 
     /// Suspends until `need` is met, then runs `then`.

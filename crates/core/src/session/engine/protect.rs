@@ -2,6 +2,7 @@
 //! cookie), the CSRF gate, CORS preflights, and the answer a request gets
 //! (forward with the identity, or the refusal of the reason table).
 
+use super::sign_out::refresh_token_key;
 use super::*;
 
 impl Engine {
@@ -48,7 +49,7 @@ impl Engine {
                     }
                     return match self.verify(token, true, From::Client, ctx) {
                         Verified::Ok(identity) => {
-                            self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx)
+                            self.bearer_signed_in(req, target, access, identity, token, ctx)
                         }
                         Verified::Need(need) => ctx.wait(need, Then::Request(OwnedRequest::new(req))),
                         Verified::Err(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
@@ -89,6 +90,21 @@ impl Engine {
             }
             rt => rt,
         };
+        // Revoked (signed out, logged out at the provider, revoked by the
+        // app): refused whatever the cookies still hold, before any refresh.
+        if matches!(&session, Ok(Some(_))) || refresh.is_some() {
+            let record = session.as_ref().ok().and_then(Option::as_ref);
+            let v1_key = refresh
+                .as_ref()
+                .filter(|rt| rt.id.is_empty())
+                .map(|rt| refresh_token_key(&rt.refresh_token));
+            if let Err(refusal) = self.check_record(record, v1_key.as_deref(), ctx) {
+                if refusal.reason == Reason::SessionRevoked {
+                    clear.extend(self.clear_session(&jar));
+                }
+                return self.refuse(req, refusal, access, ctx, clear);
+            }
+        }
         if target == Target::Refresh {
             let record = session.ok().flatten();
             return match refresh {
@@ -118,12 +134,6 @@ impl Engine {
             {
                 let refusal = refuse!(TokenExpired, "the session's access token expired");
                 (Some(record), refusal)
-            }
-            // Signed out here: a copy of its cookies is refused at once.
-            Ok(Some(record)) if !record.id.is_empty() && self.is_ended(&record.id, ctx.now) => {
-                clear.extend(self.clear_session(&jar));
-                let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
-                return self.refuse(req, refusal, access, ctx, clear);
             }
             // An ID-token session: the identity sealed with it, good until the
             // (opaque) access token's expiry.
@@ -201,6 +211,22 @@ impl Engine {
         match refresh {
             Some(rt) => self.start_refresh(req, rt, record, None, ctx),
             None => self.refuse(req, refusal, access, ctx, clear),
+        }
+    }
+
+    /// A bearer token's verified identity: forwarded unless revoked.
+    pub(super) fn bearer_signed_in(
+        &self,
+        req: &Request<'_>,
+        target: Target,
+        access: Access,
+        identity: Arc<Identity>,
+        token: &str,
+        ctx: &mut Ctx,
+    ) -> Step {
+        match self.check_identity(&identity, ctx) {
+            Ok(()) => self.signed_in(target, identity, token, Status::SignedIn, Vec::new(), ctx),
+            Err(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
         }
     }
 

@@ -4,6 +4,7 @@
 //! what it received revoked).
 
 use super::protect::bound_to_session;
+use super::revoked::Check;
 use super::sign_out::refresh_token_key;
 use super::*;
 
@@ -191,16 +192,22 @@ impl Engine {
                 return self.refuse(&r, refusal, access, ctx, Vec::new());
             }
         };
-        // Signed out here: the refresh that came before, replayed to a copy
-        // of the cookies, does not bring the session back.
-        let signed_out = session.as_ref().is_some_and(|s| self.is_ended(&s.id, ctx.now))
-            || tokens
-                .refresh_token
-                .as_deref()
-                .is_some_and(|rt| self.is_ended(&refresh_token_key(rt), ctx.now));
-        if signed_out {
+        // Revoked (here or on another instance): the refresh that came
+        // before, replayed to a copy of the cookies, does not bring the
+        // session back. Only revoked: a cold instance's store outage never
+        // costs the spent refresh token.
+        let v1_key = tokens
+            .refresh_token
+            .as_deref()
+            .filter(|_| refresh.id.is_empty())
+            .map(refresh_token_key);
+        if self.record_check(session.as_ref(), v1_key.as_deref(), ctx.now) == Check::Revoked {
             ctx.event.refresh = Some(RefreshOutcome::Refused);
-            let refusal = refuse!(RefreshTokenInvalid, "this session was signed out; sign in again");
+            ctx.event.store = Some(StoreUse::Revoked);
+            let refusal = refuse!(
+                SessionRevoked,
+                "this session was signed out or revoked; sign in again"
+            );
             return self.refuse(&r, refusal, access, ctx, self.clear_session(&jar));
         }
         let id_token = match tokens.id_token.as_deref() {

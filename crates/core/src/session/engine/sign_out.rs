@@ -1,11 +1,12 @@
-//! Signing out: revocation at the provider, cookies cleared, the end-session
-//! redirect, and the sessions signed out here (so a replay of their last
-//! refresh does not bring them back).
+//! Signing out: the session revoked (here at once, everywhere through the
+//! shared store), its refresh token revoked at the provider, cookies cleared,
+//! and the end-session redirect.
 
 use super::*;
+use crate::revocation::Kind;
 
-/// Signed-out sessions remembered at most (the oldest go first).
-pub(super) const MAX_ENDED: usize = 4096;
+/// Logout tokens' ids remembered at most (the oldest go first).
+pub(super) const MAX_LOGOUT_JTIS: usize = 4096;
 
 impl Engine {
     pub(super) fn sign_out(&mut self, req: &Request<'_>, ctx: &mut Ctx) -> Step {
@@ -19,19 +20,8 @@ impl Engine {
         }
         let jar = jar(req.headers);
         let refresh = self.open_refresh(&jar, ctx.now).ok().flatten();
-        // Until the session's access token would have expired: a copy of
-        // its cookies taken before is refused at once, not served until then.
-        if let Ok(Some(session)) = self.open_session(&jar, ctx.now) {
-            let served_until = session
-                .access_expires_at
-                .map(|exp| exp.saturating_add(self.config.policy().leeway));
-            self.end(session.id, served_until, ctx.now);
-        }
-        // By its refresh token too: a version 1 session has no id, and a
-        // replay of the refresh before this one returns this refresh token.
-        if let Some(rt) = &refresh {
-            self.end(refresh_token_key(&rt.refresh_token), None, ctx.now);
-        }
+        let session = self.open_session(&jar, ctx.now).ok().flatten();
+        let revocations = self.sign_out_revocations(session.as_ref(), refresh.as_ref(), ctx.now);
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
             Err(Err((fill, http))) => {
@@ -47,10 +37,75 @@ impl Engine {
             let form = self
                 .client()
                 .revocation_request(endpoint, &rt.refresh_token, "refresh_token");
-            return ctx.suspend(post(form), Wait::Revocation(OwnedRequest::new(req)));
+            return ctx.suspend(post(form), Wait::Revocation(OwnedRequest::new(req), revocations));
         }
-        let owned = OwnedRequest::new(req);
-        self.sign_out_done(&owned, discovery.as_ref(), ctx)
+        self.publish_sign_out(OwnedRequest::new(req), revocations, false, ctx)
+    }
+
+    /// What signing out revokes, held here at once: the session by its id
+    /// and by its refresh token, so a
+    /// copy of its cookies is refused, and the last refresh replayed to one
+    /// does not bring it back. For as long as a copy can be served once the
+    /// provider revoked the refresh token ([`Engine::publish_sign_out`]
+    /// extends it when it did not).
+    fn sign_out_revocations(
+        &mut self,
+        session: Option<&SessionRecord>,
+        refresh: Option<&RefreshRecord>,
+        now: u64,
+    ) -> Vec<Revocation> {
+        let mut ids = Vec::new();
+        if let Some(s) = session.filter(|s| !s.id.is_empty()) {
+            ids.push(s.id.clone());
+        }
+        // By its refresh token too: a version 1 session has no id, and a copy
+        // of one taken before its last refresh is replayed this refresh token.
+        if let Some(rt) = refresh {
+            ids.push(refresh_token_key(&rt.refresh_token));
+        }
+        // Once the provider revoked the refresh token, a copy of the cookies
+        // lives only as long as the access token it holds, or the replay
+        // window of the last refresh.
+        let served_until = session
+            .and_then(|s| s.access_expires_at)
+            .map_or(0, |exp| exp.saturating_add(self.config.policy().leeway))
+            .max(
+                now.saturating_add(self.config.replay_window)
+                    .saturating_add(crate::refresh::LEAD_TIMEOUT),
+            );
+        ids.iter()
+            .map(|id| {
+                let mut r = self.revocation(Kind::Session, id, now);
+                r.until = r.until.min(served_until);
+                self.revocations.insert(r.clone());
+                r
+            })
+            .collect()
+    }
+
+    /// Publishes sign-out's revocations to the shared store, then finishes
+    /// signing out. Unless the provider `revoked` the refresh token, a copy
+    /// of the cookies could refresh for as long as the session lives, so the
+    /// records last `cookies.sessionMaxAge`. A store failure still signs out
+    /// here; other instances refuse the session once its token expires.
+    pub(super) fn publish_sign_out(
+        &mut self,
+        req: OwnedRequest,
+        mut revocations: Vec<Revocation>,
+        revoked: bool,
+        ctx: &mut Ctx,
+    ) -> Step {
+        if revocations.is_empty() {
+            let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
+            return self.sign_out_done(&req, end.as_ref(), ctx);
+        }
+        for r in &mut revocations {
+            if !revoked {
+                r.until = r.at.saturating_add(self.config.cookies.session_max_age);
+                self.revocations.insert(r.clone());
+            }
+        }
+        ctx.store(StoreOp::Revoke(revocations), AfterStore::SignOut(req))
     }
 
     pub(super) fn sign_out_done(
@@ -74,35 +129,9 @@ impl Engine {
         );
         Step::Done(ctx.decide(Status::SignedOut, None, action, cookies))
     }
-
-    /// Remembers that session `id` was signed out (see [`Engine::is_ended`])
-    /// for as long as its last refresh can be replayed, or until `at_least`
-    /// (when its access token would have expired), whichever is later.
-    pub(super) fn end(&mut self, id: String, at_least: Option<u64>, now: u64) {
-        if id.is_empty() {
-            return;
-        }
-        let until = now
-            .saturating_add(self.config.replay_window)
-            .saturating_add(crate::refresh::LEAD_TIMEOUT)
-            .max(at_least.unwrap_or(0));
-        self.ended.retain(|_, u| now < *u);
-        if self.ended.len() >= MAX_ENDED {
-            if let Some(oldest) = self.ended.iter().min_by_key(|(_, u)| **u).map(|(k, _)| k.clone()) {
-                self.ended.remove(&oldest);
-            }
-        }
-        self.ended.insert(id, until);
-    }
-
-    /// Whether session `id` was signed out here, within the time a copy of
-    /// its cookies could still be served or its last refresh replayed.
-    pub(super) fn is_ended(&self, id: &str, now: u64) -> bool {
-        self.ended.get(id).is_some_and(|until| now < *until)
-    }
 }
 
-/// The `ended` key of a refresh token (its SHA-256, never the token).
+/// The revocation value of a version 1 session, by its refresh token (its SHA-256, never the token).
 pub(super) fn refresh_token_key(refresh_token: &str) -> String {
     format!(
         "rt:{}",
