@@ -7,6 +7,9 @@
 //   GET  /assets/*      the pages' CSS and JS (public)
 //   GET  /api/me        the forwarded identity as JSON
 //   POST /api/transfer  a state-changing API call (what CSRF would target)
+//   POST /api/sign-out-everywhere  ends the user's sessions on every browser and
+//                       device: the app's back end calls the worker's revoke
+//                       endpoint with its secret (never the browser)
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -47,8 +50,9 @@ async function render(name, values) {
 /**
  * Starts the demo origin on 127.0.0.1:`port` (0 picks one). `received` lists every
  * state-changing API call that reached it, so tests can prove one never did.
+ * `revoke`: `{ url, secret }` of the worker's revoke endpoint.
  */
-export async function startDemoOrigin(port = 0) {
+export async function startDemoOrigin(port = 0, revoke = undefined) {
   const received = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://origin.invalid');
@@ -94,6 +98,16 @@ export async function startDemoOrigin(port = 0) {
         if (req.method === 'GET' && url.pathname === '/api/me') {
           const { claims, ...rest } = identity;
           return json(200, { ...rest, tokenId: claims.jti ?? null });
+        }
+        if (req.method === 'POST' && url.pathname === '/api/sign-out-everywhere' && revoke) {
+          const res2 = await fetch(revoke.url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${revoke.secret}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ sub: identity.user }),
+          });
+          if (!res2.ok) return json(502, { error: 'the revoke endpoint answered', status: res2.status });
+          res.writeHead(303, { location: '/', 'cache-control': 'no-store' });
+          return res.end();
         }
         if (req.method === 'POST' && url.pathname === '/api/transfer') {
           let body = '';

@@ -59,11 +59,24 @@ Access tokens live ${ttl} s, so you will see refreshes. Ctrl-C stops everything.
     res = await b.fetch('/api/transfer', { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' } });
     show(6, 'a cross-site POST /api/transfer with the session cookie', res);
 
+    const copy = b.header();
     res = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
     show(7, 'POST /__tessera/sign-out', res, ` · revoked at the provider: ${stack.idp.counts.revocations} · location: ${res.headers.get('location').split('?')[0]}`);
 
     res = await b.fetch('/api/me');
     show(8, 'GET /api/me after sign-out', res, ` · www-authenticate: ${res.headers.get('www-authenticate')}`);
+
+    res = await b.fetch('/api/me', { headers: { cookie: copy } });
+    show(9, 'GET /api/me with a copy of the cookies taken before sign-out', res);
+
+    const laptop = new Browser(stack.app);
+    const phone = new Browser(stack.app);
+    await laptop.signIn('/dashboard', 'bob');
+    await phone.signIn('/dashboard', 'bob');
+    res = await laptop.fetch('/api/sign-out-everywhere', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    show(10, 'bob, signed in on a laptop and a phone, signs out everywhere from the laptop', res, ` · location: ${res.headers.get('location')}`);
+    res = await phone.fetch('/api/me');
+    show(11, 'GET /api/me from the phone', res);
   } finally {
     await stack.close();
   }

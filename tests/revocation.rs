@@ -624,3 +624,70 @@ fn a_refresh_finishing_after_a_revocation_does_not_bring_the_session_back() {
     assert_eq!(code(&d), Some("session-revoked"));
     assert_eq!(cleared(&d), [SESSION, REFRESH]);
 }
+
+#[test]
+fn the_revoke_endpoint_takes_only_its_secret_and_one_name() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    const SECRET: &str = "cmV2b2tlLXNlY3JldC1vZi1hdC1sZWFzdC0zMi1ieXRlcw==";
+    let mut e = engine(json!({ "revokeSecret": SECRET }));
+    let victim = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let post = |e: &mut Engine, idp: &mut Idp, auth: Option<&str>, body: &str| {
+        idp.body = Some(body.as_bytes().to_vec());
+        let bearer = auth.map(|a| format!("Bearer {a}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b));
+        }
+        let d = drive(e, idp, "POST", "/__tessera/revoke", &headers, NOW + 5);
+        idp.body = None;
+        d
+    };
+    for (auth, reason) in [
+        (None, "token-missing"),
+        (Some("guess"), "signature-invalid"),
+        (Some(&SECRET[..31]), "signature-invalid"),
+    ] {
+        let d = post(&mut e, &mut idp, auth, r#"{"sub":"user_1"}"#);
+        assert_eq!((d.respond_status(), code(&d)), (Some(401), Some(reason)));
+    }
+    for body in [
+        r#"{}"#,
+        r#"{"sub":"user_1","sid":"op-1"}"#,
+        r#"{"sub":7}"#,
+        r#"{"user":"user_1"}"#,
+        r#"{"sub":""}"#,
+        "sub=user_1",
+    ] {
+        let d = post(&mut e, &mut idp, Some(SECRET), body);
+        assert_eq!(d.respond_status(), Some(400), "{body}");
+    }
+    assert!(idp.store.published.is_empty());
+    assert_eq!(api(&mut e, &mut idp, &victim, NOW + 5).status, Status::SignedIn);
+    let d = post(&mut e, &mut idp, Some(SECRET), r#"{"sub":"user_1"}"#);
+    assert_eq!(d.respond_status(), Some(200), "{:?}", d.message);
+    assert_eq!(idp.store.published[0].kind, Kind::Sub);
+    assert_eq!(
+        code(&api(&mut e, &mut idp, &victim, NOW + 6)),
+        Some("session-revoked")
+    );
+    // The store down: revoked here, and the caller told to retry.
+    idp.store.down = true;
+    let d = post(&mut e, &mut idp, Some(SECRET), r#"{"sid":"op-9"}"#);
+    assert_eq!(
+        (d.respond_status(), code(&d)),
+        (Some(503), Some("store-unavailable"))
+    );
+    // Only POST; and without a secret configured there is no such endpoint.
+    let d = drive(&mut e, &mut idp, "GET", "/__tessera/revoke", &[], NOW);
+    assert_eq!(d.respond_status(), Some(405));
+    let mut plain = engine(json!({}));
+    let d = post(&mut plain, &mut idp, Some(SECRET), r#"{"sub":"user_1"}"#);
+    assert_eq!(d.respond_status(), Some(404));
+    assert!(engine_config_refuses(json!({ "revokeSecret": "short" })));
+}
+
+fn engine_config_refuses(extra: Value) -> bool {
+    tessera_core::config::TesseraConfig::from_json(&config_json(extra))
+        .is_err_and(|e| e.field == "revokeSecret")
+}

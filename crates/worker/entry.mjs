@@ -2,9 +2,9 @@
 // with one addition: an exception that escapes it (a Rust panic traps the Wasm
 // instance, which workers-rs then re-initialises) becomes a 500 that says so
 // and a log line, instead of the runtime's bare error page.
-import Worker, { RefreshSession } from './build/index.js';
+import Worker, { RefreshSession, RevocationStore } from './build/index.js';
 
-export { RefreshSession };
+export { RefreshSession, RevocationStore };
 
 export default class Tessera extends Worker {
   async fetch(request) {

@@ -11,13 +11,18 @@ import {
   type Identity,
   type JwksCacheStore,
   type TesseraConfig,
+  REASONS,
   TesseraConfigError,
   type TesseraEvent,
   type TesseraOptions,
   type TesseraReason,
   type TesseraStatus,
+  type TesseraStore,
+  type RevokeTarget,
+  type StoreStats,
   type VerifyResult,
 } from './types.js';
+import { MemoryStore } from './store.js';
 
 /**
  * A raw signature check the engine hands to the host. In a synchronous check
@@ -63,6 +68,13 @@ export interface WasmCore {
   refreshBegin(id: number, now: number, random: Uint8Array): Step | Flight;
   refreshFinish(id: number, status: number, body: Uint8Array, failed: string | undefined, now: number, random: Uint8Array): { outcome: string; step: Step };
   resumeTokens(id: number, outcome: string | undefined, now: number, random: Uint8Array): Step;
+  resumeBody(id: number, body: Uint8Array, now: number, random: Uint8Array): Step;
+  resumeStored(id: number, result: boolean, error: string | undefined, now: number, random: Uint8Array): Step;
+  /** One JSON record per line. */
+  revokedAll(records: string, now: number): number;
+  revoke(kind: string, value: string, now: number): StoreRecord;
+  setRevocationsUnknownSince(since: number | undefined): void;
+  revocationStats(): Float64Array;
   forget(id: number): void;
   pendingCount(): number;
   snapshot(): string;
@@ -128,18 +140,43 @@ interface VerifyStep {
   bytes: Uint8Array<ArrayBuffer>;
 }
 
+/** A revocation to keep under `key` for `ttl` seconds and publish as `record`. */
+interface StoreRecord {
+  key: string;
+  ttl: number;
+  record: string;
+}
+
+type StoreOp =
+  | { kind: 'once'; key: string; ttl: number }
+  | { kind: 'revoke'; records: StoreRecord[] };
+
 type Step =
   | { kind: 'done'; decision: Decision }
   | Verdict
   | { kind: 'fetch'; id: number; request: HttpRequest }
   | { kind: 'refresh'; id: number; request: HttpRequest }
   | VerifyStep
+  | { kind: 'body'; id: number; limit: number }
+  | { kind: 'store'; id: number; op: StoreOp }
   | { kind: 'idle' }
   | { kind: 'gone'; id: number };
+
+/** Reads a request's body, at most `limit` bytes and one more. */
+type BodyReader = (limit: number) => Promise<Uint8Array>;
+
+/** Store keys and channels (a backend may prefix them). */
+const REVOKED = 'rev:';
+const REVOCATIONS = 'revocations';
+
+/** How often a process that could not load the revocations tries again, in seconds. */
+const RELOAD_AFTER = 5;
 
 interface Flight {
   kind: 'lead' | 'join';
   key: string;
+  /** Seals the outcome in a shared store (base64url; derived from the refresh token). */
+  secret: string;
 }
 
 type Fetched =
@@ -148,6 +185,9 @@ type Fetched =
 
 /** How long a request waits for another one's refresh before answering 503. */
 const JOIN_GIVE_UP_MS = 7_000;
+
+/** How long a refresh leader may hold the shared lock (the core's LEAD_TIMEOUT). */
+const LEAD_TIMEOUT = 15;
 
 const EMPTY = new Uint8Array(0);
 
@@ -174,8 +214,18 @@ export class Tessera {
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
   readonly #signatures: SignatureBackend | null;
-  readonly #store: JwksCacheStore | undefined;
-  readonly #storeKey: string;
+  readonly #jwksStore: JwksCacheStore | undefined;
+  readonly #jwksKey: string;
+  /** Revocations, refresh single-flight and the replay window across processes. */
+  readonly #store: TesseraStore;
+  readonly #replayWindow: number;
+  readonly #stats = { hit: 0, miss: 0, revoked: 0, storeError: 0 };
+  /** Whether this process holds every revocation (always, without a shared store). */
+  #revocationsLoaded: boolean;
+  #subscribed = false;
+  /** When loading them was last tried (seconds). */
+  #loadTried = 0;
+  #loading: Promise<void> | null = null;
   #saved = '';
   /** In-flight GETs (discovery, key set), shared by concurrent requests. */
   readonly #gets = new Map<string, Promise<Fetched>>();
@@ -201,8 +251,14 @@ export class Tessera {
     const f = options.fetch ?? globalThis.fetch;
     this.#fetch = f.bind(globalThis) as typeof fetch;
     this.#now = options.now ?? Date.now;
-    this.#store = options.jwksCache;
-    this.#storeKey = `tessera:jwks:${config.issuer}`;
+    this.#jwksStore = options.jwksCache;
+    this.#jwksKey = `tessera:jwks:${config.issuer}`;
+    this.#store = options.store ?? new MemoryStore(this.#now);
+    this.#replayWindow = config.replayWindow ?? 30;
+    // Until the shared store's revocations are loaded, sessions and tokens
+    // from before this process started cannot be cleared.
+    this.#revocationsLoaded = !this.#store.shared;
+    if (this.#store.shared) this.#core.setRevocationsUnknownSince(this.#seconds());
     this.warnings = Object.freeze(this.#core.warnings.map((w) => Object.freeze(w)));
     const warn = options.onWarning ?? ((w: ConfigWarning) => console.warn(`tessera: configuration warning: ${w.field}: ${w.message}`));
     for (const w of this.warnings) warn(w);
@@ -217,9 +273,10 @@ export class Tessera {
 
   /** @internal Restores the persisted key set, if a store is configured. */
   async restore(): Promise<void> {
-    if (!this.#store) return;
+    await this.#loadRevocations();
+    if (!this.#jwksStore) return;
     try {
-      const saved = await this.#store.get(this.#storeKey);
+      const saved = await this.#jwksStore.get(this.#jwksKey);
       if (typeof saved === 'string' && saved) {
         this.#core.restore(saved, this.#seconds());
         this.#saved = saved;
@@ -273,8 +330,9 @@ export class Tessera {
     const headers: string[] = [];
     request.headers.forEach((value, name) => { headers.push(name, value); });
     const target = options?.target ?? request.url;
+    this.#retryRevocations();
     const step = this.#core.handle(request.method, target, headers, this.#seconds(), random());
-    const end = await this.#drive(step);
+    const end = await this.#drive(step, options?.body ?? ((limit) => readCapped(request, limit + 1)));
     if (end.kind !== 'done') throw new Error('tessera: a request ended without a decision');
     const d = end.decision;
     const out = new Headers();
@@ -289,6 +347,7 @@ export class Tessera {
       const empty = d.respond.body === '' || [204, 205, 304].includes(d.respond.status);
       response = new Response(empty ? null : d.respond.body, { status: d.respond.status, headers: h });
     }
+    if (d.event.store === 'revoked') this.#stats.revoked++;
     return {
       status: d.status,
       reason: d.reason,
@@ -373,7 +432,7 @@ export class Tessera {
   }
 
   /** Runs a request's steps to its end: a decision, or a verdict for `verifyToken`. */
-  async #drive(first: Step): Promise<Extract<Step, { kind: 'done' | 'verdict' }>> {
+  async #drive(first: Step, body?: BodyReader): Promise<Extract<Step, { kind: 'done' | 'verdict' }>> {
     let step: Step = first;
     for (;;) {
       switch (step.kind) {
@@ -383,7 +442,9 @@ export class Tessera {
         case 'fetch':
         case 'refresh':
         case 'verify':
-          step = await this.#advance(step);
+        case 'body':
+        case 'store':
+          step = await this.#advance(step, body);
           break;
         default:
           // `idle` and `gone` never follow a request's own steps.
@@ -402,7 +463,7 @@ export class Tessera {
   }
 
   /** Does what one suspended step asks; on a host failure the engine forgets it. */
-  async #advance(step: Extract<Step, { id: number }>): Promise<Step> {
+  async #advance(step: Extract<Step, { id: number }>, body?: BodyReader): Promise<Step> {
     try {
       switch (step.kind) {
         case 'fetch': {
@@ -415,6 +476,12 @@ export class Tessera {
           return this.#resumeSignature(step, await this.#check(step));
         case 'refresh':
           return await this.#refresh(step);
+        case 'body': {
+          const bytes = body ? await body(step.limit).catch(() => EMPTY) : EMPTY;
+          return this.#core.resumeBody(step.id, bytes, this.#seconds(), random());
+        }
+        case 'store':
+          return await this.#storeOp(step);
         default:
           throw new Error(`tessera: request ${step.id} is not suspended`);
       }
@@ -462,13 +529,114 @@ export class Tessera {
 
   /** Saves the key set when it changed (fire and forget). */
   #persist(): void {
-    if (!this.#store) return;
+    if (!this.#jwksStore) return;
     const snapshot = this.#core.snapshot();
     if (snapshot === this.#saved) return;
     this.#saved = snapshot;
     Promise.resolve()
-      .then(() => this.#store?.set(this.#storeKey, snapshot))
+      .then(() => this.#jwksStore?.set(this.#jwksKey, snapshot))
       .catch(() => { this.#saved = ''; });
+  }
+
+  /**
+   * Revokes, on every process sharing the store, a provider session
+   * (`{ sid }`, the `sid` of its ID tokens and `x-tessera-session`), every
+   * session and token of a user issued until now (`{ sub }`: an admin
+   * disabling a user), or one Tessera session (`{ session }`). Refused from
+   * then on with `session-revoked`, for `cookies.sessionMaxAge`. Resolves once
+   * the store has it; rejects when the store cannot be reached (this process
+   * refuses it all the same).
+   */
+  async revoke(target: RevokeTarget): Promise<void> {
+    const [kind, value] = 'sid' in target ? ['sid', target.sid] : 'sub' in target ? ['sub', target.sub] : ['session', target.session];
+    if (typeof value !== 'string') throw new TypeError('tessera: revoke takes { sid }, { sub } or { session } with a string');
+    let record: StoreRecord;
+    try {
+      record = this.#core.revoke(kind, value, this.#seconds());
+    } catch (e) {
+      throw new TypeError(`tessera: ${e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e)}`);
+    }
+    if (!this.#store.shared) return;
+    try {
+      await this.#publish([record]);
+    } catch (e) {
+      this.#stats.storeError++;
+      throw e;
+    }
+  }
+
+  /** What the shared store did since this process started (see `StoreStats`). */
+  get storeStats(): StoreStats {
+    const [revocations = 0, revocationsDropped = 0] = this.#core.revocationStats();
+    return { ...this.#stats, revocationsLoaded: this.#revocationsLoaded, revocations, revocationsDropped };
+  }
+
+  /** Keeps each revocation in the store and tells every process. */
+  async #publish(records: StoreRecord[]): Promise<void> {
+    for (const r of records) {
+      await this.#store.set(`${REVOKED}${r.key}`, r.record, r.ttl);
+      await this.#store.publish(REVOCATIONS, r.record);
+    }
+  }
+
+  /** A `store` step: the operation in the shared store (nothing without one: the engine's memory is the store). */
+  async #storeOp(step: Extract<Step, { kind: 'store' }>): Promise<Step> {
+    let result = true;
+    let error: string | undefined;
+    if (this.#store.shared) {
+      try {
+        if (step.op.kind === 'once') result = await this.#store.setIfAbsent(`once:${step.op.key}`, '1', step.op.ttl);
+        else await this.#publish(step.op.records);
+      } catch (e) {
+        this.#stats.storeError++;
+        error = e instanceof Error ? e.message : String(e);
+      }
+    }
+    return this.#core.resumeStored(step.id, result, error, this.#seconds(), random());
+  }
+
+  /**
+   * Subscribes to revocations, then loads every live one (in that order, so
+   * none published in between is missed). Until that succeeds the engine
+   * refuses (503 `store-unavailable`) sessions and tokens from before this
+   * process started trying; it retries every few seconds, on demand.
+   */
+  #loadRevocations(): Promise<void> {
+    if (!this.#store.shared) return Promise.resolve();
+    if (this.#loading) return this.#loading;
+    this.#loadTried = this.#seconds();
+    this.#loading = (async () => {
+      try {
+        if (!this.#subscribed) {
+          await this.#store.subscribe(
+            REVOCATIONS,
+            (record) => { this.#core.revokedAll(record, this.#seconds()); },
+            () => { void this.#reload(); },
+          );
+          this.#subscribed = true;
+        }
+        this.#core.revokedAll((await this.#store.scan(REVOKED)).join('\n'), this.#seconds());
+        this.#core.setRevocationsUnknownSince(undefined);
+        this.#revocationsLoaded = true;
+      } catch {
+        this.#stats.storeError++;
+      } finally {
+        this.#loading = null;
+      }
+    })();
+    return this.#loading;
+  }
+
+  /** After the subscription came back: load again what may have been missed. */
+  async #reload(): Promise<void> {
+    await this.#loadRevocations();
+  }
+
+  /** A process that could not load the revocations tries again, at most every few seconds. */
+  #retryRevocations(): void {
+    if (!this.#revocationsLoaded && !this.#loading && this.#seconds() - this.#loadTried >= RELOAD_AFTER) {
+      void this.#loadRevocations();
+    }
   }
 
   /**
@@ -487,6 +655,13 @@ export class Tessera {
     return flight;
   }
 
+  /**
+   * One refresh per session: in this process through the engine's
+   * coordinator (`refreshBegin`: lead, join or a replayed outcome); across
+   * processes, with a shared store, the leader of each process asks the
+   * store's lock, so one of them reaches the provider and the others get its
+   * outcome, sealed so that only holders of the same refresh token can open it.
+   */
   async #refresh(step: Extract<Step, { kind: 'refresh' }>): Promise<Step> {
     const ticket = this.#core.refreshBegin(step.id, this.#seconds(), random());
     if (!isFlight(ticket)) return ticket; // a recent outcome, replayed
@@ -498,16 +673,52 @@ export class Tessera {
     let settle: (outcome: string | undefined) => void = () => {};
     this.#refreshes.set(ticket.key, new Promise((resolve) => { settle = resolve; }));
     let outcome: string | undefined;
-    try {
+    let next: Step | undefined;
+    const lead = async (): Promise<string> => {
       const r = await this.#http(step.request);
       const finished = r.ok
         ? this.#core.refreshFinish(step.id, r.status, r.body, undefined, this.#seconds(), random())
         : this.#core.refreshFinish(step.id, 0, EMPTY, r.why, this.#seconds(), random());
-      outcome = finished.outcome;
-      return finished.step;
+      next = finished.step;
+      return finished.outcome;
+    };
+    try {
+      if (!this.#store.shared) {
+        outcome = await lead();
+      } else {
+        outcome = await this.#sharedRefresh(ticket, lead);
+      }
+      return next ?? this.#core.resumeTokens(step.id, outcome, this.#seconds(), random());
     } finally {
       settle(outcome);
       this.#refreshes.delete(ticket.key);
+    }
+  }
+
+  /**
+   * A refresh through the shared store's lock: this process leads (`lead`
+   * reaches the provider) or gets the outcome another process published.
+   * The outcome is sealed in the store (AES-GCM, with the flight's secret,
+   * which only holders of the same refresh token can derive) and kept for
+   * the replay window unless it is an outage. `undefined` when the store
+   * failed or the leader did not publish in time: the request then answers
+   * 503 and keeps its cookies (refreshing without the lock could spend the
+   * token twice and sign the user out).
+   */
+  async #sharedRefresh(flight: Flight, lead: () => Promise<string>): Promise<string | undefined> {
+    const options = { holdSeconds: LEAD_TIMEOUT, keepSeconds: this.#replayWindow, waitMs: JOIN_GIVE_UP_MS };
+    let led: string | undefined;
+    try {
+      const { value, role } = await this.#store.lock(`refresh:${flight.key}`, options, async () => {
+        led = await lead();
+        return { value: await sealOutcome(flight.secret, led), keep: !isOutage(led) };
+      });
+      if (role === 'lead') this.#stats.miss++;
+      else this.#stats.hit++;
+      return led ?? (value === undefined ? undefined : await openOutcome(flight.secret, value));
+    } catch (e) {
+      this.#stats.storeError++;
+      return led ?? storeDown(e);
     }
   }
 
@@ -544,7 +755,7 @@ function checkOf(step: VerifyStep): SignatureCheck {
 }
 
 /** Reads at most `limit` bytes of the body (the engine refuses what is longer). */
-async function readCapped(res: Response, limit: number): Promise<Uint8Array> {
+async function readCapped(res: { body: ReadableStream<Uint8Array> | null }, limit: number): Promise<Uint8Array> {
   if (!res.body) return EMPTY;
   const reader = res.body.getReader();
   const parts: Uint8Array[] = [];
@@ -567,6 +778,70 @@ async function readCapped(res: Response, limit: number): Promise<Uint8Array> {
     out.set(p.subarray(0, take), at);
     at += take;
   }
+  return out;
+}
+
+/** The refresh outcome (JSON) of a store that failed: 503 `store-unavailable`, cookies kept. */
+function storeDown(e: unknown): string {
+  const why = e instanceof Error ? e.message : String(e);
+  const message = `the shared store failed (${why}), so this session was not refreshed: refreshing without it could spend the refresh token twice; retry shortly`;
+  return JSON.stringify({ Err: { reason: 'store-unavailable', message } });
+}
+
+/** Whether a refresh outcome (JSON) is an outage, which is never replayed. */
+function isOutage(outcome: string): boolean {
+  try {
+    const o = JSON.parse(outcome) as { Err?: { reason?: string } };
+    const reason = o.Err?.reason;
+    return reason !== undefined && reason in REASONS && REASONS[reason as TesseraReason][1];
+  } catch {
+    return true;
+  }
+}
+
+const OUTCOME_AAD = new TextEncoder().encode('tessera refresh outcome');
+
+function outcomeKey(secret: string, use: KeyUsage): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', fromBase64url(secret), 'AES-GCM', false, [use]);
+}
+
+/** Seals a refresh outcome for the shared store: `base64url(iv).base64url(ciphertext)`. */
+async function sealOutcome(secret: string, outcome: string): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: OUTCOME_AAD },
+    await outcomeKey(secret, 'encrypt'),
+    new TextEncoder().encode(outcome),
+  );
+  return `${toBase64url(iv)}.${toBase64url(new Uint8Array(sealed))}`;
+}
+
+/** Opens what `sealOutcome` sealed with the same secret; `undefined` when it cannot. */
+async function openOutcome(secret: string, sealed: string): Promise<string | undefined> {
+  try {
+    const [iv, data] = sealed.split('.');
+    if (iv === undefined || data === undefined) return undefined;
+    const plain = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv: fromBase64url(iv), additionalData: OUTCOME_AAD },
+      await outcomeKey(secret, 'decrypt'),
+      fromBase64url(data),
+    );
+    return new TextDecoder().decode(plain);
+  } catch {
+    return undefined;
+  }
+}
+
+function toBase64url(bytes: Uint8Array): string {
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
+  const raw = atob(text.replaceAll('-', '+').replaceAll('_', '/'));
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
   return out;
 }
 

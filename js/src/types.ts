@@ -26,6 +26,8 @@ export const REASONS = {
   'jwks-invalid': [502, false],
   'refresh-token-invalid': [401, false],
   'token-inactive': [401, false],
+  'session-revoked': [401, false],
+  'store-unavailable': [503, true],
   'auth-api-unavailable': [503, true],
   'auth-api-invalid': [502, false],
   'csrf-rejected': [403, false],
@@ -232,6 +234,12 @@ export interface TesseraConfig {
    * checks them). Default none.
    */
   forwardSigningSecret?: string;
+  /**
+   * Secret (32 bytes or more) of `POST /__tessera/revoke`: a back office with
+   * it revokes a user's sessions on every instance. Default none (no such
+   * endpoint; Node apps call `tessera.revoke()`).
+   */
+  revokeSecret?: string;
   /** Key-set cache settings (seconds unless named otherwise). */
   jwks?: {
     defaultMaxAge?: number;
@@ -270,6 +278,81 @@ export interface TesseraOptions {
    * `tessera.warnings`). Default: `console.warn`.
    */
   onWarning?: (warning: ConfigWarning) => void;
+  /**
+   * Where revocations, refresh single-flight and the replay window live
+   * when the app runs as several processes: `createRedisStore` from
+   * `tessera-edge/redis`. Default: this process's memory (`MemoryStore`),
+   * which is all one process needs. See docs/revocation.md for what each
+   * store guarantees.
+   */
+  store?: TesseraStore;
+}
+
+/**
+ * The shared store behind revocations, refresh single-flight and the replay
+ * window: the operations Tessera needs, which a backend (Redis, or your own)
+ * implements once. Keys and channels are Tessera's own names (a backend may
+ * prefix them); values are strings; TTLs are whole seconds. Every method
+ * rejects when the store cannot be reached: Tessera then never signs anyone
+ * out, and answers 503 where it cannot decide without the store.
+ */
+export interface TesseraStore {
+  /**
+   * Whether other processes share this store. `false` (the in-memory store):
+   * the engine's own memory already holds everything, and Tessera skips the
+   * store entirely.
+   */
+  readonly shared: boolean;
+  /** The value of `key`, or `undefined`. */
+  get(key: string): Promise<string | undefined>;
+  /** Sets `key` to `value` for `ttlSeconds`. */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Sets `key` for `ttlSeconds` unless it exists: `true` if it was absent (one-time ids, locks). */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * One caller runs `work` for `key` at a time, across processes: the first
+   * takes a lock for `holdSeconds` and publishes what `work` returns to every
+   * caller waiting on the same key (kept `keepSeconds` for late ones when
+   * `keep`); the others wait up to `waitMs` for it. `role` says which one
+   * this caller was (`hit`: a kept result, `lead`, `join`); `value` is
+   * `undefined` when the holder did not publish in time.
+   */
+  lock(
+    key: string,
+    options: { holdSeconds: number; keepSeconds: number; waitMs: number },
+    work: () => Promise<{ value: string; keep: boolean }>,
+  ): Promise<{ value: string | undefined; role: 'hit' | 'lead' | 'join' }>;
+  /** Sends `message` to every subscriber of `channel`, in every process. */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Calls `listener` with every message published on `channel` from now on.
+   * `onResync` is called each time the subscription is re-established after
+   * a loss (messages in between may be missed: Tessera reloads).
+   */
+  subscribe(channel: string, listener: (message: string) => void, onResync: () => void): Promise<void>;
+  /** The values of every live key that starts with `prefix` (the bulk load of revocations). */
+  scan(prefix: string): Promise<string[]>;
+}
+
+/** What `revoke` ends: a provider session, every session and token of a subject, or a Tessera session. */
+export type RevokeTarget = { sid: string } | { sub: string } | { session: string };
+
+/** Counts of what the shared store did, since the process started (`tessera.storeStats`). */
+export interface StoreStats {
+  /** Refreshes answered from a result another process published (kept, or waited for). */
+  hit: number;
+  /** Refreshes this process led at the provider. */
+  miss: number;
+  /** Requests refused because what they carried was revoked. */
+  revoked: number;
+  /** Store operations that failed (each one answered without the store: never a sign-out). */
+  storeError: number;
+  /** Whether this process holds every revocation (false while it cannot load them). */
+  revocationsLoaded: boolean;
+  /** Revocation records this process holds. */
+  revocations: number;
+  /** Live records dropped because the set was full (100,000): each may let a revoked session through. */
+  revocationsDropped: number;
 }
 
 /** Organisation membership from the token (Clerk v1/v2, `org_id`). */
@@ -317,6 +400,8 @@ export interface TesseraEvent {
   revoked: boolean;
   expiresIn: number | null;
   fetches: number;
+  /** What revocations and the shared store did: refused the request (`revoked`), could not tell (`unknown`), or failed (`error`). */
+  store: 'revoked' | 'unknown' | 'error' | null;
   now: number;
 }
 
@@ -362,6 +447,13 @@ export interface AuthenticateOptions {
    * Fetch API handler routes on.
    */
   target?: string;
+  /**
+   * Reads the request body, at most `limit` bytes (more is refused): called
+   * only for Tessera's back-channel logout endpoint. Default: reads
+   * `request.body`. For servers whose body is not in the Fetch Request
+   * (the Express adapter passes one).
+   */
+  body?: (limit: number) => Promise<Uint8Array>;
 }
 
 /** A valid configuration that deserves a second look (`tessera.warnings`). */

@@ -177,7 +177,7 @@ test('the TypeScript type TesseraConfig and the schema describe the same fields'
 
 test('the secret fields are the ones the worker refuses in TESSERA_CONFIG', () => {
   const secrets = Object.entries(schema.properties).filter(([, s]) => s.writeOnly).map(([k]) => k).sort();
-  assert.deepEqual(secrets, ['clientSecret', 'cookieKeys', 'forwardSigningSecret']);
+  assert.deepEqual(secrets, ['clientSecret', 'cookieKeys', 'forwardSigningSecret', 'revokeSecret']);
   const worker = readFileSync(new URL('crates/worker/src/config.rs', root), 'utf8');
   for (const field of secrets) assert.match(worker, new RegExp(`"${field}"`), `the worker does not read ${field} from a secret`);
 });

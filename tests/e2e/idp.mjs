@@ -56,10 +56,13 @@ async function signingKey(alg, kid) {
  * `opaque: true` configures it the second way: no resource indicators, so its
  * access tokens are opaque (for its userinfo endpoint), as Google's, GitHub's
  * and django-oauth-toolkit's are, with its introspection endpoint on.
+ * `backchannelLogoutUri` registers the client for OpenID Connect
+ * Back-Channel Logout (with `sid`): signing out at the provider's end-session
+ * page (`endSession`) then POSTs a logout token there.
  */
-export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false } = {}) {
+export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false, backchannelLogoutUri } = {}) {
   const store = new Map();
-  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0, introspections: 0 };
+  const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0, introspections: 0, backchannel: 0, backchannelFailed: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
   let provider;
   let issuer;
@@ -76,10 +79,15 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: alg,
+        ...(backchannelLogoutUri ? { backchannel_logout_uri: backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       }],
       jwks: { keys },
       cookies: { keys: ['tessera-test-cookie-key'] },
       pkce: { required: () => true },
+      // Its back-channel logout calls go to the app on 127.0.0.1, which its
+      // SSRF guard (a dispatcher refusing special-use addresses) would refuse:
+      // everything in these tests is on loopback by design.
+      fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
       rotateRefreshToken: true,
       scopes: ['openid', 'offline_access', 'profile', 'email'],
       claims: { openid: ['sub', 'sid'], email: ['email'], profile: ['name'] },
@@ -88,6 +96,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
         devInteractions: { enabled: true },
         revocation: { enabled: true },
         rpInitiatedLogout: { enabled: true },
+        backchannelLogout: { enabled: Boolean(backchannelLogoutUri) },
         introspection: { enabled: opaque },
         resourceIndicators: {
           enabled: !opaque,
@@ -123,6 +132,8 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
       if (ctx.oidc.params?.grant_type === 'refresh_token') counts.refreshRefused += 1;
     });
     provider.on('grant.revoked', () => { counts.revocations += 1; });
+    provider.on('backchannel.success', () => { counts.backchannel += 1; });
+    provider.on('backchannel.error', (ctx, err) => { counts.backchannelFailed += 1; counts.backchannelError = String(err?.message ?? err); });
   };
 
   /** `(json) => json | string | Promise<…>`: rewrites the next token endpoint answer. */
@@ -190,8 +201,7 @@ function interceptBody(res, rewrite) {
  * Drives the provider's own login and consent pages with `fetch`, starting from the
  * authorization URL, and returns the callback URL the provider redirects to.
  */
-export async function login(authorizeUrl, user = 'alice') {
-  const jar = new Map();
+export async function login(authorizeUrl, user = 'alice', jar = new Map()) {
   const send = async (url, init = {}) => {
     const headers = new Headers(init.headers);
     if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
@@ -227,4 +237,25 @@ export async function login(authorizeUrl, user = 'alice') {
     url = new URL(posted.headers.get('location'), url).href;
   }
   throw new Error('login did not finish');
+}
+
+/**
+ * Signs out at the provider's own end-session page, as a user would there
+ * (not through the app), with the provider cookies `jar` that `login` kept:
+ * the provider then POSTs its back-channel logout tokens before it answers.
+ */
+export async function endSession(issuer, jar) {
+  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const page = await fetch(`${issuer}/session/end`, { headers: { cookie: cookie() }, redirect: 'manual' });
+  const html = await page.text();
+  const xsrf = html.match(/name="xsrf" value="([^"]+)"/)?.[1];
+  const action = html.match(/action="([^"]+)"/)?.[1];
+  if (!xsrf || !action) throw new Error(`unexpected end-session page ${page.status}: ${html.slice(0, 300)}`);
+  const done = await fetch(new URL(action, issuer), {
+    method: 'POST',
+    headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ xsrf, logout: 'yes' }),
+    redirect: 'manual',
+  });
+  if (done.status < 300 || done.status >= 400) throw new Error(`end-session confirm answered ${done.status}`);
 }

@@ -53,11 +53,17 @@ export async function startOrigin(port = 0) {
  * oidc-provider (it resolves to `{ issuer, close() }`; `clientSecret` is then
  * its client's secret).
  */
-export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims, opaque = false, provider, clientSecret = CLIENT_SECRET } = {}) {
+export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {}, port, refreshObject = true, storeObject = true, bindings: extraBindings = {}, log = false, workerLog = 'problems', hostSignatures, origin: originKind = 'echo', appHost = '127.0.0.1', accessTokenClaims, opaque = false, provider, clientSecret = CLIENT_SECRET, backchannel = false } = {}) {
   const workerPort = port ?? (await freePort());
   const app = `http://${appHost}:${workerPort}`;
-  const idp = provider ? await provider(app) : await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims, opaque });
-  const origin = originKind === 'demo' ? await startDemoOrigin() : await startOrigin();
+  const backchannelLogoutUri = backchannel ? `${app}/__tessera/backchannel-logout` : undefined;
+  const idp = provider ? await provider(app) : await startIdp({ alg, redirectOrigin: app, accessTokenTtl, accessTokenClaims, opaque, backchannelLogoutUri });
+  // The demo's back end may end a user's sessions everywhere through the
+  // worker's revoke endpoint, with a secret only it and the worker hold.
+  const revokeSecret = originKind === 'demo' ? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') : undefined;
+  const origin = originKind === 'demo'
+    ? await startDemoOrigin(0, { url: `${app}/__tessera/revoke`, secret: revokeSecret })
+    : await startOrigin();
   const tessera = {
     issuer: idp.issuer,
     clientId: CLIENT_ID,
@@ -91,8 +97,13 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {
       TESSERA_COOKIE_KEYS: COOKIE_KEYS,
       TESSERA_LOG: workerLog,
       ...(hostSignatures === undefined ? {} : { TESSERA_HOST_SIGNATURES: hostSignatures }),
+      ...(revokeSecret ? { TESSERA_REVOKE_SECRET: revokeSecret } : {}),
+      ...extraBindings,
     },
-    durableObjects: refreshObject ? { TESSERA_REFRESH: 'RefreshSession' } : {},
+    durableObjects: {
+      ...(refreshObject ? { TESSERA_REFRESH: 'RefreshSession' } : {}),
+      ...(storeObject ? { TESSERA_STORE: 'RevocationStore' } : {}),
+    },
     cache: true,
     verbose: log,
   };

@@ -416,7 +416,7 @@ describe('a misconfigured worker', { timeout: 60_000 }, () => {
   test('every field the schema marks as a secret is refused in the TESSERA_CONFIG var, naming its binding', async () => {
     const schema = JSON.parse(readFileSync(new URL('../../js/schema.json', import.meta.url), 'utf8'));
     const secrets = Object.entries(schema.properties).filter(([, s]) => s.writeOnly).map(([k]) => k);
-    const bindings = { clientSecret: 'TESSERA_CLIENT_SECRET', cookieKeys: 'TESSERA_COOKIE_KEYS', forwardSigningSecret: 'TESSERA_FORWARD_SECRET' };
+    const bindings = { clientSecret: 'TESSERA_CLIENT_SECRET', cookieKeys: 'TESSERA_COOKIE_KEYS', forwardSigningSecret: 'TESSERA_FORWARD_SECRET', revokeSecret: 'TESSERA_REVOKE_SECRET' };
     assert.deepEqual(secrets.sort(), Object.keys(bindings).sort());
     for (const field of secrets) {
       const a = await answer({ [field]: 'in-a-var-' + 'x'.repeat(40) });

@@ -23,7 +23,10 @@
 //! `refreshBegin` answers `lead` (make the token request, then
 //! `refreshFinish`), `join` (another request of this process is refreshing
 //! this session: wait for its outcome, keyed by `key`, then `resumeTokens`),
-//! or replays a recent outcome and returns the next step directly.
+//! or replays a recent outcome and returns the next step directly. With a
+//! shared store the leader of each process coordinates through it, the
+//! outcome sealed with the flight's `secret`, and resumes with
+//! `resumeTokens` too.
 //!
 //! Every export that returns a JavaScript value returns it as a `Result`,
 //! even where it cannot fail, except `verifyRemembered` (the memo's hit
@@ -48,7 +51,7 @@ use tessera_core::decision::{Action, Decision, Event};
 use tessera_core::engine::{Engine, HttpRequest, Pending, Reply, Request, Snapshot, Step, StoreOp};
 use tessera_core::oidc::{self, TokenSet};
 use tessera_core::refresh::{busy, RefreshCoordinator, Ticket};
-use tessera_core::revocation::{Kind, Revocation};
+use tessera_core::revocation::Revocation;
 use tessera_core::routes::Access;
 use tessera_core::{Alg, Identity, PublicKey, Reason, Refusal};
 use wasm_bindgen::prelude::*;
@@ -250,35 +253,21 @@ impl Core {
         self.resume_js(id, Reply::Stored(stored), now, random)
     }
 
-    /// Adds a revocation record (JSON) the shared store handed over; false
-    /// when it is not a valid record (it is then ignored).
-    pub fn revoked(&mut self, record: &str, now: f64) -> bool {
-        match Revocation::from_json(record.as_bytes()) {
-            Ok(r) => {
-                self.engine.revoked(r, secs(now));
-                true
-            }
-            Err(_) => false,
-        }
+    /// Adds revocation records the shared store handed over (a bulk load, or
+    /// one published), one JSON record per line; returns how many were
+    /// valid (the others are ignored).
+    #[wasm_bindgen(js_name = revokedAll)]
+    pub fn revoked_all(&mut self, records: &str, now: f64) -> usize {
+        self.engine.revoked_lines(records, secs(now))
     }
 
     /// Revokes `kind` (`sid`, `sub` or `session`) `value` from now on, and
-    /// returns the record to publish (`{ key, ttl, record }`); throws
-    /// `{ message }` for an unknown kind or an empty value.
+    /// returns the record to publish (`{ key, ttl, record }`); throws a
+    /// message for an unknown kind or an empty value.
     pub fn revoke(&mut self, kind: &str, value: &str, now: f64) -> Result<JsValue, JsValue> {
-        let kind = match kind {
-            "sid" => Kind::Sid,
-            "sub" => Kind::Sub,
-            "session" => Kind::Session,
-            _ => {
-                return Err(to_js(
-                    &serde_json::json!({ "message": "revoke takes { sid }, { sub } or { session }" }),
-                ))
-            }
-        };
-        match self.engine.revoke(kind, value, secs(now)) {
+        match self.engine.revoke_named(kind, value, secs(now)) {
             Ok(r) => Ok(to_js(&RecordJs::of(&r, secs(now)))),
-            Err(refusal) => Err(to_js(&serde_json::json!({ "message": refusal.message }))),
+            Err(refusal) => Err(refusal.message.into()),
         }
     }
 
@@ -322,10 +311,19 @@ impl Core {
             return Ok(self.resume(id, Reply::Tokens(Err(busy())), now, random));
         };
         let key = flight_key(token);
+        let secret = tessera_core::b64::encode(&tessera_core::refresh::outcome_secret(token));
         Ok(match self.refresh.begin(token, secs(now)) {
             Ticket::Replay(outcome) => self.resume(id, Reply::Tokens(outcome), now, random),
-            Ticket::Lead => to_js(&Flight { kind: "lead", key }),
-            Ticket::Join => to_js(&Flight { kind: "join", key }),
+            Ticket::Lead => to_js(&Flight {
+                kind: "lead",
+                key,
+                secret,
+            }),
+            Ticket::Join => to_js(&Flight {
+                kind: "join",
+                key,
+                secret,
+            }),
         })
     }
 
@@ -361,8 +359,9 @@ impl Core {
     }
 
     /// Continues a request that joined another's refresh with that refresh's
-    /// `outcome` (the JSON `refreshFinish` returned). A missing or unreadable
-    /// outcome is an outage (retry), never a sign-out.
+    /// `outcome` (the JSON `refreshFinish` returned, in this process or, with
+    /// a shared store, in another). A missing or unreadable outcome is an
+    /// outage (retry), never a sign-out.
     #[wasm_bindgen(js_name = resumeTokens)]
     pub fn resume_tokens(
         &mut self,
@@ -374,6 +373,12 @@ impl Core {
         let outcome = outcome
             .and_then(|o| serde_json::from_str::<Outcome>(&o).ok())
             .unwrap_or_else(|| Err(busy()));
+        // This process's coordinator learns the outcome too (it may come from
+        // another process, through the shared store): late requests here
+        // replay it, and this process's own lead, if any, is over.
+        if let Some(token) = self.pending.get(&id).and_then(|(p, _)| p.refresh_token()) {
+            self.refresh.complete(token, secs(now), outcome.clone());
+        }
         self.resume_js(id, Reply::Tokens(outcome), now, random)
     }
 
@@ -699,11 +704,14 @@ impl SignatureBackend for JsBackend {
     }
 }
 
-/// The answer to `refreshBegin` when the host has work to do.
+/// The answer to `refreshBegin` when the host has work to do: the flight's
+/// key (SHA-256 of the refresh token, hex) and the secret that seals its
+/// outcome in a shared store (`refresh::outcome_secret`, base64url).
 #[derive(Serialize)]
 struct Flight {
     kind: &'static str,
     key: String,
+    secret: String,
 }
 
 /// A step, as JavaScript sees it.

@@ -11,7 +11,10 @@
 //! | `TESSERA_CLIENT_SECRET` | secret | the OAuth client secret (omit for a public client) |
 //! | `TESSERA_COOKIE_KEYS` | secret | the cookie sealing keyring `id:base64url32,…` |
 //! | `TESSERA_FORWARD_SECRET` | secret | optional: signs the identity headers for the origin |
+//! | `TESSERA_REVOKE_SECRET` | secret | optional: the bearer secret of `POST /__tessera/revoke` |
 //! | `TESSERA_REFRESH` | Durable Object | optional: one refresh per session across isolates |
+//! | `TESSERA_STORE` | Durable Object | optional: revocations and logout-token ids shared by every isolate |
+//! | `TESSERA_STORE_STALENESS` | var | seconds an isolate serves its copy of the revocations before asking `TESSERA_STORE` again (default 5, 1–60) |
 
 use tessera_core::config::{ConfigError, Secret, TesseraConfig};
 use tessera_core::Alg;
@@ -24,6 +27,11 @@ pub struct WorkerConfig {
     pub origin: String,
     /// Whether the refresh Durable Object is bound.
     pub refresh_object: bool,
+    /// Whether the store Durable Object (revocations) is bound.
+    pub store_object: bool,
+    /// Seconds an isolate serves its copy of the revocations before reading
+    /// the store again (`TESSERA_STORE_STALENESS`, default 5, 1–60).
+    pub store_staleness: u64,
     /// What to log.
     pub log: Log,
     /// Algorithms whose signatures WebCrypto checks.
@@ -68,6 +76,11 @@ impl WorkerConfig {
                 "forwardSigningSecret",
                 &mut tessera.forward_signing_secret,
             ),
+            (
+                "TESSERA_REVOKE_SECRET",
+                "revokeSecret",
+                &mut tessera.revoke_secret,
+            ),
         ] {
             if !value.is_empty() {
                 return Err(ConfigError::new(
@@ -94,6 +107,21 @@ impl WorkerConfig {
             ));
         }
         let refresh_object = env.durable_object(crate::refresh::BINDING).is_ok();
+        let store_object = env.durable_object(crate::store::BINDING).is_ok();
+        let store_staleness = match env.var("TESSERA_STORE_STALENESS").map(|v| v.to_string()) {
+            Err(_) => 5,
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=60).contains(s))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "TESSERA_STORE_STALENESS",
+                        format!("{text:?} is not a number of seconds from 1 to 60"),
+                    )
+                })?,
+        };
         let log = match env.var("TESSERA_LOG").map(|v| v.to_string()).as_deref() {
             Err(_) | Ok("problems") => Log::Problems,
             Ok("all") => Log::All,
@@ -124,6 +152,8 @@ impl WorkerConfig {
             tessera,
             origin,
             refresh_object,
+            store_object,
+            store_staleness,
             log,
             host_signatures,
         })

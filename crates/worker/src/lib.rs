@@ -11,6 +11,7 @@ mod config;
 mod host;
 mod proxy;
 mod refresh;
+mod store;
 mod webcrypto;
 
 use config::{Log, WorkerConfig};
@@ -28,6 +29,7 @@ use worker::worker_sys::web_sys::{Request, Response};
 use worker::{console_error, console_log, event, Cache, Context, Env, Result};
 
 pub use refresh::RefreshSession;
+pub use store::RevocationStore;
 
 /// The state one isolate keeps between requests.
 struct Isolate {
@@ -40,6 +42,21 @@ struct Isolate {
     /// Whether the shared snapshot (Cache API) has been consulted: once, when
     /// the engine first asks for a `GET`.
     restored: Cell<bool>,
+    /// This isolate's copy of the store's revocations.
+    sync: RefCell<Sync>,
+}
+
+/// Where an isolate's copy of the revocations stands (`TESSERA_STORE`).
+#[derive(Default)]
+struct Sync {
+    /// The store's version last read.
+    version: u64,
+    /// When the store was last read (`None`: never, so the copy is not complete).
+    read_at: Option<u64>,
+    /// When a read last failed (retried a second later, not per request).
+    failed_at: Option<u64>,
+    /// A read in progress, which requests of a cold isolate wait for.
+    reading: Option<host::Slot<()>>,
 }
 
 thread_local! {
@@ -56,20 +73,30 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
                 let engine = Engine::new(config.tessera.clone())?.with_host_signatures(&config.host_signatures);
                 if config.log != Log::Off {
                     console_log!(
-                    "tessera: protecting {} for issuer {}; refresh coordination: {}",
+                    "tessera: protecting {} for issuer {}; refresh coordination: {}; revocations: {}",
                     config.origin,
                     config.tessera.issuer,
                     if config.refresh_object {
                         "Durable Object TESSERA_REFRESH (across isolates)"
                     } else {
                         "in-isolate only (bind the TESSERA_REFRESH Durable Object to coordinate across isolates)"
-                        }
+                    },
+                    if config.store_object {
+                        "Durable Object TESSERA_STORE (every isolate)"
+                    } else {
+                        "in-isolate only (bind the TESSERA_STORE Durable Object to share them)"
+                    }
                     );
                 }
                 // Warnings are logged whatever TESSERA_LOG says: they are about
                 // the deployment, once per isolate.
                 for warning in config.tessera.warnings() {
                     console_error!("tessera: {warning} (TESSERA_CONFIG.{})", warning.field);
+                }
+                let mut engine = engine;
+                if config.store_object {
+                    // Until the first read, sessions from before now cannot be cleared.
+                    engine.set_revocations_unknown_since(Some(host::now()));
                 }
                 Ok(Rc::new(Isolate {
                     refreshes: SingleFlight::new(config.tessera.replay_window),
@@ -78,6 +105,7 @@ fn isolate(env: &Env) -> std::result::Result<Rc<Isolate>, ConfigError> {
                     config,
                     flights: Flights::default(),
                     restored: Cell::new(false),
+                    sync: RefCell::new(Sync::default()),
                 }))
             })
             .clone()
@@ -114,6 +142,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         url: &url,
         headers: &borrowed,
     };
+    if iso.config.store_object {
+        apart(read_revocations(&iso, &env)).await;
+    }
     let handle = || {
         iso.engine
             .borrow_mut()
@@ -241,8 +272,15 @@ async fn drive(iso: &Rc<Isolate>, env: &Env, req: &Request, mut step: Step) -> O
                 let body = apart(host::request_body(req, limit)).await;
                 resume(iso, pending, tessera_core::engine::Reply::Body(&body))
             }
-            // Without a shared store the engine's own memory is the store.
-            Step::Store(pending) => resume(iso, pending, tessera_core::engine::Reply::Stored(Ok(true))),
+            Step::Store(pending) => {
+                let stored = apart(store_op(iso, env, &pending)).await;
+                let reply =
+                    tessera_core::engine::Reply::Stored(stored.as_ref().map(|b| *b).map_err(String::as_str));
+                if let Err(why) = &stored {
+                    console_error!("tessera: {why}");
+                }
+                resume(iso, pending, reply)
+            }
             // Only background work ends Idle; a request always decides.
             Step::Idle => return None,
         };
@@ -265,6 +303,73 @@ async fn refresh(iso: &Isolate, env: &Env, pending: &Pending) -> refresh::Outcom
     } else {
         iso.refreshes.run(token, refresh::exchange(request)).await
     }
+}
+
+/// A store operation the engine asked for: in `TESSERA_STORE` when bound;
+/// without it the engine's own memory is the store.
+async fn store_op(iso: &Isolate, env: &Env, pending: &Pending) -> std::result::Result<bool, String> {
+    use tessera_core::engine::StoreOp;
+    if !iso.config.store_object {
+        return Ok(true);
+    }
+    match pending.store_op() {
+        Some(StoreOp::Once { key, ttl }) => store::once(env, key, *ttl).await,
+        Some(StoreOp::Revoke(list)) => {
+            let lines: Vec<String> = list.iter().map(|r| r.to_json()).collect();
+            store::revoke(env, lines.join("\n")).await.map(|()| true)
+        }
+        None => Ok(true),
+    }
+}
+
+/// Brings this isolate's revocations up to date when its last read is
+/// older than `TESSERA_STORE_STALENESS`: what changed since, from the store
+/// object. A failed read keeps what the isolate has (it held every
+/// revocation up to its last read) and is retried a second later; an isolate
+/// that never read stays incomplete (sessions from before it started are
+/// 503) until a read succeeds. Requests of a cold isolate wait for the read
+/// in progress; later ones do not.
+async fn read_revocations(iso: &Isolate, env: &Env) {
+    let now = host::now();
+    let (due, cold, reading) = {
+        let s = iso.sync.borrow();
+        let due = s.read_at.is_none_or(|t| now >= t + iso.config.store_staleness)
+            && s.failed_at.is_none_or(|t| now > t);
+        (due, s.read_at.is_none(), s.reading.clone())
+    };
+    if let Some(slot) = reading {
+        if cold {
+            let _ = host::wait_for(&slot, 3_000).await;
+        }
+        return;
+    }
+    if !due {
+        return;
+    }
+    let slot = host::Slot::default();
+    let version = {
+        let mut s = iso.sync.borrow_mut();
+        s.reading = Some(Rc::clone(&slot));
+        s.version
+    };
+    let read = store::since(env, version).await;
+    let mut s = iso.sync.borrow_mut();
+    match read {
+        Ok((version, records)) => {
+            let mut engine = iso.engine.borrow_mut();
+            engine.revoked_lines(&records, host::now());
+            engine.set_revocations_unknown_since(None);
+            s.version = version;
+            s.read_at = Some(now);
+            s.failed_at = None;
+        }
+        Err(why) => {
+            console_error!("tessera: {why}");
+            s.failed_at = Some(now);
+        }
+    }
+    s.reading = None;
+    *slot.borrow_mut() = Some(Rc::new(()));
 }
 
 /// The Cache API key of this issuer's snapshot.

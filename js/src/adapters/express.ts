@@ -1,6 +1,7 @@
 // tessera-edge/express: middleware for Express and any `(req, res, next)`
 // Node server (Connect, plain node:http). Hands the engine the raw request
-// target Express routes on and the headers (the body is not read, so body
+// target Express routes on and the headers (the body is read only for
+// Tessera's back-channel logout endpoint, which answers itself, so body
 // parsers after it still work), and Tessera's answers back to the Node
 // response.
 //
@@ -79,7 +80,7 @@ async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage,
   const t = await tessera;
   const request = toRequest(req, method);
   const target = routedTarget(req.originalUrl ?? req.url ?? '');
-  const result = await t.authenticateRequest(request, { target });
+  const result = await t.authenticateRequest(request, { target, body: (limit) => nodeBody(req, limit) });
   if (result.response) {
     await send(res, result.response);
     return false;
@@ -150,6 +151,34 @@ function routedTarget(raw: string): string {
   // eslint-disable-next-line @typescript-eslint/no-deprecated -- what Express routes with
   const parsed = legacyParse(raw);
   return `${parsed.pathname ?? ''}${parsed.search ?? ''}`;
+}
+
+/**
+ * The body of a request Tessera answers itself (the back-channel logout
+ * endpoint), at most `limit` bytes and one more: from the stream, or, when a
+ * body parser before Tessera already read it, from what the parser left in
+ * `req.body` (a form parsed into an object is encoded again).
+ */
+async function nodeBody(req: TesseraIncomingMessage, limit: number): Promise<Uint8Array> {
+  const parsed: unknown = (req as { body?: unknown }).body;
+  if (parsed !== undefined && req.readableEnded) {
+    if (typeof parsed === 'string') return new TextEncoder().encode(parsed);
+    if (parsed instanceof Uint8Array) return parsed;
+    if (parsed !== null && typeof parsed === 'object') {
+      const form = new URLSearchParams();
+      for (const [name, value] of Object.entries(parsed)) form.append(name, String(value));
+      return new TextEncoder().encode(form.toString());
+    }
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    chunks.push(bytes);
+    size += bytes.length;
+    if (size > limit) break;
+  }
+  return Buffer.concat(chunks).subarray(0, limit + 1);
 }
 
 /**

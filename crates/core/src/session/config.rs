@@ -162,6 +162,12 @@ pub struct TesseraConfig {
     /// The secret that signs forwarded identity headers (`x-tessera-signature`).
     /// Default none (unsigned).
     pub forward_signing_secret: Secret,
+    /// The bearer secret of `POST {prefix}/revoke` (a secret:
+    /// `TESSERA_REVOKE_SECRET` on Workers), through which a back office ends a
+    /// user's sessions on every instance (`{"sub": …}`, `{"sid": …}` or
+    /// `{"session": …}`). Default none: the endpoint does not exist (the npm
+    /// package's apps call `revoke()` instead). At least 32 bytes.
+    pub revoke_secret: Secret,
     /// Key-set cache settings.
     pub jwks: JwksCacheConfig,
     /// Verified-token memo settings.
@@ -550,6 +556,7 @@ impl TesseraConfig {
             &mut c.forward_signing_secret,
             f.string("forwardSigningSecret")?.map(Secret),
         );
+        set(&mut c.revoke_secret, f.string("revokeSecret")?.map(Secret));
         set(&mut c.jwks, f.object("jwks", JwksCacheConfig::read)?);
         set(&mut c.memo, f.object("memo", MemoConfig::read)?);
         Ok(c)
@@ -584,6 +591,7 @@ impl TesseraConfig {
             refresh_ahead: 10,
             replay_window: 30,
             forward_signing_secret: Secret::default(),
+            revoke_secret: Secret::default(),
             jwks: JwksCacheConfig::default(),
             memo: MemoConfig::default(),
         }
@@ -711,16 +719,21 @@ impl TesseraConfig {
                 "at most 120 s; a longer window lets a stolen rotated token be replayed",
             ));
         }
-        let secret = self.forward_signing_secret.expose();
-        if !secret.is_empty() && secret.len() < crate::forward::MIN_SECRET_BYTES {
-            return Err(ConfigError::new(
-                "forwardSigningSecret",
-                format!(
-                    "is {} bytes; use at least {} random bytes (openssl rand -base64 32)",
-                    secret.len(),
-                    crate::forward::MIN_SECRET_BYTES
-                ),
-            ));
+        for (field, secret) in [
+            ("forwardSigningSecret", &self.forward_signing_secret),
+            ("revokeSecret", &self.revoke_secret),
+        ] {
+            let secret = secret.expose();
+            if !secret.is_empty() && secret.len() < crate::forward::MIN_SECRET_BYTES {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "is {} bytes; use at least {} random bytes (openssl rand -base64 32)",
+                        secret.len(),
+                        crate::forward::MIN_SECRET_BYTES
+                    ),
+                ));
+            }
         }
         self.audience_is_bound()
     }

@@ -130,6 +130,22 @@ fn key(refresh_token: &str) -> Key {
     Sha256::digest(refresh_token.as_bytes()).into()
 }
 
+/// The secret that seals a refresh's outcome in a shared store (Redis),
+/// where other processes read it: derived from the refresh token that was
+/// exchanged, so only requests carrying that token can open the new tokens,
+/// and distinct from the SHA-256 that names the flight in the store.
+///
+/// ```
+/// use tessera_core::refresh::outcome_secret;
+/// assert_ne!(outcome_secret("rt-1"), outcome_secret("rt-2"));
+/// ```
+pub fn outcome_secret(refresh_token: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"tessera refresh outcome\0");
+    h.update(refresh_token.as_bytes());
+    h.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

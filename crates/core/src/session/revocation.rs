@@ -32,10 +32,9 @@
 //! ```
 
 use crate::reason::{refuse, Refusal};
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// The longest revocation record read ([`Revocation::from_json`]): the
@@ -46,7 +45,7 @@ pub const MAX_RECORD_BYTES: usize = 4096;
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// What a [`Revocation`] names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// A Tessera session, by its session id.
@@ -66,16 +65,21 @@ impl Kind {
             Kind::Sub => "sub",
         }
     }
+
+    /// The kind named `name` (`session`, `sid`, `sub`).
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Session, Kind::Sid, Kind::Sub]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 /// One revocation record. See the [module docs](self).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Revocation {
     /// What it names.
     pub kind: Kind,
     /// The issuer of the `sid` or `sub` (empty for a `session`).
-    #[serde(default)]
     pub iss: String,
     /// The session id, `sid` or `sub`.
     pub value: String,
@@ -97,12 +101,31 @@ impl Revocation {
         if text.len() > MAX_RECORD_BYTES {
             return Err(refuse!(
                 ClaimInvalid,
-                "a revocation record of {} bytes is over the {MAX_RECORD_BYTES}-byte limit",
-                text.len()
+                "a revocation record is over the {MAX_RECORD_BYTES}-byte limit"
             ));
         }
-        let r: Revocation = serde_json::from_slice(text)
-            .map_err(|e| refuse!(ClaimInvalid, "not a revocation record: {e}"))?;
+        let invalid = || refuse!(ClaimInvalid, "not a revocation record");
+        let object = crate::json::parse_object(text).map_err(|_| invalid())?;
+        let text_of = |name: &str| object.get(name).and_then(serde_json::Value::as_str);
+        let r = Revocation {
+            kind: text_of("kind").and_then(Kind::from_name).ok_or_else(invalid)?,
+            iss: String::from(text_of("iss").unwrap_or_default()),
+            value: String::from(text_of("value").ok_or_else(invalid)?),
+            at: object
+                .get("at")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(invalid)?,
+            until: object
+                .get("until")
+                .and_then(serde_json::Value::as_u64)
+                .ok_or_else(invalid)?,
+        };
+        let known = ["kind", "iss", "value", "at", "until"];
+        if object.keys().any(|k| !known.contains(&k.as_str()))
+            || object.get("iss").is_some_and(|v| !v.is_string())
+        {
+            return Err(invalid());
+        }
         if r.value.is_empty() || r.at > r.until || (r.kind != Kind::Session && r.iss.is_empty()) {
             return Err(refuse!(
                 ClaimInvalid,
@@ -130,20 +153,11 @@ impl Revocation {
     }
 }
 
-/// One held record, filed under its value.
-#[derive(Clone, Debug)]
-struct Entry {
-    kind: Kind,
-    iss: String,
-    at: u64,
-    until: u64,
-}
-
-/// The revocations an instance holds, looked up by value without allocating.
+/// The revocations an instance holds: sorted by value, so a lookup is a
+/// binary search that allocates nothing.
 #[derive(Debug)]
 pub struct Revocations {
-    by_value: BTreeMap<String, Vec<Entry>>,
-    len: usize,
+    held: Vec<Revocation>,
     capacity: usize,
     /// `Some(since)` while this instance does not hold every revocation
     /// (it could not load them from the store): sessions signed in and tokens
@@ -168,8 +182,7 @@ impl Revocations {
     /// An empty set holding at most `capacity` live records.
     pub fn new(capacity: usize) -> Revocations {
         Revocations {
-            by_value: BTreeMap::new(),
-            len: 0,
+            held: Vec::new(),
             capacity: capacity.max(1),
             unknown_since: None,
             dropped: 0,
@@ -178,12 +191,12 @@ impl Revocations {
 
     /// Records held (expired ones included until they are purged).
     pub fn len(&self) -> usize {
-        self.len
+        self.held.len()
     }
 
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.held.is_empty()
     }
 
     /// Live records dropped because the set was full: each may let a revoked
@@ -211,66 +224,71 @@ impl Revocations {
     /// expiry). When the set is full, expired records go first, then the one
     /// that expires soonest (counted in [`Revocations::dropped`]).
     pub fn insert(&mut self, r: Revocation) {
-        if let Some(held) = self
-            .by_value
-            .get_mut(&r.value)
-            .and_then(|entries| entries.iter_mut().find(|e| e.kind == r.kind && e.iss == r.iss))
+        let (from, to) = self.range(&r.value);
+        if let Some(held) = self.held[from..to]
+            .iter_mut()
+            .find(|h| h.kind == r.kind && h.iss == r.iss)
         {
             // For `sub`, the later cut-off covers more.
             held.at = held.at.max(r.at);
             held.until = held.until.max(r.until);
             return;
         }
-        if self.len >= self.capacity {
+        if self.held.len() >= self.capacity {
             self.purge(r.at);
         }
-        if self.len >= self.capacity {
-            self.drop_soonest();
+        if self.held.len() >= self.capacity {
+            if let Some(soonest) = (0..self.held.len()).min_by_key(|&i| self.held[i].until) {
+                self.held.remove(soonest);
+                self.dropped += 1;
+            }
         }
-        self.len += 1;
-        self.by_value.entry(r.value).or_default().push(Entry {
-            kind: r.kind,
-            iss: r.iss,
-            at: r.at,
-            until: r.until,
+        let at = self.range(&r.value).1;
+        self.held.insert(at, r);
+    }
+
+    /// Adds many records at once (a starting instance's bulk load): one
+    /// sort, where [`Revocations::insert`] would move the set per record.
+    pub fn insert_all(&mut self, records: Vec<Revocation>, now: u64) {
+        self.held.extend(records.into_iter().filter(|r| now < r.until));
+        self.held
+            .sort_by(|a, b| (&a.value, a.kind, &a.iss).cmp(&(&b.value, b.kind, &b.iss)));
+        self.held.dedup_by(|later, kept| {
+            let same = later.value == kept.value && later.kind == kept.kind && later.iss == kept.iss;
+            if same {
+                kept.at = kept.at.max(later.at);
+                kept.until = kept.until.max(later.until);
+            }
+            same
         });
+        if self.held.len() > self.capacity {
+            self.purge(now);
+        }
+        while self.held.len() > self.capacity {
+            if let Some(soonest) = (0..self.held.len()).min_by_key(|&i| self.held[i].until) {
+                self.held.remove(soonest);
+                self.dropped += 1;
+            }
+        }
     }
 
     /// Forgets records expired at `now`.
     pub fn purge(&mut self, now: u64) {
-        let mut len = 0;
-        self.by_value.retain(|_, entries| {
-            entries.retain(|e| now < e.until);
-            len += entries.len();
-            !entries.is_empty()
-        });
-        self.len = len;
+        self.held.retain(|r| now < r.until);
     }
 
-    fn drop_soonest(&mut self) {
-        let soonest = self
-            .by_value
-            .iter()
-            .flat_map(|(v, entries)| entries.iter().enumerate().map(move |(i, e)| (e.until, v, i)))
-            .min_by_key(|(until, _, _)| *until)
-            .map(|(_, v, i)| (v.clone(), i));
-        if let Some((value, i)) = soonest {
-            if let Some(entries) = self.by_value.get_mut(&value) {
-                entries.remove(i);
-                if entries.is_empty() {
-                    self.by_value.remove(&value);
-                }
-            }
-            self.len -= 1;
-            self.dropped += 1;
-        }
+    /// The indices of the records for `value`.
+    fn range(&self, value: &str) -> (usize, usize) {
+        let from = self.held.partition_point(|r| r.value.as_str() < value);
+        let to = from + self.held[from..].partition_point(|r| r.value == value);
+        (from, to)
     }
 
-    fn held(&self, kind: Kind, iss: &str, value: &str, now: u64) -> Option<&Entry> {
-        self.by_value
-            .get(value)?
+    fn held(&self, kind: Kind, iss: &str, value: &str, now: u64) -> Option<&Revocation> {
+        let (from, to) = self.range(value);
+        self.held[from..to]
             .iter()
-            .find(|e| e.kind == kind && e.iss == iss && now < e.until)
+            .find(|r| r.kind == kind && r.iss == iss && now < r.until)
     }
 
     /// Whether Tessera session `id` was revoked.
@@ -356,6 +374,33 @@ mod tests {
     }
 
     #[test]
+    fn a_bulk_load_merges_repeats_and_keeps_within_capacity() {
+        let mut set = Revocations::new(3);
+        set.insert(rev(Kind::Sid, "m", 0, 100));
+        set.insert_all(
+            alloc::vec![
+                rev(Kind::Sub, "z", 5, 50),
+                rev(Kind::Sid, "m", 0, 300),
+                rev(Kind::Session, "a", 0, 5),
+                rev(Kind::Sub, "z", 9, 60),
+                rev(Kind::Session, "b", 0, 500),
+                rev(Kind::Session, "c", 0, 400),
+            ],
+            10,
+        );
+        assert_eq!(
+            (set.len(), set.dropped()),
+            (3, 1),
+            "a expired; z, the soonest, dropped"
+        );
+        assert!(set.sid("https://idp", "m", 250) && set.session("b", 20) && set.session("c", 20));
+        assert!(!set.session("a", 1));
+        set.insert(rev(Kind::Session, "aa", 0, 1000));
+        assert!(set.session("aa", 20) && set.session("b", 20) && !set.sid("https://idp", "m", 20));
+        assert_eq!(set.dropped(), 2);
+    }
+
+    #[test]
     fn records_from_a_store_are_read_strictly() {
         let ok = rev(Kind::Sid, "s", 1, 2);
         assert_eq!(Revocation::from_json(ok.to_json().as_bytes()).unwrap(), ok);
@@ -366,6 +411,9 @@ mod tests {
             r#"{"kind":"all","iss":"i","value":"v","at":1,"until":2}"#,
             r#"{"kind":"sid","iss":"i","value":"v","at":1,"until":2,"x":1}"#,
             r#"{"kind":"sid","iss":"i","value":"v","at":"1","until":2}"#,
+            r#"{"kind":"sid","iss":7,"value":"v","at":1,"until":2}"#,
+            r#"{"kind":"sid","iss":"i","value":"v","at":1.5,"until":2}"#,
+            "[]",
         ] {
             assert!(Revocation::from_json(bad.as_bytes()).is_err(), "{bad}");
         }

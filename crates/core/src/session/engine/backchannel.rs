@@ -112,6 +112,7 @@ impl Engine {
                 let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
                 self.sign_out_done(&req, end.as_ref(), ctx)
             }
+            AfterStore::Revoked(revocation) => self.revoke_answer(&revocation, stored, ctx),
         }
     }
 

@@ -220,7 +220,8 @@ pub enum Step {
     /// Check [`Pending::signature_check`] natively and resume with
     /// [`Reply::Signature`]. Only with [`Engine::with_host_signatures`].
     Verify(Pending),
-    /// The request's body is needed (the back-channel logout endpoint only):
+    /// The request's body is needed (the back-channel logout and revoke
+    /// endpoints only):
     /// read at most [`Pending::body_limit`] bytes (one more shows it is too
     /// long) and resume with [`Reply::Body`].
     Body(Pending),
@@ -313,7 +314,7 @@ impl Pending {
     /// For [`Step::Body`]: how many bytes of the body the engine reads.
     pub fn body_limit(&self) -> Option<usize> {
         match &self.wait {
-            Wait::Body => Some(crate::backchannel::MAX_BODY_BYTES),
+            Wait::Body(_) => Some(crate::backchannel::MAX_BODY_BYTES),
             _ => None,
         }
     }
@@ -358,10 +359,17 @@ enum Wait {
         via: Via,
         tokens: TokenSet,
     },
-    /// The request body (the back-channel logout endpoint).
-    Body,
+    /// The request body, for the endpoint that asked for it.
+    Body(BodyFor),
     /// A store operation; then `then`.
     Store { op: StoreOp, then: AfterStore },
+}
+
+/// The endpoints that read a body.
+#[derive(Clone, Copy)]
+enum BodyFor {
+    BackchannelLogout,
+    Revoke,
 }
 
 /// What comes after a store operation.
@@ -372,6 +380,8 @@ enum AfterStore {
     LogoutDone,
     /// Sign-out's revocations were published: finish signing out.
     SignOut(OwnedRequest),
+    /// The revoke endpoint's revocation was published: answer with it.
+    Revoked(Revocation),
 }
 
 #[derive(Clone, Copy)]
@@ -587,6 +597,7 @@ enum Target {
     Session,
     SignOut,
     BackchannelLogout,
+    Revoke,
     UnknownEndpoint,
 }
 
@@ -602,6 +613,7 @@ impl Target {
             Target::Session => "session",
             Target::SignOut => "sign-out",
             Target::BackchannelLogout => "backchannel-logout",
+            Target::Revoke => "revoke",
             Target::UnknownEndpoint => "unknown-endpoint",
         }
     }
@@ -829,16 +841,16 @@ impl Engine {
                 let revoked = ctx.event.revoked;
                 self.publish_sign_out(req, revocations, revoked, &mut ctx)
             }
-            Wait::Body => match reply {
-                Reply::Body(body) => self.backchannel_logout(body, &mut ctx),
-                _ => self.logout_answer(
-                    Err(refuse!(
-                        TokenMissing,
-                        "the logout request's body could not be read"
-                    )),
-                    &mut ctx,
-                ),
-            },
+            Wait::Body(endpoint) => {
+                let body = match reply {
+                    Reply::Body(body) => body,
+                    _ => b"",
+                };
+                match endpoint {
+                    BodyFor::BackchannelLogout => self.backchannel_logout(body, &mut ctx),
+                    BodyFor::Revoke => self.revoke_endpoint(body, &mut ctx),
+                }
+            }
             Wait::Store { then, .. } => {
                 let stored = match reply {
                     Reply::Stored(result) => result,
@@ -957,7 +969,7 @@ impl Engine {
         ctx.event.route = target.name();
         let allowed = match target {
             Target::SignIn | Target::Callback | Target::Session => "GET",
-            Target::Refresh | Target::SignOut | Target::BackchannelLogout => "POST",
+            Target::Refresh | Target::SignOut | Target::BackchannelLogout | Target::Revoke => "POST",
             Target::Route(..) | Target::UnknownEndpoint => "",
         };
         if !allowed.is_empty() && !req.method.eq_ignore_ascii_case(allowed) {
@@ -971,7 +983,11 @@ impl Engine {
             Target::Refresh | Target::Session => self.protect(req, target, Access::Api, false, ctx),
             Target::SignOut => self.sign_out(req, ctx),
             // The body is read only now, for this endpoint alone.
-            Target::BackchannelLogout => Step::Body(ctx.pending(None, Wait::Body)),
+            Target::BackchannelLogout => Step::Body(ctx.pending(None, Wait::Body(BodyFor::BackchannelLogout))),
+            Target::Revoke => match self.revoke_authorized(req) {
+                Ok(()) => Step::Body(ctx.pending(None, Wait::Body(BodyFor::Revoke))),
+                Err(refusal) => self.refuse(req, refusal, Access::Api, ctx, Vec::new()),
+            },
             Target::UnknownEndpoint => ctx.plain(
                 404,
                 "no such Tessera endpoint: use sign-in, callback, refresh, session, sign-out or backchannel-logout",
@@ -1002,6 +1018,8 @@ impl Engine {
             "/session" => Target::Session,
             "/sign-out" => Target::SignOut,
             "/backchannel-logout" => Target::BackchannelLogout,
+            // Only when configured: otherwise there is no such endpoint.
+            "/revoke" if !self.config.revoke_secret.is_empty() => Target::Revoke,
             _ if rest.is_empty() || rest.starts_with('/') => Target::UnknownEndpoint,
             _ => Target::Route(route.access, route.bearer),
         })

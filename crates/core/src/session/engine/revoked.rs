@@ -2,7 +2,8 @@
 //! verified bearer identity is looked up in the instance's [`Revocations`]
 //! (in memory, never suspending), and the host's side of the set: records
 //! from the shared store, the app's own revocations, and whether the set is
-//! complete. See [`crate::revocation`].
+//! complete; and `POST {prefix}/revoke`, the same for a back office that
+//! holds the configuration's `revokeSecret`. See [`crate::revocation`].
 
 use super::*;
 pub(super) use crate::revocation::Check;
@@ -121,6 +122,36 @@ impl Engine {
         }
     }
 
+    /// [`Engine::revoked`] for many records at once: a starting instance's
+    /// bulk load from the store.
+    pub fn revoked_all(&mut self, revocations: Vec<Revocation>, now: u64) {
+        self.revocations.insert_all(revocations, now);
+    }
+
+    /// [`Engine::revoked_all`] for records as a store holds them: one JSON
+    /// record per line ([`Revocation::from_json`]); returns how many were
+    /// valid (the others are ignored).
+    pub fn revoked_lines(&mut self, records: &str, now: u64) -> usize {
+        let valid: Vec<Revocation> = records
+            .split('\n')
+            .filter_map(|r| Revocation::from_json(r.as_bytes()).ok())
+            .collect();
+        let count = valid.len();
+        self.revoked_all(valid, now);
+        count
+    }
+
+    /// [`Engine::revoke`] with the kind by its name (`sid`, `sub`, `session`).
+    pub fn revoke_named(&mut self, kind: &str, value: &str, now: u64) -> Result<Revocation, Refusal> {
+        let kind = Kind::from_name(kind).ok_or_else(|| {
+            Refusal::new(
+                Reason::ClaimInvalid,
+                "revoke takes { sid }, { sub } or { session }",
+            )
+        })?;
+        self.revoke(kind, value, now)
+    }
+
     /// Revokes, from now on, the provider session `sid` (`kind` [`Kind::Sid`]),
     /// every session and token of subject `sub` issued until now
     /// ([`Kind::Sub`]), or a Tessera session by its id ([`Kind::Session`]), at
@@ -172,5 +203,79 @@ impl Engine {
     /// [`Revocations::dropped`]).
     pub fn revocations_dropped(&self) -> u64 {
         self.revocations.dropped()
+    }
+
+    /// `POST {prefix}/revoke` needs `Authorization: Bearer <revokeSecret>`.
+    pub(super) fn revoke_authorized(&self, req: &Request<'_>) -> Result<(), Refusal> {
+        let presented = match bearer_token(req.headers) {
+            Ok(Some(token)) => token,
+            _ => {
+                return Err(refuse!(
+                    TokenMissing,
+                    "revoke needs Authorization: Bearer <revokeSecret>"
+                ))
+            }
+        };
+        let secret = self.config.revoke_secret.expose();
+        if !oidc::constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+            return Err(refuse!(SignatureInvalid, "the revoke secret does not match"));
+        }
+        Ok(())
+    }
+
+    /// The revoke endpoint's body: a JSON object naming exactly one of
+    /// `sub`, `sid` or `session`, revoked here and published.
+    pub(super) fn revoke_endpoint(&mut self, body: &[u8], ctx: &mut Ctx) -> Step {
+        let named = crate::json::parse_object(body).ok().and_then(|o| {
+            let (name, value) = o.iter().next().filter(|_| o.len() == 1)?;
+            Some((Kind::from_name(name)?, String::from(value.as_str()?)))
+        });
+        let revocation = match named {
+            Some((kind, value)) => self.revoke(kind, &value, ctx.now),
+            None => Err(refuse!(
+                ClaimInvalid,
+                "revoke takes a JSON object with one string member: sub, sid or session"
+            )),
+        };
+        match revocation {
+            Ok(r) => ctx.store(StoreOp::Revoke(alloc::vec![r.clone()]), AfterStore::Revoked(r)),
+            Err(refusal) => {
+                let body = serde_json::json!({ "error": refusal.reason.code(), "message": &refusal.message });
+                let action = json(400, Vec::new(), &body);
+                Step::Done(ctx.decide_because(
+                    Status::Denied,
+                    Some(refusal.reason),
+                    Some(refusal.message),
+                    action,
+                    Vec::new(),
+                ))
+            }
+        }
+    }
+
+    /// 200 with the record once the store has it; 503 when it could not be
+    /// shared (this instance refuses it all the same).
+    pub(super) fn revoke_answer(&self, r: &Revocation, stored: Result<bool, &str>, ctx: &mut Ctx) -> Step {
+        let revoked =
+            serde_json::json!({ "kind": r.kind.as_str(), "value": &r.value, "at": r.at, "until": r.until });
+        match stored {
+            Ok(_) => {
+                let action = json(200, Vec::new(), &serde_json::json!({ "revoked": revoked }));
+                Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()))
+            }
+            Err(why) => {
+                let message = format!("revoked on this instance only: the store failed ({why}); retry");
+                let body = serde_json::json!({ "error": "store-unavailable", "message": &message, "revoked": revoked });
+                let headers = alloc::vec![(String::from("retry-after"), format!("{RETRY_AFTER}"))];
+                let action = json(503, headers, &body);
+                Step::Done(ctx.decide_because(
+                    Status::Unavailable,
+                    Some(Reason::StoreUnavailable),
+                    Some(message),
+                    action,
+                    Vec::new(),
+                ))
+            }
+        }
     }
 }
