@@ -6,8 +6,8 @@
 # the npm package in Node against the same providers, and the demo's pages in
 # headless Chromium. Installs what it
 # needs: the wasm32 target, the npm tools (npm ci), the pinned wasm-bindgen-cli and
-# worker-build, Debian's chromium, and a Python virtualenv with the pinned
-# django-oauth-toolkit (python3-venv from apt when missing).
+# worker-build, Debian's chromium and redis-server, and a Python virtualenv with the
+# pinned django-oauth-toolkit (python3-venv from apt when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +44,14 @@ echo "== the worker (worker-build with local tools)"
 
 echo "== the worker end to end: workerd + oidc-provider + an origin, on 127.0.0.1"
 node --test --test-concurrency=1 tests/e2e/
+
+echo "== Redis for the tests of many Node processes (Debian's redis-server; the tests start their own on 127.0.0.1)"
+if ! command -v redis-server >/dev/null; then
+  echo "redis-server is missing: installing Debian's package"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server \
+    || { $SUDO apt-get update && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
+fi
 
 echo "== the npm package tessera-edge (js/): build, then tests against oidc-provider: Node, the"
 echo "   adapters in Express, Hono and Next objects, the packed tarball in a scratch project and workerd"

@@ -225,6 +225,8 @@ export class Tessera {
   #subscribed = false;
   /** When loading them was last tried (seconds). */
   #loadTried = 0;
+  /** A reload after the subscription came back failed: what it missed is still to load. */
+  #resyncPending = false;
   #loading: Promise<void> | null = null;
   #saved = '';
   /** In-flight GETs (discovery, key set), shared by concurrent requests. */
@@ -574,7 +576,11 @@ export class Tessera {
   /** Keeps each revocation in the store and tells every process. */
   async #publish(records: StoreRecord[]): Promise<void> {
     for (const r of records) {
-      await this.#store.set(`${REVOKED}${r.key}`, r.record, r.ttl);
+      // One key per record, never overwritten by a later one with an earlier
+      // cut-off or expiry: every process keeps the latest of each (the bulk
+      // load merges them as the engine does).
+      const { at, until } = JSON.parse(r.record) as { at: number; until: number };
+      await this.#store.set(`${REVOKED}${r.key}:${at}:${until}`, r.record, r.ttl);
       await this.#store.publish(REVOCATIONS, r.record);
     }
   }
@@ -618,8 +624,11 @@ export class Tessera {
         this.#core.revokedAll((await this.#store.scan(REVOKED)).join('\n'), this.#seconds());
         this.#core.setRevocationsUnknownSince(undefined);
         this.#revocationsLoaded = true;
+        this.#resyncPending = false;
       } catch {
         this.#stats.storeError++;
+        // Loaded before: keep serving what was known, and load again soon.
+        if (this.#revocationsLoaded) this.#resyncPending = true;
       } finally {
         this.#loading = null;
       }
@@ -634,7 +643,7 @@ export class Tessera {
 
   /** A process that could not load the revocations tries again, at most every few seconds. */
   #retryRevocations(): void {
-    if (!this.#revocationsLoaded && !this.#loading && this.#seconds() - this.#loadTried >= RELOAD_AFTER) {
+    if ((!this.#revocationsLoaded || this.#resyncPending) && !this.#loading && this.#seconds() - this.#loadTried >= RELOAD_AFTER) {
       void this.#loadRevocations();
     }
   }

@@ -115,7 +115,11 @@ describe('ID-token sessions with opaque access tokens (oidc-provider without res
     await sleep((TTL + 1) * 1000);
     const r = await tessera.authenticateRequest(request('/api/me', copy));
     assert.equal(r.response?.status, 401);
-    assert.equal(r.reason, 'refresh-token-invalid');
+    assert.equal(r.reason, 'session-revoked', 'this process holds the sign-out');
+    // Another process without a shared store finds the grant revoked at the provider.
+    const other = await createTessera(config(idp.issuer));
+    const elsewhere = await other.authenticateRequest(request('/api/me', copy));
+    assert.equal(elsewhere.reason, 'refresh-token-invalid');
   });
 
   test('an access-token configuration refuses the opaque token, says what to set, and revokes the grant', async () => {

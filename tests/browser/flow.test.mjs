@@ -206,12 +206,12 @@ describe('the demo in headless Chromium', { timeout: 180_000 }, () => {
     assert.equal(await page.locator('input[name="login"]').count(), 1);
 
     // Put the old cookies back (as a thief who copied them would): they are
-    // refused at once (the worker remembers the sign-out), and past the old
+    // refused at once (the sign-out is revoked in the store), and past the old
     // access token's expiry no refresh succeeds for them.
     const refreshes = stack.idp.counts.refresh;
     const copied = old.filter((c) => NAMES.includes(c.name)).map((c) => `${c.name}=${c.value}`).join('; ');
     const direct = await fetch(`${stack.app}/api/me`, { headers: { cookie: copied, accept: 'application/json' } });
-    assert.deepEqual([direct.status, direct.headers.get('x-tessera-reason')], [401, 'refresh-token-invalid']);
+    assert.deepEqual([direct.status, direct.headers.get('x-tessera-reason')], [401, 'session-revoked']);
     await browser.context.addCookies(old.filter((c) => NAMES.includes(c.name)));
     await page.goto(`${stack.app}/`);
     await sleep(msUntilPast(oldExp));

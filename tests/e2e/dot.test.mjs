@@ -60,13 +60,13 @@ describe('the worker with django-oauth-toolkit', { timeout: 180_000 }, () => {
     const out = await b.fetch('/__tessera/sign-out', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
     assert.equal(out.status, 303);
     assert.deepEqual(status(await b.fetch('/api/x')), [401, 'signed-out', 'token-missing']);
-    // The grant was revoked at the endpoint the RFC 8414 metadata names: an
-    // old copy of the cookies cannot refresh any more.
+    // An old copy of the cookies is refused: the sign-out is revoked in the
+    // store (and the grant at the endpoint the RFC 8414 metadata names).
     const stale = new Browser(stack.app);
     stale.cookies = copy;
     await sleep((TTL + 1) * 1000);
     const replay = await stale.fetch('/api/x');
     assert.equal(replay.status, 401, await replay.clone().text());
-    assert.equal(replay.headers.get('x-tessera-reason'), 'refresh-token-invalid');
+    assert.equal(replay.headers.get('x-tessera-reason'), 'session-revoked');
   });
 });

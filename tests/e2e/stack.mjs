@@ -62,7 +62,7 @@ export async function startStack({ alg = 'ES256', accessTokenTtl = 6, config = {
   // worker's revoke endpoint, with a secret only it and the worker hold.
   const revokeSecret = originKind === 'demo' ? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') : undefined;
   const origin = originKind === 'demo'
-    ? await startDemoOrigin(0, { url: `${app}/__tessera/revoke`, secret: revokeSecret })
+    ? await startDemoOrigin(0, { url: `http://127.0.0.1:${workerPort}/__tessera/revoke`, secret: revokeSecret })
     : await startOrigin();
   const tessera = {
     issuer: idp.issuer,

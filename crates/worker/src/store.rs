@@ -84,23 +84,31 @@ impl DurableObject for RevocationStore {
             (Method::Post, "/revoke") => {
                 let body = req.text().await?;
                 for line in body.lines() {
-                    let Ok(r) = Revocation::from_json(line.as_bytes()) else {
+                    let Ok(mut r) = Revocation::from_json(line.as_bytes()) else {
                         continue;
                     };
-                    let version = {
+                    let (version, json) = {
                         let mut held = self.held.borrow_mut();
                         let Some(held) = held.as_mut() else { break };
-                        held.version += 1;
-                        let until = held
+                        // A repeat keeps the later cut-off and expiry, never
+                        // the last write's: an older `at` must not readmit.
+                        if let Some(before) = held
                             .records
                             .get(&r.key())
-                            .map_or(r.until, |(_, _, u)| (*u).max(r.until));
-                        held.records.insert(r.key(), (held.version, r.to_json(), until));
-                        held.version
+                            .and_then(|(_, json, _)| Revocation::from_json(json.as_bytes()).ok())
+                        {
+                            r.at = r.at.max(before.at);
+                            r.until = r.until.max(before.until);
+                        }
+                        held.version += 1;
+                        let json = r.to_json();
+                        held.records
+                            .insert(r.key(), (held.version, json.clone(), r.until));
+                        (held.version, json)
                     };
                     let storage = self.state.storage();
                     storage
-                        .put(&format!("rev:{}", r.key()), format!("{version}\n{}", r.to_json()))
+                        .put(&format!("rev:{}", r.key()), format!("{version}\n{json}"))
                         .await?;
                     storage.put("version", version).await?;
                 }

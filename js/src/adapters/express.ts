@@ -155,9 +155,10 @@ function routedTarget(raw: string): string {
 
 /**
  * The body of a request Tessera answers itself (the back-channel logout
- * endpoint), at most `limit` bytes and one more: from the stream, or, when a
- * body parser before Tessera already read it, from what the parser left in
- * `req.body` (a form parsed into an object is encoded again).
+ * and revoke endpoints), at most `limit` bytes and one more: from the stream,
+ * or, when a body parser before Tessera already read it, from what the
+ * parser left in `req.body` (an object is encoded again as the request's
+ * content type says: JSON, or a form).
  */
 async function nodeBody(req: TesseraIncomingMessage, limit: number): Promise<Uint8Array> {
   const parsed: unknown = (req as { body?: unknown }).body;
@@ -165,6 +166,7 @@ async function nodeBody(req: TesseraIncomingMessage, limit: number): Promise<Uin
     if (typeof parsed === 'string') return new TextEncoder().encode(parsed);
     if (parsed instanceof Uint8Array) return parsed;
     if (parsed !== null && typeof parsed === 'object') {
+      if (/json/i.test(req.headers['content-type'] ?? '')) return new TextEncoder().encode(JSON.stringify(parsed));
       const form = new URLSearchParams();
       for (const [name, value] of Object.entries(parsed)) form.append(name, String(value));
       return new TextEncoder().encode(form.toString());

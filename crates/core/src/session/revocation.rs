@@ -32,6 +32,7 @@
 //! ```
 
 use crate::reason::{refuse, Refusal};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::Serialize;
@@ -40,6 +41,11 @@ use sha2::{Digest, Sha256};
 /// The longest revocation record read ([`Revocation::from_json`]): the
 /// values are an issuer URL and an id, so anything longer is not one.
 pub const MAX_RECORD_BYTES: usize = 4096;
+
+/// How long a token without `iat` or `nbf` is taken to have lived, in
+/// seconds: it counts as issued before a subject's cut-off when it expires
+/// within this of it ([`Revocations::subject_token`]).
+pub const UNDATED_LIFETIME: u64 = 24 * 3600;
 
 /// Revocations an instance holds by default ([`Revocations::new`]).
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -79,7 +85,9 @@ impl Kind {
 pub struct Revocation {
     /// What it names.
     pub kind: Kind,
-    /// The issuer of the `sid` or `sub` (empty for a `session`).
+    /// The issuer of the `sid` or `sub`. Empty for a `session`, and for the
+    /// app's own revocations (`revoke`): a user the app names at any issuer
+    /// it trusts (a multi-tenant issuer is a template no token carries).
     pub iss: String,
     /// The session id, `sid` or `sub`.
     pub value: String,
@@ -126,10 +134,10 @@ impl Revocation {
         {
             return Err(invalid());
         }
-        if r.value.is_empty() || r.at > r.until || (r.kind != Kind::Session && r.iss.is_empty()) {
+        if r.value.is_empty() || r.at > r.until {
             return Err(refuse!(
                 ClaimInvalid,
-                "a revocation record needs a value, an issuer (for sid and sub) and at <= until"
+                "a revocation record needs a value and at <= until"
             ));
         }
         Ok(r)
@@ -153,11 +161,12 @@ impl Revocation {
     }
 }
 
-/// The revocations an instance holds: sorted by value, so a lookup is a
-/// binary search that allocates nothing.
+/// The revocations an instance holds, filed by value: a lookup is one
+/// map search that allocates nothing, an insert O(log n).
 #[derive(Debug)]
 pub struct Revocations {
-    held: Vec<Revocation>,
+    by_value: BTreeMap<String, Vec<Revocation>>,
+    len: usize,
     capacity: usize,
     /// `Some(since)` while this instance does not hold every revocation
     /// (it could not load them from the store): sessions signed in and tokens
@@ -182,7 +191,8 @@ impl Revocations {
     /// An empty set holding at most `capacity` live records.
     pub fn new(capacity: usize) -> Revocations {
         Revocations {
-            held: Vec::new(),
+            by_value: BTreeMap::new(),
+            len: 0,
             capacity: capacity.max(1),
             unknown_since: None,
             dropped: 0,
@@ -191,12 +201,12 @@ impl Revocations {
 
     /// Records held (expired ones included until they are purged).
     pub fn len(&self) -> usize {
-        self.held.len()
+        self.len
     }
 
     /// Whether none are held.
     pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        self.len == 0
     }
 
     /// Live records dropped because the set was full: each may let a revoked
@@ -224,71 +234,68 @@ impl Revocations {
     /// expiry). When the set is full, expired records go first, then the one
     /// that expires soonest (counted in [`Revocations::dropped`]).
     pub fn insert(&mut self, r: Revocation) {
-        let (from, to) = self.range(&r.value);
-        if let Some(held) = self.held[from..to]
-            .iter_mut()
-            .find(|h| h.kind == r.kind && h.iss == r.iss)
+        if let Some(held) = self
+            .by_value
+            .get_mut(&r.value)
+            .and_then(|list| list.iter_mut().find(|h| h.kind == r.kind && h.iss == r.iss))
         {
             // For `sub`, the later cut-off covers more.
             held.at = held.at.max(r.at);
             held.until = held.until.max(r.until);
             return;
         }
-        if self.held.len() >= self.capacity {
+        if self.len >= self.capacity {
             self.purge(r.at);
         }
-        if self.held.len() >= self.capacity {
-            if let Some(soonest) = (0..self.held.len()).min_by_key(|&i| self.held[i].until) {
-                self.held.remove(soonest);
-                self.dropped += 1;
-            }
+        if self.len >= self.capacity {
+            self.drop_soonest();
         }
-        let at = self.range(&r.value).1;
-        self.held.insert(at, r);
+        self.len += 1;
+        self.by_value.entry(r.value.clone()).or_default().push(r);
     }
 
-    /// Adds many records at once (a starting instance's bulk load): one
-    /// sort, where [`Revocations::insert`] would move the set per record.
+    /// Adds many records (a starting instance's bulk load).
     pub fn insert_all(&mut self, records: Vec<Revocation>, now: u64) {
-        self.held.extend(records.into_iter().filter(|r| now < r.until));
-        self.held
-            .sort_by(|a, b| (&a.value, a.kind, &a.iss).cmp(&(&b.value, b.kind, &b.iss)));
-        self.held.dedup_by(|later, kept| {
-            let same = later.value == kept.value && later.kind == kept.kind && later.iss == kept.iss;
-            if same {
-                kept.at = kept.at.max(later.at);
-                kept.until = kept.until.max(later.until);
-            }
-            same
-        });
-        if self.held.len() > self.capacity {
-            self.purge(now);
-        }
-        while self.held.len() > self.capacity {
-            if let Some(soonest) = (0..self.held.len()).min_by_key(|&i| self.held[i].until) {
-                self.held.remove(soonest);
-                self.dropped += 1;
-            }
+        for r in records.into_iter().filter(|r| now < r.until) {
+            self.insert(r);
         }
     }
 
     /// Forgets records expired at `now`.
     pub fn purge(&mut self, now: u64) {
-        self.held.retain(|r| now < r.until);
+        let mut len = 0;
+        self.by_value.retain(|_, list| {
+            list.retain(|r| now < r.until);
+            len += list.len();
+            !list.is_empty()
+        });
+        self.len = len;
     }
 
-    /// The indices of the records for `value`.
-    fn range(&self, value: &str) -> (usize, usize) {
-        let from = self.held.partition_point(|r| r.value.as_str() < value);
-        let to = from + self.held[from..].partition_point(|r| r.value == value);
-        (from, to)
+    fn drop_soonest(&mut self) {
+        let soonest = self
+            .by_value
+            .iter()
+            .flat_map(|(v, list)| list.iter().enumerate().map(move |(i, r)| (r.until, v, i)))
+            .min_by_key(|(until, _, _)| *until)
+            .map(|(_, v, i)| (v.clone(), i));
+        if let Some((value, i)) = soonest {
+            if let Some(list) = self.by_value.get_mut(&value) {
+                list.remove(i);
+                if list.is_empty() {
+                    self.by_value.remove(&value);
+                }
+            }
+            self.len -= 1;
+            self.dropped += 1;
+        }
     }
 
     fn held(&self, kind: Kind, iss: &str, value: &str, now: u64) -> Option<&Revocation> {
-        let (from, to) = self.range(value);
-        self.held[from..to]
+        self.by_value
+            .get(value)?
             .iter()
-            .find(|r| r.kind == kind && r.iss == iss && now < r.until)
+            .find(|r| r.kind == kind && (r.iss == iss || r.iss.is_empty()) && now < r.until)
     }
 
     /// Whether Tessera session `id` was revoked.
@@ -306,6 +313,17 @@ impl Revocations {
     pub fn subject(&self, iss: &str, sub: &str, since: Option<u64>, now: u64) -> bool {
         self.held(Kind::Sub, iss, sub, now)
             .is_some_and(|e| since.is_none_or(|t| t <= e.at))
+    }
+
+    /// [`Revocations::subject`] for a token issued at `issued` (its `iat`,
+    /// else `nbf`) that expires at `exp`: one that names neither counts as
+    /// issued before a cut-off when it expires within [`UNDATED_LIFETIME`]
+    /// of it (it may have been), and as after it when it expires later.
+    pub fn subject_token(&self, iss: &str, sub: &str, issued: Option<u64>, exp: u64, now: u64) -> bool {
+        self.held(Kind::Sub, iss, sub, now).is_some_and(|e| match issued {
+            Some(t) => t <= e.at,
+            None => exp <= e.at.saturating_add(UNDATED_LIFETIME),
+        })
     }
 
     /// The check for a session signed in at `signed_in_at` whose records
@@ -347,6 +365,13 @@ mod tests {
         assert!(!set.session("abc", 50));
         assert!(!set.subject("https://idp", "abc", Some(0), 50));
         assert!(!set.session("", 50), "no id names no session");
+        // The app's own revocations name a user at any issuer.
+        let mut any = rev(Kind::Sub, "u", 10, 100);
+        any.iss = String::new();
+        set.insert(any);
+        assert!(
+            set.subject("https://idp", "u", Some(5), 50) && set.subject("https://other", "u", Some(5), 50)
+        );
     }
 
     #[test]
@@ -406,7 +431,6 @@ mod tests {
         assert_eq!(Revocation::from_json(ok.to_json().as_bytes()).unwrap(), ok);
         for bad in [
             r#"{"kind":"sid","iss":"i","value":"","at":1,"until":2}"#,
-            r#"{"kind":"sid","iss":"","value":"v","at":1,"until":2}"#,
             r#"{"kind":"sid","iss":"i","value":"v","at":3,"until":2}"#,
             r#"{"kind":"all","iss":"i","value":"v","at":1,"until":2}"#,
             r#"{"kind":"sid","iss":"i","value":"v","at":1,"until":2,"x":1}"#,

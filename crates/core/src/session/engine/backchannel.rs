@@ -67,22 +67,18 @@ impl Engine {
         if self.logout_jtis.contains_key(&key) {
             return self.logout_answer(Err(replayed()), ctx);
         }
-        if self.logout_jtis.len() >= MAX_LOGOUT_JTIS {
-            if let Some(oldest) = self
-                .logout_jtis
-                .iter()
-                .min_by_key(|(_, u)| **u)
-                .map(|(k, _)| k.clone())
-            {
-                self.logout_jtis.remove(&oldest);
-            }
+        // Revoked here at once, then published; the jti is recorded only
+        // once the revocation is shared, so a provider retrying after an
+        // outage is not taken for a replay. A replay could do no more than
+        // this token does (its cut-off is its own iat).
+        let revocations = self.logout_revocations(&logout, now);
+        for r in &revocations {
+            self.revocations.insert(r.clone());
         }
-        self.logout_jtis.insert(key.clone(), until);
-        let op = StoreOp::Once {
-            key: format!("logout-jti:{key}"),
-            ttl: until - now,
-        };
-        ctx.store(op, AfterStore::LogoutJti(logout))
+        ctx.store(
+            StoreOp::Revoke(revocations),
+            AfterStore::LogoutPublished { key, until },
+        )
     }
 
     pub(super) fn after_store(
@@ -92,22 +88,37 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         match then {
-            AfterStore::LogoutJti(logout) => {
+            AfterStore::LogoutPublished { key, until } => match stored {
+                Ok(_) => {
+                    let op = StoreOp::Once {
+                        key: format!("logout-jti:{key}"),
+                        ttl: until.saturating_sub(ctx.now).max(1),
+                    };
+                    ctx.store(op, AfterStore::LogoutJti { key, until })
+                }
+                Err(why) => self.logout_answer(Err(store_down(why)), ctx),
+            },
+            AfterStore::LogoutJti { key, until } => {
+                // Another instance had it (its revocation is published again,
+                // which changes nothing): a replay.
                 if stored == Ok(false) {
                     return self.logout_answer(Err(replayed()), ctx);
                 }
-                // Revoked here even when the store failed: a replay could do
-                // no more than this token does (its cut-off is its own iat).
-                let revocations = self.logout_revocations(&logout, ctx.now);
-                for r in &revocations {
-                    self.revocations.insert(r.clone());
+                if self.logout_jtis.len() >= MAX_LOGOUT_JTIS {
+                    if let Some(oldest) = self
+                        .logout_jtis
+                        .iter()
+                        .min_by_key(|(_, u)| **u)
+                        .map(|(k, _)| k.clone())
+                    {
+                        self.logout_jtis.remove(&oldest);
+                    }
                 }
-                match stored {
-                    Ok(_) => ctx.store(StoreOp::Revoke(revocations), AfterStore::LogoutDone),
-                    Err(why) => self.logout_answer(Err(store_down(why)), ctx),
-                }
+                self.logout_jtis.insert(key, until);
+                // The revocation is shared; a jti the store could not keep
+                // only makes a replay on another instance harmless work.
+                self.logout_answer(Ok(()), ctx)
             }
-            AfterStore::LogoutDone => self.logout_answer(stored.map(|_| ()).map_err(store_down), ctx),
             AfterStore::SignOut(req) => {
                 let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
                 self.sign_out_done(&req, end.as_ref(), ctx)
@@ -174,6 +185,6 @@ fn replayed() -> Refusal {
 fn store_down(why: &str) -> Refusal {
     refuse!(
         StoreUnavailable,
-        "the logout was applied on this instance but could not be shared: the store failed ({why})"
+        "the logout was applied on this instance but could not be shared: the store failed ({why}); send it again"
     )
 }

@@ -374,10 +374,11 @@ enum BodyFor {
 
 /// What comes after a store operation.
 enum AfterStore {
-    /// A logout token's `jti` was recorded: revoke what it names.
-    LogoutJti(crate::backchannel::LogoutToken),
-    /// A logout's revocations were published: answer the provider.
-    LogoutDone,
+    /// A logout's revocations were published: record its `jti` (hex
+    /// SHA-256 with its issuer) until `until`.
+    LogoutPublished { key: String, until: u64 },
+    /// The logout token's `jti` was recorded (or found): answer the provider.
+    LogoutJti { key: String, until: u64 },
     /// Sign-out's revocations were published: finish signing out.
     SignOut(OwnedRequest),
     /// The revoke endpoint's revocation was published: answer with it.

@@ -246,6 +246,8 @@ impl Engine {
                 return self.reject_refresh(req, &tokens, Some(&refresh.refresh_token), refusal, ctx);
             }
         }
+        // A version 1 session upgraded by this refresh: when it began is unknown.
+        let upgraded = session.is_none();
         if self.id_token_sessions() {
             return match self.id_token_record(session, id_token.as_deref(), &tokens, ctx) {
                 Ok((record, identity)) => self.store_refreshed(
@@ -253,7 +255,7 @@ impl Engine {
                     target,
                     access,
                     &jar,
-                    &record,
+                    (record, upgraded),
                     refresh.refresh_token,
                     identity,
                     &tokens,
@@ -274,7 +276,7 @@ impl Engine {
                     target,
                     access,
                     &jar,
-                    &record,
+                    (record, upgraded),
                     refresh.refresh_token,
                     identity,
                     &tokens,
@@ -411,7 +413,10 @@ impl Engine {
 
     /// A refresh that succeeded: the new record and refresh token (the
     /// rotated one, else the one spent) stored, the request answered with
-    /// the refreshed identity.
+    /// the refreshed identity. `upgraded`: the record replaces a version 1
+    /// session, whose sign-in time is unknown, so it is taken as before any
+    /// revocation (and checked against them, names and all, here: the
+    /// refresh cookie alone brought it).
     #[allow(clippy::too_many_arguments)]
     fn store_refreshed(
         &mut self,
@@ -419,14 +424,26 @@ impl Engine {
         target: Target,
         access: Access,
         jar: &CookieJar,
-        record: &SessionRecord,
+        (mut record, upgraded): (SessionRecord, bool),
         spent: String,
         identity: Arc<Identity>,
         tokens: &TokenSet,
         ctx: &mut Ctx,
     ) -> Step {
+        if upgraded {
+            record.signed_in_at = 0;
+            if self.record_check(Some(&record), None, ctx.now) == Check::Revoked {
+                ctx.event.refresh = Some(RefreshOutcome::Refused);
+                ctx.event.store = Some(StoreUse::Revoked);
+                let refusal = refuse!(
+                    SessionRevoked,
+                    "this session was signed out or revoked; sign in again"
+                );
+                return self.refuse(r, refusal, access, ctx, self.clear_session(jar));
+            }
+        }
         let rotated = tokens.refresh_token.clone().unwrap_or(spent);
-        let cookies = match self.store_session(jar, record, &rotated, ctx) {
+        let cookies = match self.store_session(jar, &record, &rotated, ctx) {
             Ok(c) => c,
             Err(refusal) => return self.refuse(r, refusal, access, ctx, self.clear_session(jar)),
         };

@@ -73,15 +73,16 @@ impl Engine {
         if set.is_empty() && set.complete() {
             return Check::Clear;
         }
+        let issued = identity.iat.or(identity.nbf);
         let revoked = identity
             .sid
             .as_deref()
             .is_some_and(|sid| set.sid(&identity.iss, sid, now))
-            || set.subject(&identity.iss, &identity.sub, identity.iat, now);
+            || set.subject_token(&identity.iss, &identity.sub, issued, identity.exp, now);
         if revoked {
             Check::Revoked
         } else {
-            set.unless_unknown(identity.iat)
+            set.unless_unknown(issued)
         }
     }
 
@@ -155,7 +156,8 @@ impl Engine {
     /// Revokes, from now on, the provider session `sid` (`kind` [`Kind::Sid`]),
     /// every session and token of subject `sub` issued until now
     /// ([`Kind::Sub`]), or a Tessera session by its id ([`Kind::Session`]), at
-    /// the configuration's issuer, for `cookies.sessionMaxAge`. The record is
+    /// any issuer this configuration trusts (a multi-tenant issuer is a
+    /// template no token carries), for `cookies.sessionMaxAge`. The record is
     /// returned for the host to publish (the npm package's `revoke()`).
     pub fn revoke(&mut self, kind: Kind, value: &str, now: u64) -> Result<Revocation, Refusal> {
         if value.is_empty() || value.len() > 1024 {
@@ -170,15 +172,12 @@ impl Engine {
         Ok(revocation)
     }
 
-    /// A revocation record at the configuration's issuer, from `now` for
+    /// A revocation record of this app's (any issuer), from `now` for
     /// `cookies.sessionMaxAge`.
     pub(super) fn revocation(&self, kind: Kind, value: &str, now: u64) -> Revocation {
         Revocation {
             kind,
-            iss: match kind {
-                Kind::Session => String::new(),
-                Kind::Sid | Kind::Sub => self.config.issuer.clone(),
-            },
+            iss: String::new(),
             value: String::from(value),
             at: now,
             until: now.saturating_add(self.config.cookies.session_max_age),

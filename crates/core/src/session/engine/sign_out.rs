@@ -2,6 +2,7 @@
 //! shared store), its refresh token revoked at the provider, cookies cleared,
 //! and the end-session redirect.
 
+use super::revoked::Check;
 use super::*;
 use crate::revocation::Kind;
 
@@ -21,7 +22,18 @@ impl Engine {
         let jar = jar(req.headers);
         let refresh = self.open_refresh(&jar, ctx.now).ok().flatten();
         let session = self.open_session(&jar, ctx.now).ok().flatten();
-        let revocations = self.sign_out_revocations(session.as_ref(), refresh.as_ref(), ctx.now);
+        // Already revoked (a copy of signed-out cookies, sent again and
+        // again): cleared here, with no store write and no provider call.
+        let v1_key = refresh
+            .as_ref()
+            .filter(|rt| rt.id.is_empty())
+            .map(|rt| refresh_token_key(&rt.refresh_token));
+        if (session.is_some() || refresh.is_some())
+            && self.record_check(session.as_ref(), v1_key.as_deref(), ctx.now) == Check::Revoked
+        {
+            let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
+            return self.sign_out_done(&OwnedRequest::new(req), end.as_ref(), ctx);
+        }
         let discovery = match self.discovery(ctx.now) {
             Ok(d) => Some(d),
             Err(Err((fill, http))) => {
@@ -30,6 +42,8 @@ impl Engine {
             // Signing out must work while the provider is down: clear locally.
             Err(Ok(_)) => None,
         };
+        // Only now (this runs again after a discovery fill): held here at once.
+        let revocations = self.sign_out_revocations(session.as_ref(), refresh.as_ref(), ctx.now);
         if let (Some(rt), Some(endpoint)) = (
             refresh,
             discovery.as_ref().and_then(|d| d.revocation_endpoint.as_deref()),

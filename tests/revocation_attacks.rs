@@ -1,0 +1,516 @@
+//! Attacks on revocation and back-channel logout, from the security review
+//! of the change that added them: each test was first written to demonstrate
+//! a weakness, and now states the fixed behaviour; the `holds_*` test is a
+//! set of checks that held up.
+
+mod harness;
+
+use harness::*;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use tessera_core::config::TesseraConfig;
+use tessera_core::decision::{Action, Decision, Status};
+use tessera_core::engine::{Engine, Reply, Request, Step, StoreOp};
+use tessera_core::revocation::Kind;
+use tessera_tests::{Keys, ISS, NOW};
+
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+fn signed_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, sub: &str, sid: &str, at: u64) -> Browser {
+    let access = access_token(
+        keys,
+        json!({ "sub": sub, "iat": at, "nbf": at, "exp": at + 3600, "sid": sid }),
+    );
+    let mut browser = Browser::default();
+    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], at);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    let id = keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &tessera_tests::claims(json!({ "aud": "app", "sub": sub, "sid": sid, "nonce": nonce,
+            "iat": at, "nbf": at, "exp": at + 60 })),
+    );
+    idp.token
+        .push_back(token_reply(&access, Some(&format!("rt-{sid}")), Some(&id)));
+    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
+    let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], at);
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+    browser.apply(&d);
+    browser
+}
+
+fn logout_token(keys: &Keys, iat: u64, extra: Value) -> String {
+    let header = json!({ "alg": "EdDSA", "kid": "ed", "typ": "logout+jwt" });
+    let mut c = json!({
+        "iss": ISS, "aud": "app", "iat": iat, "exp": iat + 120, "jti": format!("jti-{iat}"),
+        "sid": "op-1", "events": { EVENT: {} }
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    keys.token("EdDSA", &header, &c.to_string())
+}
+
+fn logout(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
+    idp.body = Some(format!("logout_token={token}").into_bytes());
+    let d = drive(
+        e,
+        idp,
+        "POST",
+        "/__tessera/backchannel-logout",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        now,
+    );
+    idp.body = None;
+    d
+}
+
+fn error_of(d: &Decision) -> Option<String> {
+    match &d.action {
+        Action::Respond { body, .. } => serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from)),
+        _ => None,
+    }
+}
+
+fn api(e: &mut Engine, idp: &mut Idp, cookie: &str, now: u64) -> Decision {
+    drive(e, idp, "GET", "/api/me", &[("cookie", cookie)], now)
+}
+
+fn forwarded_sub(d: &Decision) -> Option<String> {
+    match &d.action {
+        Action::Forward {
+            identity: Some(i), ..
+        } => Some(i.sub.clone()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// F1: a version 1 refresh cookie on its own launders a `sub` revocation.
+#[test]
+fn a_version_1_refresh_cookie_alone_is_checked_against_revocations() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let old_access = access_token(
+        &keys,
+        json!({ "iat": NOW - 100, "nbf": NOW - 100, "exp": NOW + 60 }),
+    );
+    let v1_session = sealed_v1(SESSION, &old_access);
+    let v1_refresh = sealed_v1(REFRESH, "rt-legacy");
+    // The app disables user_1: revoke({ sub }).
+    e.revoke(Kind::Sub, "user_1", NOW).unwrap();
+    let both = format!("{SESSION}={v1_session}; {REFRESH}={v1_refresh}");
+    let d = api(&mut e, &mut idp, &both, NOW + 1);
+    println!("both v1 cookies: status={:?} reason={:?}", d.status, code(&d));
+    assert_eq!(
+        code(&d),
+        Some("session-revoked"),
+        "control: refused with both cookies"
+    );
+    // The same user drops the session cookie and sends only the refresh cookie.
+    let fresh = access_token(&keys, json!({ "iat": NOW + 2, "nbf": NOW + 2, "exp": NOW + 600 }));
+    idp.token.push_back(token_reply(&fresh, Some("rt-new"), None));
+    let only_rt = format!("{REFRESH}={v1_refresh}");
+    let d = api(&mut e, &mut idp, &only_rt, NOW + 2);
+    println!(
+        "refresh cookie alone: status={:?} reason={:?} forwarded sub={:?}",
+        d.status,
+        code(&d),
+        forwarded_sub(&d)
+    );
+    let mut b = Browser::default();
+    b.apply(&d);
+    let d2 = api(&mut e, &mut idp, &b.header(), NOW + 30);
+    println!(
+        "new cookies later: status={:?} reason={:?} forwarded sub={:?}",
+        d2.status,
+        code(&d2),
+        forwarded_sub(&d2)
+    );
+    assert_eq!(
+        code(&d),
+        Some("session-revoked"),
+        "VULNERABLE: revoked user got a new session"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// F2: a logout applied during a store outage is never shared: the
+// provider's retry is refused as a replay by the instance that applied it.
+#[test]
+fn a_logout_retried_after_a_store_outage_is_applied_and_published() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut a = engine(json!({}));
+    let mut b = engine(json!({}));
+    let browser = signed_in(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
+    let token = logout_token(&keys, NOW + 5, json!({}));
+    idp.store.down = true;
+    let d = logout(&mut a, &mut idp, &token, NOW + 5);
+    println!(
+        "during outage: {:?} {:?} {:?}",
+        d.respond_status(),
+        error_of(&d),
+        code(&d)
+    );
+    assert_eq!(error_of(&d).as_deref(), Some("temporarily_unavailable"));
+    idp.store.down = false;
+    // The provider retries, as the 400 temporarily_unavailable invited it to.
+    let d = logout(&mut a, &mut idp, &token, NOW + 35);
+    println!(
+        "retry after outage: {:?} {:?} {:?} {:?}",
+        d.respond_status(),
+        error_of(&d),
+        code(&d),
+        d.message
+    );
+    println!("published: {:?}", idp.store.published);
+    idp.store.deliver(&mut b, NOW + 36);
+    let d_b = api(&mut b, &mut idp, &browser.header(), NOW + 36);
+    println!("instance b serves: {:?} {:?}", d_b.status, code(&d_b));
+    assert!(
+        !idp.store.published.is_empty(),
+        "VULNERABLE: the logout never reached the store"
+    );
+}
+
+/// F2b: the jti was recorded in the store, the publish of the revocation
+/// failed: the retry is refused (store says seen), nothing is published.
+#[test]
+fn a_logout_whose_publish_failed_is_published_when_retried_elsewhere() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut a = engine(json!({}));
+    let mut b = engine(json!({}));
+    let browser = signed_in(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
+    let token = logout_token(&keys, NOW + 5, json!({}));
+    let body = format!("logout_token={token}").into_bytes();
+    // Drive by hand: Once succeeds, Revoke fails.
+    let run = |e: &mut Engine, idp: &mut Idp, fail_revoke: bool, now: u64| -> Decision {
+        let headers = [("content-type", "application/x-www-form-urlencoded")];
+        let req = Request {
+            method: "POST",
+            url: "/__tessera/backchannel-logout",
+            headers: &headers,
+        };
+        let mut step = e.handle(&req, now, seed(now, 1));
+        for round in 2..10 {
+            step = match step {
+                Step::Done(d) => return d,
+                Step::Body(p) => e.resume(p, Reply::Body(&body), now, seed(now, round)),
+                Step::Store(p) => {
+                    let op = p.store_op().unwrap().clone();
+                    let r = match &op {
+                        StoreOp::Revoke(_) if fail_revoke => {
+                            idp.store.ops.push(op.clone());
+                            Err("timeout")
+                        }
+                        _ => idp.store.apply(&op),
+                    };
+                    e.resume(p, Reply::Stored(r), now, seed(now, round))
+                }
+                Step::Fetch(p) | Step::Refresh(p) => {
+                    let (s, cc, b) = idp.answer(p.request()).unwrap();
+                    e.resume(
+                        p,
+                        Reply::Response {
+                            status: s,
+                            cache_control: cc,
+                            body: &b,
+                        },
+                        now,
+                        seed(now, round),
+                    )
+                }
+                Step::Verify(p) => {
+                    let c = p.signature_check().unwrap().clone();
+                    e.resume(p, Reply::Signature(host_verify(&c)), now, seed(now, round))
+                }
+                Step::Idle => panic!(),
+            };
+        }
+        panic!()
+    };
+    let d = run(&mut a, &mut idp, true, NOW + 5);
+    println!("publish failed: {:?} {:?}", d.respond_status(), error_of(&d));
+    // The retry, on another instance (b) this time.
+    let d = run(&mut b, &mut idp, false, NOW + 35);
+    println!(
+        "retry on b: {:?} {:?} {:?}",
+        d.respond_status(),
+        error_of(&d),
+        d.message
+    );
+    println!("published: {:?}", idp.store.published);
+    let d_b = api(&mut b, &mut idp, &browser.header(), NOW + 36);
+    println!(
+        "instance b serves the logged-out session: {:?} {:?}",
+        d_b.status,
+        code(&d_b)
+    );
+    assert_eq!(
+        code(&d_b),
+        Some("session-revoked"),
+        "VULNERABLE: b serves a logged-out session"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// F3: repeated sign-out with one (already signed-out) cookie pair publishes
+// every time and calls the provider every time.
+#[test]
+fn signing_out_a_revoked_session_again_writes_nothing() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    for i in 0..50 {
+        let d = drive(
+            &mut e,
+            &mut idp,
+            "POST",
+            "/__tessera/sign-out",
+            &[("cookie", &browser.header()), ("origin", APP)],
+            NOW + 2 + i,
+        );
+        assert_eq!(d.respond_status(), Some(303));
+    }
+    let revokes = idp
+        .store
+        .ops
+        .iter()
+        .filter(|o| matches!(o, StoreOp::Revoke(_)))
+        .count();
+    println!(
+        "50 sign-outs with the same revoked cookies: {} store writes, {} records published, {} provider revocation calls",
+        revokes,
+        idp.store.published.len(),
+        idp.count(&format!("POST {ISS}/revoke"))
+    );
+    assert!(revokes <= 1, "VULNERABLE: each replay writes to the shared store");
+}
+
+// ---------------------------------------------------------------------------
+// F5: a bearer token without iat is refused for the whole sessionMaxAge
+// after a sub revocation, even one issued later (docs: "a later sign-in is
+// not affected").
+#[test]
+fn a_token_without_iat_minted_long_after_a_revocation_is_served() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let no_iat = |nbf: u64| access_token(&keys, json!({ "iat": null, "nbf": nbf, "exp": nbf + 3600 }));
+    let d = bearer(&mut e, &mut idp, &no_iat(NOW), NOW + 1);
+    println!("before: {:?} {:?}", d.status, code(&d));
+    assert_eq!(d.status, Status::SignedIn);
+    e.revoke(Kind::Sub, "user_1", NOW + 10).unwrap();
+    let later = NOW + 20 * 24 * 3600;
+    let d = bearer(&mut e, &mut idp, &no_iat(later), later + 1);
+    println!(
+        "token minted 20 days after the revocation: {:?} {:?}",
+        d.status,
+        code(&d)
+    );
+    assert_eq!(
+        d.status,
+        Status::SignedIn,
+        "a token issued after the revocation is refused"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Controls that held up.
+#[test]
+fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let d = logout(
+        &mut e,
+        &mut idp,
+        &logout_token(&keys, NOW + 5, json!({})),
+        NOW + 5,
+    );
+    assert_eq!(d.respond_status(), Some(200));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/public/x",
+        &[("cookie", &browser.header())],
+        NOW + 6,
+    );
+    println!(
+        "public: {:?} {:?} sub={:?}",
+        d.status,
+        code(&d),
+        forwarded_sub(&d)
+    );
+    assert!(forwarded_sub(&d).is_none());
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "GET",
+        "/__tessera/session",
+        &[("cookie", &browser.header())],
+        NOW + 6,
+    );
+    println!(
+        "session endpoint: {:?} {:?} {:?}",
+        d.respond_status(),
+        code(&d),
+        d.status
+    );
+    assert_eq!(code(&d), Some("session-revoked"));
+    // Only the refresh cookie (v2): dropped, never refreshes.
+    let rt_only: String = browser
+        .header()
+        .split("; ")
+        .filter(|c| c.starts_with(REFRESH))
+        .collect();
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/refresh",
+        &[("cookie", &rt_only), ("sec-fetch-site", "same-origin")],
+        NOW + 7,
+    );
+    println!("v2 refresh cookie alone: {:?} {:?}", d.respond_status(), code(&d));
+    assert_ne!(d.status, Status::Refreshed);
+}
+
+// ---------------------------------------------------------------------------
+// F4: Entra multi-tenant (the `entra` profile's template issuer): the app's
+// revoke({ sub }) and revoke({ sid }) name the template, never a token's
+// issuer, so they revoke nothing.
+
+const TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const LOGIN: &str = "https://login.microsoftonline.com";
+const ENTRA_SUB: &str = "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ";
+
+struct Entra {
+    jwks: String,
+    token: VecDeque<String>,
+}
+
+impl Entra {
+    fn answer(&mut self, url: &str) -> (u16, Vec<u8>) {
+        let org = format!("{LOGIN}/organizations");
+        if url == format!("{org}/v2.0/.well-known/openid-configuration") {
+            let doc = json!({
+                "issuer": TEMPLATE,
+                "authorization_endpoint": format!("{org}/oauth2/v2.0/authorize"),
+                "token_endpoint": format!("{org}/oauth2/v2.0/token"),
+                "jwks_uri": format!("{org}/discovery/v2.0/keys"),
+                "end_session_endpoint": format!("{org}/oauth2/v2.0/logout"),
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["plain", "S256"]
+            });
+            (200, doc.to_string().into_bytes())
+        } else if url == format!("{org}/discovery/v2.0/keys") {
+            (200, self.jwks.clone().into_bytes())
+        } else if url == format!("{org}/oauth2/v2.0/token") {
+            (200, self.token.pop_front().unwrap().into_bytes())
+        } else {
+            (404, Vec::new())
+        }
+    }
+
+    fn drive(&mut self, e: &mut Engine, url: &str, headers: &[(&str, &str)], now: u64) -> Decision {
+        let mut step = e.handle(
+            &Request {
+                method: "GET",
+                url,
+                headers,
+            },
+            now,
+            seed(now, 1),
+        );
+        for round in 2..12 {
+            step = match step {
+                Step::Done(d) => return d,
+                Step::Fetch(p) | Step::Refresh(p) => {
+                    let (status, body) = self.answer(&p.request().url.clone());
+                    let reply = Reply::Response {
+                        status,
+                        cache_control: Some("max-age=3600"),
+                        body: &body,
+                    };
+                    e.resume(p, reply, now, seed(now, round))
+                }
+                Step::Store(p) => e.resume(p, Reply::Stored(Ok(true)), now, seed(now, round)),
+                _ => panic!("unexpected step"),
+            };
+        }
+        panic!()
+    }
+}
+
+#[test]
+fn the_apps_revoke_reaches_sessions_at_a_multi_tenant_issuer() {
+    let keys = Keys::load();
+    let doc = json!({ "issuer": TEMPLATE, "profile": "entra", "clientId": CLIENT, "clientSecret": CLIENT_SECRET,
+        "appOrigin": APP, "cookieKeys": COOKIE_KEYS });
+    let mut e = Engine::new(TesseraConfig::from_json(&doc.to_string()).unwrap()).unwrap();
+    let mut entra = Entra {
+        jwks: json!({ "keys": [keys.rsa_jwk("rsa")] }).to_string(),
+        token: VecDeque::new(),
+    };
+    let mut browser = Browser::default();
+    let d = entra.drive(&mut e, "/__tessera/sign-in?redirect_url=%2F", &[], NOW);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    let iss = format!("{LOGIN}/{CONTOSO}/v2.0");
+    let id = keys.token(
+        "RS256",
+        &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+        &json!({ "ver": "2.0", "iss": iss, "sub": ENTRA_SUB, "aud": CLIENT, "tid": CONTOSO, "sid": "entra-sid-1",
+            "exp": NOW + 3600, "iat": NOW, "nbf": NOW, "nonce": nonce }).to_string(),
+    );
+    entra.token.push_back(
+        json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": "opaque.graph.token",
+            "refresh_token": "0.AAAA-refresh", "id_token": id })
+        .to_string(),
+    );
+    let d = entra.drive(
+        &mut e,
+        &format!("/__tessera/callback?code=0.code&state={state}"),
+        &[("cookie", &browser.header())],
+        NOW,
+    );
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+    browser.apply(&d);
+    let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 5);
+    println!("before: {:?} sub={:?}", d.status, forwarded_sub(&d));
+    // An admin disables the user: revoke({ sub }) and revoke({ sid }) with the
+    // values the app saw (identity.sub, x-tessera-session).
+    let r = e.revoke(Kind::Sub, ENTRA_SUB, NOW + 10).unwrap();
+    let r2 = e.revoke(Kind::Sid, "entra-sid-1", NOW + 10).unwrap();
+    println!("revocation records name iss {:?} / {:?}", r.iss, r2.iss);
+    let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 11);
+    println!(
+        "after revoke: {:?} reason={:?} sub={:?}",
+        d.status,
+        code(&d),
+        forwarded_sub(&d)
+    );
+    assert_eq!(
+        code(&d),
+        Some("session-revoked"),
+        "VULNERABLE: revoked Entra user still served"
+    );
+}
