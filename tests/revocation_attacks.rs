@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::{Engine, Reply, Request, Step, StoreOp};
-use tessera_core::revocation::Kind;
+use tessera_core::revocation::{Kind, Revocation, Revocations};
 use tessera_tests::{Keys, ISS, NOW};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -110,7 +110,6 @@ fn a_version_1_refresh_cookie_alone_is_checked_against_revocations() {
     e.revoke(Kind::Sub, "user_1", NOW).unwrap();
     let both = format!("{SESSION}={v1_session}; {REFRESH}={v1_refresh}");
     let d = api(&mut e, &mut idp, &both, NOW + 1);
-    println!("both v1 cookies: status={:?} reason={:?}", d.status, code(&d));
     assert_eq!(
         code(&d),
         Some("session-revoked"),
@@ -121,25 +120,14 @@ fn a_version_1_refresh_cookie_alone_is_checked_against_revocations() {
     idp.token.push_back(token_reply(&fresh, Some("rt-new"), None));
     let only_rt = format!("{REFRESH}={v1_refresh}");
     let d = api(&mut e, &mut idp, &only_rt, NOW + 2);
-    println!(
-        "refresh cookie alone: status={:?} reason={:?} forwarded sub={:?}",
-        d.status,
-        code(&d),
-        forwarded_sub(&d)
-    );
     let mut b = Browser::default();
     b.apply(&d);
     let d2 = api(&mut e, &mut idp, &b.header(), NOW + 30);
-    println!(
-        "new cookies later: status={:?} reason={:?} forwarded sub={:?}",
-        d2.status,
-        code(&d2),
-        forwarded_sub(&d2)
-    );
+    assert_ne!(d2.status, Status::SignedIn, "nor do its cookies later");
     assert_eq!(
         code(&d),
         Some("session-revoked"),
-        "VULNERABLE: revoked user got a new session"
+        "revoked user got a new session"
     );
 }
 
@@ -156,30 +144,17 @@ fn a_logout_retried_after_a_store_outage_is_applied_and_published() {
     let token = logout_token(&keys, NOW + 5, json!({}));
     idp.store.down = true;
     let d = logout(&mut a, &mut idp, &token, NOW + 5);
-    println!(
-        "during outage: {:?} {:?} {:?}",
-        d.respond_status(),
-        error_of(&d),
-        code(&d)
-    );
     assert_eq!(error_of(&d).as_deref(), Some("temporarily_unavailable"));
     idp.store.down = false;
     // The provider retries, as the 400 temporarily_unavailable invited it to.
     let d = logout(&mut a, &mut idp, &token, NOW + 35);
-    println!(
-        "retry after outage: {:?} {:?} {:?} {:?}",
-        d.respond_status(),
-        error_of(&d),
-        code(&d),
-        d.message
-    );
-    println!("published: {:?}", idp.store.published);
+    assert_eq!(d.respond_status(), Some(200), "the retry is applied and shared");
     idp.store.deliver(&mut b, NOW + 36);
     let d_b = api(&mut b, &mut idp, &browser.header(), NOW + 36);
-    println!("instance b serves: {:?} {:?}", d_b.status, code(&d_b));
+    assert_eq!(code(&d_b), Some("session-revoked"));
     assert!(
         !idp.store.published.is_empty(),
-        "VULNERABLE: the logout never reached the store"
+        "the logout never reached the store"
     );
 }
 
@@ -240,27 +215,20 @@ fn a_logout_whose_publish_failed_is_published_when_retried_elsewhere() {
         }
         panic!()
     };
-    let d = run(&mut a, &mut idp, true, NOW + 5);
-    println!("publish failed: {:?} {:?}", d.respond_status(), error_of(&d));
+    let first = run(&mut a, &mut idp, true, NOW + 5);
+    assert_eq!(first.respond_status(), Some(400), "the publish failed");
     // The retry, on another instance (b) this time.
-    let d = run(&mut b, &mut idp, false, NOW + 35);
-    println!(
-        "retry on b: {:?} {:?} {:?}",
-        d.respond_status(),
-        error_of(&d),
-        d.message
+    let retry = run(&mut b, &mut idp, false, NOW + 35);
+    assert_eq!(
+        retry.respond_status(),
+        Some(200),
+        "the retry elsewhere is applied and shared"
     );
-    println!("published: {:?}", idp.store.published);
     let d_b = api(&mut b, &mut idp, &browser.header(), NOW + 36);
-    println!(
-        "instance b serves the logged-out session: {:?} {:?}",
-        d_b.status,
-        code(&d_b)
-    );
     assert_eq!(
         code(&d_b),
         Some("session-revoked"),
-        "VULNERABLE: b serves a logged-out session"
+        "b serves a logged-out session"
     );
 }
 
@@ -290,13 +258,7 @@ fn signing_out_a_revoked_session_again_writes_nothing() {
         .iter()
         .filter(|o| matches!(o, StoreOp::Revoke(_)))
         .count();
-    println!(
-        "50 sign-outs with the same revoked cookies: {} store writes, {} records published, {} provider revocation calls",
-        revokes,
-        idp.store.published.len(),
-        idp.count(&format!("POST {ISS}/revoke"))
-    );
-    assert!(revokes <= 1, "VULNERABLE: each replay writes to the shared store");
+    assert!(revokes <= 1, "replays write to the shared store once");
 }
 
 // ---------------------------------------------------------------------------
@@ -310,16 +272,10 @@ fn a_token_without_iat_minted_long_after_a_revocation_is_served() {
     let mut e = engine(json!({}));
     let no_iat = |nbf: u64| access_token(&keys, json!({ "iat": null, "nbf": nbf, "exp": nbf + 3600 }));
     let d = bearer(&mut e, &mut idp, &no_iat(NOW), NOW + 1);
-    println!("before: {:?} {:?}", d.status, code(&d));
     assert_eq!(d.status, Status::SignedIn);
     e.revoke(Kind::Sub, "user_1", NOW + 10).unwrap();
     let later = NOW + 20 * 24 * 3600;
     let d = bearer(&mut e, &mut idp, &no_iat(later), later + 1);
-    println!(
-        "token minted 20 days after the revocation: {:?} {:?}",
-        d.status,
-        code(&d)
-    );
     assert_eq!(
         d.status,
         Status::SignedIn,
@@ -350,12 +306,6 @@ fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
         &[("cookie", &browser.header())],
         NOW + 6,
     );
-    println!(
-        "public: {:?} {:?} sub={:?}",
-        d.status,
-        code(&d),
-        forwarded_sub(&d)
-    );
     assert!(forwarded_sub(&d).is_none());
     let d = drive(
         &mut e,
@@ -364,12 +314,6 @@ fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
         "/__tessera/session",
         &[("cookie", &browser.header())],
         NOW + 6,
-    );
-    println!(
-        "session endpoint: {:?} {:?} {:?}",
-        d.respond_status(),
-        code(&d),
-        d.status
     );
     assert_eq!(code(&d), Some("session-revoked"));
     // Only the refresh cookie (v2): dropped, never refreshes.
@@ -386,7 +330,6 @@ fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
         &[("cookie", &rt_only), ("sec-fetch-site", "same-origin")],
         NOW + 7,
     );
-    println!("v2 refresh cookie alone: {:?} {:?}", d.respond_status(), code(&d));
     assert_ne!(d.status, Status::Refreshed);
 }
 
@@ -495,22 +438,210 @@ fn the_apps_revoke_reaches_sessions_at_a_multi_tenant_issuer() {
     assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
     browser.apply(&d);
     let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 5);
-    println!("before: {:?} sub={:?}", d.status, forwarded_sub(&d));
+    assert_eq!(d.status, Status::SignedIn);
     // An admin disables the user: revoke({ sub }) and revoke({ sid }) with the
     // values the app saw (identity.sub, x-tessera-session).
     let r = e.revoke(Kind::Sub, ENTRA_SUB, NOW + 10).unwrap();
     let r2 = e.revoke(Kind::Sid, "entra-sid-1", NOW + 10).unwrap();
-    println!("revocation records name iss {:?} / {:?}", r.iss, r2.iss);
-    let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 11);
-    println!(
-        "after revoke: {:?} reason={:?} sub={:?}",
-        d.status,
-        code(&d),
-        forwarded_sub(&d)
+    assert!(
+        r.iss.is_empty() && r2.iss.is_empty(),
+        "the app's revocations name no issuer"
     );
+    let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 11);
     assert_eq!(
         code(&d),
         Some("session-revoked"),
-        "VULNERABLE: revoked Entra user still served"
+        "revoked Entra user still served"
+    );
+}
+
+// ---- the second review -------------------------------------------------------
+
+// R1a: unit level. Two `sub` records for one user (the provider's, at its
+// issuer, and the app's, any issuer): `held` returns the first match and
+// `subject` compares only its cut-off.
+#[test]
+fn every_sub_record_of_a_user_counts_not_only_the_first() {
+    let mut set = Revocations::new(10);
+    let r = |iss: &str, at: u64| Revocation {
+        kind: Kind::Sub,
+        iss: iss.into(),
+        value: "u".into(),
+        at,
+        until: at + 1000,
+    };
+    set.insert(r("https://idp", 100)); // back-channel logout, sub only
+    set.insert(r("", 200)); // app: revoke({ sub })
+    let signed_in_at = 150;
+    let mut set2 = Revocations::new(10);
+    set2.insert(r("", 100));
+    set2.insert(r("https://idp", 200));
+    assert!(
+        set.subject("https://idp", "u", Some(signed_in_at), 210),
+        "a later cut-off counts (forward)"
+    );
+    assert!(
+        set2.subject("https://idp", "u", Some(signed_in_at), 210),
+        "a later cut-off counts (reverse)"
+    );
+}
+
+// R1b: engine level. Provider back-channel logout (sub only) at t0; the user
+// signs in again at t1; the admin disables the user (revoke({ sub })) at t2.
+#[test]
+fn an_app_revoke_after_a_provider_sub_logout_is_enforced() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let d = logout(
+        &mut e,
+        &mut idp,
+        &logout_token(&keys, NOW, json!({ "sid": null, "sub": "user_1" })),
+        NOW,
+    );
+    assert_eq!(d.respond_status(), Some(200), "{:?}", d.message);
+    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-2", NOW + 10);
+    e.revoke(Kind::Sub, "user_1", NOW + 20).unwrap();
+    let d = api(&mut e, &mut idp, &browser.header(), NOW + 21);
+    // And a bearer token issued at NOW+10.
+    let at = access_token(
+        &keys,
+        json!({ "iat": NOW + 10, "nbf": NOW + 10, "exp": NOW + 3600 }),
+    );
+    let b = bearer(&mut e, &mut idp, &at, NOW + 21);
+    assert_eq!(code(&b), Some("session-revoked"), "and the bearer token");
+    assert_eq!(code(&d), Some("session-revoked"), "disabled user still served");
+}
+
+// R2: a version 1 session cookie beside the v1 refresh cookie is upgraded with
+// signed_in_at = now (upgraded = session.is_none() is false), so a `sub`
+// revocation of the ID-token subject is escaped when the v1 access token
+// names another subject (Entra: pairwise access-token sub). With the refresh
+// cookie alone, the same refresh is refused.
+#[test]
+fn a_version_1_session_upgraded_with_both_cookies_is_checked() {
+    let keys = Keys::load();
+    let run = |with_session: bool| -> (Decision, Decision) {
+        let mut idp = Idp::new(&keys);
+        let mut e = engine(json!({}));
+        let old = access_token(
+            &keys,
+            json!({ "sub": "api-pairwise", "iat": NOW - 100, "nbf": NOW - 100, "exp": NOW - 50 }),
+        );
+        let v1_session = sealed_v1(SESSION, &old);
+        let v1_refresh = sealed_v1(REFRESH, "rt-legacy");
+        e.revoke(Kind::Sub, "user_1", NOW).unwrap();
+        let fresh = access_token(
+            &keys,
+            json!({ "sub": "api-pairwise", "iat": NOW + 2, "nbf": NOW + 2, "exp": NOW + 600 }),
+        );
+        let id = keys.token(
+            "EdDSA",
+            &json!({ "alg": "EdDSA", "kid": "ed" }),
+            &tessera_tests::claims(
+                json!({ "aud": "app", "sub": "user_1", "iat": NOW + 2, "nbf": NOW + 2, "exp": NOW + 600 }),
+            ),
+        );
+        idp.token
+            .push_back(token_reply(&fresh, Some("rt-new"), Some(&id)));
+        let cookie = if with_session {
+            format!("{SESSION}={v1_session}; {REFRESH}={v1_refresh}")
+        } else {
+            format!("{REFRESH}={v1_refresh}")
+        };
+        let d = api(&mut e, &mut idp, &cookie, NOW + 2);
+        let mut b = Browser::default();
+        b.apply(&d);
+        let d2 = api(&mut e, &mut idp, &b.header(), NOW + 30);
+        (d, d2)
+    };
+    let (alone, _) = run(false);
+    let (both, later) = run(true);
+    assert_eq!(code(&alone), Some("session-revoked"));
+    assert_ne!(later.status, Status::SignedIn);
+    assert_ne!(
+        both.status,
+        Status::Refreshed,
+        "v1 session upgraded past the sub revocation"
+    );
+}
+
+// R3: a captured logout token replayed to an instance that did not take it
+// first: every replay publishes again (a store write + broadcast) and the
+// jti is never remembered locally after the store says `seen`.
+#[test]
+fn logout_replays_to_another_instance_write_once() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut a = engine(json!({}));
+    let mut b = engine(json!({}));
+    let token = logout_token(&keys, NOW, json!({}));
+    let d = logout(&mut a, &mut idp, &token, NOW);
+    assert_eq!(d.respond_status(), Some(200));
+    let before = idp.store.ops.len();
+    for i in 0..20 {
+        let d = logout(&mut b, &mut idp, &token, NOW + 1 + i);
+        assert_eq!(d.respond_status(), Some(400));
+    }
+    let revokes = idp.store.ops[before..]
+        .iter()
+        .filter(|o| matches!(o, StoreOp::Revoke(_)))
+        .count();
+    let keys_written: std::collections::BTreeSet<(u64, u64)> =
+        idp.store.published.iter().map(|r| (r.at, r.until)).collect();
+    assert!(revokes <= 1, "replays write to the shared store once");
+    // The first delivery on a, and the first replay on b (harmless: the
+    // same revocation); none after.
+    assert!(keys_written.len() <= 2, "{keys_written:?}");
+    // The first delivery on a, and the first replay on b (harmless: the
+    // same revocation); none after.
+    assert!(keys_written.len() <= 2, "{keys_written:?}");
+}
+
+// R4: sign-out's 'already revoked' shortcut looks at the session cookie only:
+// a revoked session cookie beside another (live) session's refresh cookie
+// skips revoking that live session here, in the store and at the provider.
+#[test]
+fn signing_out_a_revoked_session_beside_a_live_refresh_cookie_still_revokes() {
+    let keys = Keys::load();
+    let mut idp = Idp::new(&keys);
+    let mut e = engine(json!({}));
+    let a = signed_in(&mut e, &mut idp, &keys, "attacker", "op-a", NOW);
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &a.header()), ("origin", APP)],
+        NOW + 1,
+    );
+    assert_eq!(d.respond_status(), Some(303));
+    let victim = signed_in(&mut e, &mut idp, &keys, "user_1", "op-v", NOW + 2);
+    let pick = |b: &Browser, name: &str| -> String {
+        b.header().split("; ").filter(|c| c.starts_with(name)).collect()
+    };
+    let mixed = format!("{}; {}", pick(&a, SESSION), pick(&victim, REFRESH));
+    let ops = idp.store.ops.len();
+    let calls = idp.count(&format!("POST {ISS}/revoke"));
+    let d = drive(
+        &mut e,
+        &mut idp,
+        "POST",
+        "/__tessera/sign-out",
+        &[("cookie", &mixed), ("origin", APP)],
+        NOW + 3,
+    );
+    assert_eq!(d.respond_status(), Some(303));
+    assert!(idp.store.ops.len() > ops, "published");
+    assert_eq!(
+        idp.count(&format!("POST {ISS}/revoke")),
+        calls + 1,
+        "revoked at the provider"
+    );
+    let d = api(&mut e, &mut idp, &victim.header(), NOW + 4);
+    assert_eq!(
+        code(&d),
+        Some("session-revoked"),
+        "the live session beside it is revoked too"
     );
 }

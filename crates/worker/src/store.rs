@@ -166,6 +166,10 @@ impl RevocationStore {
         for key in expired {
             storage.delete(&key).await?;
         }
+        // The version never goes back, even if a write of "version" was
+        // lost after its record's: an isolate that read it would miss what
+        // comes next.
+        let version = records.values().map(|(v, _, _)| *v).fold(version, u64::max);
         if self.held.borrow().is_none() {
             *self.held.borrow_mut() = Some(Held { version, records });
         }

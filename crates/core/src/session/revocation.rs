@@ -264,7 +264,9 @@ impl Revocations {
             return;
         }
         if self.len >= self.capacity {
-            self.purge(r.at);
+            // What expired before this record's time, less the largest
+            // leeway (its `at` may be a logout token's `iat`, a little ahead).
+            self.purge(r.at.saturating_sub(crate::policy::MAX_LEEWAY));
         }
         if self.len >= self.capacity {
             self.drop_soonest();
@@ -328,36 +330,43 @@ impl Revocations {
         }
     }
 
-    fn held(&self, kind: Kind, iss: &str, value: &str, now: u64) -> Option<&Revocation> {
+    fn held<'a>(
+        &'a self,
+        kind: Kind,
+        iss: &'a str,
+        value: &str,
+        now: u64,
+    ) -> impl Iterator<Item = &'a Revocation> + 'a {
         let bit = filter_bit(value);
-        if self
+        let list = if self
             .filter
             .get(bit / 64)
             .is_none_or(|w| w & (1 << (bit % 64)) == 0)
         {
-            return None;
-        }
-        self.by_value
-            .get(value)?
-            .iter()
-            .find(|r| r.kind == kind && (r.iss == iss || r.iss.is_empty()) && now < r.until)
+            None
+        } else {
+            self.by_value.get(value)
+        };
+        list.into_iter()
+            .flatten()
+            .filter(move |r| r.kind == kind && (r.iss == iss || r.iss.is_empty()) && now < r.until)
     }
 
     /// Whether Tessera session `id` was revoked.
     pub fn session(&self, id: &str, now: u64) -> bool {
-        !id.is_empty() && self.held(Kind::Session, "", id, now).is_some()
+        !id.is_empty() && self.held(Kind::Session, "", id, now).next().is_some()
     }
 
     /// Whether provider session `sid` at `iss` was revoked.
     pub fn sid(&self, iss: &str, sid: &str, now: u64) -> bool {
-        !sid.is_empty() && self.held(Kind::Sid, iss, sid, now).is_some()
+        !sid.is_empty() && self.held(Kind::Sid, iss, sid, now).next().is_some()
     }
 
     /// Whether subject `sub` at `iss` was revoked for something signed in or
     /// issued at `since` (`None`: unknown, taken as before any revocation).
     pub fn subject(&self, iss: &str, sub: &str, since: Option<u64>, now: u64) -> bool {
         self.held(Kind::Sub, iss, sub, now)
-            .is_some_and(|e| since.is_none_or(|t| t <= e.at))
+            .any(|e| since.is_none_or(|t| t <= e.at))
     }
 
     /// [`Revocations::subject`] for a token issued at `issued` (its `iat`,
@@ -365,7 +374,7 @@ impl Revocations {
     /// issued before a cut-off when it expires within [`UNDATED_LIFETIME`]
     /// of it (it may have been), and as after it when it expires later.
     pub fn subject_token(&self, iss: &str, sub: &str, issued: Option<u64>, exp: u64, now: u64) -> bool {
-        self.held(Kind::Sub, iss, sub, now).is_some_and(|e| match issued {
+        self.held(Kind::Sub, iss, sub, now).any(|e| match issued {
             Some(t) => t <= e.at,
             None => exp <= e.at.saturating_add(UNDATED_LIFETIME),
         })

@@ -101,9 +101,7 @@ impl Engine {
             AfterStore::LogoutJti { key, until } => {
                 // Another instance had it (its revocation is published again,
                 // which changes nothing): a replay.
-                if stored == Ok(false) {
-                    return self.logout_answer(Err(replayed()), ctx);
-                }
+                let seen = stored == Ok(false);
                 if self.logout_jtis.len() >= MAX_LOGOUT_JTIS {
                     if let Some(oldest) = self
                         .logout_jtis
@@ -115,6 +113,9 @@ impl Engine {
                     }
                 }
                 self.logout_jtis.insert(key, until);
+                if seen {
+                    return self.logout_answer(Err(replayed()), ctx);
+                }
                 // The revocation is shared; a jti the store could not keep
                 // only makes a replay on another instance harmless work.
                 self.logout_answer(Ok(()), ctx)

@@ -2,7 +2,6 @@
 //! cookie), the CSRF gate, CORS preflights, and the answer a request gets
 //! (forward with the identity, or the refusal of the reason table).
 
-use super::sign_out::refresh_token_key;
 use super::*;
 
 impl Engine {
@@ -94,11 +93,8 @@ impl Engine {
         // app): refused whatever the cookies still hold, before any refresh.
         if matches!(&session, Ok(Some(_))) || refresh.is_some() {
             let record = session.as_ref().ok().and_then(Option::as_ref);
-            let v1_key = refresh
-                .as_ref()
-                .filter(|rt| rt.id.is_empty())
-                .map(|rt| refresh_token_key(&rt.refresh_token));
-            if let Err(refusal) = self.check_record(record, v1_key.as_deref(), ctx) {
+            let rt = refresh.as_ref().map(|rt| rt.refresh_token.as_str());
+            if let Err(refusal) = self.check_record(record, rt, ctx) {
                 if refusal.reason == Reason::SessionRevoked {
                     clear.extend(self.clear_session(&jar));
                 }

@@ -5,7 +5,6 @@
 
 use super::protect::bound_to_session;
 use super::revoked::Check;
-use super::sign_out::refresh_token_key;
 use super::*;
 
 /// How old a refreshed ID token's `iat` may be, in seconds (besides the
@@ -196,12 +195,7 @@ impl Engine {
         // before, replayed to a copy of the cookies, does not bring the
         // session back. Only revoked: a cold instance's store outage never
         // costs the spent refresh token.
-        let v1_key = tokens
-            .refresh_token
-            .as_deref()
-            .filter(|_| refresh.id.is_empty())
-            .map(refresh_token_key);
-        if self.record_check(session.as_ref(), v1_key.as_deref(), ctx.now) == Check::Revoked {
+        if self.record_check(session.as_ref(), tokens.refresh_token.as_deref(), ctx.now) == Check::Revoked {
             ctx.event.refresh = Some(RefreshOutcome::Refused);
             ctx.event.store = Some(StoreUse::Revoked);
             let refusal = refuse!(
@@ -247,7 +241,7 @@ impl Engine {
             }
         }
         // A version 1 session upgraded by this refresh: when it began is unknown.
-        let upgraded = session.is_none();
+        let upgraded = session.as_ref().is_none_or(|s| s.id.is_empty());
         if self.id_token_sessions() {
             return match self.id_token_record(session, id_token.as_deref(), &tokens, ctx) {
                 Ok((record, identity)) => self.store_refreshed(

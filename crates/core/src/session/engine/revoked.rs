@@ -5,6 +5,7 @@
 //! complete; and `POST {prefix}/revoke`, the same for a back office that
 //! holds the configuration's `revokeSecret`. See [`crate::revocation`].
 
+use super::sign_out::refresh_token_key;
 use super::*;
 pub(super) use crate::revocation::Check;
 use crate::revocation::Kind;
@@ -12,15 +13,15 @@ use crate::revocation::Kind;
 impl Engine {
     /// Refuses a session whose cookies name something revoked
     /// (`session-revoked`), or that this instance cannot clear
-    /// (`store-unavailable`). `refresh_key`: a version 1 session's refresh
-    /// token key (it has no session id).
+    /// (`store-unavailable`). `refresh_token`: the session's refresh cookie's
+    /// token, which sign-out revokes too (a version 1 session has no id).
     pub(super) fn check_record(
         &self,
         record: Option<&SessionRecord>,
-        refresh_key: Option<&str>,
+        refresh_token: Option<&str>,
         ctx: &mut Ctx,
     ) -> Result<(), Refusal> {
-        let check = self.record_check(record, refresh_key, ctx.now);
+        let check = self.record_check(record, refresh_token, ctx.now);
         self.refusal_for(
             check,
             "this session was signed out or revoked; sign in again",
@@ -32,14 +33,14 @@ impl Engine {
     pub(super) fn record_check(
         &self,
         record: Option<&SessionRecord>,
-        refresh_key: Option<&str>,
+        refresh_token: Option<&str>,
         now: u64,
     ) -> Check {
         let set = &self.revocations;
         if set.is_empty() && set.complete() {
             return Check::Clear;
         }
-        let revoked = refresh_key.is_some_and(|k| set.session(k, now))
+        let revoked = refresh_token.is_some_and(|rt| set.session(&refresh_token_key(rt), now))
             || record.is_some_and(|r| {
                 set.session(&r.id, now)
                     || r.id_token

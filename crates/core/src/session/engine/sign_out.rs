@@ -22,14 +22,14 @@ impl Engine {
         let jar = jar(req.headers);
         let refresh = self.open_refresh(&jar, ctx.now).ok().flatten();
         let session = self.open_session(&jar, ctx.now).ok().flatten();
-        // Already revoked (a copy of signed-out cookies, sent again and
+        // Signed out already (a copy of signed-out cookies, sent again and
         // again): cleared here, with no store write and no provider call.
-        let v1_key = refresh
-            .as_ref()
-            .filter(|rt| rt.id.is_empty())
-            .map(|rt| refresh_token_key(&rt.refresh_token));
+        // Only when the refresh token too is revoked: a refresh cookie of
+        // another, live session beside a revoked session cookie is revoked.
+        let rt = refresh.as_ref().map(|rt| rt.refresh_token.as_str());
         if (session.is_some() || refresh.is_some())
-            && self.record_check(session.as_ref(), v1_key.as_deref(), ctx.now) == Check::Revoked
+            && rt.is_none_or(|rt| self.revocations.session(&refresh_token_key(rt), ctx.now))
+            && self.record_check(session.as_ref(), rt, ctx.now) == Check::Revoked
         {
             let end = self.discovery.loaded.as_ref().map(|(d, _)| d.clone());
             return self.sign_out_done(&OwnedRequest::new(req), end.as_ref(), ctx);
