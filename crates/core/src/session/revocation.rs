@@ -11,7 +11,7 @@
 //!
 //! | kind | names | refuses |
 //! |---|---|---|
-//! | `session` | a Tessera session id (or `rt:`SHA-256 of a version 1 session's refresh token) | that session's cookies, wherever they are copied |
+//! | `session` | a Tessera session id, or `rt:` and the SHA-256 of its refresh token | that session's cookies, wherever they are copied |
 //! | `sid` | a provider session (`sid` of the sign-in ID token) at `iss` | every session signed in through it |
 //! | `sub` | a subject at `iss` | sessions signed in, and bearer tokens issued (`iat`), at or before `at` |
 //!
