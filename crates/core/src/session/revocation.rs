@@ -444,12 +444,22 @@ mod tests {
     fn a_full_set_drops_expired_records_first_then_counts_what_it_drops() {
         let mut set = Revocations::new(2);
         set.insert(rev(Kind::Session, "a", 0, 10));
-        set.insert(rev(Kind::Session, "b", 0, 100));
-        set.insert(rev(Kind::Session, "c", 20, 100));
+        set.insert(rev(Kind::Session, "b", 0, 1000));
+        // At 400, "a" expired more than the largest leeway ago: purged.
+        set.insert(rev(Kind::Session, "c", 400, 1000));
         assert_eq!((set.len(), set.dropped()), (2, 0));
-        set.insert(rev(Kind::Session, "d", 20, 300));
+        set.insert(rev(Kind::Session, "d", 400, 3000));
         assert_eq!((set.len(), set.dropped()), (2, 1));
-        assert!(set.session("d", 30) && (set.session("b", 30) ^ set.session("c", 30)));
+        assert!(set.session("d", 500) && (set.session("b", 500) ^ set.session("c", 500)));
+        // A record whose time is only a leeway ahead purges nothing live.
+        let mut set = Revocations::new(1);
+        set.insert(rev(Kind::Session, "e", 0, 100));
+        set.insert(rev(Kind::Session, "f", 200, 1000));
+        assert_eq!(
+            set.dropped(),
+            1,
+            "e was live at 200 - leeway: dropped and counted, not purged"
+        );
     }
 
     #[test]
