@@ -1,7 +1,8 @@
 //! The session engine never panics and never loops: any request (method, URL,
 //! headers, cookies) with any provider reply (the rest of the input, fed to
-//! every fetch the engine asks for: discovery, key set, token endpoint) comes
-//! to a decision within a bounded number of steps.
+//! every fetch the engine asks for: discovery, key set, token endpoint; and
+//! as the body of the endpoints that read one), with the shared store
+//! answering anything, comes to a decision within a bounded number of steps.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tessera_core::config::TesseraConfig;
@@ -31,6 +32,13 @@ fuzz_target!(|data: &[u8]| {
             Step::Fetch(p) | Step::Refresh(p) => {
                 let reply = Reply::Response { status: 200, cache_control: Some("max-age=60"), body: body.as_bytes() };
                 engine.resume(p, reply, now, [round; 32])
+            }
+            // The back-channel logout and revoke endpoints read the rest as their body.
+            Step::Body(p) => engine.resume(p, Reply::Body(body.as_bytes()), now, [round; 32]),
+            // The shared store: first, seen, or down, by round.
+            Step::Store(p) => {
+                let stored = match round % 3 { 0 => Ok(true), 1 => Ok(false), _ => Err("store down") };
+                engine.resume(p, Reply::Stored(stored), now, [round; 32])
             }
         };
     }
