@@ -12,91 +12,9 @@ use tessera_core::engine::{Engine, Step, StoreOp};
 use tessera_core::revocation::Kind;
 use tessera_tests::{Keys, ISS, NOW};
 
-const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-/// Signs in with an ID token naming provider session `sid` for `sub`; the
-/// access token (a JWT for `sub`) expires in an hour.
-fn signed_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, sub: &str, sid: &str, at: u64) -> Browser {
-    let access = access_token(
-        keys,
-        json!({ "sub": sub, "iat": at, "nbf": at, "exp": at + 3600, "sid": sid }),
-    );
-    let mut browser = Browser::default();
-    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], at);
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    let id = keys.token(
-        "EdDSA",
-        &json!({ "alg": "EdDSA", "kid": "ed" }),
-        &tessera_tests::claims(json!({ "aud": "app", "sub": sub, "sid": sid, "nonce": nonce,
-            "iat": at, "nbf": at, "exp": at + 60 })),
-    );
-    idp.token
-        .push_back(token_reply(&access, Some(&format!("rt-{sid}")), Some(&id)));
-    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
-    let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], at);
-    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
-    browser.apply(&d);
-    browser
-}
-
-/// A logout token signed with the provider's EdDSA key: `claims` over a
-/// valid one for `sid: "op-1"` issued at `iat`.
-fn logout_token(keys: &Keys, iat: u64, claims: Value) -> String {
-    logout_token_with(
-        keys,
-        json!({ "alg": "EdDSA", "kid": "ed", "typ": "logout+jwt" }),
-        iat,
-        claims,
-    )
-}
-
-fn logout_token_with(keys: &Keys, header: Value, iat: u64, extra: Value) -> String {
-    let mut c = json!({
-        "iss": ISS, "aud": "app", "iat": iat, "exp": iat + 120, "jti": format!("jti-{iat}"),
-        "sid": "op-1", "events": { EVENT: {} }
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
-        } else {
-            c[k] = v.clone();
-        }
-    }
-    let alg = header["alg"].as_str().unwrap().to_string();
-    keys.token(&alg, &header, &c.to_string())
-}
-
-/// The provider posting `body` to the endpoint at `now`.
-fn post_logout(e: &mut Engine, idp: &mut Idp, body: &str, now: u64) -> Decision {
-    idp.body = Some(body.as_bytes().to_vec());
-    let d = drive(
-        e,
-        idp,
-        "POST",
-        "/__tessera/backchannel-logout",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        now,
-    );
-    idp.body = None;
-    d
-}
-
-fn logout(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
-    post_logout(e, idp, &format!("logout_token={token}"), now)
-}
-
 /// The endpoint's answer: HTTP status and the OAuth `error`, if any.
 fn answer(d: &Decision) -> (Option<u16>, Option<String>) {
-    let body = match &d.action {
-        tessera_core::decision::Action::Respond { body, .. } => body.clone(),
-        _ => String::new(),
-    };
-    let error = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(String::from));
-    (d.respond_status(), error)
+    (d.respond_status(), error_of(d))
 }
 
 fn api(e: &mut Engine, idp: &mut Idp, browser: &Browser, now: u64) -> Decision {
@@ -108,8 +26,8 @@ fn a_logout_token_for_a_provider_session_ends_it_and_only_it() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let alice = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
-    let other_tab_of_alice = signed_in(&mut e, &mut idp, &keys, "user_1", "op-2", NOW);
+    let alice = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let other_tab_of_alice = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-2", NOW);
     assert_eq!(api(&mut e, &mut idp, &alice, NOW + 5).status, Status::SignedIn);
 
     let d = logout(
@@ -178,8 +96,8 @@ fn a_logout_token_for_a_subject_ends_what_was_issued_before_it_only() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let before = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
-    let bystander = signed_in(&mut e, &mut idp, &keys, "user_2", "op-9", NOW);
+    let before = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let bystander = signed_in_as(&mut e, &mut idp, &keys, "user_2", "op-9", NOW);
     let old_bearer = access_token(&keys, json!({ "iat": NOW, "nbf": NOW, "exp": NOW + 3600 }));
     assert_eq!(
         bearer(&mut e, &mut idp, &old_bearer, NOW + 1).status,
@@ -219,7 +137,7 @@ fn a_logout_token_for_a_subject_ends_what_was_issued_before_it_only() {
         api(&mut e, &mut idp, &bystander, NOW + 101).status,
         Status::SignedIn
     );
-    let after = signed_in(&mut e, &mut idp, &keys, "user_1", "op-3", NOW + 101);
+    let after = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-3", NOW + 101);
     assert_eq!(api(&mut e, &mut idp, &after, NOW + 102).status, Status::SignedIn);
     let new_bearer = access_token(
         &keys,
@@ -236,7 +154,7 @@ fn forged_and_malformed_logout_tokens_are_refused_with_400() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let victim = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let victim = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     let at = NOW + 10;
     let forged_signature = {
         let t = logout_token(&keys, at, json!({}));
@@ -436,7 +354,7 @@ fn a_revocation_made_on_one_instance_is_enforced_by_another() {
     let mut idp = Idp::new(&keys);
     let mut a = engine(json!({}));
     let mut b = engine(json!({}));
-    let browser = signed_in(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
     assert_eq!(api(&mut b, &mut idp, &browser, NOW + 1).status, Status::SignedIn);
     // Signed out through instance a; the cookies' copy reaches instance b.
     let d = drive(
@@ -465,7 +383,7 @@ fn a_revocation_made_on_one_instance_is_enforced_by_another() {
     let d = api(&mut b, &mut idp, &browser, NOW + 4);
     assert_eq!(code(&d), Some("session-revoked"));
     // The app's own revoke, published the same way.
-    let c2 = signed_in(&mut b, &mut idp, &keys, "user_2", "op-2", NOW + 5);
+    let c2 = signed_in_as(&mut b, &mut idp, &keys, "user_2", "op-2", NOW + 5);
     let r = b.revoke(Kind::Sub, "user_2", NOW + 6).unwrap();
     assert_eq!(
         (r.iss.as_str(), r.at),
@@ -494,7 +412,7 @@ fn without_a_revocation_endpoint_a_sign_out_is_kept_as_long_as_a_session_lives()
         .unwrap()
         .remove("revocation_endpoint");
     let mut e = engine(json!({}));
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     let d = drive(
         &mut e,
         &mut idp,
@@ -520,7 +438,7 @@ fn a_store_outage_neither_signs_out_nor_readmits() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     idp.store.down = true;
     // A logout while the store is down: applied here, and the provider is
     // told it failed (400 temporarily_unavailable) so it may try again.
@@ -538,7 +456,7 @@ fn a_store_outage_neither_signs_out_nor_readmits() {
         Some("session-revoked")
     );
     // A sign-out while the store is down still signs out here.
-    let other = signed_in(&mut e, &mut idp, &keys, "user_2", "op-2", NOW + 6);
+    let other = signed_in_as(&mut e, &mut idp, &keys, "user_2", "op-2", NOW + 6);
     let d = drive(
         &mut e,
         &mut idp,
@@ -562,7 +480,7 @@ fn an_instance_that_cannot_read_the_store_serves_only_what_is_newer() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let old = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let old = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     let old_bearer = access_token(&keys, json!({ "iat": NOW, "nbf": NOW, "exp": NOW + 3600 }));
     // A cold instance, started at NOW + 100, that could not load the revocations.
     e.set_revocations_unknown_since(Some(NOW + 100));
@@ -577,7 +495,7 @@ fn an_instance_that_cannot_read_the_store_serves_only_what_is_newer() {
     let d = bearer(&mut e, &mut idp, &old_bearer, NOW + 101);
     assert_eq!(code(&d), Some("store-unavailable"));
     // What began after it started cannot have been revoked before.
-    let new = signed_in(&mut e, &mut idp, &keys, "user_1", "op-2", NOW + 100);
+    let new = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-2", NOW + 100);
     assert_eq!(api(&mut e, &mut idp, &new, NOW + 101).status, Status::SignedIn);
     let new_bearer = access_token(
         &keys,
@@ -597,7 +515,7 @@ fn a_refresh_finishing_after_a_revocation_does_not_bring_the_session_back() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     // The access token has expired: the request suspends on the refresh,
     // and the logout arrives meanwhile.
     let later = NOW + 4000;
@@ -635,7 +553,7 @@ fn the_revoke_endpoint_takes_only_its_secret_and_one_name() {
     let mut idp = Idp::new(&keys);
     const SECRET: &str = "cmV2b2tlLXNlY3JldC1vZi1hdC1sZWFzdC0zMi1ieXRlcw==";
     let mut e = engine(json!({ "revokeSecret": SECRET }));
-    let victim = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let victim = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     let post = |e: &mut Engine, idp: &mut Idp, auth: Option<&str>, body: &str| {
         idp.body = Some(body.as_bytes().to_vec());
         let bearer = auth.map(|a| format!("Bearer {a}"));

@@ -6,79 +6,13 @@
 mod harness;
 
 use harness::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::VecDeque;
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::{Engine, Reply, Request, Step, StoreOp};
 use tessera_core::revocation::{Kind, Revocation, Revocations};
 use tessera_tests::{Keys, ISS, NOW};
-
-const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
-
-fn signed_in(e: &mut Engine, idp: &mut Idp, keys: &Keys, sub: &str, sid: &str, at: u64) -> Browser {
-    let access = access_token(
-        keys,
-        json!({ "sub": sub, "iat": at, "nbf": at, "exp": at + 3600, "sid": sid }),
-    );
-    let mut browser = Browser::default();
-    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], at);
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    let id = keys.token(
-        "EdDSA",
-        &json!({ "alg": "EdDSA", "kid": "ed" }),
-        &tessera_tests::claims(json!({ "aud": "app", "sub": sub, "sid": sid, "nonce": nonce,
-            "iat": at, "nbf": at, "exp": at + 60 })),
-    );
-    idp.token
-        .push_back(token_reply(&access, Some(&format!("rt-{sid}")), Some(&id)));
-    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
-    let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], at);
-    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
-    browser.apply(&d);
-    browser
-}
-
-fn logout_token(keys: &Keys, iat: u64, extra: Value) -> String {
-    let header = json!({ "alg": "EdDSA", "kid": "ed", "typ": "logout+jwt" });
-    let mut c = json!({
-        "iss": ISS, "aud": "app", "iat": iat, "exp": iat + 120, "jti": format!("jti-{iat}"),
-        "sid": "op-1", "events": { EVENT: {} }
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
-        } else {
-            c[k] = v.clone();
-        }
-    }
-    keys.token("EdDSA", &header, &c.to_string())
-}
-
-fn logout(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
-    idp.body = Some(format!("logout_token={token}").into_bytes());
-    let d = drive(
-        e,
-        idp,
-        "POST",
-        "/__tessera/backchannel-logout",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        now,
-    );
-    idp.body = None;
-    d
-}
-
-fn error_of(d: &Decision) -> Option<String> {
-    match &d.action {
-        Action::Respond { body, .. } => serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(String::from)),
-        _ => None,
-    }
-}
 
 fn api(e: &mut Engine, idp: &mut Idp, cookie: &str, now: u64) -> Decision {
     drive(e, idp, "GET", "/api/me", &[("cookie", cookie)], now)
@@ -140,7 +74,7 @@ fn a_logout_retried_after_a_store_outage_is_applied_and_published() {
     let mut idp = Idp::new(&keys);
     let mut a = engine(json!({}));
     let mut b = engine(json!({}));
-    let browser = signed_in(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
     let token = logout_token(&keys, NOW + 5, json!({}));
     idp.store.down = true;
     let d = logout(&mut a, &mut idp, &token, NOW + 5);
@@ -166,7 +100,7 @@ fn a_logout_whose_publish_failed_is_published_when_retried_elsewhere() {
     let mut idp = Idp::new(&keys);
     let mut a = engine(json!({}));
     let mut b = engine(json!({}));
-    let browser = signed_in(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut a, &mut idp, &keys, "user_1", "op-1", NOW);
     let token = logout_token(&keys, NOW + 5, json!({}));
     let body = format!("logout_token={token}").into_bytes();
     // Drive by hand: Once succeeds, Revoke fails.
@@ -240,7 +174,7 @@ fn signing_out_a_revoked_session_again_writes_nothing() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     for i in 0..50 {
         let d = drive(
             &mut e,
@@ -290,7 +224,7 @@ fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-1", NOW);
     let d = logout(
         &mut e,
         &mut idp,
@@ -500,7 +434,7 @@ fn an_app_revoke_after_a_provider_sub_logout_is_enforced() {
         NOW,
     );
     assert_eq!(d.respond_status(), Some(200), "{:?}", d.message);
-    let browser = signed_in(&mut e, &mut idp, &keys, "user_1", "op-2", NOW + 10);
+    let browser = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-2", NOW + 10);
     e.revoke(Kind::Sub, "user_1", NOW + 20).unwrap();
     let d = api(&mut e, &mut idp, &browser.header(), NOW + 21);
     // And a bearer token issued at NOW+10.
@@ -606,7 +540,7 @@ fn signing_out_a_revoked_session_beside_a_live_refresh_cookie_still_revokes() {
     let keys = Keys::load();
     let mut idp = Idp::new(&keys);
     let mut e = engine(json!({}));
-    let a = signed_in(&mut e, &mut idp, &keys, "attacker", "op-a", NOW);
+    let a = signed_in_as(&mut e, &mut idp, &keys, "attacker", "op-a", NOW);
     let d = drive(
         &mut e,
         &mut idp,
@@ -616,7 +550,7 @@ fn signing_out_a_revoked_session_beside_a_live_refresh_cookie_still_revokes() {
         NOW + 1,
     );
     assert_eq!(d.respond_status(), Some(303));
-    let victim = signed_in(&mut e, &mut idp, &keys, "user_1", "op-v", NOW + 2);
+    let victim = signed_in_as(&mut e, &mut idp, &keys, "user_1", "op-v", NOW + 2);
     let pick = |b: &Browser, name: &str| -> String {
         b.header().split("; ").filter(|c| c.starts_with(name)).collect()
     };

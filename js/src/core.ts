@@ -22,7 +22,6 @@ import {
   type StoreStats,
   type VerifyResult,
 } from './types.js';
-import { MemoryStore } from './store.js';
 
 /**
  * A raw signature check the engine hands to the host. In a synchronous check
@@ -216,8 +215,11 @@ export class Tessera {
   readonly #signatures: SignatureBackend | null;
   readonly #jwksStore: JwksCacheStore | undefined;
   readonly #jwksKey: string;
-  /** Revocations, refresh single-flight and the replay window across processes. */
-  readonly #store: TesseraStore;
+  /**
+   * Revocations, refresh single-flight and the replay window across
+   * processes; `null` for one process, whose engine's memory holds them.
+   */
+  readonly #store: TesseraStore | null;
   readonly #replayWindow: number;
   readonly #stats = { hit: 0, miss: 0, revoked: 0, storeError: 0 };
   /** Whether this process holds every revocation (always, without a shared store). */
@@ -255,12 +257,12 @@ export class Tessera {
     this.#now = options.now ?? Date.now;
     this.#jwksStore = options.jwksCache;
     this.#jwksKey = `tessera:jwks:${config.issuer}`;
-    this.#store = options.store ?? new MemoryStore(this.#now);
+    this.#store = options.store ?? null;
     this.#replayWindow = config.replayWindow ?? 30;
     // Until the shared store's revocations are loaded, sessions and tokens
     // from before this process started cannot be cleared.
-    this.#revocationsLoaded = !this.#store.shared;
-    if (this.#store.shared) this.#core.setRevocationsUnknownSince(this.#seconds());
+    this.#revocationsLoaded = this.#store === null;
+    if (this.#store) this.#core.setRevocationsUnknownSince(this.#seconds());
     this.warnings = Object.freeze(this.#core.warnings.map((w) => Object.freeze(w)));
     const warn = options.onWarning ?? ((w: ConfigWarning) => console.warn(`tessera: configuration warning: ${w.field}: ${w.message}`));
     for (const w of this.warnings) warn(w);
@@ -558,9 +560,9 @@ export class Tessera {
     } catch (e) {
       throw new TypeError(`tessera: ${e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e)}`);
     }
-    if (!this.#store.shared) return;
+    if (!this.#store) return;
     try {
-      await this.#publish([record]);
+      await this.#publish(this.#store, [record]);
     } catch (e) {
       this.#stats.storeError++;
       throw e;
@@ -574,14 +576,14 @@ export class Tessera {
   }
 
   /** Keeps each revocation in the store and tells every process. */
-  async #publish(records: StoreRecord[]): Promise<void> {
+  async #publish(store: TesseraStore, records: StoreRecord[]): Promise<void> {
     for (const r of records) {
       // One key per record, never overwritten by a later one with an earlier
       // cut-off or expiry: every process keeps the latest of each (the bulk
       // load merges them as the engine does).
       const { at, until } = JSON.parse(r.record) as { at: number; until: number };
-      await this.#store.set(`${REVOKED}${r.key}:${at}:${until}`, r.record, r.ttl);
-      await this.#store.publish(REVOCATIONS, r.record);
+      await store.set(`${REVOKED}${r.key}:${at}:${until}`, r.record, r.ttl);
+      await store.publish(REVOCATIONS, r.record);
     }
   }
 
@@ -589,10 +591,11 @@ export class Tessera {
   async #storeOp(step: Extract<Step, { kind: 'store' }>): Promise<Step> {
     let result = true;
     let error: string | undefined;
-    if (this.#store.shared) {
+    const store = this.#store;
+    if (store) {
       try {
-        if (step.op.kind === 'once') result = await this.#store.setIfAbsent(`once:${step.op.key}`, '1', step.op.ttl);
-        else await this.#publish(step.op.records);
+        if (step.op.kind === 'once') result = await store.setIfAbsent(`once:${step.op.key}`, '1', step.op.ttl);
+        else await this.#publish(store, step.op.records);
       } catch (e) {
         this.#stats.storeError++;
         error = e instanceof Error ? e.message : String(e);
@@ -608,20 +611,22 @@ export class Tessera {
    * process started trying; it retries every few seconds, on demand.
    */
   #loadRevocations(): Promise<void> {
-    if (!this.#store.shared) return Promise.resolve();
+    const store = this.#store;
+    if (!store) return Promise.resolve();
     if (this.#loading) return this.#loading;
     this.#loadTried = this.#seconds();
     this.#loading = (async () => {
       try {
         if (!this.#subscribed) {
-          await this.#store.subscribe(
+          await store.subscribe(
             REVOCATIONS,
             (record) => { this.#core.revokedAll(record, this.#seconds()); },
-            () => { void this.#reload(); },
+            // Back after a loss: load again what may have been missed.
+            () => { void this.#loadRevocations(); },
           );
           this.#subscribed = true;
         }
-        this.#core.revokedAll((await this.#store.scan(REVOKED)).join('\n'), this.#seconds());
+        this.#core.revokedAll((await store.scan(REVOKED)).join('\n'), this.#seconds());
         this.#core.setRevocationsUnknownSince(undefined);
         this.#revocationsLoaded = true;
         this.#resyncPending = false;
@@ -634,11 +639,6 @@ export class Tessera {
       }
     })();
     return this.#loading;
-  }
-
-  /** After the subscription came back: load again what may have been missed. */
-  async #reload(): Promise<void> {
-    await this.#loadRevocations();
   }
 
   /** A process that could not load the revocations tries again, at most every few seconds. */
@@ -692,11 +692,7 @@ export class Tessera {
       return finished.outcome;
     };
     try {
-      if (!this.#store.shared) {
-        outcome = await lead();
-      } else {
-        outcome = await this.#sharedRefresh(ticket, lead);
-      }
+      outcome = this.#store ? await this.#sharedRefresh(this.#store, ticket, lead) : await lead();
       return next ?? this.#core.resumeTokens(step.id, outcome, this.#seconds(), random());
     } finally {
       settle(outcome);
@@ -714,11 +710,11 @@ export class Tessera {
    * 503 and keeps its cookies (refreshing without the lock could spend the
    * token twice and sign the user out).
    */
-  async #sharedRefresh(flight: Flight, lead: () => Promise<string>): Promise<string | undefined> {
+  async #sharedRefresh(store: TesseraStore, flight: Flight, lead: () => Promise<string>): Promise<string | undefined> {
     const options = { holdSeconds: LEAD_TIMEOUT, keepSeconds: this.#replayWindow, waitMs: JOIN_GIVE_UP_MS };
     let led: string | undefined;
     try {
-      const { value, role } = await this.#store.lock(`refresh:${flight.key}`, options, async () => {
+      const { value, role } = await store.lock(`refresh:${flight.key}`, options, async () => {
         led = await lead();
         return { value: await sealOutcome(flight.secret, led), keep: !isOutage(led) };
       });

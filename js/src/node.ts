@@ -19,5 +19,4 @@ export async function createTessera(config: TesseraConfig, options?: TesseraOpti
 
 export { Tessera, type TesseraSource } from './core.js';
 export { verifyForwardedIdentity, type ForwardCheck, type ForwardedIdentity } from './forward.js';
-export { MemoryStore } from './store.js';
 export * from './types.js';

@@ -56,7 +56,6 @@ const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call
 
 /** `TesseraStore` on Redis. */
 export class RedisStore implements TesseraStore {
-  readonly shared = true;
   readonly #client: RedisClientLike;
   readonly #prefix: string;
   readonly #timeoutMs: number;
@@ -71,11 +70,7 @@ export class RedisStore implements TesseraStore {
   }
 
   #command(args: string[]): Promise<unknown> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`redis: no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-    });
-    return Promise.race([this.#client.sendCommand(args), timeout]).finally(() => clearTimeout(timer));
+    return this.#withTimeout(this.#client.sendCommand(args));
   }
 
   async get(key: string): Promise<string | undefined> {

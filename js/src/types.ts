@@ -281,8 +281,8 @@ export interface TesseraOptions {
   /**
    * Where revocations, refresh single-flight and the replay window live
    * when the app runs as several processes: `createRedisStore` from
-   * `tessera-edge/redis`. Default: this process's memory (`MemoryStore`),
-   * which is all one process needs. See docs/revocation.md for what each
+   * `tessera-edge/redis`. Default: none, the engine's own memory, which is
+   * all one process needs. See docs/revocation.md for what each
    * store guarantees.
    */
   store?: TesseraStore;
@@ -297,12 +297,6 @@ export interface TesseraOptions {
  * out, and answers 503 where it cannot decide without the store.
  */
 export interface TesseraStore {
-  /**
-   * Whether other processes share this store. `false` (the in-memory store):
-   * the engine's own memory already holds everything, and Tessera skips the
-   * store entirely.
-   */
-  readonly shared: boolean;
   /** The value of `key`, or `undefined`. */
   get(key: string): Promise<string | undefined>;
   /** Sets `key` to `value` for `ttlSeconds`. */

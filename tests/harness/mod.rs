@@ -575,3 +575,91 @@ pub fn bearer(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision 
 pub fn code(d: &Decision) -> Option<&'static str> {
     d.reason.map(|r| r.code())
 }
+
+// ---- revocation and back-channel logout ----------------------------------------
+
+/// The `events` member of a back-channel logout token.
+pub const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Signs in with an ID token naming provider session `sid` for `sub`; the
+/// access token (a JWT for `sub`) expires in an hour.
+pub fn signed_in_as(e: &mut Engine, idp: &mut Idp, keys: &Keys, sub: &str, sid: &str, at: u64) -> Browser {
+    let access = access_token(
+        keys,
+        json!({ "sub": sub, "iat": at, "nbf": at, "exp": at + 3600, "sid": sid }),
+    );
+    let mut browser = Browser::default();
+    let d = drive(e, idp, "GET", "/__tessera/sign-in?redirect_url=%2Fhome", &[], at);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    let id = keys.token(
+        "EdDSA",
+        &json!({ "alg": "EdDSA", "kid": "ed" }),
+        &tessera_tests::claims(json!({ "aud": "app", "sub": sub, "sid": sid, "nonce": nonce,
+            "iat": at, "nbf": at, "exp": at + 60 })),
+    );
+    idp.token
+        .push_back(token_reply(&access, Some(&format!("rt-{sid}")), Some(&id)));
+    let url = format!("/__tessera/callback?code=code-1&state={state}&iss=https%3A%2F%2Fissuer.example");
+    let d = drive(e, idp, "GET", &url, &[("cookie", &browser.header())], at);
+    assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
+    browser.apply(&d);
+    browser
+}
+
+/// A logout token signed with the provider's EdDSA key: `claims` over a
+/// valid one for `sid: "op-1"` issued at `iat`.
+pub fn logout_token(keys: &Keys, iat: u64, claims: Value) -> String {
+    logout_token_with(
+        keys,
+        json!({ "alg": "EdDSA", "kid": "ed", "typ": "logout+jwt" }),
+        iat,
+        claims,
+    )
+}
+
+pub fn logout_token_with(keys: &Keys, header: Value, iat: u64, extra: Value) -> String {
+    let mut c = json!({
+        "iss": ISS, "aud": "app", "iat": iat, "exp": iat + 120, "jti": format!("jti-{iat}"),
+        "sid": "op-1", "events": { LOGOUT_EVENT: {} }
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    let alg = header["alg"].as_str().unwrap().to_string();
+    keys.token(&alg, &header, &c.to_string())
+}
+
+/// The provider posting `body` to the endpoint at `now`.
+pub fn post_logout(e: &mut Engine, idp: &mut Idp, body: &str, now: u64) -> Decision {
+    idp.body = Some(body.as_bytes().to_vec());
+    let d = drive(
+        e,
+        idp,
+        "POST",
+        "/__tessera/backchannel-logout",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        now,
+    );
+    idp.body = None;
+    d
+}
+
+pub fn logout(e: &mut Engine, idp: &mut Idp, token: &str, now: u64) -> Decision {
+    post_logout(e, idp, &format!("logout_token={token}"), now)
+}
+
+/// The OAuth `error` of an answer's JSON body, if any.
+pub fn error_of(d: &Decision) -> Option<String> {
+    match &d.action {
+        Action::Respond { body, .. } => serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(String::from)),
+        Action::Forward { .. } => None,
+    }
+}

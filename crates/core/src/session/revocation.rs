@@ -286,9 +286,12 @@ impl Revocations {
 
     fn rebuild_filter(&mut self) {
         self.filter.iter_mut().for_each(|w| *w = 0);
-        let values: Vec<String> = self.by_value.keys().cloned().collect();
-        for v in values {
-            self.mark(&v);
+        for value in self.by_value.keys() {
+            let bit = filter_bit(value);
+            // Allocated with the first record: no records, nothing to mark.
+            if let Some(word) = self.filter.get_mut(bit / 64) {
+                *word |= 1 << (bit % 64);
+            }
         }
     }
 
