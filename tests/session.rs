@@ -493,6 +493,13 @@ fn rows(keys: &Keys) -> Vec<Row> {
             ],
         )
         .expect(None, "signed-out", Some("csrf-rejected")),
+        // Route requirements (tests/authorization.rs has the rest).
+        row("bearer token without the route's scope", "GET", "/api/x", vec![bearer(&valid)])
+            .config(json!({ "routes": [{ "pattern": "/api/**", "access": "api", "require": { "scopes": ["x:read"] } }] }))
+            .expect(Some(403), "denied", Some("insufficient-scope")),
+        row("page navigation without the route's role", "GET", "/admin", vec![cookies(&[(SESSION, &session)]), nav()])
+            .config(json!({ "routes": [{ "pattern": "/admin/**", "access": "page", "require": { "roles": ["admin"] } }] }))
+            .expect(Some(403), "denied", Some("insufficient-scope")),
         // Paths.
         row("encoded slash", "GET", "/api%2Fx", vec![]).expect(Some(400), "denied", Some("path-invalid")),
         row("dot-dot above the root", "GET", "/../api/x", vec![]).expect(

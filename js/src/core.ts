@@ -81,6 +81,7 @@ export interface WasmCore {
   restore(snapshot: string, now: number): void;
   stripCookies(cookieHeader: string): string;
   classify(method: string, url: string): 'public' | 'page' | 'api' | 'invalid';
+  requiringRule(method: string, url: string): number;
 }
 
 export interface WasmCoreClass {
@@ -409,6 +410,15 @@ export class Tessera {
    */
   routeAccess(method: string, target: string): 'public' | 'page' | 'api' | 'invalid' {
     return this.#core.classify(method, target);
+  }
+
+  /**
+   * @internal The route rule deciding `method` and `target` when it has
+   * requirements (`routes[].require`), else -1: an identity admitted on one
+   * spelling was checked against no other rule's requirements.
+   */
+  routeRequirements(method: string, target: string): number {
+    return this.#core.requiringRule(method, target);
   }
 
   /** Adds Tessera's response headers (`Set-Cookie`, `x-tessera-*`) to `headers`. */

@@ -30,6 +30,7 @@ export const REASONS = {
   'store-unavailable': [503, true],
   'auth-api-unavailable': [503, true],
   'auth-api-invalid': [502, false],
+  'insufficient-scope': [403, false],
   'csrf-rejected': [403, false],
   'state-mismatch': [400, false],
   'nonce-mismatch': [400, false],
@@ -82,6 +83,36 @@ export interface VerificationConfig {
   forbiddenClaims?: string[];
   /** Claims that must have exactly these JSON values. Default: none. */
   claimValues?: Record<string, unknown>;
+  /**
+   * Where roles live: claim names, or JSON Pointers starting with `/`
+   * (`/realm_access/roles`). Default: the profile's (`roles` for `oidc`,
+   * `cognito:groups`, Keycloak's realm and client roles, …); setting it
+   * replaces the profile's list. The organisation's role always counts.
+   */
+  roleClaims?: string[];
+  /** Where permissions live, as `roleClaims`. Default: the profile's (`permissions` for `oidc`, Auth0, WorkOS, Firebase). */
+  permissionClaims?: string[];
+}
+
+/** Names a route needs: a list is every one of them; `{ anyOf }` at least one. */
+export type Needed = string[] | { anyOf: string[] } | { allOf: string[] };
+
+/** What a route requires of a verified caller; every field given must hold. */
+export interface Requirements {
+  /** Issuers whose tokens the route accepts. Default: every trusted one. */
+  issuers?: string[];
+  /** `user`, or `machine` (client-credentials tokens). Default: both. */
+  kind?: 'user' | 'machine';
+  /** Scopes, from `scope` or `scp`. */
+  scopes?: Needed;
+  /** Roles, where the profile or `verification.roleClaims` says. */
+  roles?: Needed;
+  /** Permissions, where the profile or `verification.permissionClaims` says. */
+  permissions?: Needed;
+  /** The active organisation: `{}` requires one; each field given must match. */
+  org?: { id?: string; slug?: string; role?: string };
+  /** Claims (names, or JSON Pointers starting with `/`) and the JSON value each must have; an array claim must contain it. */
+  claims?: Record<string, unknown>;
 }
 
 /** What sessions are built on. */
@@ -168,6 +199,12 @@ export interface RouteRule {
    * answers them 204 without CORS headers. Public routes always pass them on.
    */
   forwardPreflight?: boolean;
+  /**
+   * What a caller must have here beyond a valid credential. Unmet: 403
+   * `insufficient-scope` (a bearer token from an issuer the route does not
+   * accept: 401 `issuer-invalid`). Not allowed on `public` rules.
+   */
+  require?: Requirements;
 }
 
 /** The shared Tessera configuration (see the README for every default and why). */
@@ -370,6 +407,12 @@ export interface Identity {
   jti: string | null;
   scopes: string[];
   org: Organization | null;
+  /** `machine` for a client-credentials token (the client is the subject), else `user`. */
+  kind: 'user' | 'machine';
+  /** Roles, where the profile says (and the organisation's role). */
+  roles: string[];
+  /** Permissions, where the profile says (and the organisation's permissions). */
+  permissions: string[];
   kid: string | null;
   /** The algorithm the token was verified with; `null` for an opaque token the provider vouched for (introspection). */
   alg: Algorithm | null;
@@ -396,6 +439,8 @@ export interface TesseraEvent {
   fetches: number;
   /** What revocations and the shared store did: refused the request (`revoked`), could not tell (`unknown`), or failed (`error`). */
   store: 'revoked' | 'unknown' | 'error' | null;
+  /** The route requirement the caller did not meet (with `insufficient-scope`, or `issuer-invalid` for a bearer token from an issuer the route does not accept). */
+  requirement: 'issuer' | 'kind' | 'scope' | 'role' | 'permission' | 'org' | 'claim' | null;
   now: number;
 }
 

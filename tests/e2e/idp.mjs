@@ -11,6 +11,9 @@ import Provider from 'oidc-provider';
 export const CLIENT_ID = 'tessera-demo';
 export const CLIENT_SECRET = 'demo-client-secret';
 export const API = 'https://api.tessera.test';
+/** The client-credentials client `machineClient` registers. */
+export const MACHINE_ID = 'tessera-jobs';
+export const MACHINE_SECRET = 'jobs-client-secret';
 
 /** An in-memory adapter whose records outlive a provider instance. */
 function memoryAdapter(store) {
@@ -51,16 +54,22 @@ async function signingKey(alg, kid) {
 /**
  * Starts the provider on 127.0.0.1:`port` (0 picks one).
  * `redirectOrigin` is the app origin whose callback and post-logout URIs are registered.
- * `accessTokenClaims()` is called for each access token issued and returns claims to
- * add (a way to make tokens, and so cookies, larger or smaller during a test).
+ * `accessTokenClaims(token)` is called for each access token issued (its
+ * `accountId` names the user; a client-credentials token has none) and
+ * returns claims to add (roles; a way to make tokens, and so cookies, larger
+ * or smaller during a test).
  * `opaque: true` configures it the second way: no resource indicators, so its
  * access tokens are opaque (for its userinfo endpoint), as Google's, GitHub's
  * and django-oauth-toolkit's are, with its introspection endpoint on.
  * `backchannelLogoutUri` registers the client for OpenID Connect
  * Back-Channel Logout (with `sid`): signing out at the provider's end-session
  * page (`endSession`) then POSTs a logout token there.
+ * `apiScopes`: more scopes the API offers (and clients may ask for), e.g.
+ * `orders:read`. `machineClient`: registers `MACHINE_ID` for the client
+ * credentials grant (`clientCredentials(scope)` gets its JWT access token,
+ * whose subject is the client, RFC 9068).
  */
-export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false, backchannelLogoutUri } = {}) {
+export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false, backchannelLogoutUri, apiScopes = [], machineClient = false } = {}) {
   const store = new Map();
   const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0, introspections: 0, backchannel: 0, backchannelFailed: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
@@ -80,7 +89,15 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: alg,
         ...(backchannelLogoutUri ? { backchannel_logout_uri: backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
-      }],
+      }, ...(machineClient ? [{
+        client_id: MACHINE_ID,
+        client_secret: MACHINE_SECRET,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: alg,
+      }] : [])],
       jwks: { keys },
       cookies: { keys: ['tessera-test-cookie-key'] },
       pkce: { required: () => true },
@@ -89,7 +106,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
       // everything in these tests is on loopback by design.
       fetch: (url, { dispatcher, ...options }) => globalThis.fetch(url, options),
       rotateRefreshToken: true,
-      scopes: ['openid', 'offline_access', 'profile', 'email'],
+      scopes: ['openid', 'offline_access', 'profile', 'email', ...apiScopes],
       claims: { openid: ['sub', 'sid'], email: ['email'], profile: ['name'] },
       ttl: { AccessToken: accessTokenTtl, IdToken: opaque ? accessTokenTtl : 600, RefreshToken: 86_400, Session: 86_400, Grant: 86_400, Interaction: 600, AuthorizationCode: 60 },
       features: {
@@ -98,12 +115,13 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
         rpInitiatedLogout: { enabled: true },
         backchannelLogout: { enabled: Boolean(backchannelLogoutUri) },
         introspection: { enabled: opaque },
+        clientCredentials: { enabled: machineClient },
         resourceIndicators: {
           enabled: !opaque,
           defaultResource: () => API,
           useGrantedResource: () => true,
           getResourceServerInfo: () => ({
-            scope: 'openid profile email offline_access',
+            scope: ['openid profile email offline_access', ...apiScopes].join(' '),
             audience: API,
             accessTokenFormat: 'jwt',
             accessTokenTTL: accessTokenTtl,
@@ -114,7 +132,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
       // Access tokens carry the provider session (`sid`) and an organisation, as
       // Clerk's and Auth0's do, so the identity the worker forwards is complete.
       extraTokenClaims: async (ctx, token) => (token.kind === 'AccessToken'
-        ? { sid: token.sessionUid, org_id: 'org_tessera_demo', org_role: 'admin', ...accessTokenClaims() }
+        ? { ...(token.accountId ? { sid: token.sessionUid, org_id: 'org_tessera_demo', org_role: 'admin' } : {}), ...accessTokenClaims(token) }
         : undefined),
       issueRefreshToken: async (ctx, client, code) =>
         client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
@@ -165,6 +183,20 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
      * provider would answer.
      */
     tamperNextToken(rewrite) { tokenTamper = rewrite; },
+    /** A client-credentials access token for `MACHINE_ID` (with `machineClient`). */
+    async clientCredentials(scope) {
+      const res = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${MACHINE_ID}:${MACHINE_SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, ...(scope ? { scope } : {}) }),
+      });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`client credentials: ${res.status} ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
     /** Publishes a new signing key (it signs from now on); the old one stays published. */
     async rotateKeys() {
       keys = [await signingKey(alg, `${alg.toLowerCase()}-${keys.length + 1}`), ...keys];

@@ -68,6 +68,7 @@ pub fn suite() -> Vec<Case> {
     key_sets(&mut s);
     pem_keys(&mut s);
     memo(&mut s);
+    provider_grants(&mut s);
     s.cases
 }
 
@@ -1138,5 +1139,412 @@ fn memo(s: &mut Suite) {
         "memo with a short max age answers like a full verification",
         input,
         &["valid", "valid", "token-expired"],
+    );
+}
+
+impl Suite {
+    /// A case for `profile`'s mapping: an RS256 token with `claims` (over the
+    /// standard ones), `require`d of, with the policy's `extra` settings.
+    fn granted(
+        &mut self,
+        name: &str,
+        profile: &str,
+        mut extra: Value,
+        claims: Value,
+        require: Value,
+        expect: &'static str,
+    ) {
+        extra
+            .as_object_mut()
+            .unwrap()
+            .entry("audience")
+            .or_insert(json!("api"));
+        let token = self.tok("RS256", claims);
+        let input = json!({
+            "jwks": self.jwks, "policy": policy(extra), "profile": profile,
+            "require": require, "token": token, "now": [NOW]
+        });
+        self.add(name, input, &[expect]);
+    }
+}
+
+/// Provider-shaped claim sets, each built from the provider's documentation
+/// of its tokens, against each profile's mapping of roles, permissions and
+/// kind (`docs/authorization.md`): what grants, what must not, and how a
+/// machine's token is told from a user's.
+fn provider_grants(s: &mut Suite) {
+    const OK: &str = "valid";
+    const NO: &str = "insufficient-scope";
+    let none = json!({});
+
+    // Clerk v2 session token: org role and feature-scoped permissions.
+    let clerk = json!({
+        "v": 2, "sid": "sess_2abc", "azp": "https://app.example",
+        "o": { "id": "org_2acme", "slg": "acme", "rol": "admin", "per": "read,manage", "fpm": "1,3" },
+        "fea": "o:reports,o:billing,u:beta"
+    });
+    let cases: [(&str, Value, &str); 6] = [
+        ("role", json!({ "roles": ["org:admin"] }), OK),
+        (
+            "permission",
+            json!({ "permissions": ["org:billing:manage", "org:reports:read"] }),
+            OK,
+        ),
+        (
+            "ungranted permission",
+            json!({ "permissions": ["org:reports:manage"] }),
+            NO,
+        ),
+        (
+            "user-scoped feature",
+            json!({ "permissions": ["org:beta:read"] }),
+            NO,
+        ),
+        (
+            "org",
+            json!({ "org": { "id": "org_2acme", "slug": "acme", "role": "org:admin" } }),
+            OK,
+        ),
+        ("kind", json!({ "kind": "user" }), OK),
+    ];
+    for (what, require, expect) in cases {
+        s.granted(
+            &format!("grants: clerk v2 {what}"),
+            "clerk",
+            none.clone(),
+            clerk.clone(),
+            require,
+            expect,
+        );
+    }
+    s.granted(
+        "grants: clerk v1 org claims",
+        "clerk",
+        none.clone(),
+        json!({ "sid": "sess_1", "org_id": "org_1", "org_role": "org:member", "org_permissions": ["org:posts:read"] }),
+        json!({ "roles": ["org:member"], "permissions": ["org:posts:read"] }),
+        OK,
+    );
+    s.granted(
+        "grants: clerk machine token",
+        "clerk",
+        none.clone(),
+        json!({ "sub": "mch_2x", "sid": "s" }),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+
+    // Auth0: RBAC permissions; roles only where a namespaced claim is configured.
+    let auth0 = json!({ "permissions": ["read:orders"], "https://example.com/roles": ["admin"], "scope": "openid read:orders" });
+    s.granted(
+        "grants: auth0 permissions",
+        "auth0",
+        none.clone(),
+        auth0.clone(),
+        json!({ "permissions": ["read:orders"] }),
+        OK,
+    );
+    s.granted(
+        "grants: auth0 roles need a roleClaims",
+        "auth0",
+        none.clone(),
+        auth0.clone(),
+        json!({ "roles": ["admin"] }),
+        NO,
+    );
+    s.granted(
+        "grants: auth0 namespaced roles",
+        "auth0",
+        json!({ "roleClaims": ["https://example.com/roles"] }),
+        auth0.clone(),
+        json!({ "roles": ["admin"] }),
+        OK,
+    );
+    let m2m =
+        json!({ "sub": "Xy12@clients", "gty": "client-credentials", "azp": "Xy12", "scope": "read:orders" });
+    s.granted(
+        "grants: auth0 client credentials",
+        "auth0",
+        none.clone(),
+        m2m.clone(),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+    s.granted(
+        "grants: auth0 client credentials on a user route",
+        "auth0",
+        none.clone(),
+        m2m,
+        json!({ "kind": "user" }),
+        NO,
+    );
+
+    // Keycloak: realm roles and this API's client roles, never another client's.
+    let kc = json!({
+        "typ": "Bearer", "azp": "web",
+        "realm_access": { "roles": ["staff", "offline_access"] },
+        "resource_access": { "orders-api": { "roles": ["refund"] }, "account": { "roles": ["manage-account"] } }
+    });
+    let kc_policy = json!({ "audience": "api", "authorizedParties": ["web"] });
+    s.granted(
+        "grants: keycloak realm role",
+        "keycloak",
+        kc_policy.clone(),
+        kc.clone(),
+        json!({ "roles": ["staff"] }),
+        OK,
+    );
+    s.granted(
+        "grants: keycloak another client's role",
+        "keycloak",
+        kc_policy.clone(),
+        kc.clone(),
+        json!({ "roles": ["manage-account"] }),
+        NO,
+    );
+    s.granted(
+        "grants: keycloak this API's client role",
+        "keycloak",
+        json!({ "audience": ["api", "orders-api"] }),
+        kc.clone(),
+        json!({ "roles": ["refund", "staff"] }),
+        OK,
+    );
+    let sa = json!({ "typ": "Bearer", "azp": "billing-job", "client_id": "billing-job", "preferred_username": "service-account-billing-job" });
+    s.granted(
+        "grants: keycloak service account",
+        "keycloak",
+        none.clone(),
+        sa,
+        json!({ "kind": "machine" }),
+        OK,
+    );
+    s.granted(
+        "grants: keycloak user",
+        "keycloak",
+        kc_policy,
+        kc,
+        json!({ "kind": "user" }),
+        OK,
+    );
+
+    // Entra ID: app roles and directory roles (wids); app-only tokens.
+    let entra_user = json!({ "oid": "4f2c", "sub": "pairwise-AbC", "scp": "access_as_user", "roles": ["Orders.Read"], "wids": ["62e90394-69f5-4237-9190-012177145e10"] });
+    s.granted(
+        "grants: entra app role",
+        "entra",
+        none.clone(),
+        entra_user.clone(),
+        json!({ "roles": ["Orders.Read"], "scopes": ["access_as_user"] }),
+        OK,
+    );
+    s.granted(
+        "grants: entra directory role",
+        "entra",
+        none.clone(),
+        entra_user.clone(),
+        json!({ "roles": ["62e90394-69f5-4237-9190-012177145e10"] }),
+        OK,
+    );
+    s.granted(
+        "grants: entra delegated token is a user",
+        "entra",
+        none.clone(),
+        entra_user,
+        json!({ "kind": "user" }),
+        OK,
+    );
+    s.granted(
+        "grants: entra idtyp app",
+        "entra",
+        none.clone(),
+        json!({ "idtyp": "app", "oid": "9d1e", "roles": ["Jobs.Run"] }),
+        json!({ "kind": "machine", "roles": ["Jobs.Run"] }),
+        OK,
+    );
+    s.granted(
+        "grants: entra app-only without idtyp",
+        "entra",
+        none.clone(),
+        json!({ "oid": "9d1e", "sub": "9d1e", "roles": ["Jobs.Run"] }),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+
+    // Cognito: groups, scopes, client-credentials tokens.
+    let cognito = json!({ "token_use": "access", "client_id": "api", "aud": null, "username": "alice", "cognito:groups": ["admins"], "scope": "orders/read" });
+    s.granted(
+        "grants: cognito group",
+        "cognito",
+        none.clone(),
+        cognito.clone(),
+        json!({ "roles": ["admins"], "scopes": ["orders/read"] }),
+        OK,
+    );
+    s.granted(
+        "grants: cognito user",
+        "cognito",
+        none.clone(),
+        cognito,
+        json!({ "kind": "user" }),
+        OK,
+    );
+    s.granted(
+        "grants: cognito client credentials",
+        "cognito",
+        none.clone(),
+        json!({ "token_use": "access", "client_id": "api", "sub": "api", "aud": null, "scope": "orders/write" }),
+        json!({ "kind": "machine", "scopes": ["orders/write"] }),
+        OK,
+    );
+
+    // Okta: scp array, groups claim, client credentials (sub = cid, no uid).
+    let okta = json!({ "cid": "0oa1", "uid": "00u1", "sub": "alice@example.com", "scp": ["orders.read", "openid"], "groups": ["Everyone", "Admins"] });
+    s.granted(
+        "grants: okta groups and scp",
+        "okta",
+        none.clone(),
+        okta.clone(),
+        json!({ "roles": ["Admins"], "scopes": ["orders.read"] }),
+        OK,
+    );
+    s.granted(
+        "grants: okta user",
+        "okta",
+        none.clone(),
+        okta,
+        json!({ "kind": "user" }),
+        OK,
+    );
+    s.granted(
+        "grants: okta client credentials",
+        "okta",
+        none.clone(),
+        json!({ "cid": "0oa1", "sub": "0oa1", "scp": ["jobs"] }),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+
+    // WorkOS: role and permissions; M2M tokens carry no session.
+    let workos =
+        json!({ "sid": "session_01", "org_id": "org_01", "role": "admin", "permissions": ["posts:write"] });
+    s.granted(
+        "grants: workos role and permission",
+        "workos",
+        none.clone(),
+        workos.clone(),
+        json!({ "roles": ["admin"], "permissions": ["posts:write"] }),
+        OK,
+    );
+    s.granted(
+        "grants: workos user",
+        "workos",
+        none.clone(),
+        workos,
+        json!({ "kind": "user" }),
+        OK,
+    );
+    s.granted(
+        "grants: workos m2m",
+        "workos",
+        none.clone(),
+        json!({ "sub": "client_01", "org_id": "org_01", "sid": null }),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+
+    // Supabase: the Postgres role and app_metadata; never user_metadata,
+    // which users write themselves.
+    let supabase = json!({
+        "role": "authenticated", "app_metadata": { "roles": ["editor"], "permissions": ["posts.publish"], "plan": "pro" },
+        "user_metadata": { "roles": ["admin"] }
+    });
+    s.granted(
+        "grants: supabase app_metadata",
+        "supabase",
+        none.clone(),
+        supabase.clone(),
+        json!({ "roles": ["authenticated", "editor"], "permissions": ["posts.publish"] }),
+        OK,
+    );
+    s.granted(
+        "grants: supabase user_metadata grants nothing",
+        "supabase",
+        none.clone(),
+        supabase.clone(),
+        json!({ "roles": ["admin"] }),
+        NO,
+    );
+    s.granted(
+        "grants: supabase plan claim",
+        "supabase",
+        none.clone(),
+        supabase,
+        json!({ "claims": { "/app_metadata/plan": "pro" } }),
+        OK,
+    );
+
+    // Firebase: custom claims at the top level.
+    let firebase = json!({ "auth_time": NOW - 100, "admin": true, "role": "editor" });
+    s.granted(
+        "grants: firebase custom claim",
+        "firebase",
+        none.clone(),
+        firebase.clone(),
+        json!({ "claims": { "admin": true }, "roles": ["editor"] }),
+        OK,
+    );
+    s.granted(
+        "grants: firebase custom claim absent",
+        "firebase",
+        none.clone(),
+        json!({ "auth_time": NOW - 100 }),
+        json!({ "claims": { "admin": true } }),
+        NO,
+    );
+
+    // Google: no roles in its tokens; always a user.
+    s.granted(
+        "grants: google has no roles",
+        "google",
+        none.clone(),
+        json!({ "roles": ["admin"] }),
+        json!({ "roles": ["admin"] }),
+        NO,
+    );
+
+    // Any OpenID Provider: roles and permissions claims; RFC 9068 machines.
+    let oidc = json!({ "roles": ["admin"], "permissions": ["a:b"], "client_id": "web" });
+    s.granted(
+        "grants: oidc roles and permissions",
+        "oidc",
+        none.clone(),
+        oidc.clone(),
+        json!({ "roles": ["admin"], "permissions": ["a:b"], "kind": "user" }),
+        OK,
+    );
+    s.granted(
+        "grants: oidc client credentials",
+        "oidc",
+        none.clone(),
+        json!({ "sub": "svc", "client_id": "svc" }),
+        json!({ "kind": "machine" }),
+        OK,
+    );
+    s.granted(
+        "grants: oidc pointer roleClaims",
+        "oidc",
+        json!({ "roleClaims": ["/app/roles"] }),
+        json!({ "app": { "roles": ["ops"] }, "roles": ["admin"] }),
+        json!({ "roles": ["ops"] }),
+        OK,
+    );
+    s.granted(
+        "grants: oidc roleClaims replace the default",
+        "oidc",
+        json!({ "roleClaims": ["/app/roles"] }),
+        json!({ "app": { "roles": ["ops"] }, "roles": ["admin"] }),
+        json!({ "roles": ["admin"] }),
+        NO,
     );
 }

@@ -94,7 +94,13 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
     match result {
         Ok(identity) => {
             if a.json {
-                println!("{}", json!({ "valid": true, "claims": identity.claims }));
+                println!(
+                    "{}",
+                    json!({
+                        "valid": true, "kind": identity.kind, "roles": identity.roles,
+                        "permissions": identity.permissions, "claims": identity.claims
+                    })
+                );
             } else {
                 match identity.alg {
                     Some(alg) => {
@@ -112,7 +118,7 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
                         println!("valid: the introspection endpoint says active, all claim checks passed")
                     }
                 }
-                println!("  subject   {}", identity.sub);
+                println!("  subject   {} ({})", identity.sub, identity.kind.name());
                 println!("  issuer    {}", identity.iss);
                 if !identity.aud.is_empty() {
                     println!("  audience  {}", identity.aud.join(", "));
@@ -126,6 +132,15 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
                         org.id,
                         org.role.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
                     );
+                }
+                for (what, list) in [
+                    ("scopes", &identity.scopes),
+                    ("roles", &identity.roles),
+                    ("perms", &identity.permissions),
+                ] {
+                    if !list.is_empty() {
+                        println!("  {what:<9} {}", list.join(" "));
+                    }
                 }
                 println!(
                     "  expires   {} ({})",

@@ -362,7 +362,9 @@ fn profile_applies_provider_conventions() {
         ]
     };
     let run = |a: Vec<String>| tessera(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
-    assert_eq!(run(args(&rs)).status.code(), Some(0));
+    let o = run(args(&rs));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("subject   user_2 (user)"), "{}", stdout(&o));
     let o = run(args(&es));
     assert_eq!(o.status.code(), Some(1));
     assert!(

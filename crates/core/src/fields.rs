@@ -157,6 +157,15 @@ impl Fields {
         }
     }
 
+    /// An array of strings, or `None` when `key` is absent or holds
+    /// something else, left for another reader (an object).
+    pub(crate) fn strings_or(&mut self, key: &'static str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.map.get(key) {
+            Some(Value::Array(_)) => self.strings(key),
+            _ => Ok(None),
+        }
+    }
+
     /// A string or an array of strings (`"x"` is `["x"]`), under `key` or
     /// `alias` (not both).
     #[inline(never)]
@@ -197,7 +206,6 @@ impl Fields {
     }
 
     /// One of the names `parse` accepts (listed in `names` for the message).
-    #[cfg(feature = "session")]
     pub(crate) fn named<T>(
         &mut self,
         key: &'static str,
@@ -226,7 +234,6 @@ impl Fields {
     }
 
     /// A nested object, read with `read`, which must take all its fields.
-    #[cfg(feature = "session")]
     pub(crate) fn object<T>(
         &mut self,
         key: &'static str,

@@ -73,11 +73,12 @@ pub use session::{
     backchannel, config, cookie, decision, engine, forward, introspection, oidc, refresh, request,
     revocation, routes, seal,
 };
-pub use token::{alg, backend, identity, jwk, jwks_cache, jws, key, policy, profile};
+pub use token::{alg, backend, grants, identity, jwk, jwks_cache, jws, key, policy, profile, requirement};
 pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};
 
 pub use alg::Alg;
 pub use fields::ConfigError;
+pub use grants::Kind;
 pub use identity::{Identity, Organization};
 pub use jwk::KeySet;
 pub use key::PublicKey;
@@ -85,6 +86,7 @@ pub use memo::MemoConfig;
 pub use policy::Policy;
 pub use profile::{Provider, ProviderSettings};
 pub use reason::{Reason, Refusal};
+pub use requirement::{Requirement, Requirements, Unmet};
 pub use verifier::{Prepared, Signed, Verifier};
 
 /// The examples in `docs/rust.md`, compiled as doc tests so the guide cannot

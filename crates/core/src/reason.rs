@@ -128,6 +128,12 @@ reasons! {
     /// or a rotated refresh token may already be spent), so a sign-in starts
     /// again and a refresh ends the session.
     AuthApiInvalid = "auth-api-invalid", 502, false;
+    /// The credential is valid, but the caller lacks what the route requires
+    /// (`routes[].require`): a scope, role, permission, organisation, claim
+    /// value or kind of caller. The event's `requirement` says which. Bearer
+    /// requests get RFC 6750's `insufficient_scope` challenge; pages a 403
+    /// page, never a sign-in (signing in again would not grant it).
+    InsufficientScope = "insufficient-scope", 403, false;
     /// A cookie-authenticated unsafe request failed the CSRF gate.
     CsrfRejected = "csrf-rejected", 403, false;
     /// The callback's `state` does not match the sign-in transaction.

@@ -410,6 +410,16 @@ impl Core {
         .into()
     }
 
+    /// The route rule deciding `method` and `url` when it has requirements
+    /// (`Engine::requiring_rule`), else -1.
+    #[wasm_bindgen(js_name = requiringRule)]
+    pub fn requiring_rule(&self, method: &str, url: &str) -> i32 {
+        self.engine
+            .requiring_rule(method, url)
+            .and_then(|i| i32::try_from(i).ok())
+            .unwrap_or(-1)
+    }
+
     /// `cookie_header` without Tessera's own cookies (whole or chunked), for
     /// requests passed on to code that must not see them.
     #[wasm_bindgen(js_name = stripCookies)]

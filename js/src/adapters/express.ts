@@ -86,11 +86,16 @@ async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage,
     return false;
   }
   const routed = routedTarget(req.url ?? '');
-  if (!result.identity && routed !== target && t.routeAccess(method, routed) !== 'public') {
+  // Express routes `routed`: without an identity it must be public, and an
+  // identity was checked against the requirements of `target`'s rule only.
+  const unchecked = routed !== target && t.routeAccess(method, routed) !== 'public'
+    && (!result.identity || t.routeRequirements(method, routed) !== -1
+      && t.routeRequirements(method, routed) !== t.routeRequirements(method, target));
+  if (unchecked) {
     res.writeHead(400, { 'content-type': 'application/json', 'x-tessera-status': 'denied', 'x-tessera-reason': 'path-invalid' });
     res.end(JSON.stringify({
       error: 'path-invalid',
-      message: `Express routes ${routed}, which is not public, while Tessera saw ${target}: put tesseraMiddleware before middleware that rewrites req.url, and at the app's root`,
+      message: `Express routes ${routed}, which is not public${result.identity ? ' and has requirements' : ''}, while Tessera saw ${target}: put tesseraMiddleware before middleware that rewrites req.url, and at the app's root`,
     }));
     return false;
   }

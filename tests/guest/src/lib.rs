@@ -7,9 +7,13 @@
 //!
 //! Input (JSON): `{"jwks": "<document>"} | {"pem": "<text>"}`, plus `"policy"`
 //! (the shared policy schema), `"token"`, and `"now"`: a list of unix times at which
-//! the same verifier checks the token in turn (so memo behaviour is covered too).
-//! Output (JSON): `{"results": [{"valid": true, "sub": …, "claims": {…}} |
-//! {"valid": false, "reason": "…", "message": "…"}, …]}`.
+//! the same verifier checks the token in turn (so memo behaviour is covered too);
+//! optionally `"profile"` (a provider profile applied to the policy) and
+//! `"require"` (route requirements the verified identity must meet).
+//! Output (JSON): `{"results": [{"valid": true, "sub": …, "kind": …, "roles": […],
+//! "permissions": […], "claims": {…}} | {"valid": false, "reason": "…",
+//! "message": "…"}, …]}`; an unmet requirement is `insufficient-scope` with its
+//! `requirement`.
 #![no_std]
 #![cfg_attr(target_arch = "wasm32", allow(unsafe_code))]
 
@@ -21,7 +25,7 @@ use alloc::vec::Vec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tessera_core::backend::SignatureBackend;
-use tessera_core::{KeySet, MemoConfig, Policy, Refusal, Verifier};
+use tessera_core::{KeySet, MemoConfig, Policy, Provider, Refusal, Requirements, Verifier};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +35,10 @@ struct CaseInput {
     #[serde(default)]
     pem: Option<String>,
     policy: Policy,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    require: Option<Value>,
     #[serde(default)]
     memo: Option<MemoConfig>,
     token: String,
@@ -58,10 +66,26 @@ pub fn run_case_with(input: &[u8], backend: Option<Arc<dyn SignatureBackend>>) -
         (None, Some(pem)) => KeySet::from_pem(pem),
         _ => return json!({ "error": "give exactly one of jwks, pem" }).to_string(),
     };
+    let mut policy = input.policy;
+    if let Some(name) = &input.profile {
+        match Provider::from_name(name) {
+            Some(p) => p.apply(&mut policy),
+            None => return json!({ "error": alloc::format!("no profile {name}") }).to_string(),
+        }
+    }
+    let require = match input
+        .require
+        .as_ref()
+        .map(|r| Requirements::from_json(&r.to_string()))
+    {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return json!({ "error": alloc::format!("{e}") }).to_string(),
+        None => Requirements::default(),
+    };
     let results: Vec<Value> = match keys {
         Err(r) => input.now.iter().map(|_| refusal(&r)).collect(),
         Ok(keys) => {
-            let mut verifier = match Verifier::with_memo(keys, input.policy, input.memo.unwrap_or_default()) {
+            let mut verifier = match Verifier::with_memo(keys, policy, input.memo.unwrap_or_default()) {
                 Ok(v) => v,
                 Err(e) => return json!({ "error": alloc::format!("{e}") }).to_string(),
             };
@@ -72,7 +96,16 @@ pub fn run_case_with(input: &[u8], backend: Option<Arc<dyn SignatureBackend>>) -
                 .now
                 .iter()
                 .map(|now| match verifier.verify(&input.token, *now) {
-                    Ok(id) => json!({ "valid": true, "sub": id.sub, "claims": id.claims }),
+                    Ok(id) => match require.check(&id) {
+                        Ok(()) => json!({
+                            "valid": true, "sub": id.sub, "kind": id.kind, "roles": id.roles,
+                            "permissions": id.permissions, "claims": id.claims
+                        }),
+                        Err(unmet) => json!({
+                            "valid": false, "reason": "insufficient-scope",
+                            "requirement": unmet.requirement, "message": unmet.message
+                        }),
+                    },
                     Err(r) => refusal(&r),
                 })
                 .collect()

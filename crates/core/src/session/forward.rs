@@ -8,11 +8,15 @@
 //! | `x-tessera-user` | `sub` |
 //! | `x-tessera-session` | `sid`, when present |
 //! | `x-tessera-org` | the organisation id, when present |
+//! | `x-tessera-kind` | `user`, or `machine` for a client-credentials token |
+//! | `x-tessera-roles` | the roles, comma-separated, when any ([`crate::grants`]) |
+//! | `x-tessera-permissions` | the permissions, comma-separated, when any |
 //! | `x-tessera-claims` | base64url of the claims JSON |
 //! | `x-tessera-signature` | `t=<unix seconds>,v2=<hex HMAC-SHA256>`, when a secret is configured |
 //!
 //! Values that are not visible ASCII are percent-encoded (`%XX`), so a claim can
-//! never inject a header line.
+//! never inject a header line; in the two lists, `,` inside a role or
+//! permission is too (`%2C`): split on `,`, then percent-decode each item.
 //!
 //! ## The signature, version 2
 //!
@@ -47,12 +51,14 @@
 //! # use tessera_core::{Identity, Alg};
 //! # let identity = Identity { sub: "user_1".into(), sid: Some("sess_1".into()), iss: "i".into(), aud: vec![],
 //! #   azp: None, exp: 2_000, iat: None, nbf: None, jti: None, scopes: vec![], org: None, kid: None,
+//! #   kind: tessera_core::Kind::User, roles: vec!["admin".into()], permissions: vec![],
 //! #   alg: Some(Alg::Es256), claims: Default::default() };
 //! let secret = b"shared-secret-of-32-bytes-or-more";
 //! let signing = Signing { secret, method: "GET", origin: "https://app.example", target: "/api/me?x=1" };
 //! let headers = identity_headers(&identity, "eyJ...", Some(&signing), 1_000);
 //! let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
 //! assert_eq!(get("x-tessera-user"), Some("user_1"));
+//! assert_eq!(get("x-tessera-roles"), Some("admin"));
 //! let check = Check { method: "GET", origin: "https://app.example", target: "/api/me?x=1", max_age: 60, accept_v1: false };
 //! assert!(verify_signature(&headers, secret, 1_010, &check).is_ok());
 //! let elsewhere = Check { target: "/api/admin", ..check };
@@ -74,6 +80,9 @@ const USER: &str = "x-tessera-user";
 const SESSION: &str = "x-tessera-session";
 const ORG: &str = "x-tessera-org";
 const CLAIMS: &str = "x-tessera-claims";
+const KIND: &str = "x-tessera-kind";
+const ROLES: &str = "x-tessera-roles";
+const PERMISSIONS: &str = "x-tessera-permissions";
 const SIGNATURE: &str = "x-tessera-signature";
 
 /// The shortest forward signing secret accepted, in bytes.
@@ -129,6 +138,13 @@ pub fn identity_headers(
     }
     if let Some(org) = &identity.org {
         out.push((String::from(ORG), header_safe(&org.id)));
+    }
+    out.push((String::from(KIND), String::from(identity.kind.name())));
+    for (name, list) in [(ROLES, &identity.roles), (PERMISSIONS, &identity.permissions)] {
+        if !list.is_empty() {
+            let items: Vec<String> = list.iter().map(|i| header_safe(i).replace(',', "%2C")).collect();
+            out.push((String::from(name), items.join(",")));
+        }
     }
     out.push((String::from(CLAIMS), b64::encode(&claims)));
     if let Some(s) = signing {
@@ -315,6 +331,16 @@ mod tests {
         let user = &h.iter().find(|(n, _)| n == USER).unwrap().1;
         assert_eq!(user, "evil%0D%0Ax-tessera-user:%20admin");
         assert!(h.iter().all(|(_, v)| !v.contains(['\r', '\n'])));
+    }
+
+    #[test]
+    fn a_comma_inside_a_role_cannot_add_a_role() {
+        let mut id = identity("u");
+        id.roles = alloc::vec!["viewer,admin".into(), "a%2Cb".into()];
+        let h = identity_headers(&id, "t", None, 0);
+        let roles = &h.iter().find(|(n, _)| n == ROLES).unwrap().1;
+        assert_eq!(roles, "viewer%2Cadmin,a%252Cb");
+        assert!(h.iter().all(|(n, _)| n != PERMISSIONS), "no header for none");
     }
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";

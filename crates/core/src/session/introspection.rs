@@ -292,7 +292,11 @@ pub fn identity(
         }
     };
     claims.remove("active");
-    let mut identity = Identity::from_claims(claims, exp.unwrap_or(fallback_exp), None);
+    let mut identity = Identity::from_claims(claims, exp.unwrap_or(fallback_exp), None, policy, false);
+    // The client as the user: a gateway for machine tokens only.
+    if member == "client_id" {
+        identity.kind = crate::grants::Kind::Machine;
+    }
     identity.sub = sub;
     identity.iss = iss;
     Ok(identity)

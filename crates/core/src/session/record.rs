@@ -112,10 +112,11 @@ impl SealedIdentity {
     }
 
     /// The identity it holds, valid until `exp` (the session's access token
-    /// expiry, not the ID token's: the ID token vouched for the sign-in).
-    pub fn identity(&self, exp: u64) -> Identity {
+    /// expiry, not the ID token's: the ID token vouched for the sign-in),
+    /// its roles and permissions read as `policy` says.
+    pub fn identity(&self, exp: u64, policy: &crate::policy::Policy) -> Identity {
         let alg = crate::alg::Alg::from_name(&self.alg).ok();
-        Identity::from_claims(self.claims.clone(), exp, alg)
+        Identity::from_claims(self.claims.clone(), exp, alg, policy, true)
     }
 }
 

@@ -52,6 +52,7 @@
 use crate::config::ConfigError;
 use crate::fields::Fields;
 use crate::reason::{refuse, Refusal};
+use crate::requirement::Requirements;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -88,7 +89,7 @@ impl Access {
 }
 
 /// One rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteRule {
     /// The glob pattern, starting with `/`. Required.
@@ -120,6 +121,12 @@ pub struct RouteRule {
     /// CORS headers, so browsers refuse cross-origin calls and no handler runs
     /// for a request without identity. Preflights to public routes always go on.
     pub forward_preflight: bool,
+    /// What the caller must have on this route beyond a valid credential:
+    /// scopes, roles, permissions, organisation, claims, kind, issuers
+    /// ([`Requirements`]). Default: nothing. Unmet is 403 `insufficient-scope`
+    /// (a bearer token from an issuer the route does not accept: 401
+    /// `issuer-invalid`). Not allowed on `public` rules, which admit anyone.
+    pub require: Requirements,
 }
 
 impl RouteRule {
@@ -136,6 +143,7 @@ impl RouteRule {
             allow_semicolons: f.bool("allowSemicolons")?.unwrap_or(false),
             pass_authorization: f.bool("passAuthorization")?.unwrap_or(false),
             forward_preflight: f.bool("forwardPreflight")?.unwrap_or(false),
+            require: f.object("require", Requirements::read)?.unwrap_or_default(),
         })
     }
 
@@ -149,7 +157,14 @@ impl RouteRule {
             allow_semicolons: false,
             pass_authorization: false,
             forward_preflight: false,
+            require: Requirements::default(),
         }
+    }
+
+    /// This rule with `require`.
+    pub fn requiring(mut self, require: Requirements) -> RouteRule {
+        self.require = require;
+        self
     }
 }
 
@@ -181,6 +196,7 @@ struct Compiled {
     allow_semicolons: bool,
     pass_authorization: bool,
     forward_preflight: bool,
+    require: Requirements,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,6 +219,12 @@ impl Routes {
         let mut compiled = Vec::with_capacity(rules.len());
         for (i, rule) in rules.into_iter().enumerate() {
             let field = format!("routes[{i}].pattern");
+            if rule.access == Access::Public && !rule.require.is_empty() {
+                return Err(ConfigError::new(
+                    format!("routes[{i}].require"),
+                    "a public route admits anyone, so it can require nothing: make it page or api",
+                ));
+            }
             let Some(rest) = rule.pattern.strip_prefix('/') else {
                 return Err(ConfigError::new(
                     field,
@@ -243,6 +265,7 @@ impl Routes {
                 allow_semicolons: rule.allow_semicolons,
                 pass_authorization: rule.pass_authorization,
                 forward_preflight: rule.forward_preflight || rule.access == Access::Public,
+                require: rule.require,
             });
         }
         Ok(Routes {
@@ -258,6 +281,14 @@ impl Routes {
     pub fn case_insensitive(mut self, on: bool) -> Routes {
         self.case_insensitive = on;
         self
+    }
+
+    /// What rule `rule` ([`RouteMatch::rule`]) requires; nothing for the
+    /// default (`None`).
+    pub fn requirements(&self, rule: Option<usize>) -> Option<&Requirements> {
+        rule.and_then(|i| self.rules.get(i))
+            .map(|r| &r.require)
+            .filter(|r| !r.is_empty())
     }
 
     /// Classifies a request by method and raw path (without the query string).

@@ -247,6 +247,8 @@ pub(crate) fn check(
         }
     }
 
+    let org = identity::organization(&claims);
+    let grants = identity::grants(policy, &claims, org.as_ref(), false);
     let identity = Identity {
         sub,
         sid,
@@ -258,7 +260,10 @@ pub(crate) fn check(
         nbf,
         jti,
         scopes: identity::scopes(&claims),
-        org: identity::organization(&claims),
+        org,
+        kind: grants.kind,
+        roles: grants.roles,
+        permissions: grants.permissions,
         kid: header.kid.map(String::from),
         alg: Some(header.alg),
         claims,

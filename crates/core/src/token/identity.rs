@@ -1,7 +1,9 @@
 //! The verified identity: standard claims typed, every claim kept as JSON.
 
 use crate::alg::Alg;
+use crate::grants::{Grants, Kind};
 use crate::json::Object;
+use crate::policy::Policy;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -35,6 +37,15 @@ pub struct Identity {
     /// The active organisation, from Clerk v1 `org_*` / v2 `o` claims (or the
     /// `org_id` that Auth0 and WorkOS use).
     pub org: Option<Organization>,
+    /// User or machine (a client-credentials token), by the profile's rule
+    /// ([`crate::grants`]).
+    pub kind: Kind,
+    /// Roles, from the profile's role claims ([`Policy::role_claims`]) and
+    /// the organisation's role.
+    pub roles: Vec<String>,
+    /// Permissions, from the profile's permission claims
+    /// ([`Policy::permission_claims`]) and the organisation's permissions.
+    pub permissions: Vec<String>,
     /// The key id the token was verified with.
     pub kid: Option<String>,
     /// The algorithm the token was verified with; `None` for an opaque
@@ -45,9 +56,17 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity that `claims`, verified earlier, establish until `exp`:
-    /// what an ID-token session holds sealed (no key id is kept).
-    pub fn from_claims(claims: Object, exp: u64, alg: Option<Alg>) -> Identity {
+    /// The identity that `claims`, verified earlier, establish until `exp`
+    /// under `policy` (what an ID-token session holds sealed, no key id
+    /// kept; what an introspection answer says). `id_token`: the claims are
+    /// an ID token's, so the caller is a user.
+    pub fn from_claims(
+        claims: Object,
+        exp: u64,
+        alg: Option<Alg>,
+        policy: &Policy,
+        id_token: bool,
+    ) -> Identity {
         let text = |name: &str| string(&claims, name);
         let number = |name: &str| claims.get(name).and_then(Value::as_u64);
         let aud = match claims.get("aud") {
@@ -55,6 +74,12 @@ impl Identity {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
             _ => Vec::new(),
         };
+        let org = organization(&claims);
+        let Grants {
+            roles,
+            permissions,
+            kind,
+        } = grants(policy, &claims, org.as_ref(), id_token);
         Identity {
             sub: text("sub").unwrap_or_default(),
             sid: text("sid"),
@@ -66,12 +91,35 @@ impl Identity {
             nbf: number("nbf"),
             jti: text("jti"),
             scopes: scopes(&claims),
-            org: organization(&claims),
+            org,
+            kind,
+            roles,
+            permissions,
             kid: None,
             alg,
             claims,
         }
     }
+}
+
+/// The grants of `claims` ([`crate::grants::read`]) with the organisation's
+/// role and permissions added.
+pub(crate) fn grants(policy: &Policy, claims: &Object, org: Option<&Organization>, id_token: bool) -> Grants {
+    let mut g = crate::grants::read(policy, claims, id_token);
+    if let Some(org) = org {
+        let role = org.role.iter();
+        for (list, extra) in [
+            (&mut g.roles, role.collect::<Vec<_>>()),
+            (&mut g.permissions, org.permissions.iter().collect()),
+        ] {
+            for item in extra {
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+            }
+        }
+    }
+    g
 }
 
 /// An organisation membership carried in the token.
@@ -193,6 +241,9 @@ pub(crate) fn for_tests(sub: &str) -> Identity {
         jti: None,
         scopes: Vec::new(),
         org: None,
+        kind: Kind::User,
+        roles: Vec::new(),
+        permissions: Vec::new(),
         kid: None,
         alg: Some(Alg::Es256),
         claims: Object::new(),

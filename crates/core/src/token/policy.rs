@@ -6,6 +6,7 @@
 use crate::alg::{Alg, DEFAULT_ALGORITHMS};
 use crate::fields::ConfigError;
 use crate::fields::{set, Fields};
+use crate::profile::Provider;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -101,6 +102,26 @@ pub struct Policy {
     /// for Cognito. Absent is `claim-missing`, different is `claim-invalid`.
     /// Default: none.
     pub claim_values: BTreeMap<String, Value>,
+
+    /// Where roles live: claim names, or JSON Pointers (RFC 6901) starting
+    /// with `/` (`"/realm_access/roles"`); a string is one role, an array's
+    /// strings are one each. Default: the profile's (`roles` for `oidc`,
+    /// `/realm_access/roles` and this API's and client's `resource_access`
+    /// for Keycloak, `cognito:groups`, …: [`crate::grants`]). Setting it
+    /// replaces the profile's list. The organisation's role always counts.
+    pub role_claims: Option<Vec<String>>,
+
+    /// Where permissions live, as [`Policy::role_claims`]. Default: the
+    /// profile's (`permissions` for `oidc`, Auth0, WorkOS and Firebase,
+    /// `/app_metadata/permissions` for Supabase). The organisation's
+    /// permissions always count.
+    pub permission_claims: Option<Vec<String>>,
+
+    /// The provider whose conventions apply ([`Provider::apply`] sets it):
+    /// where roles and permissions live by default, and how a machine's token
+    /// is told from a user's ([`crate::grants`]). Default `oidc`.
+    #[serde(skip)]
+    pub provider: Provider,
 }
 
 impl<'de> serde::Deserialize<'de> for Policy {
@@ -123,6 +144,9 @@ impl Default for Policy {
             required_claims: Vec::new(),
             forbidden_claims: Vec::new(),
             claim_values: BTreeMap::new(),
+            role_claims: None,
+            permission_claims: None,
+            provider: Provider::Oidc,
         }
     }
 }
@@ -159,6 +183,8 @@ impl Policy {
         set(&mut p.required_claims, f.strings("requiredClaims")?);
         set(&mut p.forbidden_claims, f.strings("forbiddenClaims")?);
         set(&mut p.claim_values, f.value_map("claimValues")?);
+        p.role_claims = f.strings("roleClaims")?;
+        p.permission_claims = f.strings("permissionClaims")?;
         Ok(p)
     }
 
@@ -216,6 +242,14 @@ impl Policy {
                     self.leeway
                 ),
             ));
+        }
+        for (field, names) in [
+            ("roleClaims", &self.role_claims),
+            ("permissionClaims", &self.permission_claims),
+        ] {
+            for name in names.iter().flatten() {
+                crate::grants::check_claim_name(name).map_err(|why| ConfigError::new(field, why))?;
+            }
         }
         if let Some(typ) = &self.typ {
             if typ.is_empty() {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// A provider whose token conventions Tessera knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Provider {
     /// Clerk session tokens: RS256, `sid` always present, `azp` = the page's origin.
@@ -49,6 +49,7 @@ pub enum Provider {
     /// built on the ID token.
     Google,
     /// Any OpenID Provider: issuer only, keys via discovery.
+    #[default]
     Oidc,
 }
 
@@ -118,6 +119,7 @@ impl Provider {
     /// assert_eq!(p.algorithms, [Alg::Rs256]);
     /// ```
     pub fn apply(self, policy: &mut Policy) {
+        policy.provider = self;
         let default_algs = policy.algorithms == crate::alg::DEFAULT_ALGORITHMS;
         let mut algs = |list: &[Alg]| {
             if default_algs {

@@ -249,17 +249,45 @@ pub fn www_authenticate(reason: Reason, message: &str) -> String {
     if reason == Reason::TokenMissing {
         return String::from("Bearer");
     }
-    // error_description allows %x20-21 / %x23-5B / %x5D-7E only.
-    let description: String = message
-        .chars()
+    format!(
+        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+        quoted_string(message)
+    )
+}
+
+/// The `WWW-Authenticate` value for a 403 of an unmet route requirement
+/// (RFC 6750 §3.1 `insufficient_scope`), with the scopes to ask for when a
+/// scope was missing.
+///
+/// ```
+/// use tessera_core::decision::insufficient_scope;
+/// assert_eq!(
+///     insufficient_scope("this route requires the scope \"a\"", Some("a b")),
+///     "Bearer error=\"insufficient_scope\", error_description=\"this route requires the scope 'a'\", scope=\"a b\""
+/// );
+/// ```
+pub fn insufficient_scope(message: &str, scope: Option<&str>) -> String {
+    let mut value = format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"{}\"",
+        quoted_string(message)
+    );
+    if let Some(scope) = scope {
+        value.push_str(&format!(", scope=\"{}\"", quoted_string(scope)));
+    }
+    value
+}
+
+/// `text` with what RFC 6750's quoted values cannot hold replaced
+/// (`error_description` and `scope` allow %x20-21 / %x23-5B / %x5D-7E).
+fn quoted_string(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
             '"' => '\'',
             '\\' => '/',
             ' '..='~' => c,
             _ => '?',
         })
-        .collect();
-    format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+        .collect()
 }
 
 /// Where the credential of a request came from.
@@ -351,6 +379,10 @@ pub struct Event {
     /// anything: refused it (`revoked`), could not tell (`unknown`: this
     /// instance never loaded the revocations), or failed (`error`).
     pub store: Option<StoreUse>,
+    /// The route requirement the caller did not meet, with
+    /// `insufficient-scope` (or `issuer-invalid` for a bearer token from an
+    /// issuer the route does not accept).
+    pub requirement: Option<crate::requirement::Requirement>,
     /// The `now` of the decision (unix seconds).
     pub now: u64,
 }

@@ -530,6 +530,12 @@ struct Ctx {
     /// The method and origin-form target a forward signature binds, kept
     /// only when forwards are signed.
     signed_request: Option<(String, String)>,
+    /// The matched route rule, whose requirements a verified identity must
+    /// meet ([`crate::routes::Routes::requirements`]).
+    rule: Option<usize>,
+    /// A safe-method navigation (a browser loading a page): refusals that
+    /// are not a sign-in get a page instead of JSON.
+    navigation: bool,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -947,6 +953,30 @@ impl Engine {
         })
     }
 
+    /// The index of the route rule deciding `method` and `url` when that rule
+    /// has requirements (`routes[].require`), else `None`: for hosts that
+    /// must check a second spelling of a request, whose requirements the
+    /// identity was not checked against unless it is the same rule.
+    ///
+    /// ```
+    /// use tessera_core::engine::Engine;
+    /// use tessera_core::config::TesseraConfig;
+    /// let config = TesseraConfig::from_json(r#"{"issuer":"https://auth.example.com",
+    ///     "verification":{"audience":"api"},
+    ///     "routes":[{"pattern":"/admin/**","access":"api","require":{"roles":["admin"]}}]}"#).unwrap();
+    /// let engine = Engine::new(config).unwrap();
+    /// assert_eq!(engine.requiring_rule("GET", "/admin/users"), Some(0));
+    /// assert_eq!(engine.requiring_rule("GET", "/home"), None);
+    /// ```
+    pub fn requiring_rule(&self, method: &str, url: &str) -> Option<usize> {
+        let mut ctx = Ctx::new(0, [0; 32], Event::default());
+        let target = request_target(url).and_then(|t| self.target(method, t.path, &mut ctx));
+        match target {
+            Ok(Target::Route(..)) => ctx.rule.filter(|_| self.routes.requirements(ctx.rule).is_some()),
+            _ => None,
+        }
+    }
+
     /// Key-set cache counters, once the key set is known.
     pub fn jwks_stats(&self) -> Option<crate::jwks_cache::JwksCacheStats> {
         self.jwks.as_ref().map(JwksCache::stats)
@@ -956,6 +986,7 @@ impl Engine {
         let (target, query) = match request_target(req.url) {
             Ok(t) => {
                 self.keep_signed_request(req.method, &t, ctx);
+                ctx.navigation = is_safe_method(req.method) && is_navigation(req.headers);
                 (self.target(req.method, t.path, ctx), t.query_str())
             }
             Err(refusal) => (Err(refusal), ""),
@@ -1008,6 +1039,7 @@ impl Engine {
         let route = self.routes.classify(method, raw_path)?;
         ctx.pass_authorization = route.pass_authorization;
         ctx.forward_preflight = route.forward_preflight;
+        ctx.rule = route.rule;
         let prefix = &self.config.endpoint_prefix;
         let Some(rest) = route.path.strip_prefix(prefix.as_str()) else {
             return Ok(Target::Route(route.access, route.bearer));
@@ -1070,6 +1102,8 @@ impl Ctx {
             pass_authorization: false,
             forward_preflight: false,
             signed_request: None,
+            rule: None,
+            navigation: false,
         }
     }
 
@@ -1199,6 +1233,11 @@ fn id_token_policy(config: &TesseraConfig) -> Policy {
         } else {
             alloc::vec![config.client_id.clone()]
         },
+        // Roles and permissions are where the profile (or the
+        // configuration) says, in ID tokens as in access tokens.
+        provider: access.provider,
+        role_claims: access.role_claims.clone(),
+        permission_claims: access.permission_claims.clone(),
         ..Policy::for_issuer(config.issuer.clone())
     }
 }

@@ -3,6 +3,8 @@
 //! (forward with the identity, or the refusal of the reason table).
 
 use super::*;
+use crate::decision::insufficient_scope;
+use crate::requirement::{Requirement, Unmet};
 
 impl Engine {
     pub(super) fn protect(
@@ -143,7 +145,7 @@ impl Engine {
                     return self.refuse(req, refusal, access, ctx, clear);
                 } else {
                     let identity = match &record.identity {
-                        Some(sealed) => Arc::new(sealed.identity(exp)),
+                        Some(sealed) => Arc::new(sealed.identity(exp, self.config.policy())),
                         None => unreachable!("matched above"),
                     };
                     if let Some(rt) =
@@ -236,6 +238,12 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Step {
         ctx.event.expires_in = Some(identity.exp.saturating_sub(ctx.now));
+        // Who they are is settled; whether they may is the route's to say.
+        if let Target::Route(access, _) = target {
+            if let Some(Err(unmet)) = self.routes.requirements(ctx.rule).map(|r| r.check(&identity)) {
+                return self.forbid(access, unmet, set_cookies, ctx);
+            }
+        }
         // A client's bearer token goes on as it came; a session's access token
         // only when the configuration passes it (session.passAccessToken).
         let token = if ctx.event.source == Some(Source::Bearer) || self.config.session.passes_access_token() {
@@ -277,6 +285,42 @@ impl Engine {
             }
         };
         Step::Done(ctx.decide(status, None, action, set_cookies))
+    }
+
+    /// A verified caller who does not meet the route's requirements: 403
+    /// `insufficient-scope` (RFC 6750's challenge for bearer tokens, a page
+    /// for navigations, never a sign-in), or, for a bearer token from an
+    /// issuer the route does not accept, 401 `issuer-invalid`. Cookies a
+    /// refresh just set are still set.
+    fn forbid(&self, access: Access, unmet: Unmet, set_cookies: Vec<SetCookie>, ctx: &mut Ctx) -> Step {
+        ctx.event.requirement = Some(unmet.requirement);
+        let bearer = ctx.event.source == Some(Source::Bearer);
+        let Unmet {
+            requirement,
+            message,
+            scope,
+        } = unmet;
+        let (reason, answer, challenge) = if bearer && requirement == Requirement::Issuer {
+            let challenge = www_authenticate(Reason::IssuerInvalid, &message);
+            (Reason::IssuerInvalid, Answer::Unauthorized, Some(challenge))
+        } else {
+            let challenge = bearer.then(|| insufficient_scope(&message, scope.as_deref()));
+            (Reason::InsufficientScope, Answer::Forbidden, challenge)
+        };
+        let headers = challenge
+            .map(|c| alloc::vec![(String::from("www-authenticate"), c)])
+            .unwrap_or_default();
+        let action = if access == Access::Page && ctx.navigation {
+            forbidden_page(&message)
+        } else {
+            let body = serde_json::json!({
+                "error": reason.code(),
+                "requirement": requirement,
+                "message": &message,
+            });
+            json(answer.http_status(), headers, &body)
+        };
+        Step::Done(ctx.decide_because(answer.status(), Some(reason), Some(message), action, set_cookies))
     }
 
     /// Answers a refusal per the [`Answer`] table; public routes forward
@@ -332,6 +376,30 @@ impl Engine {
         };
         Step::Done(ctx.decide_because(answer.status(), Some(reason), Some(message), action, set_cookies))
     }
+}
+
+/// The 403 page a browser gets for a page it may not see: what is
+/// missing, and no sign-in link (signing in again would not grant it).
+fn forbidden_page(message: &str) -> Action {
+    let mut escaped = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><meta charset=\"utf-8\"><title>403 Forbidden</title>\n<h1>Forbidden</h1>\n<p>You are signed in, but this page needs more: {escaped}.</p>\n"
+    );
+    let headers = alloc::vec![(
+        String::from("content-type"),
+        String::from("text/html; charset=utf-8")
+    )];
+    respond(403, headers, body)
 }
 
 /// Forwarding without a verified identity: the client's `Authorization`

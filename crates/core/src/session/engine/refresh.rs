@@ -109,6 +109,7 @@ impl Engine {
     pub(super) fn resumed_target(&self, r: &Request<'_>, ctx: &mut Ctx) -> Result<(Target, Access), Refusal> {
         let target = request_target(r.url).and_then(|t| {
             self.keep_signed_request(r.method, &t, ctx);
+            ctx.navigation = is_safe_method(r.method) && is_navigation(r.headers);
             self.target(r.method, t.path, ctx)
         })?;
         let access = match target {
@@ -392,7 +393,7 @@ impl Engine {
             None => {}
         }
         let exp = opaque_expiry(tokens, id_token.map(|i| i.exp), ctx.now);
-        let identity = Arc::new(sealed.identity(exp));
+        let identity = Arc::new(sealed.identity(exp, self.config.policy()));
         let record = match session {
             Some(previous) if !previous.id.is_empty() => SessionRecord {
                 access_token: tokens.access_token.clone(),

@@ -205,7 +205,7 @@ impl Engine {
                 Err(refusal) => return self.discard(req, &tokens, None, refusal.clone(), true, ctx),
             };
             oidc::merge_userinfo(&mut sealed.claims, userinfo);
-            identity = Arc::new(sealed.identity(identity.exp));
+            identity = Arc::new(sealed.identity(identity.exp, self.config.policy()));
         }
         let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), sealed, ctx);
         let refresh = tokens.refresh_token.as_deref().unwrap_or("");
@@ -240,7 +240,11 @@ impl Engine {
         // as the (opaque) access token lasts.
         if self.id_token_sessions() {
             let exp = opaque_expiry(tokens, Some(id.exp), ctx.now);
-            let identity = Arc::new(Identity { exp, ..(*id).clone() });
+            let identity = Arc::new(Identity {
+                exp,
+                kind: crate::grants::Kind::User,
+                ..(*id).clone()
+            });
             return Issued::Both(id, identity);
         }
         match self.verify(&tokens.access_token, true, From::TokenEndpoint, ctx) {

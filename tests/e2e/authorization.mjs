@@ -1,0 +1,123 @@
+// Route requirements against real tokens from oidc-provider: the scenarios
+// the worker in workerd (tests/e2e/authorization.test.mjs) and the npm
+// package in an Express app (js/test/authorization.test.mjs) both pass.
+// Users sign in through the app, with a scope the API offers and per-user
+// roles; a client-credentials client gets machine tokens.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MACHINE_ID, login } from './idp.mjs';
+import { Browser } from './stack.mjs';
+
+/** Each user's roles, as the provider puts them in access tokens. */
+const ROLES = { alice: ['admin'], bob: ['viewer'] };
+
+/** What the provider needs: the API's scopes, the machine client, the roles. */
+export const providerOptions = {
+  accessTokenTtl: 300,
+  apiScopes: ['orders:read', 'orders:write'],
+  machineClient: true,
+  // Everyone is a member of the demo organisation; its role counts as a role.
+  accessTokenClaims: (token) => (token.accountId ? { roles: ROLES[token.accountId] ?? [], org_role: 'member' } : {}),
+};
+
+/** The configuration's part under test (merged over each runtime's own). */
+export const requirementsConfig = {
+  scopes: ['openid', 'offline_access', 'orders:read'],
+  routes: [
+    { pattern: '/api/orders/**', methods: ['GET'], access: 'api', require: { scopes: ['orders:read'] } },
+    { pattern: '/api/orders/**', access: 'api', require: { scopes: ['orders:write'] } },
+    { pattern: '/api/jobs/**', access: 'api', require: { kind: 'machine' } },
+    { pattern: '/api/me/**', access: 'api', require: { kind: 'user' } },
+    { pattern: '/api/partner/**', access: 'api', require: { issuers: ['https://partner.example'] } },
+    { pattern: '/admin/**', access: 'page', require: { roles: ['admin'] } },
+    { pattern: '/api/**', access: 'api' },
+  ],
+};
+
+/** What reached the origin: the echo answer's identity headers. */
+async function seen(res) {
+  assert.equal(res.status, 200, `${res.status} ${res.headers.get('x-tessera-reason')}`);
+  const { headers } = await res.json();
+  return {
+    user: headers['x-tessera-user'],
+    kind: headers['x-tessera-kind'],
+    roles: headers['x-tessera-roles'] ?? null,
+    token: headers.authorization?.replace(/^Bearer /, ''),
+  };
+}
+
+/**
+ * Registers the scenarios; `ctx()` returns `{ app, idp }` once the runtime
+ * and the provider run (both signed in with `signIn` first).
+ */
+export function requirementScenarios(ctx) {
+  const browsers = {};
+  const bearer = (path, token, init = {}) => fetch(`${ctx().app}${path}`, { ...init, headers: { authorization: `Bearer ${token}` } });
+  const tokenOf = async (user) => (await seen(await browsers[user].fetch('/api/other'))).token;
+
+  test('users sign in through the app', async () => {
+    for (const user of ['alice', 'bob']) {
+      browsers[user] = new Browser(ctx().app);
+      await browsers[user].signIn('/api/other', user, (url, u) => login(url, u, new Map()));
+    }
+  });
+
+  test('a page needs its role: a 403 page without it, never a sign-in', async () => {
+    const ok = await seen(await browsers.alice.navigate('/admin/settings'));
+    assert.deepEqual([ok.user, ok.kind, ok.roles], ['alice', 'user', 'admin,member']);
+    const no = await browsers.bob.navigate('/admin/settings');
+    assert.equal(no.status, 403);
+    assert.equal(no.headers.get('location'), null);
+    assert.equal(no.headers.get('x-tessera-reason'), 'insufficient-scope');
+    assert.match(no.headers.get('content-type'), /^text\/html/);
+    assert.match(await no.text(), /role &quot;admin&quot;/);
+    assert.equal((await browsers.bob.fetch('/api/other')).status, 200, 'still signed in');
+  });
+
+  test('scopes: the granted one passes, a missing one gets insufficient_scope with the scope to ask for', async () => {
+    const token = await tokenOf('alice');
+    assert.equal((await bearer('/api/orders/7', token)).status, 200);
+    const write = await bearer('/api/orders/7', token, { method: 'POST' });
+    assert.equal(write.status, 403);
+    assert.equal(
+      write.headers.get('www-authenticate'),
+      'Bearer error="insufficient_scope", error_description="this route requires the scope \'orders:write\'", scope="orders:write"',
+    );
+    assert.deepEqual(await write.json(), {
+      error: 'insufficient-scope', requirement: 'scope', message: 'this route requires the scope "orders:write"',
+    });
+  });
+
+  test('machine tokens from the client-credentials grant: kind machine, their own routes only', async () => {
+    const machine = await ctx().idp.clientCredentials('orders:read');
+    const jobs = await seen(await bearer('/api/jobs/run', machine));
+    assert.deepEqual([jobs.user, jobs.kind, jobs.roles], [MACHINE_ID, 'machine', null]);
+    const me = await bearer('/api/me/profile', machine);
+    assert.equal(me.status, 403);
+    assert.equal((await me.json()).requirement, 'kind');
+    const user = await tokenOf('alice');
+    const asUser = await bearer('/api/jobs/run', user);
+    assert.equal(asUser.status, 403);
+    assert.match(asUser.headers.get('www-authenticate'), /^Bearer error="insufficient_scope"/);
+    assert.equal((await bearer('/api/me/profile', user)).status, 200);
+  });
+
+  test('a route for another issuer refuses this issuer\'s bearer token as invalid there', async () => {
+    const res = await bearer('/api/partner/x', await tokenOf('alice'));
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('x-tessera-reason'), 'issuer-invalid');
+    assert.match(res.headers.get('www-authenticate'), /^Bearer error="invalid_token"/);
+    const session = await browsers.alice.fetch('/api/partner/x');
+    assert.equal(session.status, 403, 'a session there: 403, never a sign-in');
+    assert.deepEqual(session.headers.getSetCookie(), []);
+  });
+
+  test('headers a client sends cannot grant a role', async () => {
+    const res = await browsers.bob.fetch('/admin/settings', { headers: { 'x-tessera-roles': 'admin', 'x-tessera-kind': 'machine' } });
+    assert.equal(res.status, 403);
+    const other = await seen(await browsers.bob.fetch('/api/other', { headers: { 'x-tessera-roles': 'admin' } }));
+    assert.equal(other.roles, 'viewer,member');
+  });
+}
+
+
