@@ -94,6 +94,18 @@ export interface VerificationConfig {
   permissionClaims?: string[];
 }
 
+/** Another issuer whose bearer tokens are accepted, verified by its own verifier. */
+export interface TrustedIssuer {
+  /** Its issuer URL, exactly as its tokens' `iss` says. */
+  issuer: string;
+  /** Its provider conventions. Default `oidc`. */
+  profile?: Profile;
+  /** Its policy, as `verification`; an audience (or `authorizedParties`) is required. */
+  verification: VerificationConfig;
+  /** Where its key set is. Default: the profile's documented location, else its discovery document's `jwks_uri`. */
+  jwksUri?: string;
+}
+
 /** Names a route needs: a list is every one of them; `{ anyOf }` at least one. */
 export type Needed = string[] | { anyOf: string[] } | { allOf: string[] };
 
@@ -239,6 +251,13 @@ export interface TesseraConfig {
   revocationEndpoint?: string | null;
   /** Access-token checks. */
   verification?: VerificationConfig;
+  /**
+   * Other issuers whose bearer tokens are accepted, each verified by its own
+   * verifier (profile, policy, key set); a token goes to the one its `iss`
+   * names, and a token naming none is refused before any fetch. Sessions are
+   * always `issuer`'s. Default none.
+   */
+  trustedIssuers?: TrustedIssuer[];
   /** What sessions are built on. */
   session?: SessionConfig;
   /**

@@ -4,11 +4,12 @@
 import { after, before, describe } from 'node:test';
 import { startIdp, CLIENT_ID, CLIENT_SECRET, API } from '../../tests/e2e/idp.mjs';
 import { COOKIE_KEYS, freePort } from '../../tests/e2e/stack.mjs';
-import { providerOptions, requirementScenarios, requirementsConfig } from '../../tests/e2e/authorization.mjs';
+import { providerOptions, requirementScenarios, requirementsConfig, startPartner } from '../../tests/e2e/authorization.mjs';
 import { startApp } from './fixtures/app.mjs';
 
 describe('route requirements through Express, tokens from oidc-provider', { timeout: 120_000 }, () => {
   let idp;
+  let partner;
   let app;
   let origin;
 
@@ -16,6 +17,7 @@ describe('route requirements through Express, tokens from oidc-provider', { time
     const port = await freePort();
     origin = `http://127.0.0.1:${port}`;
     idp = await startIdp({ alg: 'ES256', redirectOrigin: origin, ...providerOptions });
+    partner = await startPartner();
     app = await startApp({
       port,
       config: {
@@ -27,14 +29,15 @@ describe('route requirements through Express, tokens from oidc-provider', { time
         cookies: { prefix: 'tessera', secure: false },
         authorizationParams: { prompt: 'consent' },
         verification: { audience: API, algorithms: ['ES256'] },
-        ...requirementsConfig,
+        ...requirementsConfig(partner.issuer),
       },
     });
   });
   after(async () => {
     await app?.close();
     await idp?.close();
+    await partner?.close();
   });
 
-  requirementScenarios(() => ({ app: origin, idp }));
+  requirementScenarios(() => ({ app: origin, idp, partner }));
 });

@@ -2,10 +2,11 @@
 // the worker in workerd (tests/e2e/authorization.test.mjs) and the npm
 // package in an Express app (js/test/authorization.test.mjs) both pass.
 // Users sign in through the app, with a scope the API offers and per-user
-// roles; a client-credentials client gets machine tokens.
+// roles; a client-credentials client gets machine tokens; a second
+// oidc-provider instance is a trusted partner issuer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MACHINE_ID, login } from './idp.mjs';
+import { API, MACHINE_ID, login, startIdp } from './idp.mjs';
 import { Browser } from './stack.mjs';
 
 /** Each user's roles, as the provider puts them in access tokens. */
@@ -20,19 +21,23 @@ export const providerOptions = {
   accessTokenClaims: (token) => (token.accountId ? { roles: ROLES[token.accountId] ?? [], org_role: 'member' } : {}),
 };
 
-/** The configuration's part under test (merged over each runtime's own). */
-export const requirementsConfig = {
+/** The configuration's part under test (merged over each runtime's own), trusting `partner`. */
+export const requirementsConfig = (partner) => ({
   scopes: ['openid', 'offline_access', 'orders:read'],
+  trustedIssuers: [{ issuer: partner, verification: { audience: API, algorithms: ['ES256'] } }],
   routes: [
     { pattern: '/api/orders/**', methods: ['GET'], access: 'api', require: { scopes: ['orders:read'] } },
     { pattern: '/api/orders/**', access: 'api', require: { scopes: ['orders:write'] } },
     { pattern: '/api/jobs/**', access: 'api', require: { kind: 'machine' } },
     { pattern: '/api/me/**', access: 'api', require: { kind: 'user' } },
-    { pattern: '/api/partner/**', access: 'api', require: { issuers: ['https://partner.example'] } },
+    { pattern: '/api/partner/**', access: 'api', require: { issuers: [partner] } },
     { pattern: '/admin/**', access: 'page', require: { roles: ['admin'] } },
     { pattern: '/api/**', access: 'api' },
   ],
-};
+});
+
+/** The partner: a second oidc-provider whose machine tokens the app trusts. */
+export const startPartner = () => startIdp({ alg: 'ES256', redirectOrigin: 'http://127.0.0.1:9', accessTokenTtl: 300, machineClient: true });
 
 /** What reached the origin: the echo answer's identity headers. */
 async function seen(res) {
@@ -47,8 +52,8 @@ async function seen(res) {
 }
 
 /**
- * Registers the scenarios; `ctx()` returns `{ app, idp }` once the runtime
- * and the provider run (both signed in with `signIn` first).
+ * Registers the scenarios; `ctx()` returns `{ app, idp, partner }` once the
+ * runtime and the providers run.
  */
 export function requirementScenarios(ctx) {
   const browsers = {};
@@ -100,6 +105,37 @@ export function requirementScenarios(ctx) {
     assert.equal(asUser.status, 403);
     assert.match(asUser.headers.get('www-authenticate'), /^Bearer error="insufficient_scope"/);
     assert.equal((await bearer('/api/me/profile', user)).status, 200);
+  });
+
+  test('a second issuer: its tokens verified with its own keys, on the routes that take them', async () => {
+    const { partner, idp } = ctx();
+    const token = await partner.clientCredentials();
+    const ok = await seen(await bearer('/api/partner/x', token));
+    assert.deepEqual([ok.user, ok.kind], [MACHINE_ID, 'machine']);
+    assert.equal((await bearer('/api/other', token)).status, 200, 'routes without issuers take every trusted one');
+    // The main issuer's machine token has the same subject, but not the partner's route.
+    const main = await bearer('/api/partner/x', await idp.clientCredentials());
+    assert.equal(main.status, 401);
+    assert.equal(main.headers.get('x-tessera-reason'), 'issuer-invalid');
+    // A token naming the partner but signed with the main issuer's key.
+    const [, payload] = token.split('.');
+    const [header, , signature] = (await idp.clientCredentials()).split('.');
+    const spliced = await bearer('/api/partner/x', `${header}.${payload}.${signature}`);
+    assert.equal(spliced.status, 401);
+    assert.match(spliced.headers.get('x-tessera-reason'), /^(key-not-found|signature-invalid)$/);
+  });
+
+  test('an issuer nobody trusts is refused before any fetch', async () => {
+    const stranger = await startPartner();
+    try {
+      const token = await stranger.clientCredentials();
+      const res = await bearer('/api/other', token);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('x-tessera-reason'), 'issuer-invalid');
+      assert.equal(stranger.counts.jwks + stranger.counts.discovery, 0, 'its keys were never asked for');
+    } finally {
+      await stranger.close();
+    }
   });
 
   test('a route for another issuer refuses this issuer\'s bearer token as invalid there', async () => {

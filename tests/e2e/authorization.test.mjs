@@ -2,20 +2,25 @@
 // ./authorization.mjs, which the npm package in Express passes too.
 import { after, before, describe } from 'node:test';
 import { startIdp } from './idp.mjs';
-import { providerOptions, requirementScenarios, requirementsConfig } from './authorization.mjs';
+import { providerOptions, requirementScenarios, requirementsConfig, startPartner } from './authorization.mjs';
 import { startStack } from './stack.mjs';
 
 describe('route requirements in workerd, tokens from oidc-provider', { timeout: 120_000 }, () => {
   let stack;
+  let partner;
 
   before(async () => {
+    partner = await startPartner();
     stack = await startStack({
       accessTokenTtl: 300,
       provider: (app) => startIdp({ alg: 'ES256', redirectOrigin: app, ...providerOptions }),
-      config: requirementsConfig,
+      config: requirementsConfig(partner.issuer),
     });
   });
-  after(() => stack?.close());
+  after(async () => {
+    await stack?.close();
+    await partner?.close();
+  });
 
-  requirementScenarios(() => ({ app: stack.app, idp: stack.idp }));
+  requirementScenarios(() => ({ app: stack.app, idp: stack.idp, partner }));
 });

@@ -146,6 +146,9 @@ pub struct Idp {
     pub body: Option<Vec<u8>>,
     /// The deployment's shared store.
     pub store: StoreSim,
+    /// Other servers' GET answers by URL (a trusted issuer's discovery
+    /// document and key set).
+    pub other: BTreeMap<String, (u16, String)>,
 }
 
 impl Idp {
@@ -176,6 +179,7 @@ impl Idp {
             transcript: Vec::new(),
             body: None,
             store: StoreSim::default(),
+            other: BTreeMap::new(),
         }
     }
 
@@ -236,6 +240,8 @@ impl Idp {
             (status, None, body.into_bytes())
         } else if url == format!("{ISS}/revoke") {
             (200, None, Vec::new())
+        } else if let Some((status, body)) = self.other.get(url) {
+            (*status, Some("max-age=600"), body.clone().into_bytes())
         } else {
             (404, None, Vec::new())
         })

@@ -131,6 +131,15 @@ pub struct TesseraConfig {
     /// Access-token verification beyond the issuer (audience, authorized
     /// parties, algorithms, leeway, …); the issuer defaults to `issuer`.
     pub verification: Policy,
+    /// Other issuers whose bearer tokens are accepted, each verified with
+    /// its own profile, policy and key set ([`TrustedIssuer`]): a partner's
+    /// tokens, machine tokens from a second authorization server. A bearer
+    /// token goes to the verifier its (unverified) `iss` names and is then
+    /// verified completely by that one alone; a token naming no trusted
+    /// issuer is refused before any fetch. Sessions are always `issuer`'s.
+    /// Default none. (`verification.issuers` is different: several spellings
+    /// of one issuer sharing its key set and policy, as WorkOS's two.)
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// What sessions are built on.
     pub session: SessionConfig,
     /// Opaque bearer tokens, asked about at an introspection endpoint (RFC
@@ -172,6 +181,112 @@ pub struct TesseraConfig {
     pub jwks: JwksCacheConfig,
     /// Verified-token memo settings.
     pub memo: MemoConfig,
+}
+
+/// A further issuer of bearer tokens ([`TesseraConfig::trusted_issuers`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrustedIssuer {
+    /// Its issuer URL, exactly as its tokens' `iss` and its discovery
+    /// document say. Required; `https` (`http` on loopback).
+    pub issuer: String,
+    /// Its provider conventions ([`Provider`]). Default `oidc`.
+    pub profile: Provider,
+    /// Its policy, as `verification` (the issuer defaults to `issuer`); an
+    /// audience or authorized parties are required unless the profile binds
+    /// the tokens to one app, as for the main issuer's bearer routes.
+    pub verification: Policy,
+    /// Where its key set is. Default: the profile's documented location,
+    /// else the `jwks_uri` of its discovery document.
+    pub jwks_uri: Option<String>,
+}
+
+impl TrustedIssuer {
+    fn read(f: &mut Fields) -> Result<TrustedIssuer, ConfigError> {
+        let issuer = f
+            .string("issuer")?
+            .ok_or_else(|| f.error("issuer", "is required: the issuer URL its tokens name"))?;
+        let profile = f
+            .named("profile", Provider::from_name, Provider::NAMES)?
+            .unwrap_or_default();
+        let mut verification = f.object("verification", Policy::read)?.unwrap_or_default();
+        let jwks_uri = f.string("jwksUri")?;
+        if verification.issuers.is_empty() {
+            verification.issuers = alloc::vec![issuer.clone()];
+        }
+        profile.apply(&mut verification);
+        forbid_id_tokens(profile, &mut verification);
+        Ok(TrustedIssuer {
+            issuer,
+            profile,
+            verification,
+            jwks_uri,
+        })
+    }
+
+    /// Where the key set is, when known without discovery.
+    pub fn known_jwks_uri(&self) -> Option<String> {
+        self.jwks_uri
+            .clone()
+            .or_else(|| self.profile.jwks_uri(&self.issuer))
+    }
+
+    fn validate(&self, field: &str, taken: &[&String]) -> Result<(), ConfigError> {
+        let error = |what: &str, message: String| ConfigError::new(format!("{field}.{what}"), message);
+        if !crate::oidc::url_ok(&self.issuer) {
+            return Err(error(
+                "issuer",
+                String::from("must be an https URL (http only on loopback)"),
+            ));
+        }
+        if let Some(u) = self.jwks_uri.as_deref().filter(|u| !crate::oidc::url_ok(u)) {
+            return Err(error(
+                "jwksUri",
+                format!("{u:?} must be an https URL (http only on loopback)"),
+            ));
+        }
+        if let Some(i) = self.verification.issuers.iter().find(|i| taken.contains(i)) {
+            return Err(error(
+                "issuer",
+                format!("{i:?} is trusted twice: a token must name one verifier"),
+            ));
+        }
+        if self
+            .verification
+            .issuers
+            .iter()
+            .any(|i| i.contains(crate::claims::TENANT_PLACEHOLDER))
+        {
+            return Err(error(
+                "issuer",
+                String::from(
+                    "a trusted issuer names one tenant; the {tenantid} template is for the main issuer",
+                ),
+            ));
+        }
+        self.verification
+            .validate()
+            .map_err(|e| error(&format!("verification.{}", e.field), e.message))?;
+        let v = &self.verification;
+        if v.audiences.is_empty() && v.authorized_parties.is_empty() {
+            return Err(error(
+                "verification.audience",
+                String::from("is required: without it any token of this issuer passes, including tokens minted for other clients; set it to your API's identifier there"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The app's own ID tokens never pass as access tokens, whatever else is
+/// forbidden (Firebase's bearer tokens are ID tokens).
+fn forbid_id_tokens(profile: Provider, v: &mut Policy) {
+    if profile != Provider::Firebase {
+        for claim in crate::policy::ID_TOKEN_CLAIMS {
+            if !v.forbidden_claims.iter().any(|c| c == claim) {
+                v.forbidden_claims.push(String::from(claim));
+            }
+        }
+    }
 }
 
 /// How route rules treat letter case ([`TesseraConfig::route_matching`]).
@@ -467,16 +582,8 @@ impl TesseraConfig {
         config.session.id_token_required_claims = config.verification.required_claims.clone();
         config.session.id_token_claim_values = config.verification.claim_values.clone();
         config.profile.apply(&mut config.verification);
+        forbid_id_tokens(config.profile, &mut config.verification);
         let v = &mut config.verification;
-        // The app's own ID tokens never pass as access tokens, whatever else
-        // is forbidden (Firebase's bearer tokens are ID tokens).
-        if config.profile != Provider::Firebase {
-            for claim in crate::policy::ID_TOKEN_CLAIMS {
-                if !v.forbidden_claims.iter().any(|c| c == claim) {
-                    v.forbidden_claims.push(String::from(claim));
-                }
-            }
-        }
         // Where a profile knows that the app's access tokens name its client
         // (Cognito in client_id, Keycloak in azp), the client id binds them.
         if v.audiences.is_empty() && v.authorized_parties.is_empty() && !config.client_id.is_empty() {
@@ -532,6 +639,10 @@ impl TesseraConfig {
         set(&mut c.after_sign_out_path, f.string("afterSignOutPath")?);
         c.revocation_endpoint = f.nullable("revocationEndpoint", Fields::string)?;
         set(&mut c.verification, f.object("verification", Policy::read)?);
+        set(
+            &mut c.trusted_issuers,
+            f.objects("trustedIssuers", TrustedIssuer::read)?,
+        );
         c.introspection = f.nullable("introspection", |f, key| f.object(key, IntrospectionConfig::read))?;
         c.session = SessionConfig::for_profile(c.profile, &c.issuer);
         let (profile, issuer) = (c.profile, c.issuer.clone());
@@ -581,6 +692,7 @@ impl TesseraConfig {
             after_sign_out_path: String::from("/"),
             revocation_endpoint: None,
             verification: Policy::default(),
+            trusted_issuers: Vec::new(),
             session: SessionConfig::default(),
             introspection: None,
             cookies: CookieConfig::default(),
@@ -693,6 +805,11 @@ impl TesseraConfig {
         self.verification
             .validate()
             .map_err(|e| ConfigError::new(format!("verification.{}", e.field), e.message))?;
+        let mut taken: Vec<&String> = self.verification.issuers.iter().chain([&self.issuer]).collect();
+        for (i, trusted) in self.trusted_issuers.iter().enumerate() {
+            trusted.validate(&format!("trustedIssuers[{i}]"), &taken)?;
+            taken.extend(&trusted.verification.issuers);
+        }
         self.cookies.validate()?;
         if self.session.userinfo && self.session.identity != SessionIdentity::IdToken {
             return Err(ConfigError::new(

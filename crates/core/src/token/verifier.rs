@@ -65,8 +65,13 @@ impl Verifier {
     /// Checks signatures with `backend` (for the algorithms it takes) instead
     /// of the pure-Rust check. Default: none, pure Rust for every algorithm.
     pub fn with_backend(mut self, backend: Arc<dyn SignatureBackend>) -> Verifier {
-        self.backend = Some(backend);
+        self.set_backend(backend);
         self
+    }
+
+    /// [`Verifier::with_backend`] in place.
+    pub fn set_backend(&mut self, backend: Arc<dyn SignatureBackend>) {
+        self.backend = Some(backend);
     }
 
     /// The policy in force.

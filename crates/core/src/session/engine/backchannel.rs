@@ -37,7 +37,7 @@ impl Engine {
         }
         // The ID-token policy's issuers and algorithms; From::Client: an
         // unknown kid costs at most one refetch per cooldown.
-        let checked = match self.signed(&token, false, From::Client, ctx) {
+        let checked = match self.signed(&token, super::issuers::Src::IdToken, From::Client, ctx) {
             Ok(signed) => signed.typ_and_claims().and_then(|(typ, claims)| {
                 bcl::check(
                     typ,

@@ -2,6 +2,7 @@
 //! the cache holds (fetching discovery and keys as needed, refetching for
 //! unknown kids by where the token came from), by the engine or the host.
 
+use super::issuers::{self, Src};
 use super::*;
 
 impl Engine {
@@ -37,6 +38,8 @@ impl Engine {
     /// Verifies `token` with the access-token policy (`access`) or the ID-token
     /// policy, fetching keys as needed; `from` says where the token came from,
     /// which decides what an unknown `kid` costs ([`From`]).
+    /// A client's token goes to the verifier its issuer names
+    /// ([`Engine::route_issuer`]); sessions are the main issuer's.
     pub(super) fn verify(&mut self, token: &str, access: bool, from: From, ctx: &mut Ctx) -> Verified {
         if access {
             if let Some(identity) = self.verifier.remembered(token, ctx.now) {
@@ -44,16 +47,25 @@ impl Engine {
                 return Verified::Ok(identity);
             }
         }
-        let signed = match self.signed(token, access, from, ctx) {
+        let src = match (access, from) {
+            (false, _) => Src::IdToken,
+            (true, From::Client) => {
+                if let Some(identity) = self.remembered_elsewhere(token, ctx.now) {
+                    ctx.event.memo_hit = true;
+                    return Verified::Ok(identity);
+                }
+                match self.route_issuer(token, ctx) {
+                    Ok(src) => src,
+                    Err(refusal) => return Verified::Err(refusal),
+                }
+            }
+            (true, _) => Src::Access,
+        };
+        let signed = match self.signed(token, src, from, ctx) {
             Ok(signed) => signed,
             Err(not_yet) => return not_yet,
         };
-        let verifier = if access {
-            &mut self.verifier
-        } else {
-            &mut self.id_verifier
-        };
-        match verifier.finish(signed, ctx.now) {
+        match self.verifier_for(src).finish(signed, ctx.now) {
             Ok(identity) => Verified::Ok(identity),
             Err(refusal) => Verified::Err(refusal),
         }
@@ -67,24 +79,24 @@ impl Engine {
     pub(super) fn signed<'t>(
         &mut self,
         token: &'t str,
-        access: bool,
+        src: Src,
         from: From,
         ctx: &mut Ctx,
     ) -> Result<crate::verifier::Signed<'t>, Verified> {
-        if let Err(need) = self.keys(ctx) {
+        let keys = match src {
+            Src::Trusted(i) => self.trusted_keys(i, ctx),
+            Src::Access | Src::IdToken => self.keys(ctx),
+        };
+        if let Err(need) = keys {
             // What is not even a JWS is refused without fetching any keys.
             if let Err(refusal) = crate::jws::parse(token) {
                 return Err(Verified::Err(refusal));
             }
             return Err(need);
         }
-        let verifier = if access {
-            &mut self.verifier
-        } else {
-            &mut self.id_verifier
-        };
-        let signed = verifier.prepare(token).and_then(|prepared| {
-            if !self.host_signatures.contains(&prepared.alg()) {
+        let host_signatures = core::mem::take(&mut self.host_signatures);
+        let signed = self.verifier_for(src).prepare(token).and_then(|prepared| {
+            if !host_signatures.contains(&prepared.alg()) {
                 return prepared.check_signature().map(Ok);
             }
             let key = prepared.key();
@@ -109,12 +121,17 @@ impl Engine {
                 }),
             }
         });
+        self.host_signatures = host_signatures;
+        let (cache, fill) = match src {
+            Src::Trusted(i) => (self.trusted[i].jwks.as_mut(), Fill::TrustedKeys(i)),
+            Src::Access | Src::IdToken => (self.jwks.as_mut(), Fill::Keys),
+        };
         let verified = match signed {
             Ok(Ok(signed)) => return Ok(signed),
             Ok(Err(check)) => Verified::Need(Need::Signature(check)),
             Err(refusal) if refusal.reason == Reason::KeyNotFound => {
                 let kid = jws::parse(token).ok().and_then(|p| p.kid);
-                match (kid, self.jwks.as_mut()) {
+                match (kid, cache) {
                     (Some(kid), Some(cache)) => {
                         let refetch = match from {
                             From::TokenEndpoint => cache.on_issued_kid(&kid, ctx.now),
@@ -122,11 +139,11 @@ impl Engine {
                             From::Client => cache.on_unknown_kid(&kid, ctx.now),
                         };
                         match refetch {
-                            UnknownKid::Refetch(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                            UnknownKid::Refetch(request) => Verified::Need(Need::Fill(fill, get(&request))),
                             // Another request is already refetching (a rotation seen
                             // by concurrent requests): wait for that fetch too.
                             UnknownKid::Refuse => match cache.in_flight(ctx.now) {
-                                Some(request) => Verified::Need(Need::Fill(Fill::Keys, get(&request))),
+                                Some(request) => Verified::Need(Need::Fill(fill, get(&request))),
                                 None if from == From::TokenEndpoint => Verified::Err(refuse!(
                                     JwksUnavailable,
                                     "the provider issued a token signed with key {}, which its key set does not list yet; the new tokens are kept, retry shortly",
@@ -161,7 +178,6 @@ impl Engine {
                 Err(Ok(refusal)) => return Err(Verified::Err(refusal)),
             }
         }
-        let now = ctx.now;
         self.jwks_cache();
         let Some(cache) = self.jwks.as_mut() else {
             return Err(Verified::Err(refuse!(
@@ -169,34 +185,18 @@ impl Engine {
                 "the key set location is not known yet"
             )));
         };
-        let keys_use = match cache.lookup(now) {
-            Lookup::Fresh(_) => KeysUse::Fresh,
-            Lookup::Stale { refetch, .. } => {
-                if let Some(request) = refetch {
-                    ctx.background.push(Pending {
-                        request: Some(get(&request)),
-                        wait: Wait::Fill(Fill::Keys, Then::Idle),
-                        event: Event::default(),
-                        background: Vec::new(),
-                        signatures: Vec::new(),
-                    });
-                }
-                KeysUse::Stale
-            }
-            Lookup::Fetch(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
-            Lookup::Unavailable(refusal) => match cache.in_flight(now) {
-                Some(request) => return Err(Verified::Need(Need::Fill(Fill::Keys, get(&request)))),
-                None => {
-                    ctx.event.keys = KeysUse::Unavailable;
-                    return Err(Verified::Err(refusal));
-                }
-            },
-        };
-        if ctx.event.keys != KeysUse::Fetched {
-            ctx.event.keys = keys_use;
-        }
+        issuers::lookup(cache, Fill::Keys, ctx)?;
         self.sync_keys();
         Ok(())
+    }
+
+    /// The verifier of `src`.
+    pub(super) fn verifier_for(&mut self, src: Src) -> &mut Verifier {
+        match src {
+            Src::Access => &mut self.verifier,
+            Src::IdToken => &mut self.id_verifier,
+            Src::Trusted(i) => &mut self.trusted[i].verifier,
+        }
     }
 
     /// Hands a changed key set to the verifiers, which forget every token
@@ -350,8 +350,13 @@ impl Engine {
                 }
                 _ => self.discovery.metadata_failed = Some(now),
             },
-            Fill::Keys => {
-                let Some(cache) = self.jwks.as_mut() else { return };
+            Fill::TrustedDiscovery(i) => self.fill_trusted_discovery(i, reply, now),
+            Fill::Keys | Fill::TrustedKeys(_) => {
+                let cache = match fill {
+                    Fill::TrustedKeys(i) => self.trusted[i].jwks.as_mut(),
+                    _ => self.jwks.as_mut(),
+                };
+                let Some(cache) = cache else { return };
                 let outcome = match reply {
                     Reply::Response {
                         status,
@@ -368,7 +373,10 @@ impl Engine {
                 if cache.on_fetched(now, outcome).is_ok() {
                     ctx.event.keys = KeysUse::Fetched;
                 }
-                self.sync_keys();
+                match fill {
+                    Fill::TrustedKeys(i) => self.sync_trusted_keys(i),
+                    _ => self.sync_keys(),
+                }
             }
         }
     }

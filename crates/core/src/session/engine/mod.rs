@@ -93,6 +93,7 @@ mod backchannel;
 mod cookies;
 pub mod decision;
 mod introspect;
+mod issuers;
 mod keys;
 mod protect;
 mod refresh;
@@ -391,6 +392,10 @@ enum Fill {
     /// The RFC 8414 metadata, for endpoints discovery lacks.
     Metadata,
     Keys,
+    /// A trusted issuer's discovery document (where its key set is).
+    TrustedDiscovery(usize),
+    /// A trusted issuer's key set.
+    TrustedKeys(usize),
 }
 
 /// What to run after a cache fill. One per suspended request, so its size
@@ -650,6 +655,8 @@ pub struct Engine {
     discovery: DiscoveryCache,
     /// `None` with static keys.
     jwks: Option<JwksCache>,
+    /// The trusted issuers' verifiers, in configuration order.
+    trusted: Vec<issuers::Trusted>,
     static_keys: bool,
     keys_generation: u64,
     /// Algorithms whose signatures the host checks ([`Step::Verify`]).
@@ -703,6 +710,11 @@ impl Engine {
                 metadata_failed: None,
             },
             jwks: None,
+            trusted: config
+                .trusted_issuers
+                .iter()
+                .map(|t| issuers::Trusted::new(t, &config))
+                .collect::<Result<_, _>>()?,
             static_keys,
             keys_generation: 0,
             host_signatures: Vec::new(),
@@ -727,6 +739,9 @@ impl Engine {
     /// [`Engine::with_host_signatures`] still suspend. Default: none.
     pub fn with_signature_backend(mut self, backend: Arc<dyn SignatureBackend>) -> Engine {
         self.verifier = self.verifier.with_backend(backend.clone());
+        for t in &mut self.trusted {
+            t.verifier.set_backend(backend.clone());
+        }
         self.id_verifier = self.id_verifier.with_backend(backend);
         self
     }
