@@ -738,12 +738,16 @@ fn the_table_covers_every_reason() {
     let covered: Vec<&str> = rows(&keys).iter().filter_map(|r| r.reason).collect();
     // Reasons with tests of their own: a whole sign-in (below), an
     // introspection answer (tests/introspection.rs), revocations and the
-    // shared store (tests/revocation.rs).
+    // shared store (tests/revocation.rs), DPoP (tests/dpop.rs).
     let elsewhere = [
         "nonce-mismatch",
         "token-inactive",
         "session-revoked",
         "store-unavailable",
+        "dpop-required",
+        "dpop-proof-invalid",
+        "dpop-proof-replayed",
+        "dpop-nonce-required",
     ];
     for reason in tessera_core::Reason::ALL {
         assert!(

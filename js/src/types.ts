@@ -30,6 +30,10 @@ export const REASONS = {
   'store-unavailable': [503, true],
   'auth-api-unavailable': [503, true],
   'auth-api-invalid': [502, false],
+  'dpop-required': [401, false],
+  'dpop-proof-invalid': [401, false],
+  'dpop-proof-replayed': [401, false],
+  'dpop-nonce-required': [401, false],
   'insufficient-scope': [403, false],
   'csrf-rejected': [403, false],
   'state-mismatch': [400, false],
@@ -104,6 +108,16 @@ export interface TrustedIssuer {
   verification: VerificationConfig;
   /** Where its key set is. Default: the profile's documented location, else its discovery document's `jwks_uri`. */
   jwksUri?: string;
+}
+
+/** DPoP proofs: a token bound with `cnf.jkt` passes only as `Authorization: DPoP` with a proof for the request. */
+export interface DpopConfig {
+  /** Algorithms a proof may use. Default ES256, EdDSA, RS256, PS256. */
+  algorithms?: Algorithm[];
+  /** How old a proof may be, in seconds (1 to 300). Default 60. */
+  maxAge?: number;
+  /** Require server nonces (stateless, derived from the first cookie key; needs `cookieKeys`). Default false. */
+  nonce?: boolean;
 }
 
 /** Names a route needs: a list is every one of them; `{ anyOf }` at least one. */
@@ -266,6 +280,8 @@ export interface TesseraConfig {
    * Default (or `null`): bearer tokens must be JWT access tokens.
    */
   introspection?: IntrospectionConfig | null;
+  /** DPoP proofs (RFC 9449) for tokens bound with `cnf.jkt`; always on, these tune it. */
+  dpop?: DpopConfig;
   /** Cookie settings. */
   cookies?: CookieConfig;
   /** Sealing keyring `id:base64url,…` (32-byte keys; the first seals). Enables sessions. */

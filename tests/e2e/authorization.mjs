@@ -6,6 +6,8 @@
 // oidc-provider instance is a trusted partner issuer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { API, MACHINE_ID, login, startIdp } from './idp.mjs';
 import { Browser } from './stack.mjs';
 
@@ -17,6 +19,7 @@ export const providerOptions = {
   accessTokenTtl: 300,
   apiScopes: ['orders:read', 'orders:write'],
   machineClient: true,
+  dpop: true,
   // Everyone is a member of the demo organisation; its role counts as a role.
   accessTokenClaims: (token) => (token.accountId ? { roles: ROLES[token.accountId] ?? [], org_role: 'member' } : {}),
 };
@@ -38,6 +41,17 @@ export const requirementsConfig = (partner) => ({
 
 /** The partner: a second oidc-provider whose machine tokens the app trusts. */
 export const startPartner = () => startIdp({ alg: 'ES256', redirectOrigin: 'http://127.0.0.1:9', accessTokenTtl: 300, machineClient: true });
+
+/** A DPoP key pair, and its proofs (RFC 9449 §4), as a client library makes them. */
+async function dpopKey() {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = await exportJWK(publicKey);
+  return async (htm, htu, token, claims = {}) => new SignJWT({
+    htm, htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000),
+    ...(token ? { ath: createHash('sha256').update(token).digest('base64url') } : {}),
+    ...claims,
+  }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+}
 
 /** What reached the origin: the echo answer's identity headers. */
 async function seen(res) {
@@ -136,6 +150,36 @@ export function requirementScenarios(ctx) {
     } finally {
       await stranger.close();
     }
+  });
+
+  test('DPoP: a bound token passes with a fresh proof for the request, and in no other way', async () => {
+    const { app, idp } = ctx();
+    const proof = await dpopKey();
+    const token = await idp.clientCredentials('orders:read', proof);
+    const url = `${app}/api/jobs/run`;
+    const dpop = (p, scheme = 'DPoP') => fetch(url, { headers: { authorization: `${scheme} ${token}`, ...(p ? { dpop: p } : {}) } });
+    const first = await proof('GET', url, token);
+    const ok = await dpop(first);
+    assert.equal(ok.status, 200, `${ok.headers.get('x-tessera-reason')}`);
+    const { headers } = await ok.json();
+    assert.equal(headers.authorization, `DPoP ${token}`, 'it goes on as a DPoP token, with its proof');
+    assert.equal(headers.dpop, first);
+    assert.equal(headers['x-tessera-kind'], 'machine');
+
+    const expect = async (res, reason, error) => {
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('x-tessera-reason'), reason);
+      assert.match(res.headers.get('www-authenticate'), new RegExp(`^DPoP error="${error}".*algs="ES256 EdDSA RS256 PS256"$`));
+    };
+    await expect(await dpop(first), 'dpop-proof-replayed', 'invalid_dpop_proof');
+    await expect(await dpop(await proof('GET', `${app}/api/other`, token)), 'dpop-proof-invalid', 'invalid_dpop_proof');
+    await expect(await dpop(await proof('POST', url, token)), 'dpop-proof-invalid', 'invalid_dpop_proof');
+    await expect(await dpop(await (await dpopKey())('GET', url, token)), 'dpop-proof-invalid', 'invalid_dpop_proof');
+    await expect(await dpop(await proof('GET', url, token), 'Bearer'), 'dpop-required', 'invalid_token');
+    await expect(await dpop(undefined, 'Bearer'), 'dpop-required', 'invalid_token');
+    await expect(await dpop(undefined), 'dpop-proof-invalid', 'invalid_dpop_proof');
+    // A fresh proof still passes after all that.
+    assert.equal((await dpop(await proof('GET', url, token))).status, 200);
   });
 
   test('a route for another issuer refuses this issuer\'s bearer token as invalid there', async () => {

@@ -67,9 +67,10 @@ async function signingKey(alg, kid) {
  * `apiScopes`: more scopes the API offers (and clients may ask for), e.g.
  * `orders:read`. `machineClient`: registers `MACHINE_ID` for the client
  * credentials grant (`clientCredentials(scope)` gets its JWT access token,
- * whose subject is the client, RFC 9068).
+ * whose subject is the client, RFC 9068). `dpop`: its DPoP feature (RFC
+ * 9449), so a token request with a `DPoP` proof gets a key-bound token.
  */
-export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false, backchannelLogoutUri, apiScopes = [], machineClient = false } = {}) {
+export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, accessTokenTtl = 5, accessTokenClaims = () => ({}), opaque = false, backchannelLogoutUri, apiScopes = [], machineClient = false, dpop = false } = {}) {
   const store = new Map();
   const counts = { refresh: 0, refreshRefused: 0, code: 0, revocations: 0, discovery: 0, jwks: 0, introspections: 0, backchannel: 0, backchannelFailed: 0 };
   let keys = [await signingKey(alg, `${alg.toLowerCase()}-1`)];
@@ -116,6 +117,7 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
         backchannelLogout: { enabled: Boolean(backchannelLogoutUri) },
         introspection: { enabled: opaque },
         clientCredentials: { enabled: machineClient },
+        dPoP: { enabled: dpop },
         resourceIndicators: {
           enabled: !opaque,
           defaultResource: () => API,
@@ -183,13 +185,18 @@ export async function startIdp({ port = 0, alg = 'ES256', redirectOrigin, access
      * provider would answer.
      */
     tamperNextToken(rewrite) { tokenTamper = rewrite; },
-    /** A client-credentials access token for `MACHINE_ID` (with `machineClient`). */
-    async clientCredentials(scope) {
+    /**
+     * A client-credentials access token for `MACHINE_ID` (with
+     * `machineClient`); `dpopProof(htm, htu)`, when given, makes the token
+     * request's DPoP proof, and the token is bound to its key.
+     */
+    async clientCredentials(scope, dpopProof) {
       const res = await fetch(`${issuer}/token`, {
         method: 'POST',
         headers: {
           authorization: `Basic ${Buffer.from(`${MACHINE_ID}:${MACHINE_SECRET}`).toString('base64')}`,
           'content-type': 'application/x-www-form-urlencoded',
+          ...(dpopProof ? { dpop: await dpopProof('POST', `${issuer}/token`) } : {}),
         },
         body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, ...(scope ? { scope } : {}) }),
       });

@@ -73,7 +73,9 @@ pub use session::{
     backchannel, config, cookie, decision, engine, forward, introspection, oidc, refresh, request,
     revocation, routes, seal,
 };
-pub use token::{alg, backend, grants, identity, jwk, jwks_cache, jws, key, policy, profile, requirement};
+pub use token::{
+    alg, backend, dpop, grants, identity, jwk, jwks_cache, jws, key, policy, profile, requirement,
+};
 pub(crate) use token::{claims, ed25519, memo, pem, rsa, verifier};
 
 pub use alg::Alg;

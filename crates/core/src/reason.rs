@@ -134,6 +134,18 @@ reasons! {
     /// requests get RFC 6750's `insufficient_scope` challenge; pages a 403
     /// page, never a sign-in (signing in again would not grant it).
     InsufficientScope = "insufficient-scope", 403, false;
+    /// A DPoP-bound access token (`cnf.jkt`) presented as a bearer token, or
+    /// without a proof: a stolen copy must not work without the key (RFC 9449 §7.1).
+    DpopRequired = "dpop-required", 401, false;
+    /// The DPoP proof does not hold: not a well-formed `dpop+jwt` with a
+    /// public `jwk`, for another method or URL, too old or from the future,
+    /// for another token (`ath`) or key (`cnf.jkt`), or a bad signature.
+    DpopProofInvalid = "dpop-proof-invalid", 401, false;
+    /// The DPoP proof's `jti` was seen before (here, or through the shared store).
+    DpopProofReplayed = "dpop-proof-replayed", 401, false;
+    /// DPoP nonces are on and the proof has none, or a stale one: retry with
+    /// the `DPoP-Nonce` the answer carries (RFC 9449 §9).
+    DpopNonceRequired = "dpop-nonce-required", 401, false;
     /// A cookie-authenticated unsafe request failed the CSRF gate.
     CsrfRejected = "csrf-rejected", 403, false;
     /// The callback's `state` does not match the sign-in transaction.

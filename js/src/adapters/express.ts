@@ -86,11 +86,13 @@ async function authenticate(tessera: TesseraSource, req: TesseraIncomingMessage,
     return false;
   }
   const routed = routedTarget(req.url ?? '');
-  // Express routes `routed`: without an identity it must be public, and an
-  // identity was checked against the requirements of `target`'s rule only.
-  const unchecked = routed !== target && t.routeAccess(method, routed) !== 'public'
+  // Express routes `routed`: a spelling the engine refuses never passes;
+  // without an identity it must be public, and an identity was checked
+  // against the requirements of `target`'s rule only.
+  const access = routed === target ? 'same' : t.routeAccess(method, routed);
+  const unchecked = access === 'invalid' || (access !== 'same' && access !== 'public'
     && (!result.identity || t.routeRequirements(method, routed) !== -1
-      && t.routeRequirements(method, routed) !== t.routeRequirements(method, target));
+      && t.routeRequirements(method, routed) !== t.routeRequirements(method, target)));
   if (unchecked) {
     res.writeHead(400, { 'content-type': 'application/json', 'x-tessera-status': 'denied', 'x-tessera-reason': 'path-invalid' });
     res.end(JSON.stringify({

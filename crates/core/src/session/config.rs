@@ -145,6 +145,9 @@ pub struct TesseraConfig {
     /// Opaque bearer tokens, asked about at an introspection endpoint (RFC
     /// 7662). Default `None`: a bearer token must be a JWT access token.
     pub introspection: Option<IntrospectionConfig>,
+    /// DPoP proofs (RFC 9449) for sender-constrained tokens ([`DpopConfig`]).
+    /// Always on: a token bound with `cnf.jkt` passes only with a proof.
+    pub dpop: DpopConfig,
     /// Cookie settings.
     pub cookies: CookieConfig,
     /// The sealing keyring `id:base64url,…` (a secret: `TESSERA_COOKIE_KEYS`).
@@ -286,6 +289,61 @@ fn forbid_id_tokens(profile: Provider, v: &mut Policy) {
                 v.forbidden_claims.push(String::from(claim));
             }
         }
+    }
+}
+
+/// DPoP proofs ([`TesseraConfig::dpop`]). A token whose `cnf.jkt` binds it
+/// to a key is accepted only as `Authorization: DPoP <token>` with a `DPoP`
+/// proof signed by that key for this request (method, `appOrigin` and path);
+/// each proof once (`jti`, remembered per instance and through the shared
+/// store when there is one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DpopConfig {
+    /// Algorithms a proof may use. Default ES256, EdDSA, RS256, PS256.
+    pub algorithms: Vec<crate::Alg>,
+    /// How old a proof's `iat` may be, in seconds (the leeway of
+    /// `verification` is added). Default 60, at most 300: a proof is made
+    /// for one request, and its `jti` is remembered this long.
+    pub max_age: u64,
+    /// Whether proofs must carry a server nonce (RFC 9449 §9). Default
+    /// `false`. Nonces are stateless: an HMAC of the time window (5 minutes,
+    /// the current or the previous one accepted) under a key derived from
+    /// the first `cookieKeys` key, so every instance issues and accepts the
+    /// same ones; needs `cookieKeys`.
+    pub nonce: bool,
+}
+
+impl Default for DpopConfig {
+    fn default() -> DpopConfig {
+        DpopConfig {
+            algorithms: crate::alg::DEFAULT_ALGORITHMS.to_vec(),
+            max_age: 60,
+            nonce: false,
+        }
+    }
+}
+
+impl DpopConfig {
+    fn read(f: &mut Fields) -> Result<DpopConfig, ConfigError> {
+        let mut c = DpopConfig::default();
+        if let Some(names) = f.strings("algorithms")? {
+            c.algorithms = names
+                .iter()
+                .map(|name| {
+                    crate::Alg::from_name(name)
+                        .map_err(|why| f.error("algorithms", &format!("lists {name:?}: {why}")))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        set(&mut c.max_age, f.u64("maxAge")?);
+        set(&mut c.nonce, f.bool("nonce")?);
+        if c.algorithms.is_empty() {
+            return Err(f.error("algorithms", "is empty, so no proof could ever verify"));
+        }
+        if c.max_age == 0 || c.max_age > 300 {
+            return Err(f.error("maxAge", "must be 1 to 300 s: a proof is made for one request"));
+        }
+        Ok(c)
     }
 }
 
@@ -644,6 +702,7 @@ impl TesseraConfig {
             f.objects("trustedIssuers", TrustedIssuer::read)?,
         );
         c.introspection = f.nullable("introspection", |f, key| f.object(key, IntrospectionConfig::read))?;
+        set(&mut c.dpop, f.object("dpop", DpopConfig::read)?);
         c.session = SessionConfig::for_profile(c.profile, &c.issuer);
         let (profile, issuer) = (c.profile, c.issuer.clone());
         set(
@@ -695,6 +754,7 @@ impl TesseraConfig {
             trusted_issuers: Vec::new(),
             session: SessionConfig::default(),
             introspection: None,
+            dpop: DpopConfig::default(),
             cookies: CookieConfig::default(),
             cookie_keys: Secret::default(),
             routes: Vec::new(),
@@ -754,6 +814,24 @@ impl TesseraConfig {
                     field,
                     "a template names {tenantid} once, as a whole path segment (https://login.microsoftonline.com/{tenantid}/v2.0)",
                 ));
+            }
+        }
+        // Under the multi-tenant template every tenant's tokens verify, and
+        // each tenant's own administrators assign its app and directory
+        // roles: a role says nothing unless the tenant is pinned.
+        let template = core::iter::once(&self.issuer)
+            .chain(&self.verification.issuers)
+            .any(|i| i.contains(placeholder));
+        if template && !self.verification.claim_values.contains_key("tid") {
+            for (i, rule) in self.routes.iter().enumerate() {
+                let r = &rule.require;
+                let grants = r.roles != Default::default() || r.permissions != Default::default();
+                if grants && r.issuers.is_empty() && !r.claims.contains_key("tid") {
+                    return Err(ConfigError::new(
+                        format!("routes[{i}].require"),
+                        "requires roles or permissions under the multi-tenant issuer template, where any tenant's administrators assign them to themselves: pin the tenants with require.issuers (their issuers) or require.claims.tid, or verification.claimValues.tid",
+                    ));
+                }
             }
         }
         if self.profile == Provider::Google && self.scopes.iter().any(|s| s == "offline_access") {
@@ -819,6 +897,12 @@ impl TesseraConfig {
         }
         if let Some(introspection) = &self.introspection {
             introspection.validate(&self.client_id)?;
+        }
+        if self.dpop.nonce && self.cookie_keys.is_empty() {
+            return Err(ConfigError::new(
+                "dpop.nonce",
+                "derives its nonces from the first cookieKeys key: set cookieKeys (TESSERA_COOKIE_KEYS)",
+            ));
         }
         if !self.cookie_keys.is_empty() {
             Keyring::parse(self.cookie_keys.expose())?;

@@ -196,11 +196,12 @@ pub fn verify_signature(
         ));
     }
     let expected = if let Some(v2) = rest.strip_prefix("v2=") {
-        // Tessera sets `Bearer <token>` or no authorization at all: anything
-        // else reached the origin some other way, and is refused.
+        // Tessera sets `Bearer <token>` (`DPoP <token>` for a DPoP-bound
+        // one) or no authorization at all: anything else reached the origin
+        // some other way, and is refused.
         let token = match get("authorization") {
             None => "",
-            Some(a) => match a.strip_prefix("Bearer ") {
+            Some(a) => match a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("DPoP ")) {
                 Some(t) if !t.is_empty() => t,
                 _ => {
                     return Err(refuse!(
@@ -226,6 +227,19 @@ pub fn verify_signature(
         );
         (crate::hex::encode(&mac), v2)
     } else if let Some(v1) = rest.strip_prefix("v1=").filter(|_| check.accept_v1) {
+        // Version 1 signs these four alone: any other identity header
+        // (kind, roles, permissions) would ride along unsigned.
+        if let Some((name, _)) = headers.iter().find(|(n, _)| {
+            is_identity_header(n)
+                && ![USER, SESSION, ORG, CLAIMS, SIGNATURE]
+                    .iter()
+                    .any(|s| n.eq_ignore_ascii_case(s))
+        }) {
+            return Err(refuse!(
+                ClaimInvalid,
+                "{name} is not covered by a version 1 signature; upgrade the edge to version 2"
+            ));
+        }
         let signed: Vec<(String, String)> = [USER, SESSION, ORG, CLAIMS]
             .iter()
             .filter_map(|n| get(n).map(|v| (String::from(*n), String::from(v))))
@@ -413,7 +427,9 @@ mod tests {
 
     #[test]
     fn version_1_only_when_accepted() {
+        // What an edge of version 1 sent: the four headers it signed.
         let mut h = identity_headers(&identity("user_1"), "tok", None, 1_000);
+        h.retain(|(n, _)| [USER, SESSION, ORG, CLAIMS].contains(&n.as_str()));
         let v1 = crate::hex::encode(&mac_v1(SECRET, 1_000, &h));
         h.push((String::from(SIGNATURE), format!("t=1000,v1={v1}")));
         let err = verify_signature(&h, SECRET, 1_000, &check("GET", "/")).unwrap_err();

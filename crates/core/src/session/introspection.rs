@@ -292,11 +292,13 @@ pub fn identity(
         }
     };
     claims.remove("active");
+    let machine = member == "client_id" || crate::grants::introspected_is_machine(&claims);
     let mut identity = Identity::from_claims(claims, exp.unwrap_or(fallback_exp), None, policy, false);
-    // The client as the user: a gateway for machine tokens only.
-    if member == "client_id" {
-        identity.kind = crate::grants::Kind::Machine;
-    }
+    identity.kind = if machine {
+        crate::grants::Kind::Machine
+    } else {
+        crate::grants::Kind::User
+    };
     identity.sub = sub;
     identity.iss = iss;
     Ok(identity)

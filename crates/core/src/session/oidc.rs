@@ -607,7 +607,7 @@ pub fn userinfo_response(status: u16, body: &[u8]) -> Result<Object, Refusal> {
 /// (name, email, picture, …) are the userinfo's, which may be more current;
 /// the claims that say who issued the ID token to whom and when are the ID
 /// token's, whatever the userinfo answer says.
-pub fn merge_userinfo(claims: &mut Object, userinfo: Object) {
+pub fn merge_userinfo(claims: &mut Object, userinfo: Object) -> Vec<String> {
     const KEPT: [&str; 16] = [
         "iss",
         "sub",
@@ -626,11 +626,14 @@ pub fn merge_userinfo(claims: &mut Object, userinfo: Object) {
         "jti",
         "tid",
     ];
+    let mut added = Vec::new();
     for (name, value) in userinfo {
         if !KEPT.contains(&name.as_str()) {
+            added.push(name.clone());
             claims.insert(name, value);
         }
     }
+    added
 }
 
 /// The ID token checks a verified ID token must also pass (OIDC Core §3.1.3.7):

@@ -39,6 +39,7 @@ use crate::identity::Identity;
 use crate::json::Object;
 use crate::reason::{refuse, Refusal};
 use alloc::string::String;
+use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
@@ -97,9 +98,14 @@ pub struct SealedIdentity {
     /// The ID token's algorithm (`RS256`, …).
     #[serde(rename = "a")]
     pub alg: String,
-    /// The ID token's claims.
+    /// The ID token's claims (and the userinfo answer's, `session.userinfo`).
     #[serde(rename = "c", deserialize_with = "crate::json::object")]
     pub claims: Object,
+    /// The names of the claims the last userinfo answer added: the only
+    /// ones a refresh keeps when userinfo is down (never an old ID token's,
+    /// whose roles the provider may have taken away since).
+    #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
 }
 
 impl SealedIdentity {
@@ -108,7 +114,14 @@ impl SealedIdentity {
         SealedIdentity {
             alg: String::from(id_token.alg.map_or("", crate::alg::Alg::name)),
             claims: id_token.claims.clone(),
+            userinfo: Vec::new(),
         }
+    }
+
+    /// Adds the userinfo answer's claims ([`crate::oidc::merge_userinfo`])
+    /// and remembers which they were.
+    pub fn merge_userinfo(&mut self, userinfo: Object) {
+        self.userinfo = crate::oidc::merge_userinfo(&mut self.claims, userinfo);
     }
 
     /// The identity it holds, valid until `exp` (the session's access token

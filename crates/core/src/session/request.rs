@@ -44,6 +44,21 @@ pub fn is_navigation(headers: &[(&str, &str)]) -> bool {
 /// Another scheme is ignored (`Ok(None)`); a malformed bearer header, or more
 /// than one `Authorization` header, is `token-malformed`.
 pub fn bearer_token<'a>(headers: &[(&str, &'a str)]) -> Result<Option<&'a str>, Refusal> {
+    Ok(access_token(headers)?.and_then(|(dpop, token)| (!dpop).then_some(token)))
+}
+
+/// The access token of an `Authorization: Bearer` or `Authorization: DPoP`
+/// header (RFC 9449 §7.1), with whether the scheme is DPoP. Another scheme is
+/// ignored (`Ok(None)`); a malformed header, or more than one, is
+/// `token-malformed`.
+///
+/// ```
+/// use tessera_core::request::access_token;
+/// assert_eq!(access_token(&[("authorization", "DPoP a.b.c")]).unwrap(), Some((true, "a.b.c")));
+/// assert_eq!(access_token(&[("authorization", "Bearer a.b.c")]).unwrap(), Some((false, "a.b.c")));
+/// assert_eq!(access_token(&[("authorization", "Basic dXNlcg==")]).unwrap(), None);
+/// ```
+pub fn access_token<'a>(headers: &[(&str, &'a str)]) -> Result<Option<(bool, &'a str)>, Refusal> {
     let mut values = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"));
@@ -58,7 +73,8 @@ pub fn bearer_token<'a>(headers: &[(&str, &'a str)]) -> Result<Option<&'a str>, 
     }
     let value = value.trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }
     let token = token.trim_start_matches(' ');
@@ -74,7 +90,7 @@ pub fn bearer_token<'a>(headers: &[(&str, &'a str)]) -> Result<Option<&'a str>, 
             "the Authorization header's bearer token has characters a token cannot have"
         ));
     }
-    Ok(Some(token))
+    Ok(Some((dpop, token)))
 }
 
 /// Methods that must not change state and so skip the CSRF gate.

@@ -294,22 +294,25 @@ impl Routes {
     /// Classifies a request by method and raw path (without the query string).
     pub fn classify(&self, method: &str, raw_path: &str) -> Result<RouteMatch, Refusal> {
         let Decoded { path, semicolon } = decode(raw_path)?;
-        let segments: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
-        let trailing_slash = path.len() > 1 && path.ends_with('/');
-        let head_as_get = method.eq_ignore_ascii_case("HEAD");
-        let found = self.rules.iter().enumerate().find(|(_, rule)| {
-            let method_ok = rule.methods.is_empty()
-                || rule
-                    .methods
-                    .iter()
-                    .any(|m| m.eq_ignore_ascii_case(method) || (head_as_get && m == "GET"));
-            let protective = rule.access != Access::Public;
-            let spelling = Spelling {
-                fold_case: protective || self.case_insensitive,
-                trailing_slash: trailing_slash && !protective,
-            };
-            method_ok && matches(&rule.segments, &segments, spelling)
-        });
+        let found = self.rule_for(method, &path);
+        if semicolon && found.is_some_and(|(i, _)| self.rules[i].allow_semicolons) {
+            // A server that strips path parameters routes the path without
+            // them: it must be under the same rule, or a `;` would walk past
+            // a rule's requirements (`/admin;x/users` is not `/admin/**`).
+            let stripped: Vec<&str> = path
+                .split('/')
+                .map(|s| s.split(';').next().unwrap_or(""))
+                .collect();
+            let stripped = stripped.join("/");
+            if self.rule_for(method, &stripped).map(|(i, _)| i) != found.map(|(i, _)| i) {
+                return Err(refuse!(
+                    PathInvalid,
+                    "servers that strip ; path parameters route {} under another route rule than {}; refused",
+                    crate::jwk::quoted(&stripped),
+                    crate::jwk::quoted(&path)
+                ));
+            }
+        }
         let found = match found {
             Some((i, rule)) => RouteMatch {
                 access: rule.access,
@@ -335,6 +338,26 @@ impl Routes {
             ));
         }
         Ok(found)
+    }
+
+    /// The first rule matching `method` and the decoded `path`.
+    fn rule_for(&self, method: &str, path: &str) -> Option<(usize, &Compiled)> {
+        let segments: Vec<&str> = path[1..].split('/').filter(|s| !s.is_empty()).collect();
+        let trailing_slash = path.len() > 1 && path.ends_with('/');
+        let head_as_get = method.eq_ignore_ascii_case("HEAD");
+        self.rules.iter().enumerate().find(|(_, rule)| {
+            let method_ok = rule.methods.is_empty()
+                || rule
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(method) || (head_as_get && m == "GET"));
+            let protective = rule.access != Access::Public;
+            let spelling = Spelling {
+                fold_case: protective || self.case_insensitive,
+                trailing_slash: trailing_slash && !protective,
+            };
+            method_ok && matches(&rule.segments, &segments, spelling)
+        })
     }
 }
 

@@ -46,6 +46,8 @@ const EXPIRY_LEN: usize = 8;
 pub struct SealKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// The key itself, for the keys derived from it ([`Keyring::derive`]).
+    secret: [u8; 32],
 }
 
 /// The keys that seal and open cookies; the first one seals.
@@ -122,9 +124,12 @@ impl Keyring {
             }
             let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
                 .map_err(|_| ConfigError::new(field, format!("key {id:?}: unusable secret")))?;
+            let mut secret = [0u8; 32];
+            secret.copy_from_slice(&bytes);
             keys.push(SealKey {
                 id: String::from(id),
                 cipher,
+                secret,
             });
         }
         if keys.is_empty() {
@@ -151,6 +156,17 @@ impl Keyring {
     pub fn bound_to(mut self, app_origin: &str, issuer: &str) -> Keyring {
         self.binding = format!("{app_origin}\0{issuer}");
         self
+    }
+
+    /// A key for another purpose than sealing, derived from the sealing key:
+    /// HMAC-SHA256 of `label` under it (DPoP nonces). Every instance with the
+    /// same keyring derives the same key; rotating the keyring changes it.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.keys[0].secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The id of the key that seals.

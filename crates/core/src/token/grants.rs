@@ -9,8 +9,9 @@
 //! `"https://example.com/roles"`), or by a JSON Pointer (RFC 6901) when it
 //! starts with `/` (`"/realm_access/roles"`, `"/app_metadata/plan"`). A
 //! string value is one grant, an array's strings are one grant each;
-//! anything else grants nothing. The active organisation's role and
-//! permissions (Clerk, Auth0, WorkOS) are always roles and permissions too.
+//! anything else grants nothing. The organisation's own role and
+//! permissions (`org_role`, `org_permissions`, Clerk's v2 `o`) are always
+//! roles and permissions too.
 //!
 //! ```
 //! use tessera_core::{Kind, Policy, Provider};
@@ -150,6 +151,16 @@ fn default_permission_claims(provider: Provider) -> &'static [&'static str] {
     }
 }
 
+/// Whether an introspection answer (RFC 7662) is a machine's: its members
+/// are the endpoint's, not a token's claims (`client_id` is in every answer),
+/// so the profiles' token rules do not apply. A machine is an answer whose
+/// `sub` is its `client_id`, or that states a client-credentials grant.
+pub fn introspected_is_machine(answer: &Object) -> bool {
+    let text = |name: &str| answer.get(name).and_then(Value::as_str);
+    text("sub").is_some_and(|s| !s.is_empty() && Some(s) == text("client_id"))
+        || text("gty") == Some("client-credentials")
+}
+
 /// Whether `claims` are a machine's, by `provider`'s rule (each documented in
 /// `docs/authorization.md`, from the provider's own documentation).
 fn is_machine(provider: Provider, claims: &Object) -> bool {
@@ -169,17 +180,16 @@ fn is_machine(provider: Provider, claims: &Object) -> bool {
         Provider::Okta => sub_is("cid") && !claims.contains_key("uid"),
         Provider::Cognito => sub_is("client_id"),
         // Keycloak's service-account tokens carry the client id (`client_id`,
-        // `clientId` before Keycloak 22) and its service-account user.
-        Provider::Keycloak => {
-            claims.contains_key("client_id")
-                || claims.contains_key("clientId")
-                || text("preferred_username").is_some_and(|u| u.starts_with("service-account-"))
-        }
+        // `clientId` before Keycloak 22), which its mapper sets for them
+        // alone. (Not the `service-account-…` username: users may choose
+        // their usernames.)
+        Provider::Keycloak => claims.contains_key("client_id") || claims.contains_key("clientId"),
         // WorkOS user tokens always carry the session (`sid`); M2M ones never.
         Provider::Workos => !claims.contains_key("sid"),
         Provider::Supabase | Provider::Firebase | Provider::Google => false,
-        // RFC 9068 2.2: without a resource owner, `sub` is the client.
-        Provider::Oidc => sub_is("client_id") || sub_is("azp"),
+        // RFC 9068 2.2: without a resource owner, `sub` is the client; and
+        // the grant type where a provider states it (Auth0's `gty`).
+        Provider::Oidc => sub_is("client_id") || sub_is("azp") || text("gty") == Some("client-credentials"),
     }
 }
 

@@ -103,19 +103,30 @@ impl Identity {
 }
 
 /// The grants of `claims` ([`crate::grants::read`]) with the organisation's
-/// role and permissions added.
+/// own role and permissions added: Clerk's v2 `o` claims, or `org_role` and
+/// `org_permissions` (not the top-level `role` and `permissions` an
+/// organisation falls back to, which are grants only where the profile or
+/// `roleClaims` says).
 pub(crate) fn grants(policy: &Policy, claims: &Object, org: Option<&Organization>, id_token: bool) -> Grants {
     let mut g = crate::grants::read(policy, claims, id_token);
-    if let Some(org) = org {
-        let role = org.role.iter();
-        for (list, extra) in [
-            (&mut g.roles, role.collect::<Vec<_>>()),
-            (&mut g.permissions, org.permissions.iter().collect()),
-        ] {
-            for item in extra {
-                if !list.contains(item) {
-                    list.push(item.clone());
-                }
+    let v2 = claims.get("v").and_then(Value::as_u64) == Some(2) && claims.contains_key("o");
+    let (role, permissions) = match org {
+        Some(org) if v2 => (org.role.clone(), org.permissions.clone()),
+        _ => (
+            string(claims, "org_role"),
+            match claims.get("org_permissions") {
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+                _ => Vec::new(),
+            },
+        ),
+    };
+    for (list, extra) in [
+        (&mut g.roles, role.into_iter().collect::<Vec<_>>()),
+        (&mut g.permissions, permissions),
+    ] {
+        for item in extra {
+            if !list.contains(&item) {
+                list.push(item);
             }
         }
     }

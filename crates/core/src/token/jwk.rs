@@ -199,6 +199,17 @@ impl KeySet {
         }
     }
 
+    /// The one public key a JWK describes (a DPoP proof's `jwk` header),
+    /// with every rule of a key set's keys: no symmetric or private key
+    /// material, a supported type, a usable key.
+    pub(crate) fn single(jwk: &Object) -> Result<Arc<PublicKey>, Refusal> {
+        let mut set = KeySet::default();
+        set.add_jwk(0, jwk)?;
+        set.require_usable()?;
+        let key = set.usable().next().map(|k| Arc::new(k.clone()));
+        key.ok_or_else(|| refuse!(JwksInvalid, "the key is not usable"))
+    }
+
     fn kid_list(&self) -> String {
         let kids: Vec<String> = self
             .entries

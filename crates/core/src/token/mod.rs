@@ -12,6 +12,7 @@
 pub mod alg;
 pub mod backend;
 pub(crate) mod claims;
+pub mod dpop;
 pub(crate) mod ed25519;
 pub mod grants;
 pub mod identity;

@@ -300,8 +300,8 @@ impl Requirements {
         for (name, want) in &self.claims {
             let have = grants::claim(&identity.claims, name);
             let ok = match have {
-                Some(Value::Array(items)) if !want.is_array() => items.contains(want),
-                Some(value) => value == want,
+                Some(Value::Array(items)) if !want.is_array() => items.iter().any(|i| same(i, want)),
+                Some(value) => same(value, want),
                 None => false,
             };
             if !ok {
@@ -316,6 +316,23 @@ impl Requirements {
             }
         }
         Ok(())
+    }
+}
+
+/// JSON equality with numbers compared by value: `2` is `2.0` (JSON has one
+/// number type; serde_json keeps integers and floats apart).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y), ..) => x == y,
+            (.., Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
     }
 }
 

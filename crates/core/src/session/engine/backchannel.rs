@@ -125,6 +125,9 @@ impl Engine {
                 self.sign_out_done(&req, end.as_ref(), ctx)
             }
             AfterStore::Revoked(revocation) => self.revoke_answer(&revocation, stored, ctx),
+            AfterStore::Dpop { req, identity, token } => {
+                self.after_dpop_store(req, identity, &token, stored, ctx)
+            }
         }
     }
 

@@ -279,7 +279,7 @@ pub fn insufficient_scope(message: &str, scope: Option<&str>) -> String {
 
 /// `text` with what RFC 6750's quoted values cannot hold replaced
 /// (`error_description` and `scope` allow %x20-21 / %x23-5B / %x5D-7E).
-fn quoted_string(text: &str) -> String {
+pub(crate) fn quoted_string(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '"' => '\'',

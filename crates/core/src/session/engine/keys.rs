@@ -8,6 +8,12 @@ use super::*;
 impl Engine {
     pub(super) fn check_token(&mut self, token: String, ctx: &mut Ctx) -> Step {
         let identity = match self.verify(&token, true, From::Client, ctx) {
+            // A bound token needs a proof for a request, which a token on
+            // its own does not come with.
+            Verified::Ok(identity) if identity.claims.contains_key("cnf") => Err(refuse!(
+                DpopRequired,
+                "the access token is bound to a key (cnf): it is accepted only with a DPoP proof for a request (authenticateRequest), never on its own"
+            )),
             Verified::Ok(identity) => self.check_identity(&identity, ctx).map(|()| identity),
             Verified::Need(need) => return ctx.wait(need, Then::Token(token)),
             Verified::Err(refusal) => Err(refusal),

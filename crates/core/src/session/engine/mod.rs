@@ -72,7 +72,7 @@ use crate::oidc::{self, AuthorizeParams, Client, ClientAuth, Discovery, FormRequ
 use crate::policy::Policy;
 use crate::reason::{refuse, Reason, Refusal};
 use crate::request::{
-    bearer_token, csrf_check, is_navigation, is_safe_method, request_target, RequestTarget,
+    access_token, bearer_token, csrf_check, is_navigation, is_safe_method, request_target, RequestTarget,
 };
 use crate::revocation::{Revocation, Revocations};
 use crate::routes::{Access, Routes};
@@ -92,6 +92,7 @@ use sha2::{Digest, Sha256};
 mod backchannel;
 mod cookies;
 pub mod decision;
+mod dpop;
 mod introspect;
 mod issuers;
 mod keys;
@@ -384,6 +385,13 @@ enum AfterStore {
     SignOut(OwnedRequest),
     /// The revoke endpoint's revocation was published: answer with it.
     Revoked(Revocation),
+    /// A DPoP proof's `jti` was recorded (or found) in the shared store:
+    /// admit the request's verified identity, or refuse the replay.
+    Dpop {
+        req: OwnedRequest,
+        identity: Arc<Identity>,
+        token: String,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -443,9 +451,10 @@ struct OwnedRequest {
 }
 
 /// Headers the engine reads; a suspended request keeps only these.
-const READ_HEADERS: [&str; 7] = [
+const READ_HEADERS: [&str; 8] = [
     "cookie",
     "authorization",
+    "dpop",
     "accept",
     "origin",
     "sec-fetch-dest",
@@ -541,6 +550,9 @@ struct Ctx {
     /// A safe-method navigation (a browser loading a page): refusals that
     /// are not a sign-in get a page instead of JSON.
     navigation: bool,
+    /// The credential came as `Authorization: DPoP` (RFC 9449): challenges
+    /// use that scheme, and the token goes on under it.
+    dpop: bool,
 }
 
 /// The provider's discovery document, fetched once per engine.
@@ -667,6 +679,11 @@ pub struct Engine {
     /// Logout tokens' ids seen here (hex SHA-256 of issuer and `jti`), until
     /// they are too old to be accepted anyway.
     logout_jtis: BTreeMap<String, u64>,
+    /// DPoP proofs seen here (SHA-256 of the key's thumbprint and `jti`),
+    /// until they are too old to be accepted anyway.
+    dpop_jtis: BTreeMap<[u8; 32], u64>,
+    /// The key DPoP nonces are derived from (`dpop.nonce`).
+    dpop_nonce_key: Option<[u8; 32]>,
 }
 
 impl Engine {
@@ -720,6 +737,11 @@ impl Engine {
             host_signatures: Vec::new(),
             revocations: Revocations::new(crate::revocation::DEFAULT_CAPACITY),
             logout_jtis: BTreeMap::new(),
+            dpop_jtis: BTreeMap::new(),
+            dpop_nonce_key: config
+                .keyring()
+                .filter(|_| config.dpop.nonce)
+                .map(|k| k.derive("tessera dpop nonce")),
             config,
         })
     }
@@ -1119,6 +1141,7 @@ impl Ctx {
             signed_request: None,
             rule: None,
             navigation: false,
+            dpop: false,
         }
     }
 

@@ -41,11 +41,19 @@ impl Engine {
             return Step::Done(ctx.decide(Status::SignedOut, None, action, Vec::new()));
         }
         if bearer_ok {
-            match bearer_token(req.headers) {
+            match access_token(req.headers) {
                 Err(refusal) => return self.refuse(req, refusal, access, ctx, Vec::new()),
-                Ok(Some(token)) => {
+                Ok(Some((dpop, token))) => {
                     ctx.event.source = Some(Source::Bearer);
+                    ctx.dpop = dpop;
                     if self.introspects(token) {
+                        if dpop {
+                            let refusal = refuse!(
+                                DpopProofInvalid,
+                                "DPoP is checked for JWT access tokens; an opaque (introspected) token goes as Authorization: Bearer"
+                            );
+                            return self.refuse(req, refusal, access, ctx, Vec::new());
+                        }
                         return self.introspect(req, target, access, token, ctx);
                     }
                     return match self.verify(token, true, From::Client, ctx) {
@@ -212,8 +220,26 @@ impl Engine {
         }
     }
 
-    /// A bearer token's verified identity: forwarded unless revoked.
+    /// A bearer token's verified identity: its DPoP proof checked when it
+    /// is bound to a key, then forwarded unless revoked.
     pub(super) fn bearer_signed_in(
+        &mut self,
+        req: &Request<'_>,
+        target: Target,
+        access: Access,
+        identity: Arc<Identity>,
+        token: &str,
+        ctx: &mut Ctx,
+    ) -> Step {
+        match self.check_dpop(req, &identity, token, ctx) {
+            super::dpop::Checked::Pass => self.bearer_admitted(req, target, access, identity, token, ctx),
+            super::dpop::Checked::Refused(refusal) => self.refuse(req, refusal, access, ctx, Vec::new()),
+            super::dpop::Checked::Suspended(step) => step,
+        }
+    }
+
+    /// A bearer token past its DPoP check: forwarded unless revoked.
+    pub(super) fn bearer_admitted(
         &self,
         req: &Request<'_>,
         target: Target,
@@ -272,7 +298,14 @@ impl Engine {
                         origin: &self.config.app_origin,
                         target,
                     });
-                let headers = forward::identity_headers(&identity, token, signing.as_ref(), ctx.now);
+                let mut headers = forward::identity_headers(&identity, token, signing.as_ref(), ctx.now);
+                // A DPoP-bound token goes on under its own scheme, with its
+                // proof (left in place): never as a bearer token.
+                if ctx.dpop {
+                    if let Some((_, value)) = headers.iter_mut().find(|(n, _)| n == "authorization") {
+                        *value = format!("DPoP {token}");
+                    }
+                }
                 Action::Forward {
                     identity: Some(identity),
                     headers,
@@ -301,10 +334,17 @@ impl Engine {
             scope,
         } = unmet;
         let (reason, answer, challenge) = if bearer && requirement == Requirement::Issuer {
-            let challenge = www_authenticate(Reason::IssuerInvalid, &message);
+            let challenge = self.challenge(Reason::IssuerInvalid, &message, ctx);
             (Reason::IssuerInvalid, Answer::Unauthorized, Some(challenge))
         } else {
-            let challenge = bearer.then(|| insufficient_scope(&message, scope.as_deref()));
+            let challenge = bearer.then(|| {
+                let value = insufficient_scope(&message, scope.as_deref());
+                if ctx.dpop {
+                    value.replacen("Bearer ", "DPoP ", 1)
+                } else {
+                    value
+                }
+            });
             (Reason::InsufficientScope, Answer::Forbidden, challenge)
         };
         let headers = challenge
@@ -364,8 +404,13 @@ impl Engine {
                 if answer == Answer::Unauthorized {
                     headers.push((
                         String::from("www-authenticate"),
-                        www_authenticate(reason, &message),
+                        self.challenge(reason, &message, ctx),
                     ));
+                    if reason == Reason::DpopNonceRequired {
+                        if let Some(nonce) = self.dpop_nonce(ctx.now) {
+                            headers.push((String::from("dpop-nonce"), nonce));
+                        }
+                    }
                 }
                 if answer == Answer::Unavailable {
                     headers.push((String::from("retry-after"), format!("{RETRY_AFTER}")));
@@ -375,6 +420,27 @@ impl Engine {
             }
         };
         Step::Done(ctx.decide_because(answer.status(), Some(reason), Some(message), action, set_cookies))
+    }
+}
+
+impl Engine {
+    /// The `WWW-Authenticate` of a 401: RFC 6750's `Bearer` challenge, or
+    /// RFC 9449's `DPoP` one (with the algorithms proofs may use) for a DPoP
+    /// request or a DPoP refusal.
+    fn challenge(&self, reason: Reason, message: &str, ctx: &Ctx) -> String {
+        let error = match reason {
+            Reason::DpopProofInvalid | Reason::DpopProofReplayed => "invalid_dpop_proof",
+            Reason::DpopNonceRequired => "use_dpop_nonce",
+            Reason::DpopRequired => "invalid_token",
+            _ if ctx.dpop => "invalid_token",
+            _ => return www_authenticate(reason, message),
+        };
+        let algs: Vec<&str> = self.config.dpop.algorithms.iter().map(|a| a.name()).collect();
+        format!(
+            "DPoP error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
+            crate::decision::quoted_string(message),
+            algs.join(" ")
+        )
     }
 }
 

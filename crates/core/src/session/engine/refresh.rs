@@ -379,14 +379,20 @@ impl Engine {
                         "the userinfo answer is for another subject than the session (OpenID Connect Core 5.3.2)"
                     ));
                 }
-                oidc::merge_userinfo(&mut sealed.claims, userinfo.clone());
+                sealed.merge_userinfo(userinfo.clone());
             }
-            // An outage (or a bad answer) keeps the claims the session had,
-            // under the new ID token's.
+            // An outage (or a bad answer) keeps what the last userinfo
+            // answer said, under the new ID token's claims; never the old ID
+            // token's, which the new one replaces.
             Some(Err(_)) => {
                 if let Some(previous) = session.as_ref().and_then(|s| s.identity.as_ref()) {
-                    for (name, value) in &previous.claims {
-                        sealed.claims.entry(name.clone()).or_insert_with(|| value.clone());
+                    for name in &previous.userinfo {
+                        if let (Some(value), false) =
+                            (previous.claims.get(name), sealed.claims.contains_key(name))
+                        {
+                            sealed.claims.insert(name.clone(), value.clone());
+                            sealed.userinfo.push(name.clone());
+                        }
                     }
                 }
             }

@@ -204,7 +204,7 @@ impl Engine {
                 }
                 Err(refusal) => return self.discard(req, &tokens, None, refusal.clone(), true, ctx),
             };
-            oidc::merge_userinfo(&mut sealed.claims, userinfo);
+            sealed.merge_userinfo(userinfo);
             identity = Arc::new(sealed.identity(identity.exp, self.config.policy()));
         }
         let record = new_record(Some(&id), &identity, &tokens, Some(&tx.n), sealed, ctx);
