@@ -12,6 +12,8 @@ USAGE:
   tessera verify --token <TOKEN|@file|-> (--jwks <file|url> | --pem <file> | --introspect <url>)
       [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
       [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
+  tessera verify --token <TOKEN|@file|-> --config <file> [--route METHOD PATH]
+      [--dpop PROOF] [--jwks <file|url> | --pem <file>] [--now UNIX_SECONDS] [--json]
   tessera inspect <JWT|@file|->
   tessera check-config <file|->
   tessera --help
@@ -39,6 +41,14 @@ VERIFY:
   --profile NAME        provider conventions: clerk auth0 supabase firebase cognito
                         workos keycloak entra google oidc
   --json                print one JSON object instead of text
+
+VERIFY --CONFIG (exactly as the runtime decides, with its configuration):
+  --config F            a Tessera configuration (TESSERA_CONFIG's JSON); the token goes
+                        to the issuer its iss names (trustedIssuers), keys come from each
+                        issuer (discovery, jwksUri) unless --jwks/--pem give the main one
+  --route METHOD PATH   decide a request to this route (its rule, its requirements, and
+                        for a DPoP-bound token the proof); without it, as verify() does
+  --dpop PROOF          the request's DPoP proof (with --route): Authorization: DPoP
 
 EXIT STATUS:
   0 valid, 1 refused (reason code and message printed), 2 usage error.
@@ -70,10 +80,17 @@ pub enum KeySource {
 
 pub struct VerifyArgs {
     pub token: String,
-    pub keys: KeySource,
+    /// `None` only with `config` (the configuration says where keys are).
+    pub keys: Option<KeySource>,
     pub policy: Policy,
     pub now: Option<u64>,
     pub json: bool,
+    /// `--config`: the configuration's text.
+    pub config: Option<String>,
+    /// `--route METHOD PATH`.
+    pub route: Option<(String, String)>,
+    /// `--dpop PROOF`.
+    pub dpop: Option<String>,
 }
 
 pub struct InspectArgs {
@@ -132,6 +149,10 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
     let mut profile = None;
     let mut now = None;
     let mut json = false;
+    let mut config = None;
+    let mut route = None;
+    let mut dpop = None;
+    let mut policy_flags = Vec::new();
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -139,8 +160,32 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
                 .cloned()
                 .ok_or_else(|| Usage(format!("{flag} needs a value")))
         };
+        if matches!(
+            flag.as_str(),
+            "--issuer"
+                | "--audience"
+                | "--authorized-party"
+                | "--alg"
+                | "--leeway"
+                | "--profile"
+                | "--introspect"
+        ) {
+            policy_flags.push(flag.clone());
+        }
         match flag.as_str() {
             "--json" => json = true,
+            "--config" => config = Some(read_file_or_stdin(&value()?)?),
+            "--route" => {
+                let method = value()?;
+                let path = value()?;
+                if !path.starts_with('/') {
+                    return usage(
+                        "--route takes a method and a path starting with /, e.g. --route GET /api/orders",
+                    );
+                }
+                route = Some((method, path));
+            }
+            "--dpop" => dpop = Some(read_token(&value()?)?),
             "--token" => {
                 if token.is_some() {
                     return usage("--token given twice");
@@ -199,6 +244,29 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
         }
     }
     let token = token.ok_or_else(|| Usage("--token is required (a JWT, @file, or - for stdin)".into()))?;
+    if config.is_some() {
+        if let Some(flag) = policy_flags.first() {
+            return usage(format!(
+                "{flag} cannot go with --config: the configuration sets the policy (edit it, or drop --config)"
+            ));
+        }
+        if dpop.is_some() && route.is_none() {
+            return usage("--dpop needs --route: a proof is for a request");
+        }
+        return Ok(VerifyArgs {
+            token,
+            keys,
+            policy,
+            now,
+            json,
+            config,
+            route,
+            dpop,
+        });
+    }
+    if route.is_some() || dpop.is_some() {
+        return usage("--route and --dpop need --config: a route is the configuration's");
+    }
     let keys = keys.ok_or_else(|| {
         let hint = profile
             .zip(policy.issuers.first())
@@ -221,10 +289,13 @@ fn parse_verify(argv: &[String]) -> Result<VerifyArgs, Usage> {
     policy.validate().map_err(|e| Usage(e.to_string()))?;
     Ok(VerifyArgs {
         token,
-        keys,
+        keys: Some(keys),
         policy,
         now,
         json,
+        config: None,
+        route: None,
+        dpop: None,
     })
 }
 

@@ -87,3 +87,34 @@ pub fn introspect(
         .map_err(|e| Refusal::new(Reason::AuthApiUnavailable, format!("reading {url} failed: {e}")))?;
     Ok((status, body))
 }
+
+/// Makes a request the engine asked for ([`tessera_core::engine::HttpRequest`]),
+/// with its timeout and size cap: the status, `Cache-Control` and body, or why
+/// it failed.
+pub fn request(http: &tessera_core::engine::HttpRequest) -> Result<(u16, Option<String>, Vec<u8>), String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_millis(u64::from(http.timeout_ms)))
+        .redirects(0)
+        .build();
+    let mut req = agent.request(http.method, &http.url);
+    for (name, value) in &http.headers {
+        req = req.set(name, value);
+    }
+    let response = match &http.body {
+        Some(body) => req.send_string(body),
+        None => req.call(),
+    };
+    let response = match response {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => return Err(e.to_string()),
+    };
+    let status = response.status();
+    let cache_control = response.header("cache-control").map(String::from);
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(http.max_bytes as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    Ok((status, cache_control, body))
+}

@@ -4,6 +4,7 @@
 //! tessera verify --token <JWT|@file|-> (--jwks <file|url> | --pem <file>)
 //!     [--issuer ISS]... [--audience AUD]... [--authorized-party ORIGIN]...
 //!     [--alg ALG]... [--leeway SECONDS] [--now UNIX_SECONDS] [--profile NAME] [--json]
+//! tessera verify --token <JWT|@file|-> --config <file> [--route METHOD PATH] [--dpop PROOF]
 //! tessera inspect <JWT|@file|->
 //! tessera check-config <file|->
 //! ```
@@ -13,6 +14,7 @@
 
 mod args;
 mod fetch;
+mod runtime;
 
 use args::{Command, InspectArgs, KeySource, Usage, VerifyArgs};
 use serde_json::{json, Value};
@@ -67,9 +69,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn verify(a: Box<VerifyArgs>) -> ExitCode {
-    let now = a.now.unwrap_or_else(now);
-    let keys = match &a.keys {
+/// The keys `--jwks` or `--pem` name; `None` for `--introspect`.
+fn load_keys(source: &KeySource) -> Option<Result<KeySet, Refusal>> {
+    match source {
         // An opaque token: the endpoint vouches, its answer checked as the engine checks it.
         KeySource::Introspect { .. } => None,
         KeySource::JwksFile(bytes) => Some(KeySet::from_jwks(bytes)),
@@ -79,6 +81,17 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
                 .map_err(|_| Refusal::new(Reason::KeyUnusable, "the PEM file is not text"))
                 .and_then(KeySet::from_pem),
         ),
+    }
+}
+
+fn verify(a: Box<VerifyArgs>) -> ExitCode {
+    let now = a.now.unwrap_or_else(now);
+    if let Some(config) = &a.config {
+        return runtime::decide(&a, config, now);
+    }
+    let keys = match &a.keys {
+        Some(source) => load_keys(source),
+        None => unreachable!("the arguments require keys without --config"),
     };
     let result = match keys {
         None => introspected(&a, now),
@@ -93,7 +106,21 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
     };
     match result {
         Ok(identity) => {
-            if a.json {
+            print_identity(&identity, a.json, now);
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            print_refusal(&refusal, a.json);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A verified identity, as text or JSON.
+fn print_identity(identity: &tessera_core::Identity, json: bool, now: u64) {
+    {
+        {
+            if json {
                 println!(
                     "{}",
                     json!({
@@ -149,22 +176,22 @@ fn verify(a: Box<VerifyArgs>) -> ExitCode {
                 );
                 println!("claims:\n{}", pretty(&Value::Object(identity.claims.clone())));
             }
-            ExitCode::SUCCESS
         }
-        Err(refusal) => {
-            if a.json {
-                println!(
-                    "{}",
-                    json!({ "valid": false, "reason": refusal.reason.code(), "message": refusal.message })
-                );
-            } else {
-                println!("refused: {}", refusal.reason.code());
-                println!("  {}", refusal.message);
-                if refusal.is_retryable() {
-                    println!("  (an outage, not a bad token: retry later)");
-                }
-            }
-            ExitCode::from(1)
+    }
+}
+
+/// A refusal, as text or JSON.
+fn print_refusal(refusal: &Refusal, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({ "valid": false, "reason": refusal.reason.code(), "message": refusal.message })
+        );
+    } else {
+        println!("refused: {}", refusal.reason.code());
+        println!("  {}", refusal.message);
+        if refusal.is_retryable() {
+            println!("  (an outage, not a bad token: retry later)");
         }
     }
 }
@@ -176,7 +203,7 @@ fn introspected(a: &VerifyArgs, now: u64) -> Result<std::sync::Arc<tessera_core:
         url,
         client_id,
         client_secret,
-    } = &a.keys
+    } = a.keys.as_ref().expect("introspection has a key source")
     else {
         unreachable!("called for --introspect only")
     };

@@ -632,3 +632,105 @@ fn introspect_explains_an_opaque_tokens_verdict() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("refused: issuer-invalid"));
 }
+
+/// `verify --config`: the engine decides, with the configuration's routes,
+/// requirements and issuers; "why did I get a 403" has a one-line answer.
+#[test]
+fn config_decides_as_the_runtime_does() {
+    let f = Fixture::new("config");
+    let config = f.write(
+        "tessera.json",
+        &json!({
+            "issuer": ISS,
+            "verification": { "audience": "api" },
+            "trustedIssuers": [{ "issuer": "https://partner.example", "jwksUri": "https://partner.example/keys",
+                "verification": { "audience": "api" } }],
+            "routes": [
+                { "pattern": "/api/orders/**", "access": "api", "require": { "scopes": ["orders:read"] } },
+                { "pattern": "/api/partner/**", "access": "api", "require": { "issuers": ["https://partner.example"] } },
+                { "pattern": "/api/**", "access": "api" }
+            ]
+        })
+        .to_string(),
+    );
+    let jwks = f.path("jwks.json");
+    let run = |token: &str, extra: &[&str]| {
+        let mut args = vec![
+            "verify", "--token", token, "--config", &config, "--jwks", &jwks, "--now", NOW_S,
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args, None)
+    };
+    let reader = f.token("ES256", json!({ "scope": "orders:read" }));
+    let o = run(&reader, &["--route", "GET", "/api/orders/7"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("allowed GET /api/orders/7\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("\"pattern\":\"/api/orders/**\""),
+        "{}",
+        stdout(&o)
+    );
+
+    let other = f.token("ES256", json!({ "scope": "profile" }));
+    let o = run(&other, &["--route", "GET", "/api/orders/7"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("refused GET /api/orders/7: insufficient-scope (requirement: scope), HTTP 403\n  this route requires the scope \"orders:read\"\n"),
+        "{out}"
+    );
+    let o = run(&other, &["--route", "GET", "/api/orders/7", "--json"]);
+    let v: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (
+            v["allowed"].as_bool(),
+            v["requirement"].as_str(),
+            v["status"].as_u64()
+        ),
+        (Some(false), Some("scope"), Some(403))
+    );
+
+    // The same token elsewhere, and on a route for another issuer.
+    assert_eq!(
+        run(&other, &["--route", "POST", "/api/other"]).status.code(),
+        Some(0)
+    );
+    let o = run(&other, &["--route", "GET", "/api/partner/x"]);
+    assert!(
+        stdout(&o).starts_with("refused GET /api/partner/x: issuer-invalid (requirement: issuer), HTTP 401"),
+        "{}",
+        stdout(&o)
+    );
+    // An issuer nobody trusts, without a route (as verify() would): no fetch needed to say so.
+    let stranger = f.token("ES256", json!({ "iss": "https://evil.example" }));
+    let o = run(&stranger, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("issuer-invalid") && stdout(&o).contains("not trusted here"),
+        "{}",
+        stdout(&o)
+    );
+    // A DPoP-bound token without its proof.
+    let bound = f.token(
+        "ES256",
+        json!({ "cnf": { "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } }),
+    );
+    let o = run(&bound, &["--route", "GET", "/api/other"]);
+    assert!(stdout(&o).contains("dpop-required"), "{}", stdout(&o));
+
+    // The configuration is the policy: policy flags beside it are a usage error.
+    let o = run(&reader, &["--issuer", ISS]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--issuer cannot go with --config"));
+    let o = tessera(
+        &[
+            "verify", "--token", &reader, "--jwks", &jwks, "--issuer", ISS, "--route", "GET", "/",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

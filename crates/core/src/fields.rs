@@ -234,16 +234,25 @@ impl Fields {
     }
 
     /// A nested object, read with `read`, which must take all its fields.
+    /// (Generic, so kept to a call: the work is in [`Fields::nested`] and
+    /// [`Fields::finish`], compiled once.)
     pub(crate) fn object<T>(
         &mut self,
         key: &'static str,
         read: impl FnOnce(&mut Fields) -> Result<T, ConfigError>,
     ) -> Result<Option<T>, ConfigError> {
+        match self.nested(key)? {
+            None => Ok(None),
+            Some(f) => f.read_all(read).map(Some),
+        }
+    }
+
+    /// The object under `key` as fields of their own (named by its path).
+    #[inline(never)]
+    fn nested(&mut self, key: &'static str) -> Result<Option<Fields>, ConfigError> {
         match self.take(key) {
             None => Ok(None),
-            Some(Value::Object(map)) => Fields::of(map, format!("{}{key}.", self.path))
-                .read_all(read)
-                .map(Some),
+            Some(Value::Object(map)) => Ok(Some(Fields::of(map, format!("{}{key}.", self.path)))),
             Some(other) => Err(self.wrong(key, "an object", &other)),
         }
     }
@@ -255,18 +264,30 @@ impl Fields {
         key: &'static str,
         read: impl Fn(&mut Fields) -> Result<T, ConfigError>,
     ) -> Result<Option<Vec<T>>, ConfigError> {
+        let Some(items) = self.nested_items(key)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for f in items {
+            out.push(f.read_all(&read)?);
+        }
+        Ok(Some(out))
+    }
+
+    /// The objects of the array under `key`, each as fields of its own.
+    #[cfg(feature = "session")]
+    #[inline(never)]
+    fn nested_items(&mut self, key: &'static str) -> Result<Option<Vec<Fields>>, ConfigError> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Array(items)) => items
                 .into_iter()
                 .enumerate()
                 .map(|(i, item)| match item {
-                    Value::Object(map) => {
-                        Fields::of(map, format!("{}{key}[{i}].", self.path)).read_all(&read)
-                    }
+                    Value::Object(map) => Ok(Fields::of(map, format!("{}{key}[{i}].", self.path))),
                     other => Err(self.wrong(key, "an array of objects", &other)),
                 })
-                .collect::<Result<Vec<T>, ConfigError>>()
+                .collect::<Result<Vec<Fields>, ConfigError>>()
                 .map(Some),
             Some(other) => Err(self.wrong(key, "an array of objects", &other)),
         }
@@ -312,8 +333,15 @@ impl Fields {
         read: impl FnOnce(&mut Fields) -> Result<T, ConfigError>,
     ) -> Result<T, ConfigError> {
         let value = read(&mut self)?;
+        self.finish()?;
+        Ok(value)
+    }
+
+    /// Refuses any key nobody took.
+    #[inline(never)]
+    fn finish(mut self) -> Result<(), ConfigError> {
         let Some(unknown) = self.map.keys().next() else {
-            return Ok(value);
+            return Ok(());
         };
         let field = format!("{}{unknown}", self.path);
         self.known.sort_unstable();

@@ -273,7 +273,9 @@ impl TrustedIssuer {
         if v.audiences.is_empty() && v.authorized_parties.is_empty() {
             return Err(error(
                 "verification.audience",
-                String::from("is required: without it any token of this issuer passes, including tokens minted for other clients; set it to your API's identifier there"),
+                String::from(
+                    "is required: without it any token of this issuer passes, other clients' included",
+                ),
             ));
         }
         Ok(())
@@ -829,7 +831,7 @@ impl TesseraConfig {
                 if grants && r.issuers.is_empty() && !r.claims.contains_key("tid") {
                     return Err(ConfigError::new(
                         format!("routes[{i}].require"),
-                        "requires roles or permissions under the multi-tenant issuer template, where any tenant's administrators assign them to themselves: pin the tenants with require.issuers (their issuers) or require.claims.tid, or verification.claimValues.tid",
+                        "requires roles or permissions under the multi-tenant template, where any tenant's admins grant them: pin tenants with require.issuers, require.claims.tid or verification.claimValues.tid",
                     ));
                 }
             }

@@ -221,18 +221,28 @@ pub fn thumbprint(jwk: &Object) -> Result<String, Refusal> {
         _ => return Err(invalid("its jwk has no supported kty")),
     };
     let mut canonical = String::from("{");
-    for (i, name) in members.iter().enumerate() {
-        let Some(Value::String(v)) = jwk.get(*name) else {
-            return Err(invalid(&format!("its jwk has no string {name}")));
+    for name in members {
+        // Base64url values and curve names need no JSON escaping; a member
+        // that would is no key Tessera could use anyway.
+        let v = match jwk.get(*name) {
+            Some(Value::String(v))
+                if v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                v
+            }
+            _ => {
+                return Err(invalid(
+                    "its jwk lacks a required member, or has one that is not base64url",
+                ))
+            }
         };
-        if i > 0 {
+        if canonical.len() > 1 {
             canonical.push(',');
         }
-        // Base64url and curve names need no JSON escaping; anything else
-        // is escaped as JSON would.
-        canonical.push_str(&serde_json::to_string(name).unwrap_or_default());
-        canonical.push(':');
-        canonical.push_str(&serde_json::to_string(v).unwrap_or_default());
+        for part in ["\"", name, "\":\"", v, "\""] {
+            canonical.push_str(part);
+        }
     }
     canonical.push('}');
     Ok(b64::encode(&Sha256::digest(canonical.as_bytes())))

@@ -88,17 +88,26 @@ pub struct Grants {
 pub fn read(policy: &Policy, claims: &Object, id_token: bool) -> Grants {
     let provider = policy.provider;
     let roles = match &policy.role_claims {
-        Some(names) => values(claims, names.iter().map(|n| Cow::Borrowed(n.as_str()))),
-        None => values(claims, default_role_claims(provider, policy)),
+        Some(names) => values(claims, names),
+        None => {
+            // Keycloak: the client roles of this API (its audiences) and of
+            // this app (its client id, the authorized party), never another
+            // client's.
+            let mut names: Vec<String> = default_role_claims(provider)
+                .iter()
+                .map(|n| String::from(*n))
+                .collect();
+            if provider == Provider::Keycloak {
+                for client in policy.audiences.iter().chain(&policy.authorized_parties) {
+                    names.push(format!("/resource_access/{}/roles", pointer_escape(client)));
+                }
+            }
+            values(claims, &names)
+        }
     };
     let permissions = match &policy.permission_claims {
-        Some(names) => values(claims, names.iter().map(|n| Cow::Borrowed(n.as_str()))),
-        None => values(
-            claims,
-            default_permission_claims(provider)
-                .iter()
-                .map(|n| Cow::Borrowed(*n)),
-        ),
+        Some(names) => values(claims, names),
+        None => values(claims, default_permission_claims(provider)),
     };
     let kind = if !id_token && is_machine(provider, claims) {
         Kind::Machine
@@ -112,9 +121,10 @@ pub fn read(policy: &Policy, claims: &Object, id_token: bool) -> Grants {
     }
 }
 
-/// Where `provider`'s tokens carry roles, by default.
-fn default_role_claims<'p>(provider: Provider, policy: &'p Policy) -> impl Iterator<Item = Cow<'p, str>> {
-    let fixed: &'static [&'static str] = match provider {
+/// Where `provider`'s tokens carry roles, by default (and Keycloak's
+/// client roles, added by [`read`]).
+fn default_role_claims(provider: Provider) -> &'static [&'static str] {
+    match provider {
         Provider::Clerk | Provider::Auth0 | Provider::Google => &[],
         Provider::Supabase => &["role", "/app_metadata/roles"],
         Provider::Firebase | Provider::Workos => &["role", "roles"],
@@ -123,23 +133,7 @@ fn default_role_claims<'p>(provider: Provider, policy: &'p Policy) -> impl Itera
         Provider::Entra => &["roles", "wids"],
         Provider::Okta => &["groups"],
         Provider::Oidc => &["roles"],
-    };
-    // Keycloak: the client roles of this API (its audiences) and of this app
-    // (its client id, the authorized party), never another client's.
-    let clients = if provider == Provider::Keycloak {
-        policy
-            .audiences
-            .iter()
-            .chain(&policy.authorized_parties)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    fixed.iter().map(|n| Cow::Borrowed(*n)).chain(
-        clients
-            .into_iter()
-            .map(|c| Cow::Owned(format!("/resource_access/{}/roles", pointer_escape(c)))),
-    )
+    }
 }
 
 /// Where `provider`'s tokens carry permissions, by default.
@@ -194,18 +188,18 @@ fn is_machine(provider: Provider, claims: &Object) -> bool {
 }
 
 /// The values at each of `names`, strings kept, repeats dropped.
-fn values<'n>(claims: &Object, names: impl Iterator<Item = Cow<'n, str>>) -> Vec<String> {
+fn values<N: AsRef<str>>(claims: &Object, names: &[N]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut push = |s: &str| {
-        if !s.is_empty() && !out.iter().any(|o| o == s) {
-            out.push(String::from(s));
-        }
-    };
     for name in names {
-        match claim(claims, &name) {
-            Some(Value::String(s)) => push(s),
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut push),
-            _ => {}
+        let found: &[Value] = match claim(claims, name.as_ref()) {
+            Some(one @ Value::String(_)) => core::slice::from_ref(one),
+            Some(Value::Array(items)) => items,
+            _ => &[],
+        };
+        for s in found.iter().filter_map(Value::as_str) {
+            if !s.is_empty() && !out.iter().any(|o| o == s) {
+                out.push(String::from(s));
+            }
         }
     }
     out

@@ -56,15 +56,29 @@ pub enum Requirement {
     Claim,
 }
 
-/// A list requirement: every name, or at least one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A list requirement: every name, or at least one. Serialized as the
+/// configuration writes it (an array, or `{"anyOf": [...]}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Needed {
     /// Every name must be granted (a plain array in configuration). Empty:
     /// nothing required.
     AllOf(Vec<String>),
     /// At least one must be granted (`{"anyOf": [...]}`; never empty).
     AnyOf(Vec<String>),
+}
+
+impl Serialize for Needed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Needed::AllOf(names) => names.serialize(s),
+            Needed::AnyOf(names) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("anyOf", names)?;
+                map.end()
+            }
+        }
+    }
 }
 
 impl Default for Needed {
@@ -128,12 +142,19 @@ impl Needed {
 
     /// "the role \"a\"", "the roles \"a\", \"b\"", "one of the roles \"a\", \"b\"".
     fn describe(&self, what: &str, missing: &[&str]) -> String {
-        let list: Vec<String> = missing.iter().map(|m| quoted(m)).collect();
-        let plural = if missing.len() > 1 { "s" } else { "" };
-        match self {
-            Needed::AnyOf(_) if missing.len() > 1 => format!("one of the {what}s {}", list.join(", ")),
-            _ => format!("the {what}{plural} {}", list.join(", ")),
+        let mut out = String::from(match self {
+            Needed::AnyOf(_) if missing.len() > 1 => "one of the ",
+            _ => "the ",
+        });
+        out.push_str(what);
+        if missing.len() > 1 {
+            out.push('s');
         }
+        for (i, m) in missing.iter().enumerate() {
+            out.push_str(if i == 0 { " " } else { ", " });
+            out.push_str(&quoted(m));
+        }
+        out
     }
 }
 
@@ -141,10 +162,13 @@ impl Needed {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OrgRequirement {
     /// The organisation id (`org_id`, Clerk `o.id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Its slug (`org_slug`, Clerk `o.slg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
     /// The caller's role in it (`org_role`, Clerk `org:` + `o.rol`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
 
@@ -154,19 +178,26 @@ pub struct OrgRequirement {
 #[serde(rename_all = "camelCase")]
 pub struct Requirements {
     /// Issuers whose tokens the route accepts. Default: every trusted one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<String>,
     /// `user` or `machine` (client-credentials tokens). Default: both.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
     /// Scopes (from `scope` or `scp`).
+    #[serde(skip_serializing_if = "Needed::is_empty")]
     pub scopes: Needed,
     /// Roles ([`crate::grants`]: where the profile or `roleClaims` says).
+    #[serde(skip_serializing_if = "Needed::is_empty")]
     pub roles: Needed,
     /// Permissions ([`crate::grants`]).
+    #[serde(skip_serializing_if = "Needed::is_empty")]
     pub permissions: Needed,
     /// The active organisation: `{}` requires one, fields narrow it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org: Option<OrgRequirement>,
     /// Claims (names, or JSON Pointers starting with `/`) and the JSON value
     /// each must have; a claim that is an array must contain the value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub claims: BTreeMap<String, Value>,
 }
 

@@ -51,6 +51,8 @@ impl Verifier {
     }
 
     /// Builds a verifier with explicit memo settings.
+    // Out of line: an engine builds several (one per trusted issuer).
+    #[inline(never)]
     pub fn with_memo(keys: KeySet, policy: Policy, memo: MemoConfig) -> Result<Verifier, ConfigError> {
         policy.validate()?;
         Ok(Verifier {

@@ -43,7 +43,7 @@ impl Engine {
             (false, None) => {
                 return Checked::Refused(refuse!(
                     ClaimInvalid,
-                    "the access token is bound to something other than a DPoP key (cnf without jkt, e.g. a client certificate), which Tessera cannot check"
+                    "the access token is bound (cnf) to something other than a DPoP key, which Tessera cannot check"
                 ))
             }
             (false, Some(_)) => {
@@ -76,7 +76,7 @@ impl Engine {
         if self.config.app_origin.is_empty() {
             return Checked::Refused(refuse!(
                 DpopProofInvalid,
-                "a DPoP proof names the URL the client called, which Tessera compares with appOrigin and the path (never the Host header): configure appOrigin"
+                "DPoP proofs are checked against appOrigin and the path (never Host): configure appOrigin"
             ));
         }
         let path = request_target(req.url).map(|t| t.path).unwrap_or("/");
@@ -137,8 +137,29 @@ impl Engine {
                     return Checked::Suspended(ctx.wait(Need::Signature(check), then));
                 }
             }
-        } else if let Err(refusal) = proof.check_signature() {
-            return Checked::Refused(refusal);
+        } else {
+            let by_backend = self.backend.as_ref().and_then(|b| {
+                b.verify(
+                    proof.alg,
+                    &proof.key,
+                    proof.signing_input.as_bytes(),
+                    &proof.signature,
+                )
+            });
+            let checked = match by_backend {
+                Some(valid) => proof.precheck().and_then(|()| {
+                    valid.then_some(()).ok_or_else(|| {
+                        refuse!(
+                            DpopProofInvalid,
+                            "the DPoP proof's signature does not verify with its own jwk"
+                        )
+                    })
+                }),
+                None => proof.check_signature(),
+            };
+            if let Err(refusal) = checked {
+                return Checked::Refused(refusal);
+            }
         }
         // Seen before, here?
         let now = ctx.now;
@@ -155,7 +176,7 @@ impl Engine {
             if self.dpop_jtis.len() >= MAX_DPOP_JTIS {
                 return Checked::Refused(refuse!(
                     StoreUnavailable,
-                    "this instance holds {MAX_DPOP_JTIS} DPoP proofs of the replay window and cannot remember more; retry shortly"
+                    "this instance remembers {MAX_DPOP_JTIS} DPoP proofs already; retry shortly"
                 ));
             }
         }

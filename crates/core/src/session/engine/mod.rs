@@ -673,6 +673,8 @@ pub struct Engine {
     keys_generation: u64,
     /// Algorithms whose signatures the host checks ([`Step::Verify`]).
     host_signatures: Vec<Alg>,
+    /// The synchronous signature backend the verifiers use, for DPoP proofs too.
+    backend: Option<Arc<dyn SignatureBackend>>,
     /// Revoked sessions and subjects, kept in step with the shared store by
     /// the host ([`Engine::revoked`]).
     revocations: Revocations,
@@ -710,6 +712,10 @@ impl Engine {
         let verifier = Verifier::with_memo(keys.clone(), config.policy().clone(), config.memo)?;
         let id_verifier = Verifier::new(keys, id_token_policy(&config))?;
         let url = discovery_url(&config.issuer);
+        let mut trusted = Vec::with_capacity(config.trusted_issuers.len());
+        for t in &config.trusted_issuers {
+            trusted.push(issuers::Trusted::new(t, &config)?);
+        }
         Ok(Engine {
             names: config.cookie_names(),
             keyring: config
@@ -727,14 +733,11 @@ impl Engine {
                 metadata_failed: None,
             },
             jwks: None,
-            trusted: config
-                .trusted_issuers
-                .iter()
-                .map(|t| issuers::Trusted::new(t, &config))
-                .collect::<Result<_, _>>()?,
+            trusted,
             static_keys,
             keys_generation: 0,
             host_signatures: Vec::new(),
+            backend: None,
             revocations: Revocations::new(crate::revocation::DEFAULT_CAPACITY),
             logout_jtis: BTreeMap::new(),
             dpop_jtis: BTreeMap::new(),
@@ -764,7 +767,8 @@ impl Engine {
         for t in &mut self.trusted {
             t.verifier.set_backend(backend.clone());
         }
-        self.id_verifier = self.id_verifier.with_backend(backend);
+        self.id_verifier = self.id_verifier.with_backend(backend.clone());
+        self.backend = Some(backend);
         self
     }
 
