@@ -3,7 +3,8 @@
 // round-robin proxy, oidc-provider. One refresh at the provider for 20
 // concurrent requests spread over the three; late tabs with rotated-out
 // cookies served by any of them; a back-channel logout delivered to one
-// refused by all; Redis stopped mid-run, then back.
+// refused by all; a DPoP proof accepted by one refused by the others;
+// Redis stopped mid-run, then back.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { startIdp, CLIENT_ID, CLIENT_SECRET, login, endSession } from '../../tests/e2e/idp.mjs';
 import { Browser, COOKIE_KEYS, freePort, sleep } from '../../tests/e2e/stack.mjs';
+import { dpopKey } from '../../tests/e2e/authorization.mjs';
 
 const APP_SCRIPT = fileURLToPath(new URL('./fixtures/app.mjs', import.meta.url));
 const TTL = 3;
@@ -91,7 +93,7 @@ describe('three Node processes sharing Redis', { timeout: 240_000 }, () => {
     redis = await startRedis(redisPort);
     const proxyPort = await freePort();
     origin = `http://127.0.0.1:${proxyPort}`;
-    idp = await startIdp({ alg: 'ES256', redirectOrigin: origin, accessTokenTtl: TTL, backchannelLogoutUri: `${origin}/__tessera/backchannel-logout` });
+    idp = await startIdp({ alg: 'ES256', redirectOrigin: origin, accessTokenTtl: TTL, backchannelLogoutUri: `${origin}/__tessera/backchannel-logout`, machineClient: true, dpop: true });
     options = {
       redisUrl: `redis://127.0.0.1:${redisPort}`,
       config: {
@@ -171,6 +173,20 @@ describe('three Node processes sharing Redis', { timeout: 240_000 }, () => {
     assert.equal(res.status, 200);
     for (const i of instances) {
       await eventually(async () => (await direct(i, '/api/me', two.browser.header())).status === 401, PROPAGATION_MS, `instance ${i.name}`);
+    }
+  });
+
+  test('a DPoP proof accepted by one process is refused by the other two (its jti is in Redis)', async () => {
+    const proof = await dpopKey();
+    const token = await idp.clientCredentials(undefined, proof);
+    const p = await proof('GET', `${origin}/api/jobs`, token);
+    const call = (instance) => fetch(`http://127.0.0.1:${instance.port}/api/jobs`, { headers: { authorization: `DPoP ${token}`, dpop: p } });
+    const first = await call(instances[0]);
+    assert.equal(first.status, 200, `${first.headers.get('x-tessera-reason')}`);
+    for (const other of instances.slice(1)) {
+      const again = await call(other);
+      assert.equal(again.status, 401, other.name);
+      assert.equal(again.headers.get('x-tessera-reason'), 'dpop-proof-replayed');
     }
   });
 

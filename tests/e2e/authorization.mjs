@@ -43,7 +43,7 @@ export const requirementsConfig = (partner) => ({
 export const startPartner = () => startIdp({ alg: 'ES256', redirectOrigin: 'http://127.0.0.1:9', accessTokenTtl: 300, machineClient: true });
 
 /** A DPoP key pair, and its proofs (RFC 9449 §4), as a client library makes them. */
-async function dpopKey() {
+export async function dpopKey() {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = await exportJWK(publicKey);
   return async (htm, htu, token, claims = {}) => new SignJWT({
