@@ -15,7 +15,7 @@ cargo build -p tessera-node-binding --target wasm32-unknown-unknown --release
 rm -rf js/src/wasm js/dist
 wasm-bindgen --target web --out-dir js/src/wasm --out-name tessera \
   target/wasm32-unknown-unknown/release/tessera_node_binding.wasm
-node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=100 --strip-debug --strip-producers \
+node_modules/.bin/wasm-opt -Oz --converge --one-caller-inline-max-function-size=50 --low-memory-unused --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   js/src/wasm/tessera_bg.wasm -o js/src/wasm/tessera_bg.wasm

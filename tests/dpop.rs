@@ -8,67 +8,10 @@
 mod harness;
 
 use harness::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use tessera_core::decision::{Action, Decision};
 use tessera_core::engine::{Engine, Step, StoreOp};
 use tessera_tests::{b64, Keys, NOW};
-
-/// The client's own key pair (not the issuer's).
-fn client() -> Keys {
-    Keys {
-        p256: p256::ecdsa::SigningKey::from_bytes(&[11u8; 32].into()).unwrap(),
-        ..Keys::load()
-    }
-}
-
-fn jwk(keys: &Keys) -> Value {
-    let mut jwk = keys.ec_jwk("");
-    jwk.as_object_mut().unwrap().remove("kid");
-    jwk
-}
-
-fn jkt(keys: &Keys) -> String {
-    tessera_core::dpop::thumbprint(jwk(keys).as_object().unwrap()).unwrap()
-}
-
-/// An access token from the issuer, bound to `client`'s key.
-fn bound(issuer: &Keys, client: &Keys) -> String {
-    access_token(issuer, json!({ "cnf": { "jkt": jkt(client) } }))
-}
-
-fn ath(token: &str) -> String {
-    use sha2::Digest;
-    b64(&sha2::Sha256::digest(token.as_bytes()))
-}
-
-/// A proof by `key` for `method` `url` and `token`, made at `iat`, with
-/// `extra` claims over the standard ones (`null` removes one).
-fn proof_with(
-    key: &Keys,
-    header: Value,
-    method: &str,
-    url: &str,
-    token: &str,
-    iat: u64,
-    extra: Value,
-) -> String {
-    let mut claims = json!({ "jti": format!("jti-{iat}-{method}-{url}"), "htm": method, "htu": url, "iat": iat, "ath": ath(token) });
-    if let (Value::Object(c), Value::Object(e)) = (&mut claims, extra) {
-        for (k, v) in e {
-            if v.is_null() {
-                c.remove(&k);
-            } else {
-                c.insert(k, v);
-            }
-        }
-    }
-    key.token("ES256", &header, &claims.to_string())
-}
-
-fn proof(key: &Keys, method: &str, url: &str, token: &str, extra: Value) -> String {
-    let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk(key) });
-    proof_with(key, header, method, url, token, NOW, extra)
-}
 
 fn call(
     e: &mut Engine,
@@ -103,11 +46,11 @@ const URL: &str = "https://app.example/api/orders";
 
 #[test]
 fn a_bound_token_with_its_proof_passes_once_and_goes_on_as_dpop() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let mut idp = Idp::new(&issuer);
     let mut e = engine(json!({}));
-    let token = bound(&issuer, &key);
-    let p = proof(&key, "GET", URL, &token, json!({}));
+    let token = bound_token(&issuer, &key, json!({}));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
     let d = call(&mut e, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p]);
     assert_eq!(
         forwarded_authorization(&d),
@@ -139,7 +82,7 @@ fn a_bound_token_with_its_proof_passes_once_and_goes_on_as_dpop() {
         challenge(&d)
     );
     // A new proof for the same request passes.
-    let p2 = proof(&key, "GET", URL, &token, json!({ "jti": "another" }));
+    let p2 = dpop_proof(&key, "GET", URL, &token, json!({ "jti": "another" }));
     assert!(
         call(&mut e, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p2])
             .respond_status()
@@ -149,11 +92,11 @@ fn a_bound_token_with_its_proof_passes_once_and_goes_on_as_dpop() {
 
 #[test]
 fn a_proof_replayed_on_another_instance_is_refused_there() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let mut idp = Idp::new(&issuer);
     let (mut a, mut b) = (engine(json!({})), engine(json!({})));
-    let token = bound(&issuer, &key);
-    let p = proof(&key, "GET", URL, &token, json!({}));
+    let token = bound_token(&issuer, &key, json!({}));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
     assert!(
         call(&mut a, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p])
             .respond_status()
@@ -164,7 +107,7 @@ fn a_proof_replayed_on_another_instance_is_refused_there() {
     assert!(d.message.as_deref().unwrap().contains("another instance"));
     // The store down: whether another instance saw it cannot be told.
     idp.store.down = true;
-    let p3 = proof(&key, "GET", URL, &token, json!({ "jti": "third" }));
+    let p3 = dpop_proof(&key, "GET", URL, &token, json!({ "jti": "third" }));
     let d = call(&mut b, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p3]);
     assert_eq!(
         (d.respond_status(), code(&d)),
@@ -174,11 +117,11 @@ fn a_proof_replayed_on_another_instance_is_refused_there() {
 
 #[test]
 fn a_bound_token_is_never_a_bearer_token() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let mut idp = Idp::new(&issuer);
     let mut e = engine(json!({}));
-    let token = bound(&issuer, &key);
-    let p = proof(&key, "GET", URL, &token, json!({}));
+    let token = bound_token(&issuer, &key, json!({}));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
     for proofs in [vec![], vec![p.as_str()]] {
         let d = call(&mut e, &mut idp, "GET", "/api/orders", "Bearer", &token, &proofs);
         assert_eq!((d.respond_status(), code(&d)), (Some(401), Some("dpop-required")));
@@ -215,70 +158,82 @@ fn a_bound_token_is_never_a_bearer_token() {
 
 #[test]
 fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let other_key = Keys {
         p256: p256::ecdsa::SigningKey::from_bytes(&[12u8; 32].into()).unwrap(),
         ..Keys::load()
     };
     let mut idp = Idp::new(&issuer);
     let mut e = engine(json!({}));
-    let token = bound(&issuer, &key);
+    let token = bound_token(&issuer, &key, json!({}));
     let other_token = access_token(
         &issuer,
-        json!({ "cnf": { "jkt": jkt(&key) }, "jti": "another-token" }),
+        json!({ "cnf": { "jkt": dpop_jkt(&key) }, "jti": "another-token" }),
     );
-    let header = |k: &Keys| json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk(k) });
+    let header = |k: &Keys| json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk(k) });
     let cases: Vec<(&str, String)> = vec![
         (
             "another URL",
-            proof(&key, "GET", "https://app.example/api/other", &token, json!({})),
+            dpop_proof(&key, "GET", "https://app.example/api/other", &token, json!({})),
         ),
         (
             "another origin (a Host header would say so)",
-            proof(&key, "GET", "https://evil.example/api/orders", &token, json!({})),
+            dpop_proof(&key, "GET", "https://evil.example/api/orders", &token, json!({})),
         ),
         (
             "another scheme",
-            proof(&key, "GET", "http://app.example/api/orders", &token, json!({})),
+            dpop_proof(&key, "GET", "http://app.example/api/orders", &token, json!({})),
         ),
-        ("another method", proof(&key, "POST", URL, &token, json!({}))),
+        ("another method", dpop_proof(&key, "POST", URL, &token, json!({}))),
         (
             "a method in another case",
-            proof(&key, "get", URL, &token, json!({})),
+            dpop_proof(&key, "get", URL, &token, json!({})),
         ),
         (
             "another key than the token's",
-            proof(&other_key, "GET", URL, &token, json!({})),
+            dpop_proof(&other_key, "GET", URL, &token, json!({})),
         ),
-        ("another token", proof(&key, "GET", URL, &other_token, json!({}))),
-        ("no ath", proof(&key, "GET", URL, &token, json!({ "ath": null }))),
-        ("no jti", proof(&key, "GET", URL, &token, json!({ "jti": null }))),
+        (
+            "another token",
+            dpop_proof(&key, "GET", URL, &other_token, json!({})),
+        ),
+        (
+            "no ath",
+            dpop_proof(&key, "GET", URL, &token, json!({ "ath": null })),
+        ),
+        (
+            "no jti",
+            dpop_proof(&key, "GET", URL, &token, json!({ "jti": null })),
+        ),
         (
             "an empty jti",
-            proof(&key, "GET", URL, &token, json!({ "jti": "" })),
+            dpop_proof(&key, "GET", URL, &token, json!({ "jti": "" })),
         ),
         (
             "a jti over 256 bytes",
-            proof(&key, "GET", URL, &token, json!({ "jti": "j".repeat(257) })),
+            dpop_proof(&key, "GET", URL, &token, json!({ "jti": "j".repeat(257) })),
         ),
         (
             "too old",
-            proof_with(&key, header(&key), "GET", URL, &token, NOW - 70, json!({})),
+            dpop_proof_with(&key, header(&key), "GET", URL, &token, NOW - 70, json!({})),
         ),
         (
             "from the future",
-            proof_with(&key, header(&key), "GET", URL, &token, NOW + 30, json!({})),
+            dpop_proof_with(&key, header(&key), "GET", URL, &token, NOW + 30, json!({})),
         ),
-        ("no iat", proof(&key, "GET", URL, &token, json!({ "iat": null }))),
+        (
+            "no iat",
+            dpop_proof(&key, "GET", URL, &token, json!({ "iat": null })),
+        ),
         (
             "iat as a string",
-            proof(&key, "GET", URL, &token, json!({ "iat": NOW.to_string() })),
+            dpop_proof(&key, "GET", URL, &token, json!({ "iat": NOW.to_string() })),
         ),
         (
             "typ JWT",
-            proof_with(
+            dpop_proof_with(
                 &key,
-                json!({ "typ": "JWT", "alg": "ES256", "jwk": jwk(&key) }),
+                json!({ "typ": "JWT", "alg": "ES256", "jwk": dpop_jwk(&key) }),
                 "GET",
                 URL,
                 &token,
@@ -288,9 +243,9 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         ),
         (
             "no typ",
-            proof_with(
+            dpop_proof_with(
                 &key,
-                json!({ "alg": "ES256", "jwk": jwk(&key) }),
+                json!({ "alg": "ES256", "jwk": dpop_jwk(&key) }),
                 "GET",
                 URL,
                 &token,
@@ -300,7 +255,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         ),
         (
             "no jwk",
-            proof_with(
+            dpop_proof_with(
                 &key,
                 json!({ "typ": "dpop+jwt", "alg": "ES256" }),
                 "GET",
@@ -312,7 +267,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         ),
         (
             "a kid instead of a jwk",
-            proof_with(
+            dpop_proof_with(
                 &key,
                 json!({ "typ": "dpop+jwt", "alg": "ES256", "kid": "ec" }),
                 "GET",
@@ -323,9 +278,9 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
             ),
         ),
         ("a private jwk", {
-            let mut j = jwk(&key);
+            let mut j = dpop_jwk(&key);
             j["d"] = json!(b64(&key.p256.to_bytes()));
-            proof_with(
+            dpop_proof_with(
                 &key,
                 json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": j }),
                 "GET",
@@ -337,7 +292,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         }),
         (
             "a symmetric jwk",
-            proof_with(
+            dpop_proof_with(
                 &key,
                 json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": { "kty": "oct", "k": "c2VjcmV0" } }),
                 "GET",
@@ -349,9 +304,9 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         ),
         (
             "an alg that does not fit the jwk",
-            proof_with(
+            dpop_proof_with(
                 &key,
-                json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk(&key) }),
+                json!({ "typ": "dpop+jwt", "alg": "EdDSA", "jwk": dpop_jwk(&key) }),
                 "GET",
                 URL,
                 &token,
@@ -360,8 +315,8 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
             ),
         ),
         ("a signature by another key", {
-            let p = proof(&key, "GET", URL, &token, json!({}));
-            let forged = proof(&other_key, "GET", URL, &token, json!({}));
+            let p = dpop_proof(&key, "GET", URL, &token, json!({}));
+            let forged = dpop_proof(&other_key, "GET", URL, &token, json!({}));
             let (head, _) = p.rsplit_once('.').unwrap();
             format!("{head}.{}", forged.rsplit_once('.').unwrap().1)
         }),
@@ -381,7 +336,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         );
     }
     // No proof, two proofs, a proof with an unbound token.
-    let p = proof(&key, "GET", URL, &token, json!({}));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
     assert_eq!(
         code(&call(&mut e, &mut idp, "GET", "/api/orders", "DPoP", &token, &[])),
         Some("dpop-proof-invalid")
@@ -399,7 +354,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
         Some("dpop-proof-invalid")
     );
     let unbound = access_token(&issuer, json!({}));
-    let pu = proof(&key, "GET", URL, &unbound, json!({}));
+    let pu = dpop_proof(&key, "GET", URL, &unbound, json!({}));
     assert_eq!(
         code(&call(
             &mut e,
@@ -414,7 +369,7 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
     );
     // None of them spent the jti of a good proof: it still passes, with a
     // query string and a default port its htu may leave out or name.
-    let good = proof(
+    let good = dpop_proof(
         &key,
         "GET",
         "https://APP.example:443/api/orders",
@@ -435,11 +390,11 @@ fn every_part_of_the_proof_must_fit_this_request_token_and_key() {
 
 #[test]
 fn server_nonces_are_asked_for_and_accepted_across_instances() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let mut idp = Idp::new(&issuer);
     let config = json!({ "dpop": { "nonce": true } });
     let (mut a, mut b) = (engine(config.clone()), engine(config));
-    let token = bound(&issuer, &key);
+    let token = bound_token(&issuer, &key, json!({}));
     let d = call(
         &mut a,
         &mut idp,
@@ -447,7 +402,7 @@ fn server_nonces_are_asked_for_and_accepted_across_instances() {
         "/api/orders",
         "DPoP",
         &token,
-        &[&proof(&key, "GET", URL, &token, json!({}))],
+        &[&dpop_proof(&key, "GET", URL, &token, json!({}))],
     );
     assert_eq!(
         (d.respond_status(), code(&d)),
@@ -460,7 +415,7 @@ fn server_nonces_are_asked_for_and_accepted_across_instances() {
     );
     let nonce = header(&d, "dpop-nonce").expect("a nonce to use").to_string();
     // Another instance with the same cookie keys takes it.
-    let p = proof(
+    let p = dpop_proof(
         &key,
         "GET",
         URL,
@@ -472,7 +427,7 @@ fn server_nonces_are_asked_for_and_accepted_across_instances() {
             .respond_status()
             .is_none()
     );
-    let stale = proof(
+    let stale = dpop_proof(
         &key,
         "GET",
         URL,
@@ -500,19 +455,19 @@ fn server_nonces_are_asked_for_and_accepted_across_instances() {
 
 #[test]
 fn the_host_may_check_the_proof_s_signature() {
-    let (issuer, key) = (Keys::load(), client());
+    let (issuer, key) = (Keys::load(), dpop_client(11));
     let mut idp = Idp::new(&issuer);
     let mut e = engine(json!({})).with_host_signatures(&[tessera_core::Alg::Es256]);
-    let token = bound(&issuer, &key);
-    let p = proof(&key, "GET", URL, &token, json!({}));
+    let token = bound_token(&issuer, &key, json!({}));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
     let d = call(&mut e, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p]);
     assert!(d.respond_status().is_none(), "{:?}", d.message);
     let other = Keys {
         p256: p256::ecdsa::SigningKey::from_bytes(&[13u8; 32].into()).unwrap(),
         ..Keys::load()
     };
-    let forged = proof(&other, "GET", URL, &token, json!({ "jti": "forged" }));
-    let (head, _) = proof(&key, "GET", URL, &token, json!({ "jti": "forged" }))
+    let forged = dpop_proof(&other, "GET", URL, &token, json!({ "jti": "forged" }));
+    let (head, _) = dpop_proof(&key, "GET", URL, &token, json!({ "jti": "forged" }))
         .rsplit_once('.')
         .map(|(h, s)| (h.to_string(), s.to_string()))
         .unwrap();

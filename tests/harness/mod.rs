@@ -669,3 +669,72 @@ pub fn error_of(d: &Decision) -> Option<String> {
         Action::Forward { .. } => None,
     }
 }
+
+// ---- DPoP -----------------------------------------------------------------------
+
+/// A DPoP client's own key pair, from `seed` (not the issuer's keys).
+pub fn dpop_client(seed: u8) -> Keys {
+    Keys {
+        p256: p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).unwrap(),
+        ..Keys::load()
+    }
+}
+
+/// The client's public JWK, as a proof's header carries it.
+pub fn dpop_jwk(keys: &Keys) -> Value {
+    let mut jwk = keys.ec_jwk("");
+    jwk.as_object_mut().unwrap().remove("kid");
+    jwk
+}
+
+/// The client key's RFC 7638 thumbprint: what `cnf.jkt` names.
+pub fn dpop_jkt(keys: &Keys) -> String {
+    tessera_core::dpop::thumbprint(dpop_jwk(keys).as_object().unwrap()).unwrap()
+}
+
+/// An access token from `issuer`, bound to `client`'s key, `extra` over it.
+pub fn bound_token(issuer: &Keys, client: &Keys, mut extra: Value) -> String {
+    extra["cnf"] = json!({ "jkt": dpop_jkt(client) });
+    access_token(issuer, extra)
+}
+
+/// A proof's `ath`: the base64url SHA-256 of the access token.
+pub fn ath(token: &str) -> String {
+    use sha2::Digest;
+    tessera_tests::b64(&sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// The header of a well-formed proof by `key`.
+pub fn dpop_header(key: &Keys) -> Value {
+    json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk(key) })
+}
+
+/// A proof with `header`, signed by `key`, for `method` `url` and `token`,
+/// made at `iat`, with `extra` claims over the standard ones (`null`
+/// removes one).
+pub fn dpop_proof_with(
+    key: &Keys,
+    header: Value,
+    method: &str,
+    url: &str,
+    token: &str,
+    iat: u64,
+    extra: Value,
+) -> String {
+    let mut claims = json!({ "jti": format!("jti-{iat}-{method}-{url}"), "htm": method, "htu": url, "iat": iat, "ath": ath(token) });
+    if let (Value::Object(c), Value::Object(e)) = (&mut claims, extra) {
+        for (k, v) in e {
+            if v.is_null() {
+                c.remove(&k);
+            } else {
+                c.insert(k, v);
+            }
+        }
+    }
+    key.token("ES256", &header, &claims.to_string())
+}
+
+/// A well-formed proof made at `NOW`.
+pub fn dpop_proof(key: &Keys, method: &str, url: &str, token: &str, extra: Value) -> String {
+    dpop_proof_with(key, dpop_header(key), method, url, token, NOW, extra)
+}

@@ -888,6 +888,22 @@ impl TesseraConfig {
         let mut taken: Vec<&String> = self.verification.issuers.iter().chain([&self.issuer]).collect();
         for (i, trusted) in self.trusted_issuers.iter().enumerate() {
             trusted.validate(&format!("trustedIssuers[{i}]"), &taken)?;
+            // One tenant of the main issuer's multi-tenant template is the
+            // main issuer's already: a token naming it would go there.
+            let templates = taken.iter().filter_map(|t| t.split_once(placeholder));
+            for (before, after) in templates {
+                if let Some(iss) = trusted
+                    .verification
+                    .issuers
+                    .iter()
+                    .find(|iss| iss.starts_with(before) && iss.ends_with(after))
+                {
+                    return Err(ConfigError::new(
+                        format!("trustedIssuers[{i}].issuer"),
+                        format!("{iss:?} is a tenant of the main issuer's template, whose policy verifies its tokens: pin the tenant with require.issuers instead"),
+                    ));
+                }
+            }
             taken.extend(&trusted.verification.issuers);
         }
         self.cookies.validate()?;

@@ -12,6 +12,76 @@ use serde_json::Value;
 /// it, new proofs are refused as an outage (503) rather than remembered less.
 pub(super) const MAX_DPOP_JTIS: usize = 100_000;
 
+/// The most proofs one key may have remembered at once (a client making
+/// more than this many requests per `maxAge` is refused, 503, until its
+/// older proofs expire): so no one client fills [`MAX_DPOP_JTIS`] for all.
+pub(super) const MAX_DPOP_JTIS_PER_KEY: u64 = 10_000;
+
+/// Whether `identity` is bound to something (RFC 7800 `cnf`): such a token
+/// passes only with a proof for a request, never on its own.
+pub(super) fn bound(identity: &Identity) -> bool {
+    identity.claims.contains_key("cnf")
+}
+
+/// The proofs seen here, by the hex SHA-256 of their key's thumbprint
+/// (`client:`) and of thumbprint and `jti`, each until it expires; and how
+/// many each client key has. (Maps of the one type the engine already uses
+/// for logout tokens: each new map type costs the npm package kilobytes.)
+#[derive(Default)]
+pub(super) struct Seen {
+    proofs: BTreeMap<String, u64>,
+    per_key: BTreeMap<String, u64>,
+    /// When expired proofs were last dropped: at most once a second, so a
+    /// full set costs a scan per second, not per request.
+    purged: u64,
+}
+
+impl Seen {
+    /// Forgets the proofs expired at `now`.
+    fn purge(&mut self, now: u64) {
+        self.purged = now;
+        let per_key = &mut self.per_key;
+        self.proofs.retain(|key, until| {
+            let keep = now < *until;
+            if !keep {
+                let client = key.split(':').next().unwrap_or("");
+                if let Some(n) = per_key.get_mut(client) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+            keep
+        });
+        self.per_key.retain(|_, n| *n > 0);
+    }
+
+    /// Remembers `proof` of `client` until `until`: `Err` when it was seen,
+    /// or cannot be remembered (the instance's or the key's share is full).
+    fn insert(&mut self, client: String, proof: String, until: u64, now: u64) -> Result<(), Refusal> {
+        let key = format!("{client}:{proof}");
+        if self.proofs.get(&key).is_some_and(|u| now < *u) {
+            return Err(replayed("this instance"));
+        }
+        let full = |s: &Seen| {
+            s.proofs.len() >= MAX_DPOP_JTIS
+                || s.per_key
+                    .get(&client)
+                    .is_some_and(|n| *n >= MAX_DPOP_JTIS_PER_KEY)
+        };
+        if full(self) && self.purged < now {
+            self.purge(now);
+        }
+        if full(self) {
+            return Err(refuse!(
+                StoreUnavailable,
+                "too many DPoP proofs in the replay window on this instance (or from this key); retry shortly"
+            ));
+        }
+        self.proofs.insert(key, until);
+        *self.per_key.entry(client).or_insert(0) += 1;
+        Ok(())
+    }
+}
+
 /// How long a server nonce lives: the current window's and the previous
 /// one's are accepted.
 const NONCE_WINDOW: u64 = 300;
@@ -37,6 +107,17 @@ impl Engine {
         ctx: &mut Ctx,
     ) -> Checked {
         let cnf = identity.claims.get("cnf");
+        // Bound to anything else as well (a certificate, `x5t#S256`): that
+        // binding cannot be checked here, so the token is not admitted.
+        if cnf
+            .and_then(Value::as_object)
+            .is_some_and(|c| c.keys().any(|k| k != "jkt"))
+        {
+            return Checked::Refused(refuse!(
+                ClaimInvalid,
+                "the access token is bound (cnf) to something other than a DPoP key as well, which Tessera cannot check"
+            ));
+        }
         let jkt = cnf.and_then(|c| c.get("jkt")).and_then(Value::as_str);
         let jkt = match (ctx.dpop, jkt) {
             (false, None) if cnf.is_none() => return Checked::Pass,
@@ -161,35 +242,28 @@ impl Engine {
                 return Checked::Refused(refusal);
             }
         }
-        // Seen before, here?
+        // Seen before, here? Remembered one second past the last one it
+        // could be accepted in (`iat + maxAge + leeway`, inclusive).
         let now = ctx.now;
         let mut hash = Sha256::new();
         hash.update(jkt.as_bytes());
         hash.update([0]);
         hash.update(proof.jti.as_bytes());
-        let key: [u8; 32] = hash.finalize().into();
-        if self.dpop_jtis.get(&key).is_some_and(|until| now < *until) {
-            return Checked::Refused(replayed("this instance"));
-        }
-        if self.dpop_jtis.len() >= MAX_DPOP_JTIS {
-            self.dpop_jtis.retain(|_, until| now < *until);
-            if self.dpop_jtis.len() >= MAX_DPOP_JTIS {
-                return Checked::Refused(refuse!(
-                    StoreUnavailable,
-                    "this instance remembers {MAX_DPOP_JTIS} DPoP proofs already; retry shortly"
-                ));
-            }
-        }
+        let key = crate::hex::encode(&hash.finalize());
+        let client = crate::hex::encode(&Sha256::digest(jkt.as_bytes()));
         let until = proof
             .iat
             .saturating_add(config.max_age)
             .saturating_add(2 * leeway)
+            .saturating_add(1)
             .max(now.saturating_add(1));
-        self.dpop_jtis.insert(key, until);
+        if let Err(refusal) = self.dpop_seen.insert(client, key.clone(), until, now) {
+            return Checked::Refused(refusal);
+        }
         // And on another instance? The shared store says (a host without
         // one answers at once: this instance is the deployment).
         let op = StoreOp::Once {
-            key: format!("dpop-jti:{}", crate::hex::encode(&key)),
+            key: format!("dpop-jti:{key}"),
             ttl: until - now,
         };
         let then = AfterStore::Dpop {

@@ -151,7 +151,18 @@ impl Engine {
                 status: 200..=299,
                 body,
                 ..
-            } if body.len() <= MAX_RESPONSE_BYTES => Discovery::parse(body, &issuer, false),
+            } if body.len() <= MAX_RESPONSE_BYTES => Discovery::parse(body, &issuer, false).and_then(|d| {
+                // Another party's document chooses where this host fetches:
+                // an https issuer's key set is on the public internet.
+                if issuer.starts_with("https://") && !public_https(&d.jwks_uri) {
+                    return Err(refuse!(
+                        JwksUnavailable,
+                        "the discovery document of trusted issuer {} names a key set that is not a public https URL; set its jwksUri",
+                        crate::jwk::quoted(&issuer)
+                    ));
+                }
+                Ok(d)
+            }),
             Reply::Response { status, .. } => Err(refuse!(
                 JwksUnavailable,
                 "{} answered HTTP {status} (or a body over {MAX_RESPONSE_BYTES} bytes); set trustedIssuers[].jwksUri if it publishes no discovery document",
@@ -203,6 +214,30 @@ pub(super) fn lookup(cache: &mut JwksCache, fill: Fill, ctx: &mut Ctx) -> Result
         ctx.event.keys = keys_use;
     }
     Ok(())
+}
+
+/// An https URL whose host is not a loopback name or address.
+fn public_https(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .to_ascii_lowercase();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or("").to_owned(),
+        None => host.split(':').next().unwrap_or("").to_owned(),
+    };
+    let host = host.trim_end_matches('.');
+    !(host.is_empty()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || host.starts_with("127.")
+        || host == "::1"
+        || host == "0.0.0.0"
+        || host.starts_with("0:0:0:0:0:0:0:1"))
 }
 
 fn quoted_list<'a>(items: impl Iterator<Item = &'a String>) -> String {

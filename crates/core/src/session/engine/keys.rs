@@ -10,7 +10,7 @@ impl Engine {
         let identity = match self.verify(&token, true, From::Client, ctx) {
             // A bound token needs a proof for a request, which a token on
             // its own does not come with.
-            Verified::Ok(identity) if identity.claims.contains_key("cnf") => Err(refuse!(
+            Verified::Ok(identity) if super::dpop::bound(&identity) => Err(refuse!(
                 DpopRequired,
                 "the access token is bound to a key (cnf): it is accepted only with a DPoP proof for a request (authenticateRequest), never on its own"
             )),

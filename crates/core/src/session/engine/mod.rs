@@ -681,9 +681,8 @@ pub struct Engine {
     /// Logout tokens' ids seen here (hex SHA-256 of issuer and `jti`), until
     /// they are too old to be accepted anyway.
     logout_jtis: BTreeMap<String, u64>,
-    /// DPoP proofs seen here (SHA-256 of the key's thumbprint and `jti`),
-    /// until they are too old to be accepted anyway.
-    dpop_jtis: BTreeMap<[u8; 32], u64>,
+    /// DPoP proofs seen here, until they are too old to be accepted anyway.
+    dpop_seen: dpop::Seen,
     /// The key DPoP nonces are derived from (`dpop.nonce`).
     dpop_nonce_key: Option<[u8; 32]>,
 }
@@ -740,7 +739,7 @@ impl Engine {
             backend: None,
             revocations: Revocations::new(crate::revocation::DEFAULT_CAPACITY),
             logout_jtis: BTreeMap::new(),
-            dpop_jtis: BTreeMap::new(),
+            dpop_seen: dpop::Seen::default(),
             dpop_nonce_key: config
                 .keyring()
                 .filter(|_| config.dpop.nonce)
@@ -832,8 +831,10 @@ impl Engine {
     /// ```
     pub fn remembered(&mut self, token: &str, now: u64) -> Option<Arc<Identity>> {
         let identity = self.verifier.remembered(token, now)?;
-        // A revoked identity is not answered from here: `verify_token` says why.
-        (self.identity_check(&identity, now) == revoked::Check::Clear).then_some(identity)
+        // A revoked identity, or a bound one (it passes only with a proof for
+        // a request), is not answered from here: `verify_token` says why.
+        (!dpop::bound(&identity) && self.identity_check(&identity, now) == revoked::Check::Clear)
+            .then_some(identity)
     }
 
     /// Continues a suspended request with the reply to its [`HttpRequest`].
