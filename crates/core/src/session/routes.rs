@@ -160,12 +160,6 @@ impl RouteRule {
             require: Requirements::default(),
         }
     }
-
-    /// This rule with `require`.
-    pub fn requiring(mut self, require: Requirements) -> RouteRule {
-        self.require = require;
-        self
-    }
 }
 
 /// The outcome of classifying a request.
