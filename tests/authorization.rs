@@ -31,14 +31,6 @@ fn guarded(extra: Value) -> Engine {
     engine(json!({ "routes": routes }))
 }
 
-fn get(e: &mut Engine, idp: &mut Idp, path: &str, headers: &[(&str, &str)]) -> Decision {
-    drive(e, idp, "GET", path, headers, NOW)
-}
-
-fn with_bearer(e: &mut Engine, idp: &mut Idp, path: &str, token: &str) -> Decision {
-    get(e, idp, path, &[("authorization", &format!("Bearer {token}"))])
-}
-
 fn forwarded(d: &Decision) -> &[(String, String)] {
     match &d.action {
         Action::Forward { headers, .. } => headers,

@@ -7,18 +7,11 @@ mod harness;
 
 use harness::*;
 use serde_json::{json, Value};
+use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::Engine;
 use tessera_core::requirement::Requirement;
 use tessera_tests::{claims, Keys, ISS, NOW};
-
-fn get(e: &mut Engine, idp: &mut Idp, path: &str, headers: &[(&str, &str)]) -> Decision {
-    drive(e, idp, "GET", path, headers, NOW)
-}
-
-fn with_bearer(e: &mut Engine, idp: &mut Idp, path: &str, token: &str) -> Decision {
-    get(e, idp, path, &[("authorization", &format!("Bearer {token}"))])
-}
 
 fn fwd<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
     match &d.action {
@@ -343,175 +336,44 @@ fn a_claim_number_compares_by_value() {
 
 // ---- 9. Entra multi-tenant: roles (and wids) granted by any tenant -----------------
 
-mod entra {
-    use super::harness::{header, query_value, seed, Browser, APP, CLIENT_SECRET, COOKIE_KEYS};
-    use serde_json::{json, Value};
-    use std::collections::VecDeque;
-    use tessera_core::config::TesseraConfig;
-    use tessera_core::decision::{Action, Decision};
-    use tessera_core::engine::{Engine, Reply, Request, Step};
-    use tessera_tests::{Keys, NOW};
-
-    pub const TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
-    pub const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
-    /// A tenant anyone can create, whose admin consents the multi-tenant app
-    /// and assigns app roles (and holds directory roles) there.
-    pub const ATTACKER_TENANT: &str = "9122040d-6c67-4c5b-b112-36a304b66dad";
-    const LOGIN: &str = "https://login.microsoftonline.com";
-
-    pub struct Entra {
-        jwks: String,
-        pub token: VecDeque<String>,
-    }
-
-    impl Entra {
-        pub fn new(keys: &Keys) -> Entra {
-            Entra {
-                jwks: json!({ "keys": [keys.rsa_jwk("rsa")] }).to_string(),
-                token: VecDeque::new(),
-            }
-        }
-
-        fn answer(&mut self, url: &str) -> (u16, Vec<u8>) {
-            let org = format!("{LOGIN}/organizations");
-            if url == format!("{org}/v2.0/.well-known/openid-configuration") {
-                let doc = json!({
-                    "issuer": TEMPLATE,
-                    "authorization_endpoint": format!("{org}/oauth2/v2.0/authorize"),
-                    "token_endpoint": format!("{org}/oauth2/v2.0/token"),
-                    "jwks_uri": format!("{org}/discovery/v2.0/keys"),
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                    "code_challenge_methods_supported": ["S256"]
-                });
-                (200, doc.to_string().into_bytes())
-            } else if url == format!("{org}/discovery/v2.0/keys") {
-                (200, self.jwks.clone().into_bytes())
-            } else if url == format!("{org}/oauth2/v2.0/token") {
-                (200, self.token.pop_front().expect("a token answer").into_bytes())
-            } else {
-                (404, Vec::new())
-            }
-        }
-
-        pub fn drive(&mut self, e: &mut Engine, url: &str, headers: &[(&str, &str)], now: u64) -> Decision {
-            let mut step = e.handle(
-                &Request {
-                    method: "GET",
-                    url,
-                    headers,
-                },
-                now,
-                seed(now, 1),
-            );
-            for round in 2..12 {
-                step = match step {
-                    Step::Done(d) => return d,
-                    Step::Fetch(p) | Step::Refresh(p) => {
-                        let (status, body) = self.answer(&p.request().url.clone());
-                        let reply = Reply::Response {
-                            status,
-                            cache_control: Some("max-age=3600"),
-                            body: &body,
-                        };
-                        e.resume(p, reply, now, seed(now, round))
-                    }
-                    Step::Store(p) => e.resume(p, Reply::Stored(Ok(true)), now, seed(now, round)),
-                    _ => panic!("unexpected step"),
-                };
-            }
-            panic!("too many fetches")
-        }
-    }
-
-    pub fn engine(routes: Value) -> Result<Engine, String> {
-        let doc = json!({ "issuer": TEMPLATE, "profile": "entra", "clientId": CLIENT,
-            "clientSecret": CLIENT_SECRET, "appOrigin": APP, "cookieKeys": COOKIE_KEYS, "routes": routes });
-        let config = TesseraConfig::from_json(&doc.to_string()).map_err(|e| e.to_string())?;
-        Ok(Engine::new(config).unwrap())
-    }
-
-    /// Signs in a user of `tid` whose ID token carries `extra`.
-    pub fn sign_in(e: &mut Engine, entra: &mut Entra, keys: &Keys, tid: &str, extra: Value) -> Browser {
-        let mut browser = Browser::default();
-        let d = entra.drive(e, "/__tessera/sign-in?redirect_url=%2F", &[], NOW);
-        browser.apply(&d);
-        let location = header(&d, "location").unwrap().to_string();
-        let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-        let mut claims = json!({ "ver": "2.0", "iss": format!("{LOGIN}/{tid}/v2.0"), "tid": tid,
-            "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "aud": CLIENT, "exp": NOW + 3600,
-            "iat": NOW, "nbf": NOW, "oid": "00000000-0000-0000-66f3-3332eca7ea81",
-            "preferred_username": "mallory@fabrikam.example", "nonce": nonce });
-        if let (Some(base), Value::Object(extra)) = (claims.as_object_mut(), extra) {
-            base.extend(extra);
-        }
-        let id = keys.token(
-            "RS256",
-            &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
-            &claims.to_string(),
-        );
-        entra.token.push_back(
-            json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": "graph.opaque.token",
-                "refresh_token": "0.AAAA-refresh", "id_token": id })
-            .to_string(),
-        );
-        let d = entra.drive(
-            e,
-            &format!("/__tessera/callback?code=0.code&state={state}"),
-            &[("cookie", &browser.header())],
-            NOW,
-        );
-        assert_eq!(d.respond_status(), Some(303), "{:?}", d.message);
-        browser.apply(&d);
-        browser
-    }
-
-    pub fn forwarded(d: &Decision) -> bool {
-        matches!(d.action, Action::Forward { .. })
-    }
-}
-
 /// With the multi-tenant issuer template, every tenant's tokens are trusted,
 /// and app roles and directory roles (`wids`) are assigned by each tenant's
 /// own administrators. Anyone can create a tenant, consent the app there and
 /// give themselves the app role `Admin` (or be its Global Administrator,
-/// wid 62e90394-…): a `roles` requirement is then no barrier. The
-/// configuration should refuse role/permission requirements under a tenant
-/// template unless a tenant is pinned (`verification.claimValues.tid`,
-/// `require.claims.tid` or `require.issuers`), or the answer must not admit
-/// them.
+/// wid 62e90394-…): a `roles` requirement is then no barrier. Roles under
+/// the template need a pinned tenant, and with one the attacker's tenant is
+/// refused.
 #[test]
 fn entra_multi_tenant_roles_need_a_pinned_tenant() {
-    let keys = Keys::load();
-    let routes = json!([
-        { "pattern": "/admin/**", "access": "page", "require": { "roles": ["Admin"] } },
-        { "pattern": "/tenant-admin/**", "access": "page",
-          "require": { "roles": ["62e90394-69f5-4237-9190-012177145e10"] } }
-    ]);
-    let mut e = match entra::engine(routes) {
-        Ok(e) => e,
-        Err(refused) => {
-            // A configuration error naming the unpinned tenant is a fix too.
-            assert!(refused.contains("tid"), "{refused}");
-            return;
-        }
+    const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    /// A tenant anyone can create, whose admin assigns roles there.
+    const ATTACKER: &str = "9122040d-6c67-4c5b-b112-36a304b66dad";
+    let load = |require: Value| {
+        let doc = json!({ "issuer": ENTRA_TEMPLATE, "profile": "entra", "clientId": ENTRA_CLIENT,
+            "clientSecret": CLIENT_SECRET, "appOrigin": APP, "cookieKeys": COOKIE_KEYS,
+            "routes": [{ "pattern": "/admin/**", "access": "page", "require": require }] });
+        TesseraConfig::from_json(&doc.to_string())
     };
-    let mut sim = entra::Entra::new(&keys);
-    let mallory = entra::sign_in(
-        &mut e,
-        &mut sim,
-        &keys,
-        entra::ATTACKER_TENANT,
-        json!({ "roles": ["Admin"], "wids": ["62e90394-69f5-4237-9190-012177145e10"] }),
-    );
-    for path in ["/admin/users", "/tenant-admin/settings"] {
-        let d = sim.drive(&mut e, path, &[("cookie", &mallory.header())], NOW + 5);
-        assert!(
-            !entra::forwarded(&d),
-            "{path}: a role from the attacker's own tenant ({}) admitted (multi-tenant template {}, client {})",
-            entra::ATTACKER_TENANT,
-            entra::TEMPLATE,
-            entra::CLIENT
+    for roles in [json!(["Admin"]), json!(["62e90394-69f5-4237-9190-012177145e10"])] {
+        let err = load(json!({ "roles": roles })).unwrap_err();
+        assert_eq!(err.field, "routes[0].require");
+        assert!(err.message.contains("tid"), "{err}");
+    }
+    let config = load(json!({ "roles": ["Admin"], "claims": { "tid": CONTOSO } })).unwrap();
+    let mut e = Engine::new(config).unwrap();
+    let keys = Keys::load();
+    let mut sim = Entra::new(&keys);
+    let admin = json!({ "roles": ["Admin"], "wids": ["62e90394-69f5-4237-9190-012177145e10"] });
+    for (tid, admitted) in [(ATTACKER, false), (CONTOSO, true)] {
+        let iss = entra_issuer(tid);
+        let (_, browser) = entra_sign_in(
+            &mut e,
+            &mut sim,
+            |n| entra_id_token(&keys, &iss, Some(tid), Some(n), NOW, admin.clone()),
+            None,
         );
+        let d = sim.drive(&mut e, "/admin/users", &[("cookie", &browser.header())], NOW + 5);
+        assert_eq!(d.respond_status().is_none(), admitted, "{tid}: {}", outcome(&d));
     }
 }
 

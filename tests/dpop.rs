@@ -483,3 +483,25 @@ fn the_host_may_check_the_proof_s_signature() {
     );
     assert_eq!(code(&d), Some("dpop-proof-invalid"));
 }
+
+#[test]
+fn a_dpop_request_that_lacks_a_scope_gets_the_dpop_challenge() {
+    let (issuer, key) = (Keys::load(), dpop_client(11));
+    let mut idp = Idp::new(&issuer);
+    let mut e = engine(
+        json!({ "routes": [{ "pattern": "/api/**", "access": "api", "require": { "scopes": ["orders:write"] } }] }),
+    );
+    let token = bound_token(&issuer, &key, json!({ "scope": "orders:read" }));
+    let p = dpop_proof(&key, "GET", URL, &token, json!({}));
+    let d = call(&mut e, &mut idp, "GET", "/api/orders", "DPoP", &token, &[&p]);
+    assert_eq!(
+        (d.respond_status(), code(&d)),
+        (Some(403), Some("insufficient-scope"))
+    );
+    assert!(
+        challenge(&d).starts_with("DPoP error=\"insufficient_scope\"")
+            && challenge(&d).ends_with("scope=\"orders:write\""),
+        "{}",
+        challenge(&d)
+    );
+}

@@ -7,7 +7,6 @@ mod harness;
 
 use harness::*;
 use serde_json::json;
-use std::collections::VecDeque;
 use tessera_core::config::TesseraConfig;
 use tessera_core::decision::{Action, Decision, Status};
 use tessera_core::engine::{Engine, Reply, Request, Step, StoreOp};
@@ -272,105 +271,32 @@ fn holds_on_public_routes_the_session_endpoint_and_id_token_sessions() {
 // revoke({ sub }) and revoke({ sid }) name the template, never a token's
 // issuer, so they revoke nothing.
 
-const TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
-const CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 const CONTOSO: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-const LOGIN: &str = "https://login.microsoftonline.com";
-const ENTRA_SUB: &str = "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ";
-
-struct Entra {
-    jwks: String,
-    token: VecDeque<String>,
-}
-
-impl Entra {
-    fn answer(&mut self, url: &str) -> (u16, Vec<u8>) {
-        let org = format!("{LOGIN}/organizations");
-        if url == format!("{org}/v2.0/.well-known/openid-configuration") {
-            let doc = json!({
-                "issuer": TEMPLATE,
-                "authorization_endpoint": format!("{org}/oauth2/v2.0/authorize"),
-                "token_endpoint": format!("{org}/oauth2/v2.0/token"),
-                "jwks_uri": format!("{org}/discovery/v2.0/keys"),
-                "end_session_endpoint": format!("{org}/oauth2/v2.0/logout"),
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "code_challenge_methods_supported": ["plain", "S256"]
-            });
-            (200, doc.to_string().into_bytes())
-        } else if url == format!("{org}/discovery/v2.0/keys") {
-            (200, self.jwks.clone().into_bytes())
-        } else if url == format!("{org}/oauth2/v2.0/token") {
-            (200, self.token.pop_front().unwrap().into_bytes())
-        } else {
-            (404, Vec::new())
-        }
-    }
-
-    fn drive(&mut self, e: &mut Engine, url: &str, headers: &[(&str, &str)], now: u64) -> Decision {
-        let mut step = e.handle(
-            &Request {
-                method: "GET",
-                url,
-                headers,
-            },
-            now,
-            seed(now, 1),
-        );
-        for round in 2..12 {
-            step = match step {
-                Step::Done(d) => return d,
-                Step::Fetch(p) | Step::Refresh(p) => {
-                    let (status, body) = self.answer(&p.request().url.clone());
-                    let reply = Reply::Response {
-                        status,
-                        cache_control: Some("max-age=3600"),
-                        body: &body,
-                    };
-                    e.resume(p, reply, now, seed(now, round))
-                }
-                Step::Store(p) => e.resume(p, Reply::Stored(Ok(true)), now, seed(now, round)),
-                _ => panic!("unexpected step"),
-            };
-        }
-        panic!()
-    }
-}
 
 #[test]
 fn the_apps_revoke_reaches_sessions_at_a_multi_tenant_issuer() {
     let keys = Keys::load();
-    let doc = json!({ "issuer": TEMPLATE, "profile": "entra", "clientId": CLIENT, "clientSecret": CLIENT_SECRET,
+    let doc = json!({ "issuer": ENTRA_TEMPLATE, "profile": "entra", "clientId": ENTRA_CLIENT, "clientSecret": CLIENT_SECRET,
         "appOrigin": APP, "cookieKeys": COOKIE_KEYS });
     let mut e = Engine::new(TesseraConfig::from_json(&doc.to_string()).unwrap()).unwrap();
-    let mut entra = Entra {
-        jwks: json!({ "keys": [keys.rsa_jwk("rsa")] }).to_string(),
-        token: VecDeque::new(),
-    };
-    let mut browser = Browser::default();
-    let d = entra.drive(&mut e, "/__tessera/sign-in?redirect_url=%2F", &[], NOW);
-    browser.apply(&d);
-    let location = header(&d, "location").unwrap().to_string();
-    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
-    let iss = format!("{LOGIN}/{CONTOSO}/v2.0");
-    let id = keys.token(
-        "RS256",
-        &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
-        &json!({ "ver": "2.0", "iss": iss, "sub": ENTRA_SUB, "aud": CLIENT, "tid": CONTOSO, "sid": "entra-sid-1",
-            "exp": NOW + 3600, "iat": NOW, "nbf": NOW, "nonce": nonce }).to_string(),
-    );
-    entra.token.push_back(
-        json!({ "token_type": "Bearer", "expires_in": 3599, "access_token": "opaque.graph.token",
-            "refresh_token": "0.AAAA-refresh", "id_token": id })
-        .to_string(),
-    );
-    let d = entra.drive(
+    let mut entra = Entra::new(&keys);
+    let iss = entra_issuer(CONTOSO);
+    let (d, browser) = entra_sign_in(
         &mut e,
-        &format!("/__tessera/callback?code=0.code&state={state}"),
-        &[("cookie", &browser.header())],
-        NOW,
+        &mut entra,
+        |n| {
+            entra_id_token(
+                &keys,
+                &iss,
+                Some(CONTOSO),
+                Some(n),
+                NOW,
+                json!({ "sid": "entra-sid-1" }),
+            )
+        },
+        None,
     );
     assert_eq!(d.status, Status::SignedIn, "{:?}", d.message);
-    browser.apply(&d);
     let d = entra.drive(&mut e, "/dashboard", &[("cookie", &browser.header())], NOW + 5);
     assert_eq!(d.status, Status::SignedIn);
     // An admin disables the user: revoke({ sub }) and revoke({ sid }) with the

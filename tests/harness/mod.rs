@@ -738,3 +738,174 @@ pub fn dpop_proof_with(
 pub fn dpop_proof(key: &Keys, method: &str, url: &str, token: &str, extra: Value) -> String {
     dpop_proof_with(key, dpop_header(key), method, url, token, NOW, extra)
 }
+
+// ---- Microsoft Entra ID, multi-tenant --------------------------------------------
+
+/// Entra's multi-tenant issuer template, as its discovery document says it.
+pub const ENTRA_TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+/// The app's client id at Entra.
+pub const ENTRA_CLIENT: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
+pub const ENTRA_LOGIN: &str = "https://login.microsoftonline.com";
+/// The (pairwise) subject of the ID tokens [`entra_id_token`] makes.
+pub const ENTRA_SUB: &str = "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ";
+
+/// The issuer tenant `tid`'s tokens name.
+pub fn entra_issuer(tid: &str) -> String {
+    format!("{ENTRA_LOGIN}/{tid}/v2.0")
+}
+
+/// Entra's back channel, as data, shaped as its documentation describes it
+/// (its documents cannot be downloaded here).
+pub struct Entra {
+    pub discovery_issuer: String,
+    pub jwks: String,
+    pub token: VecDeque<String>,
+    pub log: Vec<String>,
+}
+
+impl Entra {
+    pub fn new(keys: &Keys) -> Entra {
+        Entra {
+            discovery_issuer: ENTRA_TEMPLATE.into(),
+            jwks: json!({ "keys": [keys.rsa_jwk("rsa")] }).to_string(),
+            token: VecDeque::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn answer(&mut self, method: &str, url: &str) -> (u16, Vec<u8>) {
+        self.log.push(format!("{method} {url}"));
+        let organizations = format!("{ENTRA_LOGIN}/organizations");
+        if url == format!("{organizations}/v2.0/.well-known/openid-configuration") {
+            let doc = json!({
+                "issuer": self.discovery_issuer,
+                "authorization_endpoint": format!("{organizations}/oauth2/v2.0/authorize"),
+                "token_endpoint": format!("{organizations}/oauth2/v2.0/token"),
+                "jwks_uri": format!("{organizations}/discovery/v2.0/keys"),
+                "end_session_endpoint": format!("{organizations}/oauth2/v2.0/logout"),
+                "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["plain", "S256"]
+            });
+            (200, doc.to_string().into_bytes())
+        } else if url == format!("{organizations}/discovery/v2.0/keys") {
+            (200, self.jwks.clone().into_bytes())
+        } else if url == format!("{organizations}/oauth2/v2.0/token") {
+            let body = self.token.pop_front().expect("an unscripted token request");
+            (200, body.into_bytes())
+        } else {
+            (404, Vec::new())
+        }
+    }
+
+    /// A `GET url` to its decision, every fetch answered by Entra; the
+    /// host has no shared store.
+    pub fn drive(&mut self, e: &mut Engine, url: &str, headers: &[(&str, &str)], now: u64) -> Decision {
+        let mut step = e.handle(
+            &Request {
+                method: "GET",
+                url,
+                headers,
+            },
+            now,
+            seed(now, 1),
+        );
+        for round in 2..12 {
+            step = match step {
+                Step::Done(d) => return d,
+                Step::Fetch(p) | Step::Refresh(p) => {
+                    let (method, url) = (p.request().method, p.request().url.clone());
+                    let (status, body) = self.answer(method, &url);
+                    let reply = Reply::Response {
+                        status,
+                        cache_control: Some("max-age=3600"),
+                        body: &body,
+                    };
+                    e.resume(p, reply, now, seed(now, round))
+                }
+                Step::Store(p) => e.resume(p, Reply::Stored(Ok(true)), now, seed(now, round)),
+                Step::Verify(_) | Step::Body(_) | Step::Idle => panic!("unexpected step"),
+            };
+        }
+        panic!("too many fetches")
+    }
+}
+
+/// An Entra v2.0 ID token naming `iss` (and `tid`, when given), with
+/// `extra` claims over the standard ones.
+pub fn entra_id_token(
+    keys: &Keys,
+    iss: &str,
+    tid: Option<&str>,
+    nonce: Option<&str>,
+    now: u64,
+    extra: Value,
+) -> String {
+    let mut claims = json!({ "ver": "2.0", "iss": iss, "sub": ENTRA_SUB, "aud": ENTRA_CLIENT,
+        "exp": now + 3600, "iat": now, "nbf": now, "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+        "preferred_username": "alice@contoso.com", "name": "Alice", "nonce": nonce });
+    if let Some(tid) = tid {
+        claims["tid"] = json!(tid);
+    }
+    if let (Some(base), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    keys.token(
+        "RS256",
+        &json!({ "alg": "RS256", "kid": "rsa", "typ": "JWT" }),
+        &claims.to_string(),
+    )
+}
+
+/// Entra's token response around `id_token` (the access token is Graph's,
+/// a JWT not for this app: treated as opaque).
+pub fn entra_token_reply(id_token: &str) -> String {
+    json!({ "token_type": "Bearer", "scope": "openid profile email offline_access User.Read", "expires_in": 3599,
+        "access_token": "eyJ0eXAiOiJKV1QiLCJub25jZSI6Im9wYXF1ZS10by11cyJ9.graph.token",
+        "refresh_token": "0.AAAA-refresh", "id_token": id_token })
+    .to_string()
+}
+
+/// A sign-in at Entra whose token endpoint answers with `id(nonce)`, the
+/// callback carrying `iss` when given: the callback's decision and the browser.
+pub fn entra_sign_in(
+    e: &mut Engine,
+    entra: &mut Entra,
+    id: impl FnOnce(&str) -> String,
+    iss: Option<&str>,
+) -> (Decision, Browser) {
+    let mut browser = Browser::default();
+    let d = entra.drive(e, "/__tessera/sign-in?redirect_url=%2F", &[], NOW);
+    assert_eq!(d.respond_status(), Some(302), "{:?}", d.message);
+    browser.apply(&d);
+    let location = header(&d, "location").unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{ENTRA_LOGIN}/organizations/oauth2/v2.0/authorize?")),
+        "{location}"
+    );
+    let (state, nonce) = (query_value(&location, "state"), query_value(&location, "nonce"));
+    entra.token.push_back(entra_token_reply(&id(&nonce)));
+    let iss = iss
+        .map(|i| format!("&iss={}", tessera_core::oidc::form_encode(i)))
+        .unwrap_or_default();
+    let d = entra.drive(
+        e,
+        &format!("/__tessera/callback?code=0.code&state={state}{iss}"),
+        &[("cookie", &browser.header())],
+        NOW,
+    );
+    browser.apply(&d);
+    (d, browser)
+}
+
+// ---- plain requests ---------------------------------------------------------------
+
+/// A `GET path` with `headers` at `NOW`.
+pub fn get(e: &mut Engine, idp: &mut Idp, path: &str, headers: &[(&str, &str)]) -> Decision {
+    drive(e, idp, "GET", path, headers, NOW)
+}
+
+/// A `GET path` with `token` as its bearer token, at `NOW`.
+pub fn with_bearer(e: &mut Engine, idp: &mut Idp, path: &str, token: &str) -> Decision {
+    get(e, idp, path, &[("authorization", &format!("Bearer {token}"))])
+}

@@ -256,19 +256,19 @@ pub fn www_authenticate(reason: Reason, message: &str) -> String {
 }
 
 /// The `WWW-Authenticate` value for a 403 of an unmet route requirement
-/// (RFC 6750 §3.1 `insufficient_scope`), with the scopes to ask for when a
-/// scope was missing.
+/// (RFC 6750 §3.1 `insufficient_scope`) under `scheme` (`Bearer`, or `DPoP`
+/// for a DPoP request), with the scopes to ask for when a scope was missing.
 ///
 /// ```
 /// use tessera_core::decision::insufficient_scope;
 /// assert_eq!(
-///     insufficient_scope("this route requires the scope \"a\"", Some("a b")),
+///     insufficient_scope("Bearer", "this route requires the scope \"a\"", Some("a b")),
 ///     "Bearer error=\"insufficient_scope\", error_description=\"this route requires the scope 'a'\", scope=\"a b\""
 /// );
 /// ```
-pub fn insufficient_scope(message: &str, scope: Option<&str>) -> String {
+pub fn insufficient_scope(scheme: &str, message: &str, scope: Option<&str>) -> String {
     let mut value = format!(
-        "Bearer error=\"insufficient_scope\", error_description=\"{}\"",
+        "{scheme} error=\"insufficient_scope\", error_description=\"{}\"",
         quoted_string(message)
     );
     if let Some(scope) = scope {

@@ -337,14 +337,8 @@ impl Engine {
             let challenge = self.challenge(Reason::IssuerInvalid, &message, ctx);
             (Reason::IssuerInvalid, Answer::Unauthorized, Some(challenge))
         } else {
-            let challenge = bearer.then(|| {
-                let value = insufficient_scope(&message, scope.as_deref());
-                if ctx.dpop {
-                    value.replacen("Bearer ", "DPoP ", 1)
-                } else {
-                    value
-                }
-            });
+            let scheme = if ctx.dpop { "DPoP" } else { "Bearer" };
+            let challenge = bearer.then(|| insufficient_scope(scheme, &message, scope.as_deref()));
             (Reason::InsufficientScope, Answer::Forbidden, challenge)
         };
         let headers = challenge
